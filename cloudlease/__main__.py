@@ -1,0 +1,3 @@
+from cloudlease.cli.main import run
+
+run()
