@@ -1,0 +1,306 @@
+"""Ledger records: frozen dataclasses with typed, documented attributes.
+
+``from_dict`` checks every field against its annotation and names the record and field
+at fault, so a hand-edited ledger fails with ``leases.L-3.hours: expected an integer``
+rather than a traceback later. ``to_dict`` drops unset (None) fields: TOML has no null.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from functools import cache
+from typing import Any, Self
+
+from cloudlease.errors import LedgerError
+
+
+class LeaseStatus(StrEnum):
+    AWAITING_PAYMENT = "awaiting_payment"
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    ENDED = "ended"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+OPEN_LEASE = frozenset({LeaseStatus.AWAITING_PAYMENT, LeaseStatus.ACTIVE, LeaseStatus.SUSPENDED})
+CLOSED_LEASE = frozenset({LeaseStatus.ENDED, LeaseStatus.EXPIRED, LeaseStatus.CANCELLED})
+
+
+class RequestStatus(StrEnum):
+    NEW = "new"
+    PROCESSING = "processing"
+    SETTLED = "settled"
+    EXPIRED = "expired"
+    INVALID = "invalid"
+
+
+class Record:
+    """Mixin: typed conversion from and to plain TOML-ready dicts."""
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> Self:
+        if not isinstance(data, dict):
+            raise LedgerError(f"{where}: expected a table, got {_kind(data)}")
+        hints = _hints(cls)
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            if f.name in data:
+                values[f.name] = _coerce(data[f.name], hints[f.name], f"{where}.{f.name}")
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise LedgerError(f"{where}: missing field {f.name!r}")
+        unknown = set(data) - set(hints)
+        if unknown:
+            raise LedgerError(f"{where}: unknown field {sorted(unknown)[0]!r}")
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> Self:
+        """Like ``from_dict`` for JSON data, where date-times and decimals are strings."""
+        if isinstance(data, dict):
+            hints = _hints(cls)
+            data = dict(data)
+            for name, value in data.items():
+                if isinstance(value, str):
+                    base = _base(hints.get(name))
+                    try:
+                        if base is datetime:
+                            data[name] = datetime.fromisoformat(value)
+                        elif base is Decimal:
+                            data[name] = Decimal(value)
+                    except (ValueError, ArithmeticError):
+                        pass  # from_dict names the field and what is wrong with it
+        return cls.from_dict(data, where)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if value is None or value == () and f.default == ():
+                continue
+            if isinstance(value, StrEnum):
+                value = value.value
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+    def replace(self, **changes: Any) -> Self:
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _base(hint: Any) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is types.UnionType or origin is typing.Union:
+        return next(a for a in typing.get_args(hint) if a is not type(None))
+    return hint
+
+
+def _kind(value: Any) -> str:
+    return {
+        bool: "a boolean", int: "an integer", str: "a string", Decimal: "a decimal number",
+        list: "an array", dict: "a table", datetime: "a date-time",
+    }.get(type(value), type(value).__name__)
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is types.UnionType or origin is typing.Union:
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(value, args[0], where)
+    if origin is tuple:
+        (item,) = typing.get_args(hint)[:1]
+        if not isinstance(value, list | tuple):
+            raise LedgerError(f"{where}: expected an array, got {_kind(value)}")
+        return tuple(_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value))
+    if isinstance(hint, type) and issubclass(hint, StrEnum):
+        try:
+            return hint(value)
+        except ValueError:
+            allowed = ", ".join(m.value for m in hint)
+            raise LedgerError(f"{where}: {value!r} is not one of {allowed}") from None
+    if hint is bool:
+        if type(value) is not bool:
+            raise LedgerError(f"{where}: expected a boolean, got {_kind(value)}")
+        return value
+    if hint is int:
+        if type(value) is not int:
+            raise LedgerError(f"{where}: expected an integer, got {_kind(value)}")
+        return value
+    if hint is Decimal:
+        if type(value) is int:
+            return Decimal(value)
+        if not isinstance(value, Decimal) or not value.is_finite():
+            raise LedgerError(f"{where}: expected a decimal number, got {_kind(value)}")
+        return value
+    if hint is datetime:
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise LedgerError(f"{where}: expected a UTC date-time, got {_kind(value)}")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise LedgerError(f"{where}: expected a string, got {_kind(value)}")
+        return value
+    raise TypeError(f"unsupported field type {hint!r}")  # pragma: no cover
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Tenant(Record):
+    """Someone who rents or funds capacity.
+
+    Attributes:
+        name: unique, printable name (the record's key).
+        created_at: when it was added (UTC).
+        email: optional contact address.
+        refund_address: optional Bitcoin address for refunds, valid on the ledger's network.
+        removed_at: set by ``tenant remove`` when history still refers to the tenant.
+    """
+
+    name: str
+    created_at: datetime
+    email: str | None = None
+    refund_address: str | None = None
+    removed_at: datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Plan(Record):
+    """A priced offer. Exactly one of ``price_sats`` and ``price_fiat`` is set.
+
+    Attributes:
+        name: unique name (the record's key).
+        created_at: when it was added.
+        price_sats: price per hour in sats.
+        price_fiat: price per hour in the ledger's currency (converted at a locked rate).
+        currency: the fiat currency code when ``price_fiat`` is set.
+        pool: the capacity pool the plan draws on, if any.
+    """
+
+    name: str
+    created_at: datetime
+    price_sats: int | None = None
+    price_fiat: Decimal | None = None
+    currency: str | None = None
+    pool: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Lease(Record):
+    """A rental of capacity for a number of paid hours.
+
+    Attributes:
+        id: ``L-<n>``, assigned in order under the ledger lock.
+        status: see ``LeaseStatus``; never ``active`` without a settled payment.
+        hours: hours bought with the first payment.
+        plan: plan name.
+        created_at: when the lease was made.
+        tenant: tenant name, or None for an anonymous rental.
+        price_sats: the first payment's amount for the hours, in sats (price locked).
+        price_fiat: the fiat price of those hours, when the plan is priced in fiat.
+        currency: currency of ``price_fiat``.
+        requests: ids of payment requests for this lease (first, then extensions).
+        paid_hours: hours covered by settled payments so far.
+        starts_at: activation time (settlement of the first payment).
+        ends_at: ``starts_at`` + ``paid_hours``.
+        closed_at: when it became ended, expired or cancelled.
+        idempotency_key: the caller's key; the same key returns this lease again.
+        note: free text kept with the lease (e.g. why it was cancelled).
+    """
+
+    id: str
+    status: LeaseStatus
+    hours: int
+    plan: str
+    created_at: datetime
+    tenant: str | None = None
+    price_sats: int | None = None
+    price_fiat: Decimal | None = None
+    currency: str | None = None
+    requests: tuple[str, ...] = ()
+    paid_hours: int = 0
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    closed_at: datetime | None = None
+    idempotency_key: str | None = None
+    note: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_LEASE
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PaymentRequest(Record):
+    """A request for one payment to a fresh address (the BTCPay invoice model).
+
+    Attributes:
+        id: ``P-<n>``.
+        purpose: ``rent`` or ``extend`` (later: ``invest``, ``donate``, ``topup``).
+        address: the fresh address, never used for another request.
+        amount_sats: what must arrive, in sats (fiat prices converted at ``rate``, rounded up).
+        created_at: when it was made; the rate is locked from then until ``expires_at``.
+        expires_at: end of the payment window.
+        status: see ``RequestStatus``.
+        uri: the BIP21 URI shown to the payer.
+        lease: the lease it pays for.
+        hours: hours it buys when settled.
+        label: BIP21 label.
+        message: BIP21 message.
+        fiat_amount: the fiat price it was made for, if any.
+        currency: currency of ``fiat_amount``.
+        rate: fiat per BTC used, when a fiat price was converted.
+        rate_source: where ``rate`` came from (``fixed``, ``override``, ``live:bitpay``...).
+        wallet: ``keys`` or ``descriptor``.
+        address_index: derivation index for descriptor wallets.
+        flags: ``partial``, ``overpaid``, ``late``, ``accepted``.
+        paid_sats: sats seen paying the address (mempool and chain, replacements excluded).
+        confirmed_sats: sats with the confirmations the policy asks for.
+        txids: transactions seen paying it.
+        seen_at: when a payment was first seen.
+        settled_at: when it settled.
+        closed_reason: why it became expired or invalid.
+    """
+
+    id: str
+    purpose: str
+    address: str
+    amount_sats: int
+    created_at: datetime
+    expires_at: datetime
+    status: RequestStatus
+    uri: str
+    lease: str | None = None
+    hours: int | None = None
+    label: str | None = None
+    message: str | None = None
+    fiat_amount: Decimal | None = None
+    currency: str | None = None
+    rate: Decimal | None = None
+    rate_source: str | None = None
+    wallet: str | None = None
+    address_index: int | None = None
+    flags: tuple[str, ...] = ()
+    paid_sats: int = 0
+    confirmed_sats: int = 0
+    txids: tuple[str, ...] = ()
+    seen_at: datetime | None = None
+    settled_at: datetime | None = None
+    closed_reason: str | None = None
+
+
+def record_number(record_id: str) -> int:
+    """The counter part of an id such as ``L-12`` (12); -1 when it has none."""
+    _, _, digits = record_id.rpartition("-")
+    return int(digits) if digits.isdigit() else -1

@@ -1,0 +1,165 @@
+"""Money: integer satoshis and Decimal fiat. No float ever touches an amount.
+
+Amounts typed by people look like ``1500 sat``, ``0.00002 BTC`` or ``0.40 USD``; a bare
+number is read as sats. Fiat converts to sats at a locked rate, rounding up to the whole
+sat. Splits use the largest-remainder method so the parts always add up to the whole.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
+from fractions import Fraction
+
+from cloudlease.errors import BadValue
+
+SATS_PER_BTC = 100_000_000
+MAX_SATS = 21_000_000 * SATS_PER_BTC
+DUST_SATS = 546  # the largest standard dust threshold (P2PKH); refuse requests below it
+
+_AMOUNT = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]+)?|\.[0-9]+)\s*([A-Za-z]{0,5})\s*$")
+_FIAT_CODE = re.compile(r"^[A-Z]{3}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Fiat:
+    """A fiat amount.
+
+    Attributes:
+        amount: the value as a Decimal (never a float).
+        currency: ISO 4217 code, e.g. ``USD``.
+    """
+
+    amount: Decimal
+    currency: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.amount, Decimal):
+            raise TypeError("Fiat amount must be a Decimal")
+        if not _FIAT_CODE.match(self.currency):
+            raise BadValue(f"not a currency code: {self.currency!r}")
+
+    def __str__(self) -> str:
+        return f"{format_decimal(self.amount)} {self.currency}"
+
+
+Amount = int | Fiat
+"""An amount is either integer sats or a Fiat value."""
+
+
+def format_decimal(value: Decimal, places: int | None = None) -> str:
+    """Plain decimal text, never scientific notation."""
+    if places is not None:
+        value = value.quantize(Decimal(1).scaleb(-places))
+    return format(value, "f")
+
+
+def btc_text(sats: int) -> str:
+    """Sats as BTC in plain decimal, trailing zeros dropped: 20000 → ``0.0002``."""
+    text = format(Decimal(sats).scaleb(-8), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def format_sats(sats: int) -> str:
+    """Sats for people: ``1,500 sat``."""
+    return f"{sats:,} sat"
+
+
+def parse_amount(text: str, *, currency: str | None = None, what: str = "amount") -> Amount:
+    """Parse ``1500 sat`` / ``1500`` / ``0.00002 BTC`` / ``0.40 USD`` into sats or Fiat.
+
+    ``currency`` is the ledger's fiat currency: a fiat amount in any other currency is
+    refused, so a typo never prices a lease in the wrong money.
+    """
+    if not isinstance(text, str):
+        raise BadValue(f"{what}: expected text like '1500 sat', '0.0002 BTC' or '0.40 USD'")
+    m = _AMOUNT.match(text)
+    if not m:
+        raise BadValue(f"{what}: {text!r} is not an amount (try '1500 sat', '0.0002 BTC' or "
+                       f"'0.40 {currency or 'USD'}')")
+    number, unit = m.group(1).replace("_", "").replace(",", ""), m.group(2)
+    try:
+        value = Decimal(number)
+    except InvalidOperation:  # pragma: no cover - the regex admits only digits
+        raise BadValue(f"{what}: {text!r} is not a number") from None
+    unit_up = unit.upper()
+    if unit_up in ("", "SAT", "SATS"):
+        if value != value.to_integral_value():
+            raise BadValue(f"{what}: sats are whole numbers, got {text.strip()!r}")
+        sats = int(value)
+    elif unit_up == "BTC":
+        scaled = value.scaleb(8)
+        if scaled != scaled.to_integral_value():
+            raise BadValue(f"{what}: {text.strip()!r} has more than 8 decimal places")
+        sats = int(scaled)
+    elif _FIAT_CODE.match(unit_up):
+        if currency is not None and unit_up != currency:
+            raise BadValue(f"{what}: this ledger prices in {currency}, not {unit_up}")
+        if value <= 0:
+            raise BadValue(f"{what} must be more than zero, got {text.strip()!r}")
+        return Fiat(value, unit_up)
+    else:
+        raise BadValue(f"{what}: unknown unit {unit!r} (use sat, BTC or a currency code)")
+    if sats <= 0:
+        raise BadValue(f"{what} must be more than zero, got {text.strip()!r}")
+    if sats > MAX_SATS:
+        raise BadValue(f"{what}: {text.strip()!r} is more than 21 million BTC")
+    return sats
+
+
+def fiat_to_sats(amount: Decimal, rate: Decimal) -> int:
+    """Sats for a fiat amount at ``rate`` (fiat per BTC), rounded up to the whole sat."""
+    if rate <= 0:
+        raise BadValue(f"exchange rate must be positive, got {format_decimal(rate)}")
+    sats = (amount * SATS_PER_BTC / rate).to_integral_value(rounding=ROUND_CEILING)
+    return int(sats)
+
+
+def sats_to_fiat(sats: int, rate: Decimal, places: int = 2) -> Decimal:
+    """Fiat value of sats at ``rate`` (fiat per BTC), rounded half-even to ``places``."""
+    return (Decimal(sats) * rate / SATS_PER_BTC).quantize(Decimal(1).scaleb(-places))
+
+
+def split(total: int, weights: Mapping[str, int | Fraction | Decimal]) -> dict[str, int]:
+    """Split ``total`` sats in proportion to ``weights`` by the largest-remainder method.
+
+    Every part is ``floor(total * w / sum(w))``; the sats left over go one each to the
+    largest remainders, ties broken by name. The parts always sum to ``total``.
+    Zero weights get zero; with no positive weight the result is all zeros (and a
+    non-zero total cannot be split, so that raises).
+    """
+    if total < 0:
+        raise BadValue("cannot split a negative amount")
+    exact = {name: Fraction(w) for name, w in weights.items()}
+    if any(w < 0 for w in exact.values()):
+        raise BadValue("split weights must not be negative")
+    whole = sum(exact.values(), Fraction(0))
+    if whole == 0:
+        if total:
+            raise BadValue("cannot split an amount with no positive weight")
+        return {name: 0 for name in exact}
+    parts: dict[str, int] = {}
+    remainders: list[tuple[Fraction, str]] = []
+    for name, w in exact.items():
+        share = total * w / whole
+        parts[name] = share.numerator // share.denominator
+        remainders.append((share - parts[name], name))
+    left = total - sum(parts.values())
+    remainders.sort(key=lambda item: (-item[0], item[1]))
+    for _, name in remainders[:left]:
+        parts[name] += 1
+    return parts
+
+
+def total(amounts: Iterable[int]) -> int:
+    """Sum of sat amounts, refusing anything that is not an int (a float sneaking in)."""
+    result = 0
+    for value in amounts:
+        if type(value) is not int:
+            raise TypeError(f"sat amounts must be int, got {type(value).__name__}")
+        result += value
+    return result
