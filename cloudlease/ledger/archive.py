@@ -1,0 +1,159 @@
+"""Sealed history: closed leases and their payment requests moved out of the hot ledger.
+
+The hot ``ledger.toml`` is read and rewritten by every command, so its size sets the
+cost of ``rent`` and ``tick``. Leases closed more than ``SEAL_AFTER`` ago (well past the
+24 h payment monitoring window) are sealed, in batches, into an immutable JSON segment
+``archive/segment-NNNNNN.json``. JSON, not TOML: a sealed segment is never edited and
+``json`` reads it some twenty times faster than ``tomllib``. Each segment records the
+SHA-256 of the one before it, and the ledger records each segment's SHA-256, so
+``verify`` detects an edited, missing or swapped segment by hashing files alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from cloudlease import clock
+from cloudlease.errors import LedgerError
+from cloudlease.ledger.fsio import atomic_write
+from cloudlease.model import CLOSED_LEASE, Lease, PaymentRequest, RequestStatus
+
+if TYPE_CHECKING:
+    from cloudlease.ledger.state import Ledger
+    from cloudlease.ledger.store import Home
+
+SEAL_AFTER = timedelta(days=2)
+SEAL_BATCH = 200  # seal once this many closed leases are old enough
+IDEMPOTENCY_KEEP = timedelta(days=30)
+FINAL_REQUEST = {RequestStatus.SETTLED, RequestStatus.EXPIRED, RequestStatus.INVALID}
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    raise TypeError(f"cannot store {type(value).__name__} in an archive")
+
+
+def sealable(ledger: Ledger, now: datetime) -> list[str]:
+    """Ids of closed leases old enough to seal, whose requests are all final."""
+    cutoff = now - SEAL_AFTER
+    out = []
+    for lease in ledger.leases.values():
+        if lease.status not in CLOSED_LEASE or lease.closed_at is None:
+            continue
+        if lease.closed_at > cutoff:
+            continue
+        reqs = [ledger.requests.get(r) for r in lease.requests]
+        if all(r is None or (r.status in FINAL_REQUEST and "late" not in r.flags) for r in reqs):
+            out.append(lease.id)
+    return out
+
+
+def seal_if_due(home: Home, ledger: Ledger, *, force: bool = False) -> int:
+    """Seal old closed leases when a batch is due; returns how many were sealed."""
+    now = clock.now()
+    _prune_idempotency(ledger, now)
+    ids = sealable(ledger, now)
+    if not ids or (len(ids) < SEAL_BATCH and not force):
+        return 0
+    number = max((int(k) for k in ledger.archives), default=0) + 1
+    prev = ledger.archives[str(number - 1)]["sha256"] if number > 1 else None
+    leases = {i: ledger.leases[i] for i in ids}
+    req_ids = [r for lease in leases.values() for r in lease.requests if r in ledger.requests]
+    body = {
+        "format": "cloudlease-archive",
+        "segment": number,
+        "prev_sha256": prev,
+        "sealed_at": now,
+        "leases": {i: lease.to_dict() for i, lease in leases.items()},
+        "requests": {r: ledger.requests[r].to_dict() for r in req_ids},
+    }
+    data = json.dumps(body, default=_json_default, sort_keys=True, indent=0,
+                      ensure_ascii=False).encode()
+    name = f"segment-{number:06d}.json"
+    home.archive_dir.mkdir(exist_ok=True)
+    atomic_write(home.archive_dir / name, data, mode=0o444)
+    ledger.archives[str(number)] = {
+        "file": name, "sha256": hashlib.sha256(data).hexdigest(), "leases": len(leases),
+        "requests": len(req_ids), "sealed_at": now,
+    }
+    for i, lease in leases.items():
+        if lease.idempotency_key:
+            ledger.idempotency[lease.idempotency_key] = {"lease": i, "sealed_at": now}
+        del ledger.leases[i]
+    for r in req_ids:
+        del ledger.requests[r]
+    return len(leases)
+
+
+def _prune_idempotency(ledger: Ledger, now: datetime) -> None:
+    for key in [k for k, v in ledger.idempotency.items()
+                if isinstance(v.get("sealed_at"), datetime)
+                and v["sealed_at"] < now - IDEMPOTENCY_KEEP]:
+        del ledger.idempotency[key]
+
+
+def load_segment(home: Home, number: str, meta: dict[str, Any], *, check: bool = True
+                 ) -> dict[str, Any]:
+    path = home.archive_dir / str(meta.get("file", ""))
+    try:
+        data = path.read_bytes()
+    except OSError:
+        raise LedgerError(f"archive segment {number} ({path.name}) is missing") from None
+    if check and hashlib.sha256(data).hexdigest() != meta.get("sha256"):
+        raise LedgerError(f"archive segment {number} ({path.name}) was altered (hash differs)")
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise LedgerError(f"archive segment {number} ({path.name}) is not valid JSON") from None
+
+
+def iter_leases(home: Home, ledger: Ledger) -> Iterator[Lease]:
+    """Every sealed lease, oldest segment first."""
+    for number in sorted(ledger.archives, key=int):
+        seg = load_segment(home, number, ledger.archives[number])
+        for lease_id, data in seg.get("leases", {}).items():
+            yield Lease.from_json(data, f"archive {number}: leases.{lease_id}")
+
+
+def iter_requests(home: Home, ledger: Ledger) -> Iterator[PaymentRequest]:
+    for number in sorted(ledger.archives, key=int):
+        seg = load_segment(home, number, ledger.archives[number])
+        for rid, data in seg.get("requests", {}).items():
+            yield PaymentRequest.from_json(data, f"archive {number}: requests.{rid}")
+
+
+def find_lease(home: Home, ledger: Ledger, lease_id: str) -> Lease | None:
+    for lease in iter_leases(home, ledger):
+        if lease.id == lease_id:
+            return lease
+    return None
+
+
+def check(home: Home, ledger: Ledger) -> list[str]:
+    """Problems with the sealed segments: missing, altered, out of chain."""
+    problems = []
+    prev = None
+    for number in sorted(ledger.archives, key=int):
+        meta = ledger.archives[number]
+        try:
+            seg = load_segment(home, number, meta)
+        except LedgerError as exc:
+            problems.append(str(exc))
+            prev = meta.get("sha256")
+            continue
+        if seg.get("prev_sha256") != prev:
+            problems.append(f"archive segment {number} does not follow segment "
+                            f"{int(number) - 1} (chain broken)")
+        if len(seg.get("leases", {})) != meta.get("leases"):
+            problems.append(f"archive segment {number} holds {len(seg.get('leases', {}))} "
+                            f"leases, the ledger says {meta.get('leases')}")
+        prev = meta.get("sha256")
+    return problems
