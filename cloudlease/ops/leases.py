@@ -1,0 +1,168 @@
+"""Leases: rent, list, show, cancel. A lease is born ``awaiting_payment`` with its price
+fixed in a payment request; only a settled payment makes it active (see ops/tick.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from cloudlease import clock, validate
+from cloudlease.context import Context
+from cloudlease.errors import BadValue, Conflict, NotFound
+from cloudlease.ledger import archive
+from cloudlease.ledger.state import Ledger, normalize_id
+from cloudlease.model import Lease, LeaseStatus, PaymentRequest, Plan, RequestStatus
+from cloudlease.ops import requests
+from cloudlease.ops.quote import Quote, quote
+
+
+@dataclass
+class Rental:
+    """What ``rent`` made (or found again by idempotency key).
+
+    Attributes:
+        lease: the lease.
+        request: its payment request (None on a dry run).
+        quote: the price.
+        created: False when an idempotency key returned an existing lease.
+        dry_run: True when nothing was written.
+        warnings: things the operator should know (e.g. gap limit).
+    """
+
+    lease: Lease
+    request: PaymentRequest | None
+    quote: Quote
+    created: bool = True
+    dry_run: bool = False
+    warnings: tuple[str, ...] = ()
+
+
+def pick_plan(ledger: Ledger, name: str | None) -> Plan:
+    if name is not None:
+        return ledger.plan(name)
+    if len(ledger.plans) == 1:
+        return next(iter(ledger.plans.values()))
+    if not ledger.plans:
+        raise NotFound("no plans yet: add one with 'cloudlease plan add NAME "
+                       "--price-per-hour AMOUNT'")
+    raise BadValue(f"several plans ({', '.join(sorted(ledger.plans))}); choose one with --plan")
+
+
+def _label(lease_id: str, tenant: str | None, plan: Plan, hours: int) -> tuple[str, str]:
+    who = f" for {tenant}" if tenant else ""
+    return f"cloudlease {lease_id}", f"{hours} h of {plan.name}{who}"
+
+
+def rent(ctx: Context, hours: str | int, *, plan: str | None = None, tenant: str | None = None,
+         idempotency_key: str | None = None, dry_run: bool = False,
+         rate: Decimal | None = None) -> Rental:
+    h = validate.hours(hours)
+    key = validate.idempotency_key(idempotency_key) if idempotency_key is not None else None
+    if dry_run:
+        ledger = ctx.read()
+        p = pick_plan(ledger, plan)
+        if tenant is not None:
+            ledger.tenant(tenant)
+        q = quote(ctx.settings, p, h, rate)
+        lease = Lease(id="(dry run)", status=LeaseStatus.AWAITING_PAYMENT, hours=h,
+                      plan=p.name, created_at=clock.now(), tenant=tenant,
+                      price_sats=q.amount_sats, price_fiat=q.fiat_amount, currency=q.currency)
+        return Rental(lease, None, q, created=False, dry_run=True)
+    with ctx.transaction(f"rent {h}h") as ledger:
+        p = pick_plan(ledger, plan)
+        if tenant is not None:
+            ledger.tenant(tenant)
+        if key is not None:
+            found = _by_key(ctx, ledger, key)
+            if found is not None:
+                if (found.hours, found.plan, found.tenant) != (h, p.name, tenant):
+                    raise Conflict(f"idempotency key {key!r} was used for {found.id} with other "
+                                   "hours, plan or tenant")
+                req = ledger.requests.get(found.requests[0]) if found.requests else None
+                q = Quote(found.price_sats or 0, found.price_fiat, found.currency,
+                          req.rate if req else None, req.rate_source if req else None)
+                return Rental(found, req, q, created=False)
+        q = quote(ctx.settings, p, h, rate)
+        lease_id = ledger.next_id("lease")
+        label, message = _label(lease_id, tenant, p, h)
+        req = requests.create(ctx, ledger, purpose="rent", quote=q, lease=lease_id, hours=h,
+                              label=label, message=message)
+        lease = Lease(id=lease_id, status=LeaseStatus.AWAITING_PAYMENT, hours=h, plan=p.name,
+                      created_at=req.created_at, tenant=tenant, price_sats=q.amount_sats,
+                      price_fiat=q.fiat_amount, currency=q.currency, requests=(req.id,),
+                      idempotency_key=key)
+        ledger.leases[lease_id] = lease
+        warning = requests.gap_warning(ctx, ledger)
+    return Rental(lease, req, q, warnings=(warning,) if warning else ())
+
+
+def _by_key(ctx: Context, ledger: Ledger, key: str) -> Lease | None:
+    for lease in ledger.leases.values():
+        if lease.idempotency_key == key:
+            return lease
+    sealed = ledger.idempotency.get(key)
+    if sealed is not None:
+        return archive.find_lease(ctx.home, ledger, sealed["lease"])
+    return None
+
+
+def listing(ctx: Context, *, status: str | None = None, tenant: str | None = None,
+            include_archived: bool = True) -> list[Lease]:
+    ledger = ctx.read()
+    wanted = None
+    if status is not None:
+        try:
+            wanted = LeaseStatus(status)
+        except ValueError:
+            raise BadValue(f"unknown status {status!r} (one of "
+                           f"{', '.join(s.value for s in LeaseStatus)})") from None
+    if tenant is not None and tenant not in ledger.tenants:
+        raise NotFound(f"no tenant named {tenant!r}")
+    leases: list[Lease] = []
+    if include_archived and ledger.archives:
+        leases.extend(archive.iter_leases(ctx.home, ledger))
+    leases.extend(ledger.leases.values())
+    return [lease for lease in leases
+            if (wanted is None or lease.status == wanted)
+            and (tenant is None or lease.tenant == tenant)]
+
+
+def get(ctx: Context, ledger: Ledger, lease_id: str) -> Lease:
+    lid = normalize_id(lease_id, "L")
+    lease = ledger.leases.get(lid)
+    if lease is None and ledger.archives:
+        lease = archive.find_lease(ctx.home, ledger, lid)
+    if lease is None:
+        raise NotFound(f"no lease {lease_id!r} (see 'cloudlease lease list')")
+    return lease
+
+
+def show(ctx: Context, lease_id: str) -> tuple[Lease, list[PaymentRequest]]:
+    ledger = ctx.read()
+    lease = get(ctx, ledger, lease_id)
+    reqs = [ledger.requests[r] for r in lease.requests if r in ledger.requests]
+    if len(reqs) < len(lease.requests):
+        wanted = set(lease.requests)
+        reqs = [r for r in archive.iter_requests(ctx.home, ledger) if r.id in wanted]
+    return lease, reqs
+
+
+def cancel(ctx: Context, lease_id: str) -> Lease:
+    """Cancel a lease still awaiting payment; its open request stops accepting payment."""
+    with ctx.transaction(f"lease cancel {lease_id}") as ledger:
+        lease = get(ctx, ledger, lease_id)
+        if lease.id not in ledger.leases or lease.status != LeaseStatus.AWAITING_PAYMENT:
+            raise Conflict(f"lease {lease.id} is {lease.status.value}; only a lease awaiting "
+                           "payment can be cancelled")
+        now = clock.now()
+        for rid in lease.requests:
+            req = ledger.requests.get(rid)
+            if req is not None and req.status in requests.OPEN_REQUEST:
+                if req.paid_sats > 0:
+                    raise Conflict(f"lease {lease.id} has a payment in flight on {rid}; "
+                                   "wait for it to settle or expire")
+                ledger.requests[rid] = req.replace(status=RequestStatus.EXPIRED,
+                                                   closed_reason="lease cancelled")
+        lease = lease.replace(status=LeaseStatus.CANCELLED, closed_at=now)
+        ledger.leases[lease.id] = lease
+    return lease

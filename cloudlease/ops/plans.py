@@ -1,0 +1,33 @@
+"""Plans: what an hour costs, in sats or in the ledger's fiat currency."""
+
+from __future__ import annotations
+
+from cloudlease import clock, validate
+from cloudlease.context import Context
+from cloudlease.errors import BadValue, Conflict
+from cloudlease.model import Plan
+from cloudlease.money import DUST_SATS, Fiat, parse_amount
+
+
+def add(ctx: Context, name: str, price_per_hour: str, pool: str | None = None) -> Plan:
+    name = validate.name(name, "plan name")
+    price = parse_amount(price_per_hour, currency=ctx.settings.currency, what="price per hour")
+    if isinstance(price, int) and price < DUST_SATS:
+        raise BadValue(f"price per hour {price} sat is below the dust limit ({DUST_SATS} sat); "
+                       "a payment that small could not be spent")
+    with ctx.transaction(f"plan add {name}") as ledger:
+        if name in ledger.plans:
+            raise Conflict(f"plan {name!r} already exists")
+        if pool is not None:
+            raise BadValue("pools are not available yet in this version")
+        plan = Plan(name=name, created_at=clock.now(),
+                    price_sats=price if isinstance(price, int) else None,
+                    price_fiat=price.amount if isinstance(price, Fiat) else None,
+                    currency=price.currency if isinstance(price, Fiat) else None,
+                    pool=pool)
+        ledger.plans[name] = plan
+    return plan
+
+
+def listing(ctx: Context) -> list[Plan]:
+    return list(ctx.read().plans.values())

@@ -1,0 +1,85 @@
+"""Pricing: hours on a plan → sats, converting fiat at a rate locked now."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from cloudlease.config import Settings
+from cloudlease.errors import BackendError, BadValue
+from cloudlease.model import Plan
+from cloudlease.money import DUST_SATS, MAX_SATS, fiat_to_sats, format_decimal
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A price fixed for a payment request.
+
+    Attributes:
+        amount_sats: what to pay, rounded up to the whole sat.
+        fiat_amount: the fiat price, when the plan is priced in fiat.
+        currency: currency of ``fiat_amount``.
+        rate: fiat per BTC used for the conversion.
+        rate_source: ``fixed`` (config), ``override`` (--rate) or ``live:...``.
+    """
+
+    amount_sats: int
+    fiat_amount: Decimal | None = None
+    currency: str | None = None
+    rate: Decimal | None = None
+    rate_source: str | None = None
+
+
+def parse_rate(text: str) -> Decimal:
+    try:
+        rate = Decimal(text.replace(",", "").strip())
+    except ArithmeticError:
+        raise BadValue(f"--rate must be a number (fiat per BTC), got {text!r}") from None
+    if not rate.is_finite() or rate <= 0:
+        raise BadValue(f"--rate must be a positive number, got {text!r}")
+    return rate
+
+
+def lock_rate(settings: Settings, override: Decimal | None = None) -> tuple[Decimal, str]:
+    """The rate to lock now: --rate, else config's fixed rate, else a live source."""
+    if override is not None:
+        return override, "override"
+    if settings.rate_source == "fixed":
+        if settings.fixed_rate is None:
+            raise BadValue(f"no {settings.currency} rate available: set rates.fixed in "
+                           "config.toml, pass --rate, or use rates.source = \"live\"")
+        return settings.fixed_rate, "fixed"
+    if settings.rate_source == "live":
+        from cloudlease.bitcoin.rates import live_rate
+
+        try:
+            return live_rate(settings.currency, timeout=float(settings.rate_timeout)), "live"
+        except BackendError:
+            raise
+        except Exception as exc:  # a rate source failing in a way it does not describe
+            raise BackendError(f"live {settings.currency} rate unavailable: {exc}") from None
+    raise BadValue(f"rates.source must be fixed or live, got {settings.rate_source!r}")
+
+
+def quote(settings: Settings, plan: Plan, hours: int, rate: Decimal | None = None,
+          extra_sats: int = 0) -> Quote:
+    if plan.price_sats is not None:
+        q = Quote(plan.price_sats * hours + extra_sats)
+    else:
+        assert plan.price_fiat is not None
+        fiat = plan.price_fiat * hours
+        locked, source = lock_rate(settings, rate)
+        q = Quote(fiat_to_sats(fiat, locked) + extra_sats, fiat, plan.currency, locked, source)
+    if q.amount_sats < DUST_SATS:
+        raise BadValue(f"{q.amount_sats} sat is below the dust limit ({DUST_SATS} sat); "
+                       "rent more hours or raise the plan's price")
+    if q.amount_sats > MAX_SATS:
+        raise BadValue("that price is more than 21 million BTC")
+    return q
+
+
+def describe(q: Quote) -> str:
+    if q.fiat_amount is None:
+        return f"{q.amount_sats:,} sat"
+    return (f"{q.amount_sats:,} sat ({format_decimal(q.fiat_amount)} {q.currency} at "
+            f"{format_decimal(q.rate or Decimal(0))} {q.currency}/BTC, {q.rate_source})")

@@ -1,0 +1,112 @@
+"""``verify``: the audit chain, the sealed archive and the ledger's invariants.
+
+Problems are collected as values (as bean-check does) rather than raised one at a time,
+so one run names everything that is wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from cloudlease.context import Context
+from cloudlease.errors import LedgerError
+from cloudlease.ledger import archive, audit, store
+from cloudlease.ledger.state import Ledger, loads
+from cloudlease.model import LeaseStatus, RequestStatus, record_number
+
+
+@dataclass
+class Report:
+    ok: bool = True
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    audit_entries: int = 0
+    leases: int = 0
+    archived_leases: int = 0
+    archive_segments: int = 0
+
+
+def verify(ctx: Context) -> Report:
+    report = Report()
+    with store.lock(ctx.home, ctx.lock_timeout):
+        data = store.read_bytes(ctx.home)
+        try:
+            ledger = loads(data, str(ctx.home.ledger))
+        except LedgerError as exc:
+            report.problems.append(str(exc))
+            report.ok = False
+            return report
+        chain = audit.check_chain(ctx.home.audit, ledger.audit_seq,
+                                  hashlib.sha256(data).hexdigest())
+        report.audit_entries = chain.entries
+        report.problems += chain.problems
+        report.notes += chain.notes
+        report.problems += archive.check(ctx.home, ledger)
+        try:
+            ctx.settings  # noqa: B018 - loading checks config.toml
+            if ctx.settings.network != ledger.network:
+                report.problems.append(f"config.toml network {ctx.settings.network!r} differs "
+                                       f"from the ledger's {ledger.network!r}")
+        except LedgerError as exc:
+            report.problems.append(str(exc))
+        report.problems += invariants(ctx, ledger, report)
+    report.ok = not report.problems
+    return report
+
+
+def invariants(ctx: Context, ledger: Ledger, report: Report) -> list[str]:
+    problems: list[str] = []
+    sealed_ids: set[str] = set()
+    sealed_requests: set[str] = set()
+    if ledger.archives and not archive.check(ctx.home, ledger):
+        sealed_ids = {x.id for x in archive.iter_leases(ctx.home, ledger)}
+        sealed_requests = {x.id for x in archive.iter_requests(ctx.home, ledger)}
+    report.archive_segments = len(ledger.archives)
+    report.archived_leases = len(sealed_ids)
+    report.leases = len(sealed_ids) + len(ledger.leases)
+    for kind, hot, sealed in (("lease", set(ledger.leases), sealed_ids),
+                              ("request", set(ledger.requests), sealed_requests)):
+        both = hot & sealed
+        if both:
+            problems.append(f"{kind} {sorted(both)[0]} is both in the ledger and sealed")
+        counter = ledger.counters.get(kind, 0)
+        present = {record_number(i) for i in hot | sealed}
+        if present and max(present) > counter:
+            problems.append(f"{kind} counter is {counter} but {kind} {max(present)} exists")
+        if not ledger.archives or sealed:
+            missing = sorted(set(range(1, counter + 1)) - present)
+            if missing:
+                problems.append(f"{len(missing)} {kind} record(s) lost, e.g. #{missing[0]}")
+    seen_addresses: dict[str, str] = {}
+    for req in ledger.requests.values():
+        other = seen_addresses.setdefault(req.address, req.id)
+        if other != req.id:
+            problems.append(f"address {req.address} is used by both {other} and {req.id}")
+        if req.amount_sats <= 0:
+            problems.append(f"request {req.id} has a non-positive amount")
+        if req.status == RequestStatus.SETTLED and req.settled_at is None:
+            problems.append(f"request {req.id} is settled but has no settled_at")
+        if req.lease and req.lease not in ledger.leases and req.lease not in sealed_ids:
+            problems.append(f"request {req.id} refers to unknown lease {req.lease}")
+    for lease in ledger.leases.values():
+        if lease.plan not in ledger.plans:
+            problems.append(f"lease {lease.id} refers to unknown plan {lease.plan!r}")
+        if lease.tenant is not None and lease.tenant not in ledger.tenants:
+            problems.append(f"lease {lease.id} refers to unknown tenant {lease.tenant!r}")
+        for rid in lease.requests:
+            if rid not in ledger.requests and rid not in sealed_requests:
+                problems.append(f"lease {lease.id} refers to unknown request {rid}")
+        if lease.status in (LeaseStatus.ACTIVE, LeaseStatus.SUSPENDED, LeaseStatus.ENDED):
+            paid = sum(ledger.requests[r].hours or 0 for r in lease.requests
+                       if r in ledger.requests
+                       and ledger.requests[r].status == RequestStatus.SETTLED)
+            if paid < lease.paid_hours or lease.paid_hours < lease.hours:
+                problems.append(f"lease {lease.id} is {lease.status.value} without settled "
+                                f"payments covering its {lease.paid_hours} hours")
+            if lease.starts_at is None or lease.ends_at is None:
+                problems.append(f"lease {lease.id} is {lease.status.value} without start/end")
+            elif lease.ends_at != lease.starts_at + timedelta(hours=lease.paid_hours):
+                problems.append(f"lease {lease.id} ends_at does not match its paid hours")
+    return problems

@@ -1,0 +1,74 @@
+"""Records as JSON-ready dicts: the shapes ``--json`` promises (pure; no Rich, no I/O)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from cloudlease.model import Lease, PaymentRequest, Plan, Tenant
+from cloudlease.money import btc_text, format_decimal
+
+
+def jsonable(value: Any) -> Any:
+    """Decimals as exact strings, times as ISO 8601 UTC with Z, enums as their value."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, int | str):
+        return value.value if isinstance(value, Enum) else value
+    if isinstance(value, Decimal):
+        return format_decimal(value)
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Path):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return jsonable({f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
+    raise TypeError(f"not JSON-able: {type(value).__name__}")
+
+
+def tenant(t: Tenant) -> dict[str, Any]:
+    return {"name": t.name, "email": t.email, "refund_address": t.refund_address,
+            "created_at": t.created_at}
+
+
+def plan(p: Plan) -> dict[str, Any]:
+    return {"name": p.name, "price_per_hour_sats": p.price_sats,
+            "price_per_hour_fiat": p.price_fiat, "currency": p.currency, "pool": p.pool,
+            "created_at": p.created_at}
+
+
+def request(r: PaymentRequest) -> dict[str, Any]:
+    return {
+        "id": r.id, "purpose": r.purpose, "lease": r.lease, "status": r.status,
+        "flags": list(r.flags), "address": r.address, "amount_sats": r.amount_sats,
+        "amount_btc": btc_text(r.amount_sats), "uri": r.uri, "hours": r.hours,
+        "created_at": r.created_at, "expires_at": r.expires_at,
+        "fiat_amount": r.fiat_amount, "currency": r.currency, "rate": r.rate,
+        "rate_source": r.rate_source, "wallet": r.wallet, "address_index": r.address_index,
+        "paid_sats": r.paid_sats, "confirmed_sats": r.confirmed_sats, "txids": list(r.txids),
+        "seen_at": r.seen_at, "settled_at": r.settled_at, "closed_reason": r.closed_reason,
+    }
+
+
+def lease(lease_: Lease, requests: list[PaymentRequest] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": lease_.id, "status": lease_.status, "hours": lease_.hours,
+        "paid_hours": lease_.paid_hours, "tenant": lease_.tenant, "plan": lease_.plan,
+        "price_sats": lease_.price_sats, "price_fiat": lease_.price_fiat,
+        "currency": lease_.currency, "created_at": lease_.created_at,
+        "starts_at": lease_.starts_at, "ends_at": lease_.ends_at,
+        "closed_at": lease_.closed_at, "idempotency_key": lease_.idempotency_key,
+        "requests": list(lease_.requests),
+    }
+    if requests is not None:
+        out["payment"] = request(requests[-1]) if requests else None
+        out["payments"] = [request(r) for r in requests]
+    return out
