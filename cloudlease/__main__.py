@@ -1,3 +1,3 @@
-from cloudlease.cli.main import run
+from cloudlease.cli import run
 
 run()

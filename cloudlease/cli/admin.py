@@ -1,0 +1,63 @@
+"""``cloudlease init`` and ``cloudlease verify``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cloudlease.cli.common import STATE, Result, command, ctx
+from cloudlease.errors import ExitCode
+
+
+def init(
+    network: Annotated[str, typer.Option(
+        help="mainnet, testnet, testnet4, signet or regtest.")] = "regtest",
+    currency: Annotated[str, typer.Option(help="Fiat currency for prices.")] = "USD",
+    descriptor: Annotated[str | None, typer.Option(
+        help="Watch-only output descriptor for receiving addresses.")] = None,
+    xpub: Annotated[str | None, typer.Option(
+        help="Watch-only xpub/ypub/zpub/tpub/upub/vpub instead of a descriptor.")] = None,
+    backend: Annotated[str | None, typer.Option(
+        help="devchain, esplora or bitcoind (default: devchain on regtest, else esplora).")
+    ] = None,
+    esplora_url: Annotated[list[str] | None, typer.Option(
+        help="Esplora base URL; repeat to give fallbacks.")] = None,
+    rpc_url: Annotated[str | None, typer.Option(help="bitcoind JSON-RPC URL.")] = None,
+    fixed_rate: Annotated[str | None, typer.Option(
+        help="Fixed fiat-per-BTC rate to price fiat plans with.")] = None,
+    force: Annotated[bool, typer.Option(
+        help="Start an existing home afresh (refused when it holds leases).")] = False,
+) -> Result:
+    """Create a cloudlease home: config.toml (yours to edit) and an empty ledger."""
+    import os
+
+    from cloudlease.context import default_home
+    from cloudlease.ops.home import init as do_init
+
+    path = STATE.home or os.environ.get("CLOUDLEASE_HOME") or default_home()
+    res = do_init(Path(path).expanduser(), network=network, currency=currency,
+                  descriptor=descriptor, xpub=xpub, backend=backend, esplora_urls=esplora_url,
+                  rpc_url=rpc_url, fixed_rate=fixed_rate, force=force,
+                  lock_timeout=STATE.lock_timeout or 5.0)
+    return Result({"home": res.home, "network": res.network, "wallet": res.wallet,
+                   "backend": res.backend, "starter_plan": res.starter_plan}, "init")
+
+
+def verify() -> Result:
+    """Check the audit chain, the sealed archive and the ledger's invariants (exit 5 if
+    anything is wrong)."""
+    from cloudlease.ops.verify import verify as do_verify
+
+    report = do_verify(ctx())
+    data = {"ok": report.ok, "problems": report.problems, "notes": report.notes,
+            "audit_entries": report.audit_entries, "leases": report.leases,
+            "archived_leases": report.archived_leases,
+            "archive_segments": report.archive_segments}
+    return Result(data, "verify", exit_code=0 if report.ok else int(ExitCode.LEDGER))
+
+
+def register(root: typer.Typer) -> None:
+    command(root, "init")(init)
+    command(root, "verify")(verify)

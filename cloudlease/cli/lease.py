@@ -1,0 +1,99 @@
+"""``cloudlease rent`` and ``cloudlease lease list|show|cancel``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from cloudlease import views
+from cloudlease.cli.common import STATE, Result, command, ctx
+
+app = typer.Typer(help="Leases: list, show, cancel, extend.", no_args_is_help=True)
+
+
+def with_qr(payment: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Add a terminal QR code to a payment's data, for people only (never in --json)."""
+    if payment is None or STATE.json_mode:
+        return payment
+    from cloudlease.bitcoin.qr import terminal_qr
+
+    return {**payment, "qr": terminal_qr(payment["uri"])}
+
+
+def rent(
+    hours: Annotated[str, typer.Option("--hours", help="Whole hours to rent (1 to 8784).")],
+    plan: Annotated[str | None, typer.Option(help="Plan (default: the only plan).")] = None,
+    tenant: Annotated[str | None, typer.Option(help="Tenant (default: anonymous).")] = None,
+    idempotency_key: Annotated[str | None, typer.Option(
+        help="The same key returns the same lease instead of a second one.")] = None,
+    rate: Annotated[str | None, typer.Option(
+        help="Fiat per BTC to lock for a fiat-priced plan (overrides config).")] = None,
+    wait: Annotated[bool | None, typer.Option(
+        "--wait/--no-wait", help="Watch for the payment (default: on a terminal).",
+        show_default=False)] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the price; write nothing.")
+                       ] = False,
+) -> Result:
+    """Rent capacity: price it and make a payment request (address, BIP21 URI, QR)."""
+    from cloudlease.ops import leases
+    from cloudlease.ops.quote import parse_rate
+
+    c = ctx()
+    rental = leases.rent(c, hours, plan=plan, tenant=tenant, idempotency_key=idempotency_key,
+                         dry_run=dry_run, rate=parse_rate(rate) if rate is not None else None)
+    data = views.lease(rental.lease, [rental.request] if rental.request else [])
+    data.update(created=rental.created, dry_run=rental.dry_run,
+                simulated=c.settings.backend == "devchain")
+    if rental.dry_run:
+        data.pop("payment")
+        data.pop("payments")
+    if wait is None:
+        wait = sys.stdin.isatty() and sys.stdout.isatty() and not STATE.json_mode
+    if wait and rental.request is not None and not rental.dry_run:
+        from cloudlease.cli.waiting import wait_for_payment
+
+        return wait_for_payment(c, data, with_qr(data["payment"]))
+    if not STATE.json_mode:
+        data["payment"] = with_qr(data.get("payment"))
+    return Result(data, "rental", notes=list(rental.warnings))
+
+
+@command(app, "list")
+def list_(
+    status: Annotated[str | None, typer.Option(help="Only leases in this status.")] = None,
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's leases.")] = None,
+    open_only: Annotated[bool, typer.Option(
+        "--open", help="Only open leases (skips sealed history: fastest).")] = False,
+) -> Result:
+    """List leases, sealed history included."""
+    from cloudlease.ops import leases
+
+    rows = leases.listing(ctx(), status=status, tenant=tenant, include_archived=not open_only)
+    if open_only:
+        rows = [x for x in rows if x.is_open]
+    return Result([views.lease(x) for x in rows], "lease_list")
+
+
+@command(app, "show")
+def show(lease_id: Annotated[str, typer.Argument(metavar="ID", help="Lease id, e.g. L-7.")]
+         ) -> Result:
+    """Show a lease and its payments."""
+    from cloudlease.ops import leases
+
+    lease, reqs = leases.show(ctx(), lease_id)
+    return Result(views.lease(lease, reqs), "lease")
+
+
+@command(app, "cancel")
+def cancel(lease_id: Annotated[str, typer.Argument(metavar="ID", help="Lease id.")]
+           ) -> Result:
+    """Cancel a lease that is still awaiting payment."""
+    from cloudlease.ops import leases
+
+    return Result(views.lease(leases.cancel(ctx(), lease_id)), "lease")
+
+
+def register_top_level(root: typer.Typer) -> None:
+    command(root, "rent")(rent)

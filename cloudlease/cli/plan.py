@@ -1,0 +1,33 @@
+"""``cloudlease plan add|list``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cloudlease import views
+from cloudlease.cli.common import Result, command, ctx
+
+app = typer.Typer(help="Plans: what an hour costs.", no_args_is_help=True)
+
+
+@command(app, "add")
+def add(
+    name: Annotated[str, typer.Argument(help="Unique plan name.")],
+    price_per_hour: Annotated[str, typer.Option(
+        "--price-per-hour", help="e.g. '1500 sat', '0.00002 BTC' or '0.40 USD'.")],
+    pool: Annotated[str | None, typer.Option(help="Capacity pool the plan draws on.")] = None,
+) -> Result:
+    """Add a plan."""
+    from cloudlease.ops import plans
+
+    return Result(views.plan(plans.add(ctx(), name, price_per_hour, pool)), "plan")
+
+
+@command(app, "list")
+def list_() -> Result:
+    """List plans."""
+    from cloudlease.ops import plans
+
+    return Result([views.plan(p) for p in plans.listing(ctx())], "plan_list")
