@@ -1,0 +1,51 @@
+"""Chain backend reading the simulated regtest chain (``devchain.json``) directly."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from cloudlease.bitcoin.backends.base import Received
+from cloudlease.bitcoin.devchain import RBF_BELOW, ChainView, Devchain
+from cloudlease.errors import BackendError, LedgerError
+
+
+class DevchainBackend:
+    """Backend over a devchain file: no network, no paging, same answers as its server.
+
+    Attributes:
+        name: "devchain".
+        devchain: the chain read.
+    """
+
+    name = "devchain"
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.devchain = Devchain(path)
+
+    def _view(self) -> ChainView:
+        try:
+            return self.devchain.view()
+        except LedgerError as exc:
+            raise BackendError(f"devchain unreadable: {exc.message}") from None
+
+    def tip_height(self) -> int:
+        return self._view().height
+
+    def received(self, addresses: Iterable[str]) -> dict[str, list[Received]]:
+        view = self._view()
+        result: dict[str, list[Received]] = {}
+        for address in dict.fromkeys(addresses):
+            found = []
+            for tx in view.address_txs(address):
+                status = tx["status"]
+                height = status["block_height"] if status["confirmed"] else None
+                rbf = any(vin["sequence"] < RBF_BELOW for vin in tx["vin"])
+                for n, out in enumerate(tx["vout"]):
+                    if out["scriptpubkey_address"] == address:
+                        found.append(Received(address, tx["txid"], n, out["value"], height, rbf))
+            result[address] = found
+        return result
+
+    def watch(self, addresses: Iterable[str]) -> None:
+        """Nothing to do: the devchain knows every address."""

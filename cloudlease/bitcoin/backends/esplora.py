@@ -1,0 +1,353 @@
+"""Chain backend over the Esplora HTTP API (Blockstream, mempool.space, self-hosted electrs).
+
+One shared ``requests`` session (keep-alive, a pool sized to the worker count); each call
+tries the base URLs in turn, starting with the one that last answered; 429 (honouring
+Retry-After, capped), 5xx, refused connections and timeouts are retried with exponential
+backoff. Anything else that is not a well-formed answer (4xx, 204, an empty body, bad JSON,
+a wrong shape) is not retried on that base. When no base gives a trustworthy answer the
+call raises ``BackendError`` naming the URL (without any user:password@ or query string).
+
+``received`` scans addresses concurrently: ``/address/:a/txs`` (up to 50 mempool and the
+first 25 confirmed), then ``/txs/chain/:last_seen_txid`` while a page of confirmed txs is
+full. When a listing may be cut short (50 mempool txs, or paging), ``/address/:a`` tells
+how many transactions there are, and a short listing is scanned again, then refused.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from cloudlease.bitcoin.backends.base import Received
+from cloudlease.errors import BackendError, BadValue
+
+CHAIN_PAGE = 25
+MEMPOOL_MAX = 50
+MAX_PAGES = 100_000
+RBF_BELOW = 0xFFFFFFFE
+_TXID = re.compile(r"[0-9a-fA-F]{64}")
+_HEIGHT = re.compile(r"[0-9]{1,10}")
+_ADDRESS = re.compile(r"[A-Za-z0-9]{1,120}")
+
+
+class _Malformed(Exception):
+    """An answer that is not what the API promises."""
+
+
+class _Retryable(Exception):
+    def __init__(self, reason: str, delay: float = 0.0) -> None:
+        super().__init__(reason)
+        self.delay = delay
+
+
+def redact(url: str) -> str:
+    """The URL without user:password@ and without its query string (it may hold a key)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+@dataclass(frozen=True, slots=True)
+class _Tx:
+    txid: str
+    confirmed: bool
+    height: int | None
+    rbf: bool
+    outputs: tuple[tuple[int, str | None, int], ...]  # (vout, address, sats)
+
+
+def _int(value: Any, what: str, low: int = 0, high: int = 2**63) -> int:
+    if type(value) is not int or not low <= value <= high:
+        raise _Malformed(f"{what} is not a whole number in range: {value!r}")
+    return value
+
+
+def _parse_tx(raw: Any) -> _Tx:
+    if not isinstance(raw, dict):
+        raise _Malformed("a transaction is not an object")
+    txid = raw.get("txid")
+    if not isinstance(txid, str) or not _TXID.fullmatch(txid):
+        raise _Malformed(f"bad txid {txid!r}")
+    vin, vout, status = raw.get("vin"), raw.get("vout"), raw.get("status")
+    if not isinstance(vin, list) or not isinstance(vout, list) or not isinstance(status, dict):
+        raise _Malformed(f"transaction {txid} lacks vin, vout or status")
+    sequences = []
+    for item in vin:
+        if not isinstance(item, dict):
+            raise _Malformed(f"transaction {txid}: an input is not an object")
+        sequences.append(_int(item.get("sequence"), "sequence", 0, 0xFFFFFFFF))
+    outputs = []
+    for n, item in enumerate(vout):
+        if not isinstance(item, dict):
+            raise _Malformed(f"transaction {txid}: an output is not an object")
+        address = item.get("scriptpubkey_address")  # absent for OP_RETURN and bare scripts
+        if address is not None and not isinstance(address, str):
+            raise _Malformed(f"transaction {txid}: bad output address")
+        outputs.append((n, address, _int(item.get("value"), "value", 0, 21 * 10**14)))
+    confirmed = status.get("confirmed")
+    if type(confirmed) is not bool:
+        raise _Malformed(f"transaction {txid}: status.confirmed is not true or false")
+    height = _int(status.get("block_height"), "block_height") if confirmed else None
+    rbf = any(s < RBF_BELOW for s in sequences)
+    return _Tx(txid.lower(), confirmed, height, rbf, tuple(outputs))
+
+
+def _json(content: bytes) -> Any:
+    if not content.strip():
+        raise _Malformed("empty body")
+
+    def refuse(name: str) -> Any:
+        raise ValueError(name)
+
+    try:
+        return json.loads(content, parse_constant=refuse)
+    except (ValueError, RecursionError) as exc:  # ValueError covers UnicodeDecodeError
+        raise _Malformed(f"not JSON ({exc.__class__.__name__})") from None
+
+
+def _page(content: bytes) -> list[_Tx]:
+    value = _json(content)
+    if not isinstance(value, list):
+        raise _Malformed("a transaction list is not a list")
+    return [_parse_tx(item) for item in value]
+
+
+def _stats(content: bytes) -> tuple[int, int]:
+    value = _json(content)
+    try:
+        chain, mempool = value["chain_stats"], value["mempool_stats"]
+        return _int(chain["tx_count"], "tx_count"), _int(mempool["tx_count"], "tx_count")
+    except (KeyError, TypeError):
+        raise _Malformed("address stats lack chain_stats/mempool_stats tx_count") from None
+
+
+def _height(content: bytes) -> int:
+    text = content.decode("ascii", errors="replace").strip()
+    if not _HEIGHT.fullmatch(text):
+        raise _Malformed(f"tip height is not a plain number: {text[:40]!r}")
+    return int(text)
+
+
+def _retry_after(value: str | None, cap: float) -> float:
+    if not value:
+        return 0.0
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return min(float(value), cap)
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+        return min(max(when.timestamp() - time.time(), 0.0), cap)
+    except (TypeError, ValueError, OverflowError):
+        return 0.0
+
+
+class EsploraBackend:
+    """Backend over one or more Esplora base URLs (e.g. ``https://blockstream.info/api``).
+
+    Attributes:
+        name: "esplora".
+        base_urls: the bases, tried in turn.
+        requests_made: HTTP requests sent so far (every attempt counts).
+    """
+
+    name = "esplora"
+
+    def __init__(
+        self,
+        base_urls: list[str],
+        *,
+        timeout: float | tuple[float, float] = (3.05, 10),
+        retries: int = 3,
+        backoff: float = 0.5,
+        max_workers: int = 8,
+        session: Any = None,
+        retry_after_cap: float = 10.0,
+    ) -> None:
+        if isinstance(base_urls, str):
+            base_urls = [base_urls]
+        bases = [str(u).strip().rstrip("/") for u in base_urls or [] if str(u).strip()]
+        if not bases:
+            raise BadValue("esplora needs at least one base URL")
+        for url in bases:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise BadValue(f"not an http(s) URL: {redact(url)!r}")
+        if type(retries) is not int or retries < 0:
+            raise BadValue(f"retries must be a whole number, 0 or more: {retries!r}")
+        if type(max_workers) is not int or max_workers < 1:
+            raise BadValue(f"max_workers must be at least 1: {max_workers!r}")
+        self.base_urls = bases
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = float(backoff)
+        self.retry_after_cap = float(retry_after_cap)
+        self.max_workers = max_workers
+        self.requests_made = 0
+        self._count_lock = threading.Lock()
+        self._preferred = 0  # index of the base that answered last
+        self._owns_session = session is None
+        if session is None:
+            import requests
+            from requests.adapters import HTTPAdapter
+
+            session = requests.Session()
+            adapter = HTTPAdapter(
+                pool_connections=len(bases), pool_maxsize=max_workers, max_retries=0
+            )
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            session.headers["User-Agent"] = "cloudlease"
+        self.session = session
+
+    def close(self) -> None:
+        """Close the session (only when this backend made it)."""
+        if self._owns_session:
+            self.session.close()
+
+    def __enter__(self) -> EsploraBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- HTTP ---------------------------------------------------------------------------
+
+    def _count(self) -> None:
+        with self._count_lock:
+            self.requests_made += 1
+
+    def _attempt(self, url: str, parse: Callable[[bytes], Any]) -> Any:
+        import requests
+
+        self._count()
+        try:
+            response = self.session.get(url, timeout=self.timeout, allow_redirects=False)
+        except requests.Timeout:
+            raise _Retryable("timed out") from None
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
+            raise _Retryable("connection failed") from None
+        except requests.RequestException as exc:
+            raise _Malformed(f"request failed ({exc.__class__.__name__})") from None
+        with response:
+            status = response.status_code
+            if status == 429:
+                delay = _retry_after(response.headers.get("Retry-After"), self.retry_after_cap)
+                raise _Retryable("HTTP 429 (rate limited)", delay)
+            if status >= 500:
+                raise _Retryable(f"HTTP {status}")
+            if status != 200:
+                raise _Malformed(f"HTTP {status}")
+            return parse(response.content)
+
+    def _get(self, path: str, parse: Callable[[bytes], Any]) -> Any:
+        """GET ``path`` from the bases in turn, with retries; the parsed answer or BackendError."""
+        n = len(self.base_urls)
+        start = self._preferred
+        alive = [(start + i) % n for i in range(n)]
+        last: dict[int, str] = {}
+        attempts = 0
+        for round_ in range(self.retries + 1):
+            delay = 0.0
+            for index in list(alive):
+                url = self.base_urls[index] + path
+                attempts += 1
+                try:
+                    value = self._attempt(url, parse)
+                except _Retryable as exc:
+                    last[index] = f"{redact(url)}: {exc}"
+                    delay = max(delay, exc.delay)
+                    continue
+                except _Malformed as exc:
+                    last[index] = f"{redact(url)}: {exc}"
+                    alive.remove(index)
+                    continue
+                self._preferred = index
+                return value
+            if not alive or round_ == self.retries:
+                break
+            time.sleep(max(delay, self.backoff * 2**round_))
+        detail = "; ".join(last[i] for i in sorted(last))
+        raise BackendError(f"esplora gave no trustworthy answer ({attempts} attempts): {detail}")
+
+    # -- Backend protocol ------------------------------------------------------------------
+
+    def tip_height(self) -> int:
+        return self._get("/blocks/tip/height", _height)
+
+    def watch(self, addresses: Iterable[str]) -> None:
+        """Nothing to do: Esplora indexes every address."""
+
+    def received(self, addresses: Iterable[str]) -> dict[str, list[Received]]:
+        wanted = list(dict.fromkeys(addresses))
+        for address in wanted:
+            if not isinstance(address, str) or not _ADDRESS.fullmatch(address):
+                raise BadValue(f"not an address: {address!r}")
+        if len(wanted) <= 1 or self.max_workers == 1:
+            return {a: self._received_one(a) for a in wanted}
+        from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+
+        result: dict[str, list[Received]] = {}
+        with ThreadPoolExecutor(max_workers=min(self.max_workers, len(wanted))) as pool:
+            futures = {pool.submit(self._received_one, a): a for a in wanted}
+            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+            for future in pending:
+                future.cancel()
+            for future in done:
+                if future.exception() is not None:
+                    raise future.exception()  # type: ignore[misc]
+            for future, address in futures.items():
+                result[address] = future.result()
+        return {a: result[a] for a in wanted}
+
+    def _received_one(self, address: str) -> list[Received]:
+        for _ in range(2):
+            txs, complete = self._scan(address)
+            if complete:
+                return [
+                    Received(address, tx.txid, n, sats, tx.height, tx.rbf)
+                    for tx in txs
+                    for n, paid_to, sats in tx.outputs
+                    if paid_to == address
+                ]
+        raise BackendError(
+            f"esplora: the history of {address} changed while it was read, or lists more "
+            f"than {MEMPOOL_MAX} unconfirmed transactions; cannot give a complete answer"
+        )
+
+    def _scan(self, address: str) -> tuple[list[_Tx], bool]:
+        """Every transaction of the address (deduplicated), and whether the listing is
+        known to be complete."""
+        base = f"/address/{quote(address, safe='')}"
+        first = self._get(base + "/txs", _page)
+        seen: dict[str, _Tx] = {}
+        for tx in first:
+            seen.setdefault(tx.txid, tx)
+        mempool = sum(1 for tx in first if not tx.confirmed)
+        page = [tx for tx in first if tx.confirmed]
+        paged = len(page) >= CHAIN_PAGE
+        for _ in range(MAX_PAGES):
+            if len(page) < CHAIN_PAGE:
+                break
+            page = self._get(f"{base}/txs/chain/{page[-1].txid}", _page)
+            if any(not tx.confirmed for tx in page):
+                raise BackendError(f"esplora: an unconfirmed transaction in {address}'s chain page")
+            fresh = [tx for tx in page if tx.txid not in seen]
+            if page and not fresh:
+                raise BackendError(f"esplora: paging {address}'s history does not advance")
+            for tx in fresh:
+                seen[tx.txid] = tx
+        if not paged and mempool < MEMPOOL_MAX:
+            return list(seen.values()), True
+        chain_count, mempool_count = self._get(base, _stats)
+        confirmed = sum(1 for tx in seen.values() if tx.confirmed)
+        unconfirmed = len(seen) - confirmed
+        complete = confirmed >= chain_count and unconfirmed >= mempool_count
+        return list(seen.values()), complete
