@@ -1,0 +1,84 @@
+"""BIP21 / BIP321 payment URIs: ``bitcoin:<address>?amount=<BTC>&label=...&message=...``.
+
+- The amount is decimal BTC with a period, no exponent and no trailing zeros
+  (``format(Decimal, 'f')``): 20000 sat → ``0.0002``.
+- ``label`` and ``message`` are UTF-8 then percent-encoded with nothing left safe
+  (``urllib.parse.quote(value, safe="")``), so ``&``, ``=``, ``#``, ``+``, ``%`` and spaces
+  can never break the query.
+- Text with control characters (C0, DEL, C1), Unicode direction overrides/isolates or lone
+  surrogates is refused: a wallet shows label and message to the payer, and those
+  characters can make shown text differ from what was sent.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from decimal import Decimal
+from urllib.parse import quote
+
+from cloudlease.bitcoin.address import parse_address
+from cloudlease.errors import BadValue
+
+SATS_PER_BTC = 100_000_000
+MAX_SATS = 21_000_000 * SATS_PER_BTC
+
+# Bidirectional formatting characters (embedding, override, isolate, marks).
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+
+def btc_str(sats: int) -> str:
+    """Satoshis as plain decimal BTC: 20000 → ``"0.0002"``, 100000000 → ``"1"``."""
+    if isinstance(sats, bool) or not isinstance(sats, int):
+        raise BadValue(f"an amount in sats must be an integer, not {sats!r}")
+    if sats < 0:
+        raise BadValue(f"amount {sats} sat is negative")
+    text = format(Decimal(sats).scaleb(-8), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def check_text(value: str, what: str) -> str:
+    """Return ``value`` if it is safe to show a payer; ``BadValue`` otherwise."""
+    if not isinstance(value, str):
+        raise BadValue(f"{what} must be text")
+    for ch in value:
+        category = unicodedata.category(ch)
+        if category == "Cc":
+            raise BadValue(f"{what} contains a control character (U+{ord(ch):04X})")
+        if category == "Cs":
+            raise BadValue(f"{what} contains an unpaired surrogate (U+{ord(ch):04X})")
+        if ch in _BIDI_CONTROLS:
+            raise BadValue(f"{what} contains a text-direction control (U+{ord(ch):04X})")
+    return value
+
+
+def make_uri(
+    address: str,
+    amount_sats: int | None,
+    label: str | None = None,
+    message: str | None = None,
+) -> str:
+    """Build a BIP21 URI for ``address`` asking ``amount_sats`` (omitted when None).
+
+    The address must be a valid Bitcoin address (any network); bech32 ones are written in
+    lower case. Empty ``label``/``message`` are left out. Raises ``BadValue``.
+    """
+    canonical = parse_address(address).address
+    params: list[tuple[str, str]] = []
+    if amount_sats is not None:
+        if isinstance(amount_sats, bool) or not isinstance(amount_sats, int):
+            raise BadValue(f"amount must be an integer number of sats, not {amount_sats!r}")
+        if not 0 < amount_sats <= MAX_SATS:
+            raise BadValue(f"amount {amount_sats} sat is out of range (1 to {MAX_SATS})")
+        params.append(("amount", btc_str(amount_sats)))
+    if label:
+        params.append(("label", quote(check_text(label, "label"), safe="")))
+    if message:
+        params.append(("message", quote(check_text(message, "message"), safe="")))
+    uri = f"bitcoin:{canonical}"
+    if params:
+        uri += "?" + "&".join(f"{key}={value}" for key, value in params)
+    return uri
