@@ -33,6 +33,7 @@ class Context:
     home: Home
     lock_timeout: float = store.DEFAULT_LOCK_TIMEOUT
     _settings: config.Settings | None = field(default=None, repr=False)
+    _holding_lock: bool = field(default=False, repr=False)
 
     @classmethod
     def at(cls, path: str | os.PathLike[str], lock_timeout: float | None = None) -> Context:
@@ -51,8 +52,19 @@ class Context:
         return ledger
 
     @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the ledger lock across several transactions."""
+        with store.lock(self.home, self.lock_timeout):
+            self._holding_lock = True
+            try:
+                yield
+            finally:
+                self._holding_lock = False
+
+    @contextmanager
     def transaction(self, action: str) -> Iterator[Ledger]:
-        with store.transaction(self.home, action, lock_timeout=self.lock_timeout) as ledger:
+        with store.transaction(self.home, action, lock_timeout=self.lock_timeout,
+                               already_locked=self._holding_lock) as ledger:
             self._check_network(ledger)
             yield ledger
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,9 +109,12 @@ def lock(home: Home, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[None]:
 
 @contextmanager
 def transaction(home: Home, action: str, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-                ) -> Iterator[Ledger]:
-    """Lock, load, let the caller change the ledger, and save it if anything changed."""
-    with lock(home, lock_timeout):
+                already_locked: bool = False) -> Iterator[Ledger]:
+    """Lock, load, let the caller change the ledger, and save it if anything changed.
+
+    ``already_locked`` is for a caller that holds the lock across several transactions
+    (``tick`` runs hooks between two of them)."""
+    with nullcontext() if already_locked else lock(home, lock_timeout):
         original = read_bytes(home)
         ledger = state.loads(original, str(home.ledger))
         audit.recover(home.audit, ledger.audit_seq)

@@ -98,13 +98,14 @@ def invariants(ctx: Context, ledger: Ledger, report: Report) -> list[str]:
         for rid in lease.requests:
             if rid not in ledger.requests and rid not in sealed_requests:
                 problems.append(f"lease {lease.id} refers to unknown request {rid}")
-        if lease.status in (LeaseStatus.ACTIVE, LeaseStatus.SUSPENDED, LeaseStatus.ENDED):
+        if lease.status in (LeaseStatus.ACTIVE, LeaseStatus.ENDED):
             paid = sum(ledger.requests[r].hours or 0 for r in lease.requests
                        if r in ledger.requests
                        and ledger.requests[r].status == RequestStatus.SETTLED)
             if paid < lease.paid_hours or lease.paid_hours < lease.hours:
                 problems.append(f"lease {lease.id} is {lease.status.value} without settled "
                                 f"payments covering its {lease.paid_hours} hours")
+        if lease.status in (LeaseStatus.ACTIVE, LeaseStatus.SUSPENDED, LeaseStatus.ENDED):
             if lease.starts_at is None or lease.ends_at is None:
                 problems.append(f"lease {lease.id} is {lease.status.value} without start/end")
             elif lease.ends_at != lease.starts_at + timedelta(hours=lease.paid_hours):
