@@ -169,7 +169,7 @@ def _lease(c: Console, d: dict) -> None:
                 f"({d['paid_hours']} h paid)")
     for r in d.get("payments") or []:
         c.print(f"  payment {r['id']} {_status(r['status'])}"
-                + (f" [{', '.join(r['flags'])}]" if r["flags"] else "")
+                + (_esc(f" [{', '.join(r['flags'])}]") if r["flags"] else "")
                 + f": {r['amount_btc']} BTC ({_sats(r['amount_sats'])}) to {r['address']}"
                 + (f", seen {_sats(r['paid_sats'])}" if r["paid_sats"] else ""))
 
@@ -232,3 +232,75 @@ def _verify(c: Console, d: dict) -> None:
                 f"{d['archive_segments']} archive segments)")
 
 
+
+
+@view("none")
+def _none(c: Console, d: Any) -> None:
+    return None
+
+
+@view("check")
+def _check(c: Console, d: dict) -> None:
+    sim = " [yellow](simulated chain)[/]" if d.get("simulated") else ""
+    height = d.get("tip_height")
+    c.print(f"checked {len(d['checked'])} payment request(s) on {d['backend'] or '-'}"
+            + (f" at height {height}" if height is not None else "") + sim)
+    for t in d["transitions"]:
+        c.print(f"  {t['id']}: {_status(t['from'])} → {_status(t['to'])}")
+    for h in d["hooks_delivered"]:
+        c.print(f"  [green]hook[/] {_esc(h)}")
+    for h in d["hooks_failed"]:
+        c.print(f"  [red]hook failed[/] {h['event']} {h['id']}: {_esc(h['error'])} "
+                "(retried next tick)")
+    if not d["transitions"] and not d["hooks_delivered"] and not d["hooks_failed"]:
+        c.print("  nothing changed")
+    pending = {k: v for k, v in d.get("statuses", {}).items() if v != "settled"}
+    for rid, status in pending.items():
+        c.print(f"  {rid} is {_status(status)}")
+
+
+@view("accepted")
+def _accepted(c: Console, d: dict) -> None:
+    r = d["request"]
+    c.print(f"accepted late payment on {r['id']}: now {_status(r['status'])}"
+            + (f", lease {d['lease']['id']} {_status(d['lease']['status'])}" if d.get("lease")
+               else ""))
+    if r["status"] == "new":
+        c.print(f"  {r['amount_sats'] - r['paid_sats']:,} sat still to pay by "
+                f"{_when(r['expires_at'])}: {r['uri']}")
+
+
+@view("wallet")
+def _wallet(c: Console, d: dict) -> None:
+    c.print(f"{d['kind']} wallet on {d['network']}"
+            + (f", next index {d['next_index']}" if d.get("next_index") is not None else "")
+            + f"; {_sats(d['received_sats'])} received to {len(d['addresses'])} addresses")
+    if d.get("descriptor"):
+        c.print(f"  {_esc(d['descriptor'])}", soft_wrap=True)
+    t = _table(None, "address", "request", "lease", "status", "amount", "received")
+    for a in d["addresses"]:
+        t.add_row(a["address"], a["request"], a.get("lease") or "-", _status(a["status"]),
+                  _sats(a["amount_sats"]), _sats(a["received_sats"]))
+    if d["addresses"]:
+        c.print(t)
+    for k in d.get("keys", []):
+        c.print(f"  {k['address']}  {k['wif']}", markup=False)
+
+
+class _Live:
+    def __init__(self, text: str) -> None:
+        from rich.status import Status
+
+        self.status = Status(text, console=err())
+
+    def __enter__(self):
+        self.status.__enter__()
+        return self.status.update
+
+    def __exit__(self, *exc: object) -> None:
+        self.status.__exit__(None, None, None)
+
+
+def live_status(text: str) -> _Live:
+    """A spinner with a status line on stderr (plain lines when not a terminal)."""
+    return _Live(text)

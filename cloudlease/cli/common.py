@@ -41,6 +41,10 @@ class State:
     lock_timeout: float | None = None
     _ctx: Any = None
 
+    def reset(self, **values: Any) -> None:
+        """Fresh state for one invocation (tests run many in one process)."""
+        self.__init__(**values)  # type: ignore[misc]
+
     def context(self, *, create_default: bool = True) -> Any:
         """The Context for this run; only the default home is created on first use."""
         if self._ctx is None:

@@ -95,5 +95,21 @@ def cancel(lease_id: Annotated[str, typer.Argument(metavar="ID", help="Lease id.
     return Result(views.lease(leases.cancel(ctx(), lease_id)), "lease")
 
 
+@command(app, "extend")
+def extend(
+    lease_id: Annotated[str, typer.Argument(metavar="ID", help="Lease id.")],
+    hours: Annotated[str, typer.Option("--hours", help="Whole hours to add.")],
+    rate: Annotated[str | None, typer.Option(help="Fiat per BTC to lock.")] = None,
+) -> Result:
+    """Make a payment request for more hours; the end time moves when it settles."""
+    from cloudlease.ops.payments import extend as do_extend
+    from cloudlease.ops.quote import parse_rate
+
+    lease, req = do_extend(ctx(), lease_id, hours, rate=parse_rate(rate) if rate else None)
+    data = views.lease(lease, [req])
+    data["payment"] = with_qr(data["payment"])
+    return Result(data, "rental")
+
+
 def register_top_level(root: typer.Typer) -> None:
     command(root, "rent")(rent)

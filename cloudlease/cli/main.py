@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from cloudlease import __version__
-from cloudlease.cli import admin, lease, plan, tenant
+from cloudlease.cli import admin, devchain, lease, pay, plan, tenant, wallet
 from cloudlease.cli.common import STATE, HomeOpt, JsonOpt, LockOpt
 
 app = typer.Typer(
@@ -36,13 +36,16 @@ def main(
                                           help="Show the version and exit.")] = False,
 ) -> None:
     """Rent out compute by the hour for Bitcoin: price, request, verify, activate."""
-    STATE.home = Path(home) if home else None
-    STATE.json_mode = json_out
-    STATE.lock_timeout = lock_timeout
+    STATE.reset(home=Path(home) if home else None, json_mode=json_out,
+                lock_timeout=lock_timeout)
 
 
 app.add_typer(tenant.app, name="tenant")
 app.add_typer(plan.app, name="plan")
 app.add_typer(lease.app, name="lease")
+app.add_typer(pay.app, name="pay")
+app.add_typer(wallet.app, name="wallet")
+app.add_typer(devchain.app, name="devchain")
 lease.register_top_level(app)
 admin.register(app)
+pay.register(app)

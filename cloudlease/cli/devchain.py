@@ -1,0 +1,129 @@
+"""``cloudlease devchain pay|mine|reorg|replace|serve``: the simulated regtest chain."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cloudlease.cli.common import STATE, Result, command, ctx
+from cloudlease.errors import BadValue
+
+app = typer.Typer(help="The simulated regtest chain, for demos, CI and fault drills.",
+                  no_args_is_help=True)
+
+
+def _chain():
+    from cloudlease.bitcoin.devchain import Devchain
+
+    c = ctx()
+    if c.settings.network != "regtest":
+        raise BadValue(f"devchain simulates regtest only; this home is on {c.settings.network}")
+    return c, Devchain(c.home.devchain)
+
+
+def _sats(text: str | None) -> int | None:
+    if text is None:
+        return None
+    from cloudlease.money import parse_amount
+
+    value = parse_amount(text, what="--sats")
+    if not isinstance(value, int):
+        raise BadValue("--sats takes sats or BTC, not fiat")
+    return value
+
+
+def _tip(chain) -> int:
+    return chain.tip_height()
+
+
+@command(app, "pay")
+def pay(
+    target: Annotated[str, typer.Argument(metavar="ADDRESS|REQUEST",
+                                          help="An address, or a request id to pay in full.")],
+    sats: Annotated[str | None, typer.Option(help="Amount (default: what the request still "
+                                             "needs).")] = None,
+    rbf: Annotated[bool, typer.Option(help="Signal replace-by-fee.")] = False,
+) -> Result:
+    """Pay an address or a payment request (a mempool transaction)."""
+    from cloudlease.bitcoin.address import validate_address
+
+    c, chain = _chain()
+    amount = _sats(sats)
+    if target.upper().startswith("P-") or target.isdigit():
+        req = c.read().request(target)
+        address = req.address
+        if amount is None:
+            amount = max(req.amount_sats - req.paid_sats, 1)
+    else:
+        address = validate_address(target, "regtest")
+        if amount is None:
+            raise BadValue("paying an address needs --sats")
+    txid = chain.pay(address, amount, rbf=rbf)
+    return Result({"txid": txid, "address": address, "sats": amount, "rbf": rbf,
+                   "message": f"[simulated] sent {amount:,} sat to {address} in {txid}"})
+
+
+@command(app, "mine")
+def mine(blocks: Annotated[int, typer.Argument(help="Blocks to mine.", min=1, max=10_000)] = 1
+         ) -> Result:
+    """Mine blocks (the first takes every mempool transaction)."""
+    _, chain = _chain()
+    hashes = chain.mine(blocks)
+    height = _tip(chain)
+    return Result({"blocks": hashes, "height": height,
+                   "message": f"[simulated] mined {len(hashes)} block(s); height {height}"})
+
+
+@command(app, "reorg")
+def reorg(depth: Annotated[int, typer.Argument(help="Blocks to disconnect.", min=1)] = 1
+          ) -> Result:
+    """Disconnect the last blocks; their transactions return to the mempool."""
+    _, chain = _chain()
+    gone = chain.reorg(depth)
+    height = _tip(chain)
+    return Result({"disconnected": gone, "height": height,
+                   "message": f"[simulated] disconnected {len(gone)} block(s); height {height}"})
+
+
+@command(app, "replace")
+def replace(
+    txid: Annotated[str, typer.Argument(help="An unconfirmed transaction.")],
+    sats: Annotated[str | None, typer.Option(help="Pay this much instead.")] = None,
+    to: Annotated[str | None, typer.Option(help="Pay this address instead.")] = None,
+) -> Result:
+    """Replace an unconfirmed transaction (RBF / double-spend drill)."""
+    from cloudlease.bitcoin.address import validate_address
+
+    if (sats is None) == (to is None):
+        raise BadValue("give exactly one of --sats and --to")
+    _, chain = _chain()
+    new = chain.replace(txid, sats=_sats(sats),
+                        to=validate_address(to, "regtest") if to else None)
+    return Result({"replaced": txid, "txid": new,
+                   "message": f"[simulated] {txid} replaced by {new}"})
+
+
+@command(app, "serve")
+def serve(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 picks a free one).",
+                                      min=0, max=65535)] = 3002,
+    host: Annotated[str, typer.Option(help="Loopback address to bind.")] = "127.0.0.1",
+) -> Result:
+    """Answer the Esplora API for the simulated chain on loopback (Ctrl-C to stop)."""
+    import sys
+
+    from cloudlease.bitcoin.devserver import serve as start
+
+    c, _ = _chain()
+    server = start(c.home.devchain, host=host, port=port)
+    line = f"[simulated] Esplora API for the devchain at {server.url}\n"
+    (sys.stderr if STATE.json_mode else sys.stdout).write(line)
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return Result({"url": server.url, "message": "stopped"})

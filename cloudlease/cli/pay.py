@@ -1,0 +1,142 @@
+"""``cloudlease pay check|show|accept``, ``tick`` and ``watch``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cloudlease import views
+from cloudlease.cli.common import STATE, Result, command, ctx
+
+app = typer.Typer(help="Payment requests: check, show, accept.", no_args_is_help=True)
+
+
+def _report_data(report) -> dict:
+    return {"backend": report.backend, "tip_height": report.tip_height,
+            "checked": report.checked, "transitions": report.transitions,
+            "events": report.events, "hooks_delivered": report.hooks_delivered,
+            "hooks_failed": report.hooks_failed, "statuses": report.statuses}
+
+
+@command(app, "check")
+def check(ids: Annotated[list[str] | None, typer.Argument(
+        metavar="[ID]...", help="Requests to check (default: every open one).")] = None
+          ) -> Result:
+    """Check payments on the chain. Exit 0 when all are settled, 7 while some are pending,
+    8 if any expired or became invalid, 6 if the backend failed."""
+    from cloudlease.ops.check import check as do_check
+    from cloudlease.ops.check import expect_settled
+
+    c = ctx()
+    report = do_check(c, ids or None)
+    data = _report_data(report)
+    data["simulated"] = report.backend == "devchain"
+    return Result(data, "check", exit_code=expect_settled(c, ids or [], report)
+                  if report.statuses else 0)
+
+
+@command(app, "show")
+def show(
+    request_id: Annotated[str, typer.Argument(metavar="ID", help="Request id, e.g. P-3.")],
+    qr_png: Annotated[Path | None, typer.Option(help="Write the QR code as PNG here.")] = None,
+    qr_svg: Annotated[Path | None, typer.Option(help="Write the QR code as SVG here.")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing QR file.")] = False,
+) -> Result:
+    """Show a payment request again (URI, amount, expiry, QR code)."""
+    from cloudlease.bitcoin import qr
+    from cloudlease.cli.lease import with_qr
+    from cloudlease.errors import BadValue
+
+    c = ctx()
+    req = c.read().request(request_id)
+    written = []
+    for path, writer in ((qr_png, qr.write_png), (qr_svg, qr.write_svg)):
+        if path is None:
+            continue
+        if path.exists() and not force:
+            raise BadValue(f"{path} exists; pass --force to overwrite it")
+        try:
+            writer(req.uri, path)
+        except OSError as exc:
+            raise BadValue(f"cannot write {path}: {exc.strerror}") from None
+        written.append(str(path))
+    data = views.request(req)
+    data["written"] = written
+    return Result(with_qr(data), "request")
+
+
+@command(app, "accept")
+def accept(
+    request_id: Annotated[str, typer.Argument(metavar="ID", help="An expired request paid late.")],
+    requote: Annotated[bool, typer.Option(
+        "--requote/--as-is", help="Price the hours again at today's rate, or accept the "
+        "payment at the rate locked when the request was made.")] = False,
+    rate: Annotated[str | None, typer.Option(help="Rate to re-quote at (fiat per BTC).")
+                    ] = None,
+) -> Result:
+    """Accept a late payment (never automatic: a stale rate is the operator's call)."""
+    from cloudlease.ops.payments import accept as do_accept
+    from cloudlease.ops.quote import parse_rate
+
+    req, lease = do_accept(ctx(), request_id, requote=requote,
+                           rate=parse_rate(rate) if rate else None)
+    return Result({"request": views.request(req), "lease": views.lease(lease) if lease
+                   else None}, "accepted")
+
+
+def tick() -> Result:
+    """One idempotent pass for cron: check payments, activate, expire, end leases, run
+    hooks. Exit 0 when the pass completed, even if nothing changed."""
+    from cloudlease.ops.check import check as do_check
+
+    report = do_check(ctx(), tick=True)
+    data = _report_data(report)
+    data["simulated"] = report.backend == "devchain"
+    return Result(data, "check")
+
+
+def watch(
+    interval: Annotated[float, typer.Option(help="Seconds between ticks.", min=0.1)] = 30.0,
+    count: Annotated[int | None, typer.Option(help="Stop after this many ticks.", min=1)
+                     ] = None,
+) -> Result:
+    """Run tick in a loop (Ctrl-C to stop). Backend errors are reported and retried."""
+    from cloudlease import render
+    from cloudlease.errors import BackendError
+    from cloudlease.ops.check import check as do_check
+
+    c = ctx()
+    n = 0
+    last: dict = {}
+    try:
+        while count is None or n < count:
+            n += 1
+            try:
+                last = _report_data(do_check(c, tick=True))
+                if STATE.json_mode:
+                    import json
+                    import sys
+
+                    sys.stdout.write(json.dumps(views.jsonable(last)) + "\n")
+                    sys.stdout.flush()
+                elif last["transitions"] or last["hooks_failed"]:
+                    render.show("check", last)
+            except BackendError as exc:
+                if count is not None and n >= count:
+                    raise
+                render.note(f"backend trouble, retrying in {interval:g}s: {exc}")
+            if count is None or n < count:
+                time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+    if STATE.json_mode:
+        return Result(None, "none")  # the ticks were printed as they happened
+    return Result({"ticks": n, "message": f"{n} tick{'s' if n != 1 else ''} run"})
+
+
+def register(root: typer.Typer) -> None:
+    command(root, "tick")(tick)
+    command(root, "watch")(watch)

@@ -1,0 +1,48 @@
+"""``cloudlease wallet show``: addresses handed out and what they received."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cloudlease.cli.common import STATE, Result, command, ctx
+from cloudlease.errors import BadValue
+
+app = typer.Typer(help="The receiving wallet.", no_args_is_help=True)
+
+
+@command(app, "show")
+def show(reveal: Annotated[bool, typer.Option(
+        help="Also print the private keys of a keys wallet (asks to confirm).")] = False,
+         yes: Annotated[bool, typer.Option("--yes", help="Confirm --reveal without asking.")
+                        ] = False) -> Result:
+    """Addresses known to the ledger with what each received; never keys unless asked."""
+    from cloudlease.ops.requests import gap_warning, unpaid_tail
+
+    c = ctx()
+    ledger = c.read()
+    s = c.settings
+    rows = [{"address": r.address, "request": r.id, "lease": r.lease, "status": r.status,
+             "amount_sats": r.amount_sats, "received_sats": r.paid_sats,
+             "index": r.address_index} for r in ledger.requests.values()]
+    data = {"kind": s.wallet_kind, "network": s.network,
+            "descriptor": s.descriptor or None,
+            "next_index": ledger.wallet.get("next_index") if s.wallet_kind == "descriptor"
+            else None,
+            "gap_limit": s.gap_limit, "unpaid_in_a_row": unpaid_tail(ledger),
+            "received_sats": sum(r["received_sats"] for r in rows), "addresses": rows}
+    notes = [w for w in [gap_warning(c, ledger)] if w]
+    if reveal:
+        if s.wallet_kind != "keys":
+            raise BadValue("a descriptor wallet holds no private keys to reveal")
+        if STATE.json_mode:
+            raise BadValue("--reveal never prints keys as JSON; run it without --json")
+        if not yes and not typer.confirm("Print private keys to this terminal?", default=False,
+                                         err=True):
+            raise BadValue("not confirmed; no keys printed")
+        from cloudlease.bitcoin.keystore import KeyStore
+
+        store = KeyStore(c.home.keys).load()
+        data["keys"] = [{"address": a, "wif": store.wif_for(a)} for a in store.addresses()]
+    return Result(data, "wallet", notes=notes)
