@@ -45,9 +45,9 @@ class Cli:
 
     def json(self, *args: str, code: int | None = 0):
         result = self(*args, "--json", code=code)
-        if result.exit_code == 0:
+        if result.stdout.strip():  # a document (exit 0, or a status such as 7 or 8)
             return json.loads(result.stdout)
-        return json.loads(result.stderr)["error"]
+        return json.loads(result.stderr.strip().splitlines()[-1])["error"]
 
     def ledger_bytes(self) -> bytes:
         return (self.home / "ledger.toml").read_bytes()

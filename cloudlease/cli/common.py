@@ -32,6 +32,7 @@ class Result:
     view: str = "message"
     exit_code: int = 0
     notes: list[str] = field(default_factory=list)
+    error: tuple[str, str] | None = None  # (code, message) for a non-zero exit
 
 
 @dataclass
@@ -145,12 +146,16 @@ def run_command(call: Callable[[], Result]) -> None:
              "traceback)", "internal", int(ExitCode.INTERNAL))
     emit(result)
     if result.exit_code:
+        if result.error:
+            fail(*result.error, result.exit_code)
         raise typer.Exit(result.exit_code)
 
 
 def emit(result: Result) -> None:
     from cloudlease.views import jsonable
 
+    if result.data is None and result.view == "none":
+        return
     data = jsonable(result.data)
     if STATE.json_mode:
         sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")

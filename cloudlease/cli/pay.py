@@ -34,8 +34,13 @@ def check(ids: Annotated[list[str] | None, typer.Argument(
     report = do_check(c, ids or None)
     data = _report_data(report)
     data["simulated"] = report.backend == "devchain"
-    return Result(data, "check", exit_code=expect_settled(c, ids or [], report)
-                  if report.statuses else 0)
+    code = expect_settled(c, ids or [], report) if report.statuses else 0
+    error = None
+    if code:
+        waiting = ", ".join(f"{k} {v}" for k, v in report.statuses.items() if v != "settled")
+        error = (("payment_pending", f"not settled yet: {waiting}") if code == 7 else
+                 ("payment_expired", f"expired or invalid: {waiting}"))
+    return Result(data, "check", exit_code=code, error=error)
 
 
 @command(app, "show")

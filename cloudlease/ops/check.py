@@ -168,7 +168,16 @@ def _enqueue(ctx: Context, ledger: Ledger, events: list[lifecycle.Event], now: d
             req = ledger.requests[e.subject]
             body["request_id"], body["lease_id"] = req.id, req.lease
             body["request"] = views.request(req)
-        ledger.hooks_pending.append({"event": views.jsonable(body), "attempts": 0})
+        ledger.hooks_pending.append({"event": _no_nulls(views.jsonable(body)), "attempts": 0})
+
+
+def _no_nulls(value: Any) -> Any:
+    """TOML has no null: drop None values (hooks treat a missing key as null)."""
+    if isinstance(value, dict):
+        return {k: _no_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_no_nulls(v) for v in value if v is not None]
+    return value
 
 
 def _deliver(ctx: Context, report: Report) -> None:

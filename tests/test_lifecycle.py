@@ -1,0 +1,200 @@
+"""Pure payment and lease transitions, one test per path of the BTCPay-style model."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cloudlease.bitcoin.backends.base import Received
+from cloudlease.lifecycle import Policy, apply_to_lease, end_if_due, evaluate
+from cloudlease.model import Lease, LeaseStatus, PaymentRequest, RequestStatus
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+ADDR = "bcrt1qexample"
+
+
+def req(**kw) -> PaymentRequest:
+    base = dict(id="P-1", purpose="rent", address=ADDR, amount_sats=10_000, created_at=T0,
+                expires_at=T0 + timedelta(minutes=15), status=RequestStatus.NEW, uri="bitcoin:x",
+                lease="L-1", hours=2)
+    base.update(kw)
+    return PaymentRequest(**base)
+
+
+def out(sats: int, height: int | None = None, rbf: bool = False, txid: str = "aa") -> Received:
+    return Received(ADDR, txid, 0, sats, height, rbf)
+
+
+def lease(**kw) -> Lease:
+    base = dict(id="L-1", status=LeaseStatus.AWAITING_PAYMENT, hours=2, plan="p", created_at=T0,
+                requests=("P-1",))
+    base.update(kw)
+    return Lease(**base)
+
+
+NOW = T0 + timedelta(minutes=5)
+POLICY = Policy()
+
+
+def test_unpaid_stays_new_then_expires():
+    r, _ = evaluate(req(), [], 100, NOW, POLICY)
+    assert r.status == "new"
+    r, _ = evaluate(req(), [], 100, T0 + timedelta(minutes=16), POLICY)
+    assert r.status == "expired" and r.closed_reason == "not paid in time"
+
+
+def test_full_payment_unconfirmed_is_processing_with_event():
+    r, events = evaluate(req(), [out(10_000)], 100, NOW, POLICY)
+    assert r.status == "processing" and r.seen_at == NOW and r.paid_sats == 10_000
+    assert [e.name for e in events] == ["payment_processing"]
+
+
+def test_confirmed_payment_settles():
+    r, _ = evaluate(req(), [out(10_000, height=100)], 100, NOW, POLICY)
+    assert r.status == "settled" and r.settled_at == NOW and r.confirmed_sats == 10_000
+
+
+def test_six_confirmation_policy():
+    pol = Policy(confirmations=6)
+    r, _ = evaluate(req(), [out(10_000, height=100)], 104, NOW, pol)
+    assert r.status == "processing"
+    r, _ = evaluate(r, [out(10_000, height=100)], 105, NOW, pol)
+    assert r.status == "settled"
+
+
+def test_partial_payment_keeps_new_and_can_be_completed():
+    r, _ = evaluate(req(), [out(4_000)], 100, NOW, POLICY)
+    assert r.status == "new" and "partial" in r.flags
+    r, _ = evaluate(r, [out(4_000), out(6_000, txid="bb")], 100, NOW, POLICY)
+    assert r.status == "processing" and "partial" not in r.flags
+
+
+def test_partial_payment_expires_underpaid():
+    r, _ = evaluate(req(), [out(4_000, height=90)], 100, T0 + timedelta(minutes=20), POLICY)
+    assert r.status == "expired" and "partial" in r.flags
+    assert r.closed_reason == "underpaid when the window closed"
+
+
+def test_overpaid_is_flagged_and_settles():
+    r, _ = evaluate(req(), [out(15_000, height=100)], 100, NOW, POLICY)
+    assert r.status == "settled" and "overpaid" in r.flags
+
+
+def test_late_payment_never_activates():
+    late = T0 + timedelta(minutes=30)
+    r, _ = evaluate(req(), [out(10_000, height=100)], 100, late, POLICY)
+    assert r.status == "expired" and "late" in r.flags
+    expired, _ = evaluate(req(), [], 100, T0 + timedelta(minutes=16), POLICY)
+    r, _ = evaluate(expired, [out(10_000)], 100, late, POLICY)
+    assert r.status == "expired" and "late" in r.flags
+
+
+def test_zero_conf_only_below_cap_and_without_rbf():
+    pol = Policy(confirmations=1, zero_conf_max_sats=20_000)
+    r, _ = evaluate(req(), [out(10_000)], 100, NOW, pol)
+    assert r.status == "settled"
+    r, _ = evaluate(req(), [out(10_000, rbf=True)], 100, NOW, pol)
+    assert r.status == "processing"
+    r, _ = evaluate(req(amount_sats=30_000), [out(30_000)], 100, NOW, pol)
+    assert r.status == "processing"
+
+
+def test_policy_zero_still_needs_a_confirmation_for_rbf():
+    pol = Policy(confirmations=0)
+    assert evaluate(req(), [out(10_000)], 100, NOW, pol)[0].status == "settled"
+    assert evaluate(req(), [out(10_000, rbf=True)], 100, NOW, pol)[0].status == "processing"
+
+
+def test_reorg_moves_settled_back_to_processing():
+    settled, _ = evaluate(req(), [out(10_000, height=100)], 100, NOW, POLICY)
+    r, _ = evaluate(settled, [out(10_000)], 99, NOW, POLICY)
+    assert r.status == "processing" and "reorged" in r.flags
+    assert r.settled_at == settled.settled_at  # hours are never applied twice
+
+
+def test_replacement_that_pays_less_goes_back_to_new_partial():
+    processing, _ = evaluate(req(), [out(10_000, rbf=True)], 100, NOW, POLICY)
+    r, _ = evaluate(processing, [out(3_000, rbf=True, txid="cc")], 100, NOW, POLICY)
+    assert r.status == "new" and "partial" in r.flags and r.txids == ("cc",)
+
+
+def test_double_spent_payment_disappears():
+    processing, _ = evaluate(req(), [out(10_000)], 100, NOW, POLICY)
+    r, _ = evaluate(processing, [], 100, NOW, POLICY)
+    assert r.status == "new" and r.paid_sats == 0
+
+
+def test_unconfirmed_past_monitoring_window_is_invalid():
+    processing, _ = evaluate(req(), [out(10_000)], 100, NOW, POLICY)
+    r, _ = evaluate(processing, [out(10_000)], 100, T0 + timedelta(hours=25), POLICY)
+    assert r.status == "invalid"
+    assert evaluate(r, [out(10_000, height=100)], 100, NOW, POLICY)[0].status == "invalid"
+
+
+def test_settlement_activates_the_lease_once():
+    before = req()
+    after, _ = evaluate(before, [out(10_000, height=100)], 100, NOW, POLICY)
+    le, events = apply_to_lease(lease(), before, after, NOW)
+    assert le.status == "active" and le.starts_at == NOW
+    assert le.ends_at == NOW + timedelta(hours=2) and le.paid_hours == 2
+    assert [e.name for e in events] == ["lease_active"]
+    again, events = apply_to_lease(le, after, after, NOW)
+    assert again == le and not events
+
+
+def test_extension_moves_the_end():
+    active = lease(status=LeaseStatus.ACTIVE, starts_at=T0, ends_at=T0 + timedelta(hours=2),
+                   paid_hours=2)
+    ext = req(id="P-2", purpose="extend", hours=3)
+    settled, _ = evaluate(ext, [out(10_000, height=100)], 100, NOW, POLICY)
+    le, _ = apply_to_lease(active, ext, settled, NOW)
+    assert le.ends_at == T0 + timedelta(hours=5) and le.paid_hours == 5
+
+
+def test_reorg_suspends_and_resettlement_restores():
+    active = lease(status=LeaseStatus.ACTIVE, starts_at=T0, ends_at=T0 + timedelta(hours=2),
+                   paid_hours=2)
+    settled = req(status=RequestStatus.SETTLED, settled_at=T0)
+    processing = settled.replace(status=RequestStatus.PROCESSING)
+    le, _ = apply_to_lease(active, settled, processing, NOW)
+    assert le.status == "suspended"
+    le, _ = apply_to_lease(le, processing, settled, NOW)
+    assert le.status == "active" and le.ends_at == active.ends_at
+
+
+def test_expired_request_expires_the_lease():
+    before = req()
+    after, _ = evaluate(before, [], 100, T0 + timedelta(minutes=16), POLICY)
+    le, events = apply_to_lease(lease(), before, after, after.expires_at)
+    assert le.status == "expired" and [e.name for e in events] == ["lease_expired"]
+
+
+def test_lease_ends_at_its_end_unless_an_extension_is_confirming():
+    active = lease(status=LeaseStatus.ACTIVE, starts_at=T0, ends_at=T0 + timedelta(hours=2),
+                   paid_hours=2)
+    assert end_if_due(active, T0 + timedelta(hours=1), False)[0].status == "active"
+    assert end_if_due(active, T0 + timedelta(hours=2), True)[0].status == "active"
+    ended, events = end_if_due(active, T0 + timedelta(hours=2), False)
+    assert ended.status == "ended" and [e.name for e in events] == ["lease_ended"]
+
+
+@given(st.lists(st.tuples(st.integers(1, 50_000), st.one_of(st.none(), st.integers(1, 110)),
+                          st.booleans()), max_size=6),
+       st.integers(100, 120), st.integers(0, 3000))
+def test_never_settled_without_enough_confirmed_sats(outs, tip, minutes):
+    outputs = [out(s, h if h is None or h <= tip else None, rbf, txid=f"t{i}")
+               for i, (s, h, rbf) in enumerate(outs)]
+    r, _ = evaluate(req(), outputs, tip, T0 + timedelta(minutes=minutes), POLICY)
+    if r.status == "settled":
+        confirmed = sum(o.sats for o in outputs if o.height is not None)
+        assert r.confirmed_sats == confirmed >= r.amount_sats
+    assert r.paid_sats == sum(o.sats for o in outputs)
+    if minutes > 15 and r.status != "expired":
+        assert r.paid_sats >= r.amount_sats
+
+
+def test_terminal_invalid_is_left_alone():
+    r = req(status=RequestStatus.INVALID)
+    assert evaluate(r, [out(10_000, height=1)], 5, NOW, POLICY) == (r, [])
