@@ -1,0 +1,585 @@
+"""The ``bitcoind`` chain backend: an operator's own node over JSON-RPC.
+
+Addresses are imported as ``addr(...)`` descriptors into a dedicated watch-only descriptor
+wallet (no private keys, blank), so the node's wallet indexes every payment to them.
+
+How ``received`` reads the node (three HTTP round trips, whatever the number of addresses):
+
+1. one JSON-RPC batch on the wallet: ``getaddressinfo`` (is the address watched at all?)
+   and ``listreceivedbyaddress 0 false true <address>`` (the txids of every wallet
+   transaction paying it that is not conflicted by a confirmed one) per address;
+2. one batch of ``gettransaction <txid> true``: confirmations, block height, the BIP125
+   status, the raw hex and one ``details`` entry per output paying a wallet address
+   (with its ``vout``);
+3. for the unconfirmed ones only, one batch of ``getmempoolentry`` on the node.
+
+The node's mempool is the authority for unconfirmed transactions: a transaction replaced by
+RBF (``bumpfee``) keeps ``confirmations: 0`` in the wallet (``trusted: false``, listed in
+its replacement's ``walletconflicts``), and the wallet's own ``in_mempool`` flag is updated
+asynchronously (right after a reorg it can still say false for a transaction that is back
+in the mempool). So an unconfirmed output counts only while its transaction is in the
+node's mempool; a negative confirmation count (conflicted by a confirmed transaction) and
+an abandoned transaction never count. This scales with the addresses asked about, not with
+the size of the watch wallet (which ``listtransactions`` would page through every time).
+
+Every failure (refused connection, timeout, HTTP 401/403/5xx, an empty or malformed answer,
+an RPC error object, an address the wallet does not watch) raises ``BackendError``; a
+message never carries the RPC password or cookie (credentials are stripped from URLs).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterable, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+from cloudlease.bitcoin.backends.base import Received
+from cloudlease.errors import BackendError, BadValue
+
+SATS_PER_BTC = Decimal(100_000_000)
+_RECEIVE_CATEGORIES = frozenset({"receive", "generate", "immature"})
+_IMPORT_CHUNK = 500  # descriptors per importdescriptors call
+_BATCH_CHUNK = 1000  # requests per JSON-RPC batch
+
+# Bitcoin Core RPC error codes used here.
+RPC_INVALID_ADDRESS_OR_KEY = -5  # also "Transaction not in mempool"
+RPC_WALLET_ERROR = -4  # also "Wallet ... already exists"
+RPC_WALLET_NOT_FOUND = -18
+RPC_WALLET_ALREADY_LOADED = -35
+
+
+class BitcoindRPCError(BackendError):
+    """The node answered with a JSON-RPC error object (``rpc_code`` is its code)."""
+
+    def __init__(self, message: str, *, rpc_code: int | None, method: str) -> None:
+        super().__init__(message)
+        self.rpc_code = rpc_code
+        self.method = method
+
+
+def btc_to_sats(value: Any) -> int:
+    """A BTC amount as parsed from JSON (Decimal or int) to integer satoshis, exactly."""
+    if isinstance(value, bool) or not isinstance(value, Decimal | int):
+        raise BackendError(f"bitcoind sent an amount that is not a number: {value!r}")
+    try:
+        sats = Decimal(value) * SATS_PER_BTC
+        integral = sats.to_integral_value()
+    except InvalidOperation as exc:
+        raise BackendError(f"bitcoind sent an invalid amount: {value!r}") from exc
+    if sats != integral:
+        raise BackendError(f"bitcoind sent an amount finer than a satoshi: {value}")
+    return int(integral)
+
+
+def signals_rbf(raw_hex: str) -> bool:
+    """True when any input of the raw transaction has nSequence < 0xfffffffe (BIP125)."""
+    raw = bytes.fromhex(raw_hex)
+    pos = 4  # version
+
+    def varint() -> int:
+        nonlocal pos
+        first = raw[pos]
+        pos += 1
+        if first < 0xFD:
+            return first
+        width = {0xFD: 2, 0xFE: 4, 0xFF: 8}[first]
+        value = int.from_bytes(raw[pos : pos + width], "little")
+        pos += width
+        return value
+
+    if raw[pos] == 0 and raw[pos + 1] != 0:  # segwit marker and flag
+        pos += 2
+    n_inputs = varint()
+    signals = False
+    for _ in range(n_inputs):
+        pos += 36  # previous txid and output index
+        script_len = varint()  # (not `pos += varint()`: that reads pos before the call)
+        pos += script_len  # scriptSig
+        if pos + 4 > len(raw):
+            raise ValueError("truncated transaction")
+        if int.from_bytes(raw[pos : pos + 4], "little") < 0xFFFFFFFE:
+            signals = True
+        pos += 4
+    return signals
+
+
+def _int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BackendError(f"bitcoind sent a malformed {what}: {value!r}")
+    return value
+
+
+class BitcoindBackend:
+    """Chain backend talking JSON-RPC 1.0 (with an explicit ``id``) to bitcoind.
+
+    Args:
+        url: ``http://user:password@host:port`` (credentials optional when a cookie file is
+            given; any path in the URL is kept as the RPC root).
+        wallet: the watch-only descriptor wallet that holds the watched addresses.
+        cookie_file: the node's ``.cookie`` (``__cookie__:secret``); read at every request
+            (it changes when the node restarts) and preferred over credentials in the URL.
+        timeout: seconds for each HTTP request (``importdescriptors`` gets at least 120 s,
+            as it rescans recent blocks).
+        session: a ``requests.Session`` to share; one is made (and closed by ``close``)
+            when none is given.
+    """
+
+    name = "bitcoind"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        wallet: str = "cloudlease-watch",
+        cookie_file: str | None = None,
+        timeout: float = 10.0,
+        session: Any = None,
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise BadValue("bitcoind RPC URL must look like http://user:password@host:port")
+        try:
+            parts.port  # noqa: B018 - validates the port
+        except ValueError as exc:
+            raise BadValue("bitcoind RPC URL has an invalid port") from exc
+        if not wallet:
+            raise BadValue("bitcoind watch wallet name must not be empty")
+        host = parts.netloc.rpartition("@")[2]
+        self._base = urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+        self.url = self._base  # safe to show: no credentials
+        self._user = unquote(parts.username) if parts.username is not None else None
+        self._password = unquote(parts.password) if parts.password is not None else None
+        self.wallet = wallet
+        self.cookie_file = cookie_file
+        self.timeout = timeout
+        self._session = session
+        self._own_session = session is None
+        self._ids = itertools.count(1)
+        self._secrets: set[str] = {s for s in (self._password,) if s}
+
+    def __repr__(self) -> str:
+        return f"BitcoindBackend({self.url!r}, wallet={self.wallet!r})"
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the HTTP session if this backend made it."""
+        if self._own_session and self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def __enter__(self) -> BitcoindBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- Backend interface -----------------------------------------------------------------
+    def tip_height(self) -> int:
+        return _int(self.call("getblockcount"), "block count")
+
+    def watch(self, addresses: Iterable[str]) -> None:
+        addrs = list(dict.fromkeys(addresses))
+        if not addrs:
+            return
+        self.ensure_wallet()
+        infos = self._checked_batch([("getaddressinfo", [a]) for a in addrs], wallet=True)
+        missing = [a for a, info in zip(addrs, infos, strict=True) if not _is_watched(info)]
+        if not missing:
+            return
+        checks = self._checked_batch([("getdescriptorinfo", [f"addr({a})"]) for a in missing])
+        requests_ = []
+        for address, check in zip(missing, checks, strict=True):
+            if not isinstance(check, dict) or not isinstance(check.get("checksum"), str):
+                raise BackendError(f"bitcoind sent a malformed getdescriptorinfo for {address}")
+            requests_.append(
+                {
+                    "desc": f"addr({address})#{check['checksum']}",
+                    "timestamp": "now",
+                    "label": "cloudlease",
+                }
+            )
+        for start in range(0, len(requests_), _IMPORT_CHUNK):
+            chunk = requests_[start : start + _IMPORT_CHUNK]
+            results = self.call(
+                "importdescriptors", chunk, wallet=True, timeout=max(self.timeout, 120.0)
+            )
+            if not isinstance(results, list) or len(results) != len(chunk):
+                raise BackendError("bitcoind sent a malformed importdescriptors answer")
+            for req, res in zip(chunk, results, strict=True):
+                if not isinstance(res, dict) or res.get("success") is not True:
+                    err = res.get("error") if isinstance(res, dict) else None
+                    detail = err.get("message") if isinstance(err, dict) else res
+                    raise BackendError(
+                        f"bitcoind could not import {req['desc']} into wallet "
+                        f"'{self.wallet}': {detail}"
+                    )
+
+    def received(self, addresses: Iterable[str]) -> dict[str, list[Received]]:
+        addrs = list(dict.fromkeys(addresses))
+        out: dict[str, list[Received]] = {a: [] for a in addrs}
+        if not addrs:
+            return out
+        # The wallet learns of mempool transactions asynchronously: let it catch up first
+        # (batch items run in order; a node without this hidden RPC just answers an error).
+        calls: list[tuple[str, list[Any]]] = [("syncwithvalidationinterfacequeue", [])]
+        for a in addrs:
+            calls.append(("getaddressinfo", [a]))
+            calls.append(("listreceivedbyaddress", [0, False, True, a]))
+        results = self._wallet_batch(calls, optional=1)
+
+        txids: dict[str, None] = {}
+        for i, address in enumerate(addrs):
+            info, listed = results[2 * i], results[2 * i + 1]
+            if not _is_watched(info):
+                raise BackendError(
+                    f"address {address} is not watched by wallet '{self.wallet}' on bitcoind "
+                    f"at {self.url}; watch() it first"
+                )
+            if not isinstance(listed, list):
+                raise BackendError("bitcoind sent a malformed listreceivedbyaddress answer")
+            for entry in listed:
+                if not isinstance(entry, dict) or not isinstance(entry.get("txids"), list):
+                    raise BackendError("bitcoind sent a malformed listreceivedbyaddress entry")
+                if _norm(entry.get("address")) != _norm(address):
+                    continue
+                for txid in entry["txids"]:
+                    txids[str(txid)] = None
+        if not txids:
+            return out
+
+        order = list(txids)
+        txs = self._checked_batch([("gettransaction", [t, True]) for t in order], wallet=True)
+        wanted = {_norm(a): a for a in addrs}  # the node writes bech32 in lower case
+        found: list[tuple[Received, int]] = []  # (output, confirmations)
+        tip: int | None = None
+        for txid, tx in zip(order, txs, strict=True):
+            if not isinstance(tx, dict):
+                raise BackendError(f"bitcoind sent a malformed gettransaction for {txid}")
+            confirmations = _int(tx.get("confirmations"), "confirmation count")
+            details = tx.get("details")
+            if not isinstance(details, list):
+                raise BackendError(f"bitcoind sent no details for transaction {txid}")
+            if confirmations < 0 or any(
+                isinstance(d, dict) and d.get("abandoned") is True for d in details
+            ):
+                continue  # conflicted by a confirmed transaction, or abandoned
+            height: int | None = None
+            if confirmations > 0:
+                if "blockheight" in tx:
+                    height = _int(tx["blockheight"], "block height")
+                else:
+                    if tip is None:
+                        tip = self.tip_height()
+                    height = tip - confirmations + 1
+            rbf = self._rbf(tx, confirmations)
+            for d in details:
+                if not isinstance(d, dict):
+                    raise BackendError(f"bitcoind sent a malformed detail for {txid}")
+                asked = wanted.get(_norm(d.get("address")))
+                if d.get("category") not in _RECEIVE_CATEGORIES or asked is None:
+                    continue
+                found.append(
+                    (
+                        Received(
+                            address=asked,
+                            txid=txid,
+                            vout=_int(d.get("vout"), "output index"),
+                            sats=btc_to_sats(d.get("amount")),
+                            height=height,
+                            rbf=rbf,
+                        ),
+                        confirmations,
+                    )
+                )
+
+        pending = list(dict.fromkeys(r.txid for r, c in found if c == 0))
+        in_mempool: set[str] = set()
+        if pending:
+            entries = self._batch([("getmempoolentry", [t]) for t in pending])
+            for txid, (result, error) in zip(pending, entries, strict=True):
+                if error is None and isinstance(result, dict):
+                    in_mempool.add(txid)
+                elif error is not None and error.rpc_code != RPC_INVALID_ADDRESS_OR_KEY:
+                    raise error
+        seen: set[tuple[str, int, str]] = set()
+        for rec, confirmations in found:
+            if confirmations == 0 and rec.txid not in in_mempool:
+                continue  # replaced (RBF), double-spent or dropped from the mempool
+            key = (rec.txid, rec.vout, rec.address)
+            if key in seen:
+                continue
+            seen.add(key)
+            out[rec.address].append(rec)
+        for recs in out.values():
+            recs.sort(key=lambda r: (r.height is None, r.height or 0, r.txid, r.vout))
+        return out
+
+    # --- wallet ------------------------------------------------------------------------------
+    def ensure_wallet(self) -> None:
+        """Load the watch wallet, creating it (watch-only, blank, descriptors) if needed."""
+        loaded = self.call("listwallets")
+        if isinstance(loaded, list) and self.wallet in loaded:
+            return
+        try:
+            self.call("loadwallet", self.wallet, True)
+            return
+        except BitcoindRPCError as exc:
+            if exc.rpc_code == RPC_WALLET_ALREADY_LOADED:
+                return
+            if exc.rpc_code != RPC_WALLET_NOT_FOUND:
+                raise
+        try:
+            self.call(
+                "createwallet",
+                {
+                    "wallet_name": self.wallet,
+                    "disable_private_keys": True,
+                    "blank": True,
+                    "descriptors": True,
+                    "load_on_startup": True,
+                },
+            )
+        except BitcoindRPCError as exc:
+            if exc.rpc_code == RPC_WALLET_ALREADY_LOADED:
+                return
+            if exc.rpc_code != RPC_WALLET_ERROR:  # "already exists": created meanwhile
+                raise
+            try:
+                self.call("loadwallet", self.wallet, True)
+            except BitcoindRPCError as exc2:
+                if exc2.rpc_code != RPC_WALLET_ALREADY_LOADED:
+                    raise
+
+    def _rbf(self, tx: dict[str, Any], confirmations: int) -> bool:
+        status = tx.get("bip125-replaceable")
+        # For an unconfirmed transaction the node also knows inherited signalling;
+        # "unknown" (an unconfirmed ancestor it cannot see) is taken as replaceable.
+        if confirmations == 0 and status in ("yes", "unknown"):
+            return True
+        raw = tx.get("hex")
+        if isinstance(raw, str):
+            try:
+                return signals_rbf(raw)
+            except (ValueError, IndexError, KeyError):
+                pass
+        return status == "yes"
+
+    def _wallet_batch(self, calls: Sequence[tuple[str, Any]], *, optional: int = 0) -> list[Any]:
+        """A wallet batch; loads the watch wallet once if the node has it unloaded.
+
+        The first ``optional`` calls may fail (their results are dropped).
+        """
+        results = self._batch(calls, wallet=True)
+        if any(e is not None and e.rpc_code == RPC_WALLET_NOT_FOUND for _, e in results[optional:]):
+            try:
+                self.call("loadwallet", self.wallet, True)
+            except BitcoindRPCError as exc:
+                if exc.rpc_code == RPC_WALLET_NOT_FOUND:
+                    raise BackendError(
+                        f"bitcoind at {self.url} has no wallet '{self.wallet}': "
+                        "watch() the addresses first"
+                    ) from exc
+                if exc.rpc_code != RPC_WALLET_ALREADY_LOADED:
+                    raise
+            results = self._batch(calls, wallet=True)
+        return _raise_first(results[optional:])
+
+    def _checked_batch(self, calls: Sequence[tuple[str, Any]], *, wallet: bool = False) -> list:
+        return _raise_first(self._batch(calls, wallet=wallet))
+
+    # --- JSON-RPC ----------------------------------------------------------------------------
+    def call(
+        self, method: str, *params: Any, wallet: bool = False, timeout: float | None = None
+    ) -> Any:
+        """One JSON-RPC call. A single dict argument is sent as named parameters."""
+        p: Any = params[0] if len(params) == 1 and isinstance(params[0], dict) else list(params)
+        rid = next(self._ids)
+        answer = self._post(
+            {"jsonrpc": "1.0", "id": rid, "method": method, "params": p},
+            method=method,
+            wallet=wallet,
+            timeout=timeout,
+        )
+        result, error = self._unpack(answer, rid, method)
+        if error is not None:
+            raise error
+        return result
+
+    def _batch(
+        self, calls: Sequence[tuple[str, Any]], *, wallet: bool = False
+    ) -> list[tuple[Any, BitcoindRPCError | None]]:
+        """Many calls in JSON-RPC batches; per call (result, error-or-None), in order."""
+        out: list[tuple[Any, BitcoindRPCError | None]] = []
+        for start in range(0, len(calls), _BATCH_CHUNK):
+            chunk = calls[start : start + _BATCH_CHUNK]
+            ids = [next(self._ids) for _ in chunk]
+            body = [
+                {"jsonrpc": "1.0", "id": rid, "method": m, "params": p}
+                for rid, (m, p) in zip(ids, chunk, strict=True)
+            ]
+            label = f"batch of {len(chunk)} {chunk[0][0]}"
+            answer = self._post(body, method=label, wallet=wallet, timeout=None)
+            if isinstance(answer, dict) and answer.get("error") is not None:
+                # A node that rejects the whole batch answers with one error object.
+                raise self._unpack(answer, None, label)[1] or BackendError(label)
+            if not isinstance(answer, list):
+                raise BackendError(f"bitcoind at {self.url} sent a malformed answer to {label}")
+            by_id = {item.get("id"): item for item in answer if isinstance(item, dict)}
+            for rid, (method, _) in zip(ids, chunk, strict=True):
+                if rid not in by_id:
+                    raise BackendError(
+                        f"bitcoind at {self.url} left call id {rid} ({method}) unanswered"
+                    )
+                out.append(self._unpack(by_id[rid], rid, method))
+        return out
+
+    def _unpack(
+        self, answer: Any, rid: int | None, method: str
+    ) -> tuple[Any, BitcoindRPCError | None]:
+        if not isinstance(answer, dict) or ("result" not in answer and "error" not in answer):
+            raise BackendError(f"bitcoind at {self.url} sent a malformed answer to {method}")
+        if rid is not None and "id" in answer and answer["id"] != rid:
+            raise BackendError(
+                f"bitcoind at {self.url} answered {method} with id {answer['id']!r}, not {rid}"
+            )
+        error = answer.get("error")
+        if error is not None:
+            if isinstance(error, dict):
+                code = error.get("code")
+                message = str(error.get("message", error))
+            else:
+                code, message = None, str(error)
+            rpc_code = code if isinstance(code, int) and not isinstance(code, bool) else None
+            text = self._redact(
+                f"bitcoind at {self.url}: {method} failed: {message} (RPC error {code})"
+            )
+            return None, BitcoindRPCError(text, rpc_code=rpc_code, method=method)
+        return answer.get("result"), None
+
+    def _post(self, payload: Any, *, method: str, wallet: bool, timeout: float | None) -> Any:
+        requests = _requests()
+        url = self._base + (f"/wallet/{quote(self.wallet, safe='')}" if wallet else "/")
+        where = f"bitcoind at {self.url}"
+        auth = self._auth()
+        session = self._get_session()
+        limit = self.timeout if timeout is None else timeout
+        try:
+            response = session.post(
+                url,
+                data=json.dumps(payload).encode(),
+                headers={"Content-Type": "application/json"},
+                auth=auth,
+                timeout=limit,
+            )
+        except requests.exceptions.Timeout:
+            raise BackendError(f"{where} did not answer {method} within {limit:g} s") from None
+        except requests.exceptions.ConnectionError as exc:
+            reason = "connection refused" if _refused(exc) else "connection failed"
+            raise BackendError(f"cannot reach {where}: {reason} ({method})") from None
+        except requests.exceptions.RequestException as exc:
+            raise BackendError(
+                f"request to {where} failed: {type(exc).__name__} ({method})"
+            ) from None
+        try:
+            status = response.status_code
+            body = response.content
+        finally:
+            response.close()
+        if status == 401:
+            raise BackendError(
+                f"{where} rejected the RPC credentials (HTTP 401); check rpcuser/rpcpassword "
+                "in the URL or the cookie file"
+            )
+        if status == 403:
+            raise BackendError(f"{where} refused access (HTTP 403); check rpcallowip")
+        if not body or not body.strip():
+            raise BackendError(
+                f"{where} sent an empty answer (HTTP {status}) to {method}"
+                + (" (was the request id lost?)" if status == 204 else "")
+            )
+        try:
+            answer = json.loads(body, parse_float=Decimal)
+        except (ValueError, UnicodeDecodeError):
+            if status >= 400:
+                raise BackendError(f"{where} failed with HTTP {status} ({method})") from None
+            raise BackendError(f"{where} sent malformed JSON (HTTP {status}) to {method}") from None
+        if status >= 400 and not (isinstance(answer, dict) and answer.get("error") is not None):
+            raise BackendError(f"{where} failed with HTTP {status} ({method})")
+        return answer
+
+    def _auth(self) -> tuple[str, str] | None:
+        if self.cookie_file:
+            try:
+                with open(self.cookie_file, encoding="utf-8") as fh:
+                    cookie = fh.read().strip()
+            except OSError as exc:
+                raise BackendError(
+                    f"cannot read the bitcoind cookie file {self.cookie_file}: "
+                    f"{exc.strerror or exc}"
+                ) from None
+            user, sep, secret = cookie.partition(":")
+            if not sep or not secret:
+                raise BackendError(f"bitcoind cookie file {self.cookie_file} is malformed")
+            self._secrets.add(secret)
+            return user, secret
+        if self._user is not None:
+            return self._user, self._password or ""
+        return None
+
+    def _get_session(self) -> Any:
+        if self._session is None:
+            self._session = _requests().Session()
+            self._own_session = True
+        return self._session
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+def _requests() -> Any:
+    import requests  # lazy: importing requests costs ~100 ms at CLI start-up
+
+    return requests
+
+
+def _refused(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [exc]
+    while stack:
+        e = stack.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, ConnectionRefusedError) or "Connection refused" in str(e):
+            return True
+        stack.extend([e.__cause__, e.__context__])
+        stack.extend(a for a in getattr(e, "args", ()) if isinstance(a, BaseException))
+        reason = getattr(e, "reason", None)
+        if isinstance(reason, BaseException):
+            stack.append(reason)
+    return False
+
+
+def _norm(address: Any) -> Any:
+    """Bech32 addresses compare case-insensitively; base58 ones exactly."""
+    if isinstance(address, str) and address.lower().startswith(("bc1", "tb1", "bcrt1")):
+        return address.lower()
+    return address
+
+
+def _is_watched(info: Any) -> bool:
+    return isinstance(info, dict) and (
+        info.get("ismine") is True or info.get("iswatchonly") is True
+    )
+
+
+def _raise_first(results: list[tuple[Any, BitcoindRPCError | None]]) -> list[Any]:
+    for _, error in results:
+        if error is not None:
+            raise error
+    return [result for result, _ in results]
