@@ -93,7 +93,8 @@ def rent(ctx: Context, hours: str | int, *, plan: str | None = None, tenant: str
                       idempotency_key=key)
         ledger.leases[lease_id] = lease
         warning = requests.gap_warning(ctx, ledger)
-    return Rental(lease, req, q, warnings=(warning,) if warning else ())
+    warnings = [w for w in (warning, requests.watch_now(ctx, [req.address])) if w]
+    return Rental(lease, req, q, warnings=tuple(warnings))
 
 
 def _by_key(ctx: Context, ledger: Ledger, key: str) -> Lease | None:

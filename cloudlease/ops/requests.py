@@ -96,3 +96,21 @@ def gap_warning(ctx: Context, ledger: Ledger) -> str | None:
                 f"{ctx.settings.gap_limit}: a wallet restored from the xpub may not see "
                 "payments to the later ones (raise its gap limit)")
     return None
+
+
+def watch_now(ctx: Context, addresses: list[str]) -> str | None:
+    """Have a bitcoind backend import new addresses at once, so a payment made before
+    the next tick is seen in the mempool too. Best effort: tick imports them anyway."""
+    if ctx.settings.backend != "bitcoind" or not addresses:
+        return None
+    from cloudlease.bitcoin.backends import make_backend
+    from cloudlease.errors import BackendError
+
+    backend = make_backend(ctx.settings, ctx.home)
+    try:
+        backend.watch(addresses)
+    except BackendError as exc:
+        return f"could not import the address into the node yet ({exc}); tick will retry"
+    finally:
+        getattr(backend, "close", lambda: None)()
+    return None
