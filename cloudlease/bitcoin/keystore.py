@@ -148,10 +148,8 @@ class KeyStore:
             raise LedgerError(f"{name}: [keys] must be a table")
         result: dict[str, dict[str, str]] = {}
         for address, entry in keys.items():
-            try:
-                parse_address(address)
-            except BadValue:
-                raise LedgerError(f"{name}: {address!r} is not a valid address") from None
+            # Addresses are checked by verify(), not on every load: new_key loads the whole
+            # store, and decoding every address made a rent cost O(keys) in bech32 work.
             if not isinstance(entry, dict) or not isinstance(entry.get("wif"), str):
                 raise LedgerError(f"{name}: key for {address} has no wif string")
             network = entry.get("network")
@@ -198,7 +196,11 @@ class KeyStore:
         self._ensure_loaded()
         problems = []
         for address, entry in self._keys.items():
-            parsed = parse_address(address)
+            try:
+                parsed = parse_address(address)
+            except BadValue:
+                problems.append(f"{address!r} is not a valid address")
+                continue
             network = entry.get("network") or parsed.networks[0]
             try:
                 if network not in parsed.networks:
