@@ -202,3 +202,16 @@ def test_sealed_lease_keeps_its_idempotency_key(ctx, cli, monkeypatch):
     assert store.read(ctx.home).idempotency["abc"]["lease"] == first["id"]
     again = cli.json("rent", "--hours", "1", "--idempotency-key", "abc")
     assert again["id"] == first["id"] and again["created"] is False
+
+
+def test_verify_checks_the_keystore(ctx):
+    rent_some(ctx, 2)
+    assert verify(ctx).ok
+    keys = ctx.home.keys
+    text = keys.read_text()
+    first = [line for line in text.splitlines() if line.startswith("[keys.")][0]
+    keys.write_text(text.replace(first, first.replace("bcrt1q", "bcrt1qzz"), 1))
+    problems = verify(ctx).problems
+    assert any("no private key" in p for p in problems)
+    keys.chmod(0o644)
+    assert any("readable by others" in p for p in verify(ctx).problems)

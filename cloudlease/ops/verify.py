@@ -52,6 +52,7 @@ def verify(ctx: Context) -> Report:
         except LedgerError as exc:
             report.problems.append(str(exc))
         report.problems += invariants(ctx, ledger, report)
+        report.problems += keystore_problems(ctx, ledger)
     report.ok = not report.problems
     return report
 
@@ -110,4 +111,23 @@ def invariants(ctx: Context, ledger: Ledger, report: Report) -> list[str]:
                 problems.append(f"lease {lease.id} is {lease.status.value} without start/end")
             elif lease.ends_at != lease.starts_at + timedelta(hours=lease.paid_hours):
                 problems.append(f"lease {lease.id} ends_at does not match its paid hours")
+    return problems
+
+
+def keystore_problems(ctx: Context, ledger: Ledger) -> list[str]:
+    """Every keys-wallet address in the ledger has its key, and every key pays its address."""
+    wanted = {r.address for r in ledger.requests.values() if r.wallet == "keys"}
+    if not wanted and not ctx.home.keys.exists():
+        return []
+    from cloudlease.bitcoin.keystore import KeyStore
+
+    try:
+        store = KeyStore(ctx.home.keys).load()
+    except LedgerError as exc:
+        return [str(exc)]
+    problems = [f"keys.toml: {p}" for p in store.verify()]
+    missing = sorted(a for a in wanted if a not in store)
+    if missing:
+        problems.append(f"{len(missing)} address(es) have no private key in keys.toml, "
+                        f"e.g. {missing[0]}: payments to them cannot be swept")
     return problems
