@@ -81,7 +81,8 @@ class Record:
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
             value = getattr(self, f.name)
-            if value is None or value == () and f.default == ():
+            if value is None or value == () and f.default == () or \
+                    value == {} and f.default_factory is dict:  # type: ignore[misc]
                 continue
             if isinstance(value, StrEnum):
                 value = value.value
@@ -125,6 +126,15 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         if not isinstance(value, list | tuple):
             raise LedgerError(f"{where}: expected an array, got {_kind(value)}")
         return tuple(_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        _, item = typing.get_args(hint)
+        if not isinstance(value, dict):
+            raise LedgerError(f"{where}: expected a table, got {_kind(value)}")
+        return {str(k): _coerce(v, item, f"{where}.{k}") for k, v in value.items()}
+    if hint is dict:
+        if not isinstance(value, dict):
+            raise LedgerError(f"{where}: expected a table, got {_kind(value)}")
+        return value
     if isinstance(hint, type) and issubclass(hint, StrEnum):
         try:
             return hint(value)
@@ -217,6 +227,8 @@ class Lease(Record):
         closed_at: when it became ended, expired or cancelled.
         idempotency_key: the caller's key; the same key returns this lease again.
         note: free text kept with the lease (e.g. why it was cancelled).
+        pool: the pool its plan drew on when it was rented.
+        suspended_at: when it was suspended (throttled pool or reorg), to give the time back.
     """
 
     id: str
@@ -235,6 +247,8 @@ class Lease(Record):
     closed_at: datetime | None = None
     idempotency_key: str | None = None
     note: str | None = None
+    pool: str | None = None
+    suspended_at: datetime | None = None
 
     @property
     def is_open(self) -> bool:
@@ -271,6 +285,10 @@ class PaymentRequest(Record):
         seen_at: when a payment was first seen.
         settled_at: when it settled.
         closed_reason: why it became expired or invalid.
+        tenant: who pays (for requests without a lease: investments, top-ups).
+        pool: the pool it funds or whose plan it pays for.
+        invest_sats: part of ``amount_sats`` that is an investment (``rent --invest``).
+        contribution: the contribution it pays for, if any.
     """
 
     id: str
@@ -298,9 +316,174 @@ class PaymentRequest(Record):
     seen_at: datetime | None = None
     settled_at: datetime | None = None
     closed_reason: str | None = None
+    tenant: str | None = None
+    pool: str | None = None
+    invest_sats: int = 0
+    contribution: str | None = None
+
+
+class Consideration(StrEnum):
+    REVENUE_SHARE = "revenue_share"
+    OWNERSHIP = "ownership"
+    FIXED_RETURN = "fixed_return"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Pool(Record):
+    """Shared capacity that investors fund and whose risk and revenue they share.
+
+    Attributes:
+        name: unique name.
+        created_at: creation (the start of its start-up phase).
+        slots: how many leases may run at once.
+        consideration: how investors are rewarded (see ``Consideration``).
+        investor_pct: percent (0-100) of revenue (or net revenue) owed to investors.
+        startup_weight: stake weight of investments settled during start-up.
+        min_runway_hours: below this runway investors are asked to top up.
+        target_runway_hours: top-ups aim to restore this runway.
+        cost_sats: running cost per hour in sats, or None when priced in fiat.
+        cost_fiat: running cost per hour in the ledger's currency.
+        currency: currency of ``cost_fiat``.
+        period_months: revenue_share: months after start-up during which revenue is shared.
+        return_multiple: fixed_return: cap on each investor's payouts, × principal.
+        suspend_on_throttle: suspend active leases when the pool is throttled.
+        throttled: new rentals are refused while set.
+        throttled_at: when it was throttled.
+        low_funds: runway is below ``min_runway_hours`` (top-ups were asked for).
+        startup_ended_at: start of the month after the first whose revenue covered cost.
+        accrued_until: running cost is accrued up to here.
+        cost_months: accrued running cost per month (``YYYY-MM`` → sats).
+        revenue_months: settled lease revenue per month (``YYYY-MM`` → sats).
+    """
+
+    name: str
+    created_at: datetime
+    slots: int
+    consideration: Consideration
+    investor_pct: Decimal
+    startup_weight: Decimal = Decimal("1.5")
+    min_runway_hours: int = 24
+    target_runway_hours: int = 72
+    cost_sats: int | None = None
+    cost_fiat: Decimal | None = None
+    currency: str | None = None
+    period_months: int | None = None
+    return_multiple: Decimal | None = None
+    suspend_on_throttle: bool = False
+    throttled: bool = False
+    throttled_at: datetime | None = None
+    low_funds: bool = False
+    startup_ended_at: datetime | None = None
+    accrued_until: datetime | None = None
+    cost_months: dict[str, int] = dataclasses.field(default_factory=dict)
+    revenue_months: dict[str, int] = dataclasses.field(default_factory=dict)
+
+
+class ContributionKind(StrEnum):
+    INVESTMENT = "investment"
+    DONATION = "donation"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Contribution(Record):
+    """Money put into a pool: an investment (earns consideration) or a donation (none).
+
+    Attributes:
+        id: ``C-<n>``.
+        pool: the pool funded.
+        tenant: who funds it (never anonymous).
+        kind: investment or donation.
+        amount_sats: the principal.
+        created_at: when it was asked for.
+        request: the payment request that pays it.
+        settled_at: when its payment settled; it counts from then.
+        startup: settled during the pool's start-up phase (weighted).
+        topup: made by the monitor to restore the pool's runway.
+        status: ``pending``, ``settled`` or ``cancelled`` (its request expired).
+    """
+
+    id: str
+    pool: str
+    tenant: str
+    kind: ContributionKind
+    amount_sats: int
+    created_at: datetime
+    request: str | None = None
+    settled_at: datetime | None = None
+    startup: bool = False
+    topup: bool = False
+    status: str = "pending"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Payout(Record):
+    """One month's consideration for a pool's investors, recorded once.
+
+    Attributes:
+        id: ``<pool>/<YYYY-MM>``.
+        pool: the pool.
+        period: ``YYYY-MM``.
+        consideration: the pool's consideration when it was computed.
+        basis_sats: revenue (or net revenue) the percentage applies to.
+        distributable_sats: what investors get in all.
+        shares: tenant → sats (largest-remainder split by risk share, caps applied).
+        created_at: when it was recorded.
+    """
+
+    id: str
+    pool: str
+    period: str
+    consideration: Consideration
+    basis_sats: int
+    distributable_sats: int
+    created_at: datetime
+    shares: dict[str, int] = dataclasses.field(default_factory=dict)
+
+
+class InvoiceStatus(StrEnum):
+    DRAFT = "draft"
+    ISSUED = "issued"
+    VOID = "void"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Invoice(Record):
+    """An invoice or credit note for one tenant and one period.
+
+    Attributes:
+        id: ``D-<n>`` (the draft id; stays the record key).
+        tenant: who it is for (``None`` for an anonymous-sales statement).
+        period: ``YYYY-MM``.
+        status: draft → issued (immutable) → void.
+        created_at: when the draft was made.
+        lines: the lines (tables with kind, description, sats, fiat, ...).
+        total_sats: sum of the lines' sats.
+        number: ``INV-YYYY-NNNN``, assigned at issue, gapless, never reused.
+        issued_at: when it was issued.
+        content_sha256: hash of the issued content (number, tenant, period, lines, totals).
+        voided_at: when it was voided.
+        void_reason: why.
+        credit_note_for: for a credit note, the number of the invoice it cancels.
+        kind: ``invoice``, ``credit_note`` or ``statement``.
+    """
+
+    id: str
+    period: str
+    status: InvoiceStatus
+    created_at: datetime
+    tenant: str | None = None
+    lines: tuple[dict, ...] = ()
+    total_sats: int = 0
+    number: str | None = None
+    issued_at: datetime | None = None
+    content_sha256: str | None = None
+    voided_at: datetime | None = None
+    void_reason: str | None = None
+    credit_note_for: str | None = None
+    kind: str = "invoice"
 
 
 def record_number(record_id: str) -> int:
-    """The counter part of an id such as ``L-12`` (12); -1 when it has none."""
-    _, _, digits = record_id.rpartition("-")
-    return int(digits) if digits.isdigit() else -1
+    """The counter part of an id such as ``L-12`` (12); -1 when it is not such an id."""
+    prefix, _, digits = record_id.rpartition("-")
+    return int(digits) if digits.isdigit() and prefix.isalpha() and len(prefix) <= 3 else -1

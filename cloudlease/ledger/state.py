@@ -14,7 +14,18 @@ from decimal import Decimal
 from typing import Any
 
 from cloudlease.errors import LedgerError, NotFound
-from cloudlease.model import Lease, PaymentRequest, Plan, Record, Tenant, record_number
+from cloudlease.model import (
+    Contribution,
+    Invoice,
+    Lease,
+    PaymentRequest,
+    Payout,
+    Plan,
+    Pool,
+    Record,
+    Tenant,
+    record_number,
+)
 
 SCHEMA_VERSION = 1
 
@@ -22,11 +33,16 @@ SCHEMA_VERSION = 1
 TABLES: dict[str, type[Record]] = {
     "tenants": Tenant,
     "plans": Plan,
+    "pools": Pool,
     "leases": Lease,
     "requests": PaymentRequest,
+    "contributions": Contribution,
+    "payouts": Payout,
+    "invoices": Invoice,
 }
-_KEY_FIELD = {"tenants": "name", "plans": "name", "leases": "id", "requests": "id"}
-_ID_PREFIX = {"lease": "L", "request": "P"}
+_KEY_FIELD = {"tenants": "name", "plans": "name", "pools": "name", "leases": "id",
+              "requests": "id", "contributions": "id", "payouts": "id", "invoices": "id"}
+_ID_PREFIX = {"lease": "L", "request": "P", "contribution": "C", "invoice": "D"}
 
 
 @dataclasses.dataclass
@@ -43,7 +59,9 @@ class Ledger:
         idempotency: keys of sealed leases → {lease, sealed_at}, kept 30 days after sealing
             (keys of leases still in the hot ledger live on the lease itself).
         archives: sealed archive segments: number → {file, sha256, leases, sealed_at}.
-        tenants, plans, leases, requests: the records, keyed by name or id.
+        tenants, plans, pools, leases, requests, contributions, payouts, invoices: the
+            records, keyed by name or id (leases and their requests move to the archive
+            when sealed; the others stay).
         hooks_pending: hook events that failed and are retried on the next tick.
     """
 
@@ -58,8 +76,12 @@ class Ledger:
     archives: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     tenants: dict[str, Tenant] = dataclasses.field(default_factory=dict)
     plans: dict[str, Plan] = dataclasses.field(default_factory=dict)
+    pools: dict[str, Pool] = dataclasses.field(default_factory=dict)
     leases: dict[str, Lease] = dataclasses.field(default_factory=dict)
     requests: dict[str, PaymentRequest] = dataclasses.field(default_factory=dict)
+    contributions: dict[str, Contribution] = dataclasses.field(default_factory=dict)
+    payouts: dict[str, Payout] = dataclasses.field(default_factory=dict)
+    invoices: dict[str, Invoice] = dataclasses.field(default_factory=dict)
     hooks_pending: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     # -- ids ---------------------------------------------------------------------------
@@ -81,6 +103,12 @@ class Ledger:
             return self.plans[name]
         except KeyError:
             raise NotFound(f"no plan named {name!r} (see 'cloudlease plan list')") from None
+
+    def pool(self, name: str) -> Pool:
+        try:
+            return self.pools[name]
+        except KeyError:
+            raise NotFound(f"no pool named {name!r} (see 'cloudlease pool list')") from None
 
     def request(self, request_id: str) -> PaymentRequest:
         rid = normalize_id(request_id, "P")
