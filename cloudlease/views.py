@@ -9,7 +9,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from cloudlease.model import Lease, PaymentRequest, Plan, Tenant
+from cloudlease.model import Contribution, Lease, PaymentRequest, Payout, Plan, Pool, Tenant
 from cloudlease.money import btc_text, format_decimal
 
 
@@ -55,6 +55,8 @@ def request(r: PaymentRequest) -> dict[str, Any]:
         "rate_source": r.rate_source, "wallet": r.wallet, "address_index": r.address_index,
         "paid_sats": r.paid_sats, "confirmed_sats": r.confirmed_sats, "txids": list(r.txids),
         "seen_at": r.seen_at, "settled_at": r.settled_at, "closed_reason": r.closed_reason,
+        "tenant": r.tenant, "pool": r.pool, "invest_sats": r.invest_sats,
+        "contribution": r.contribution,
     }
 
 
@@ -66,9 +68,42 @@ def lease(lease_: Lease, requests: list[PaymentRequest] | None = None) -> dict[s
         "currency": lease_.currency, "created_at": lease_.created_at,
         "starts_at": lease_.starts_at, "ends_at": lease_.ends_at,
         "closed_at": lease_.closed_at, "idempotency_key": lease_.idempotency_key,
-        "requests": list(lease_.requests),
+        "requests": list(lease_.requests), "pool": lease_.pool, "note": lease_.note,
     }
     if requests is not None:
         out["payment"] = request(requests[-1]) if requests else None
         out["payments"] = [request(r) for r in requests]
     return out
+
+
+def contribution(c: Contribution) -> dict[str, Any]:
+    return {"id": c.id, "pool": c.pool, "tenant": c.tenant, "kind": c.kind,
+            "amount_sats": c.amount_sats, "status": c.status, "created_at": c.created_at,
+            "settled_at": c.settled_at, "startup": c.startup, "topup": c.topup,
+            "request": c.request}
+
+
+def pool(p: Pool) -> dict[str, Any]:
+    return {"name": p.name, "slots": p.slots, "cost_per_hour_sats": p.cost_sats,
+            "cost_per_hour_fiat": p.cost_fiat, "currency": p.currency,
+            "consideration": p.consideration, "investor_pct": _plain(p.investor_pct),
+            "period_months": p.period_months,
+            "return_multiple": _plain(p.return_multiple) if p.return_multiple else None,
+            "startup_weight": _plain(p.startup_weight), "min_runway_hours": p.min_runway_hours,
+            "target_runway_hours": p.target_runway_hours,
+            "suspend_on_throttle": p.suspend_on_throttle, "throttled": p.throttled,
+            "low_funds": p.low_funds, "created_at": p.created_at,
+            "startup_ended_at": p.startup_ended_at,
+            "phase": "start-up" if p.startup_ended_at is None else "running"}
+
+
+def payout(p: Payout) -> dict[str, Any]:
+    return {"id": p.id, "pool": p.pool, "period": p.period, "consideration": p.consideration,
+            "basis_sats": p.basis_sats, "distributable_sats": p.distributable_sats,
+            "shares": dict(p.shares), "created_at": p.created_at}
+
+
+def _plain(value: Decimal) -> Decimal:
+    """20.0 → 20, 1.50 → 1.5 (TOML round trips add a trailing .0)."""
+    normal = value.normalize()
+    return normal.quantize(Decimal(1)) if normal == normal.to_integral_value() else normal

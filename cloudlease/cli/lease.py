@@ -35,6 +35,9 @@ def rent(
         show_default=False)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the price; write nothing.")
                        ] = False,
+    invest: Annotated[str | None, typer.Option(
+        help="Also invest this much in the plan's pool, in the same payment (needs --tenant)."
+    )] = None,
 ) -> Result:
     """Rent capacity: price it and make a payment request (address, BIP21 URI, QR)."""
     from cloudlease.ops import leases
@@ -42,7 +45,8 @@ def rent(
 
     c = ctx()
     rental = leases.rent(c, hours, plan=plan, tenant=tenant, idempotency_key=idempotency_key,
-                         dry_run=dry_run, rate=parse_rate(rate) if rate is not None else None)
+                         dry_run=dry_run, rate=parse_rate(rate) if rate is not None else None,
+                         invest=invest)
     data = views.lease(rental.lease, [rental.request] if rental.request else [])
     data.update(created=rental.created, dry_run=rental.dry_run,
                 simulated=c.settings.backend == "devchain")

@@ -18,6 +18,7 @@ from cloudlease.bitcoin.backends.base import Received
 from cloudlease.context import Context
 from cloudlease.ledger.state import Ledger, normalize_id
 from cloudlease.model import LeaseStatus, PaymentRequest, RequestStatus
+from cloudlease.ops import pools
 
 RECHECK_SETTLED = timedelta(hours=6)  # keep watching settled payments this long for reorgs
 
@@ -105,6 +106,7 @@ def check(ctx: Context, ids: list[str] | None = None, *, tick: bool = False,
                            now, pol, report, events)
             if tick:
                 _end_leases(ledger, now, report, events)
+                events += pools.monitor(ctx, ledger, now)
             _enqueue(ctx, ledger, events, now)
             report.events = [f"{e.name} {e.subject}" for e in events]
             report.statuses = {r.id: ledger.requests[r.id].status.value
@@ -124,6 +126,7 @@ def _apply(ledger: Ledger, before: PaymentRequest, outputs: list[Received], tip:
     if after.status != before.status:
         report.transitions.append({"id": after.id, "from": before.status.value,
                                    "to": after.status.value})
+        pools.on_request_change(ledger, before, after, now)
     lease = ledger.leases.get(after.lease or "")
     if lease is None:
         return
@@ -164,6 +167,8 @@ def _enqueue(ctx: Context, ledger: Ledger, events: list[lifecycle.Event], now: d
             lease = ledger.leases[e.subject]
             body["lease_id"], body["tenant"] = lease.id, lease.tenant
             body["lease"] = views.lease(lease)
+        elif e.subject.startswith("pool:"):
+            body["pool"] = e.subject.removeprefix("pool:")
         elif e.subject in ledger.requests:
             req = ledger.requests[e.subject]
             body["request_id"], body["lease_id"] = req.id, req.lease

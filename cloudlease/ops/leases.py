@@ -55,15 +55,17 @@ def _label(lease_id: str, tenant: str | None, plan: Plan, hours: int) -> tuple[s
 
 def rent(ctx: Context, hours: str | int, *, plan: str | None = None, tenant: str | None = None,
          idempotency_key: str | None = None, dry_run: bool = False,
-         rate: Decimal | None = None) -> Rental:
+         rate: Decimal | None = None, invest: str | None = None) -> Rental:
     h = validate.hours(hours)
     key = validate.idempotency_key(idempotency_key) if idempotency_key is not None else None
+    invest_sats = _invest_sats(ctx, invest, tenant)
     if dry_run:
         ledger = ctx.read()
         p = pick_plan(ledger, plan)
         if tenant is not None:
             ledger.tenant(tenant)
-        q = quote(ctx.settings, p, h, rate)
+        _check_pool(ctx, ledger, p, invest_sats)
+        q = quote(ctx.settings, p, h, rate, extra_sats=invest_sats)
         lease = Lease(id="(dry run)", status=LeaseStatus.AWAITING_PAYMENT, hours=h,
                       plan=p.name, created_at=clock.now(), tenant=tenant,
                       price_sats=q.amount_sats, price_fiat=q.fiat_amount, currency=q.currency)
@@ -82,19 +84,64 @@ def rent(ctx: Context, hours: str | int, *, plan: str | None = None, tenant: str
                 q = Quote(found.price_sats or 0, found.price_fiat, found.currency,
                           req.rate if req else None, req.rate_source if req else None)
                 return Rental(found, req, q, created=False)
-        q = quote(ctx.settings, p, h, rate)
+        _check_pool(ctx, ledger, p, invest_sats)
+        q = quote(ctx.settings, p, h, rate, extra_sats=invest_sats)
         lease_id = ledger.next_id("lease")
         label, message = _label(lease_id, tenant, p, h)
+        if invest_sats:
+            message += f" + {invest_sats:,} sat invested in {p.pool}"
         req = requests.create(ctx, ledger, purpose="rent", quote=q, lease=lease_id, hours=h,
                               label=label, message=message)
+        if invest_sats:
+            req = _attach_investment(ctx, ledger, req, p, tenant, invest_sats)
         lease = Lease(id=lease_id, status=LeaseStatus.AWAITING_PAYMENT, hours=h, plan=p.name,
-                      created_at=req.created_at, tenant=tenant, price_sats=q.amount_sats,
-                      price_fiat=q.fiat_amount, currency=q.currency, requests=(req.id,),
-                      idempotency_key=key)
+                      created_at=req.created_at, tenant=tenant,
+                      price_sats=q.amount_sats - invest_sats, price_fiat=q.fiat_amount,
+                      currency=q.currency, requests=(req.id,), idempotency_key=key,
+                      pool=p.pool)
         ledger.leases[lease_id] = lease
         warning = requests.gap_warning(ctx, ledger)
     warnings = [w for w in (warning, requests.watch_now(ctx, [req.address])) if w]
     return Rental(lease, req, q, warnings=tuple(warnings))
+
+
+def _invest_sats(ctx: Context, invest: str | None, tenant: str | None) -> int:
+    if invest is None:
+        return 0
+    from cloudlease.money import DUST_SATS, parse_amount
+
+    if tenant is None:
+        raise BadValue("--invest needs --tenant: investors must be named")
+    value = parse_amount(invest, what="--invest")
+    if not isinstance(value, int):
+        raise BadValue("--invest takes sats or BTC (e.g. '50000 sat')")
+    if value < DUST_SATS:
+        raise BadValue(f"--invest {value} sat is below the dust limit ({DUST_SATS} sat)")
+    return value
+
+
+def _check_pool(ctx: Context, ledger: Ledger, plan: Plan, invest_sats: int) -> None:
+    if plan.pool is None:
+        if invest_sats:
+            raise BadValue(f"plan {plan.name!r} draws on no pool; there is nothing to invest in")
+        return
+    from cloudlease.ops.pools import check_can_rent
+
+    check_can_rent(ctx, ledger, plan.pool, clock.now())
+
+
+def _attach_investment(ctx: Context, ledger: Ledger, req: PaymentRequest, plan: Plan,
+                       tenant: str | None, invest_sats: int) -> PaymentRequest:
+    from cloudlease.model import Contribution, ContributionKind
+
+    assert plan.pool is not None and tenant is not None
+    cid = ledger.next_id("contribution")
+    ledger.contributions[cid] = Contribution(
+        id=cid, pool=plan.pool, tenant=tenant, kind=ContributionKind.INVESTMENT,
+        amount_sats=invest_sats, created_at=req.created_at, request=req.id)
+    req = req.replace(invest_sats=invest_sats, contribution=cid, tenant=tenant, pool=plan.pool)
+    ledger.requests[req.id] = req
+    return req
 
 
 def _by_key(ctx: Context, ledger: Ledger, key: str) -> Lease | None:

@@ -19,7 +19,7 @@ def add(ctx: Context, name: str, price_per_hour: str, pool: str | None = None) -
         if name in ledger.plans:
             raise Conflict(f"plan {name!r} already exists")
         if pool is not None:
-            raise BadValue("pools are not available yet in this version")
+            ledger.pool(pool)  # NotFound for an unknown pool
         plan = Plan(name=name, created_at=clock.now(),
                     price_sats=price if isinstance(price, int) else None,
                     price_fiat=price.amount if isinstance(price, Fiat) else None,

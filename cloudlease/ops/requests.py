@@ -58,7 +58,8 @@ def unpaid_tail(ledger: Ledger) -> int:
 
 
 def create(ctx: Context, ledger: Ledger, *, purpose: str, quote: Quote, lease: str | None,
-           hours: int | None, label: str | None, message: str | None) -> PaymentRequest:
+           hours: int | None, label: str | None, message: str | None,
+           expiry: timedelta | None = None) -> PaymentRequest:
     from cloudlease.bitcoin.bip21 import make_uri
 
     now = clock.now()
@@ -69,7 +70,7 @@ def create(ctx: Context, ledger: Ledger, *, purpose: str, quote: Quote, lease: s
         address=address,
         amount_sats=quote.amount_sats,
         created_at=now,
-        expires_at=now + timedelta(minutes=ctx.settings.expiry_minutes),
+        expires_at=now + (expiry or timedelta(minutes=ctx.settings.expiry_minutes)),
         status=RequestStatus.NEW,
         uri=make_uri(address, quote.amount_sats, label=label, message=message),
         lease=lease,

@@ -1,0 +1,169 @@
+"""``cloudlease pool add|list|show|fund|remove``, ``risk`` and ``payout``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cloudlease import views
+from cloudlease.cli.common import Result, command, ctx
+
+app = typer.Typer(help="Pools: capacity that investors fund and whose risk they share.",
+                  no_args_is_help=True)
+
+
+@command(app, "add")
+def add(
+    name: Annotated[str, typer.Argument(help="Unique pool name.")],
+    slots: Annotated[int, typer.Option(help="Leases that may run at once.")],
+    cost_per_hour: Annotated[str, typer.Option(
+        "--cost-per-hour", help="Running cost, e.g. '800 sat' or '0.30 USD'.")],
+    consideration: Annotated[str, typer.Option(
+        help="revenue_share, ownership or fixed_return.")],
+    investor_pct: Annotated[str, typer.Option(
+        "--investor-pct", help="Percent (0-100) of revenue owed to investors.")],
+    period_months: Annotated[int | None, typer.Option(
+        help="revenue_share: months after start-up ends.")] = None,
+    return_multiple: Annotated[str | None, typer.Option(
+        help="fixed_return: pay each investor up to this × principal.")] = None,
+    startup_weight: Annotated[str, typer.Option(
+        help="Weight of investments settled during start-up.")] = "1.5",
+    min_runway_hours: Annotated[int, typer.Option(
+        help="Below this runway, investors are asked to top up.")] = 24,
+    target_runway_hours: Annotated[int, typer.Option(
+        help="Top-ups aim to restore this runway.")] = 72,
+    suspend_on_throttle: Annotated[bool, typer.Option(
+        help="Suspend active leases while the pool is throttled.")] = False,
+) -> Result:
+    """Add a pool."""
+    from cloudlease.ops import pools
+
+    pool = pools.add(ctx(), name, slots=slots, cost_per_hour=cost_per_hour,
+                     consideration=consideration, investor_pct=investor_pct,
+                     period_months=period_months, return_multiple=return_multiple,
+                     startup_weight=startup_weight, min_runway_hours=min_runway_hours,
+                     target_runway_hours=target_runway_hours,
+                     suspend_on_throttle=suspend_on_throttle)
+    return Result(views.pool(pool), "pool")
+
+
+def _show_data(c, ledger, pool) -> dict:
+    from cloudlease import clock
+    from cloudlease.ops import pools
+
+    now = clock.now()
+    st = pools.state(c, ledger, pool, now, pools._rate_for(c, pool))
+    data = views.pool(st.pool)
+    data.update(funding_sats=st.funding_sats, cost_per_hour_sats=st.cost_per_hour_sats,
+                runway_hours=st.runway_hours, slots_in_use=st.slots_in_use,
+                next_slot_free_at=st.next_free, **pools.month_summary(st.pool, now))
+    data["contributions"] = [views.contribution(x) for x in ledger.contributions.values()
+                             if x.pool == pool.name]
+    return data
+
+
+@command(app, "list")
+def list_() -> Result:
+    """List pools with funding, runway and slots."""
+    c = ctx()
+    ledger = c.read()
+    return Result([_show_data(c, ledger, p) for p in ledger.pools.values()], "pool_list")
+
+
+@command(app, "show")
+def show(name: Annotated[str, typer.Argument(help="Pool name.")]) -> Result:
+    """Funding level, runway, phase, throttling, slots, this and last month's revenue and
+    cost."""
+    c = ctx()
+    ledger = c.read()
+    return Result(_show_data(c, ledger, ledger.pool(name)), "pool_show")
+
+
+@command(app, "fund")
+def fund(
+    name: Annotated[str, typer.Argument(help="Pool name.")],
+    tenant: Annotated[str | None, typer.Option(help="Who funds it (required).")] = None,
+    amount: Annotated[str, typer.Option(help="e.g. '500000 sat', '0.005 BTC', '50 USD'.")
+                      ] = "",
+    kind: Annotated[str, typer.Option(help="investment or donation.")] = "investment",
+) -> Result:
+    """Ask for an investment or donation: a payment request like a rental's."""
+    from cloudlease.cli.lease import with_qr
+    from cloudlease.errors import BadValue
+    from cloudlease.ops import pools
+
+    if not amount:
+        raise BadValue("--amount is required")
+    contribution, req = pools.fund(ctx(), name, tenant, amount, kind)
+    return Result({"contribution": views.contribution(contribution),
+                   "payment": with_qr(views.request(req))}, "fund")
+
+
+@command(app, "remove")
+def remove(name: Annotated[str, typer.Argument(help="Pool name.")]) -> Result:
+    """Remove a pool with no history (refused while it has leases, plans or funding)."""
+    from cloudlease.ops import pools
+
+    pool = pools.remove(ctx(), name)
+    return Result({"removed": pool.name, "message": f"removed pool {pool.name}"})
+
+
+def risk(
+    pool: Annotated[str | None, typer.Option(help="Only this pool.")] = None,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="Positions at this time (ISO 8601 date or time, UTC).")] = None,
+) -> Result:
+    """Per tenant: principal, stake, risk share, capital at risk, earned, paid."""
+    from cloudlease.clock import parse_utc
+    from cloudlease.ops import pools
+
+    tables = pools.risk_table(ctx(), pool, parse_utc(as_of) if as_of else None)
+    out = []
+    for t in tables:
+        rows = [{"tenant": r.tenant, "principal_sats": r.principal, "donated_sats": r.donated,
+                 "stake_sats": _decimal_text(r.stake),
+                 "share": f"{r.share.numerator}/{r.share.denominator}",
+                 "share_pct": _pct(r.share), "at_risk_sats": r.at_risk,
+                 "earned_sats": r.earned, "paid_sats": r.paid} for r in t["rows"]]
+        totals = {k: sum(r[k] for r in rows) for k in
+                  ("principal_sats", "donated_sats", "at_risk_sats", "earned_sats",
+                   "paid_sats")}
+        out.append({**{k: v for k, v in t.items() if k != "rows"}, "tenants": rows,
+                    "totals": totals})
+    return Result(out, "risk")
+
+
+def _decimal_text(value) -> str:
+    """An exact fraction as plain decimal text (28 significant digits at most)."""
+    from decimal import Decimal
+
+    d = Decimal(value.numerator) / Decimal(value.denominator)
+    return format(d.normalize() if d != d.to_integral_value() else d.to_integral_value(), "f")
+
+
+def _pct(share) -> str:
+    from decimal import Decimal
+
+    return format((Decimal(share.numerator) * 100 / share.denominator).quantize(
+        Decimal("0.0001")), "f")
+
+
+def payout(
+    pool: Annotated[str, typer.Option(help="The pool.")],
+    period: Annotated[str, typer.Option(help="A complete month, YYYY-MM.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Compute; record nothing.")
+                       ] = False,
+) -> Result:
+    """Compute what each investor earned for a month and record it once."""
+    from cloudlease.ops import pools
+
+    result, recorded = pools.payout(ctx(), pool, period, dry_run=dry_run)
+    data = views.payout(result)
+    data.update(recorded=recorded, dry_run=dry_run)
+    return Result(data, "payout")
+
+
+def register(root: typer.Typer) -> None:
+    command(root, "risk")(risk)
+    command(root, "payout")(payout)

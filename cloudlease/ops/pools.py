@@ -1,0 +1,364 @@
+"""Pools: funded capacity. Add, show, fund, remove, pay out; the monitor that ``tick`` runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from cloudlease import clock, lifecycle, risk, validate
+from cloudlease.context import Context
+from cloudlease.errors import BackendError, BadValue, Conflict
+from cloudlease.ledger.state import Ledger
+from cloudlease.model import (
+    Consideration,
+    Contribution,
+    ContributionKind,
+    LeaseStatus,
+    Payout,
+    Pool,
+    RequestStatus,
+)
+from cloudlease.money import DUST_SATS, Fiat, parse_amount, split
+from cloudlease.ops import requests
+from cloudlease.ops.quote import Quote, lock_rate
+
+TOPUP_EXPIRY = timedelta(hours=24)  # investors get a day, not 15 minutes, to top up
+
+
+def _decimal(text: str | float | int, what: str) -> Decimal:
+    try:
+        value = Decimal(str(text).strip())
+    except InvalidOperation:
+        raise BadValue(f"{what} must be a number, got {text!r}") from None
+    if not value.is_finite():
+        raise BadValue(f"{what} must be a finite number, got {text!r}")
+    return value
+
+
+def add(ctx: Context, name: str, *, slots: int, cost_per_hour: str, consideration: str,
+        investor_pct: str, period_months: int | None = None,
+        return_multiple: str | None = None, startup_weight: str = "1.5",
+        min_runway_hours: int = 24, target_runway_hours: int = 72,
+        suspend_on_throttle: bool = False) -> Pool:
+    name = validate.name(name, "pool name")
+    if slots < 1 or slots > 100_000:
+        raise BadValue(f"--slots must be from 1 to 100000, got {slots}")
+    cost = parse_amount(cost_per_hour, currency=ctx.settings.currency, what="cost per hour")
+    try:
+        kind = Consideration(consideration)
+    except ValueError:
+        raise BadValue(f"--consideration must be one of "
+                       f"{', '.join(c.value for c in Consideration)}") from None
+    pct = _decimal(investor_pct, "--investor-pct")
+    if not 0 <= pct <= 100:
+        raise BadValue(f"--investor-pct must be from 0 to 100, got {investor_pct}")
+    weight = _decimal(startup_weight, "--startup-weight")
+    if weight < 1 or weight > 10:
+        raise BadValue(f"--startup-weight must be from 1 to 10, got {startup_weight}")
+    multiple = None
+    if kind == Consideration.FIXED_RETURN:
+        if return_multiple is None:
+            raise BadValue("fixed_return needs --return-multiple (e.g. 1.5)")
+        multiple = _decimal(return_multiple, "--return-multiple")
+        if multiple < 1:
+            raise BadValue(f"--return-multiple must be at least 1, got {return_multiple}")
+    elif return_multiple is not None:
+        raise BadValue("--return-multiple is only for fixed_return")
+    if kind == Consideration.REVENUE_SHARE:
+        if period_months is None:
+            raise BadValue("revenue_share needs --period-months")
+        if period_months < 1 or period_months > 600:
+            raise BadValue(f"--period-months must be from 1 to 600, got {period_months}")
+    elif period_months is not None:
+        raise BadValue("--period-months is only for revenue_share")
+    if min_runway_hours < 0 or target_runway_hours < min_runway_hours:
+        raise BadValue("runway hours must satisfy 0 ≤ --min-runway-hours ≤ "
+                       "--target-runway-hours")
+    with ctx.transaction(f"pool add {name}") as ledger:
+        if name in ledger.pools:
+            raise Conflict(f"pool {name!r} already exists")
+        now = clock.now()
+        pool = Pool(name=name, created_at=now, slots=slots, consideration=kind,
+                    investor_pct=pct, startup_weight=weight,
+                    min_runway_hours=min_runway_hours, target_runway_hours=target_runway_hours,
+                    cost_sats=cost if isinstance(cost, int) else None,
+                    cost_fiat=cost.amount if isinstance(cost, Fiat) else None,
+                    currency=cost.currency if isinstance(cost, Fiat) else None,
+                    period_months=period_months, return_multiple=multiple,
+                    suspend_on_throttle=suspend_on_throttle, accrued_until=now)
+        ledger.pools[name] = pool
+    return pool
+
+
+def remove(ctx: Context, name: str) -> Pool:
+    with ctx.transaction(f"pool remove {name}") as ledger:
+        pool = ledger.pool(name)
+        if any(lease.pool == name for lease in ledger.leases.values()):
+            raise Conflict(f"pool {name!r} has leases; a pool with history cannot be removed")
+        if any(c.pool == name for c in ledger.contributions.values()):
+            raise Conflict(f"pool {name!r} holds contributions; it cannot be removed")
+        plans = [p.name for p in ledger.plans.values() if p.pool == name]
+        if plans:
+            raise Conflict(f"pool {name!r} is used by plan(s) {', '.join(plans)}")
+        del ledger.pools[name]
+    return pool
+
+
+# -- state of a pool ---------------------------------------------------------------------
+@dataclass
+class PoolState:
+    pool: Pool
+    funding_sats: int
+    cost_per_hour_sats: int | None
+    runway_hours: Decimal | None
+    slots_in_use: int
+    next_free: datetime | None
+
+
+def slots_in_use(ledger: Ledger, pool: str, now: datetime) -> tuple[int, datetime | None]:
+    """Leases holding a slot (active, suspended, or awaiting payment within its window)
+    and when the next one frees up."""
+    used = 0
+    frees: list[datetime] = []
+    for lease in ledger.leases.values():
+        if lease.pool != pool:
+            continue
+        if lease.status in (LeaseStatus.ACTIVE, LeaseStatus.SUSPENDED):
+            used += 1
+            if lease.ends_at:
+                frees.append(lease.ends_at)
+        elif lease.status == LeaseStatus.AWAITING_PAYMENT:
+            req = ledger.requests.get(lease.requests[0]) if lease.requests else None
+            if req is not None and req.status in requests.OPEN_REQUEST:
+                used += 1
+                frees.append(req.expires_at)
+    return used, min(frees, default=None)
+
+
+def state(ctx: Context, ledger: Ledger, pool: Pool, now: datetime,
+          rate: Decimal | None = None) -> PoolState:
+    pool = risk.accrue(pool, now, rate)
+    funding = risk.funding_level(pool, ledger.contributions.values(), ledger.payouts.values())
+    cph = risk.cost_per_hour_sats(pool, rate)
+    used, free = slots_in_use(ledger, pool.name, now)
+    return PoolState(pool, funding, cph, risk.runway_hours(funding, cph), used, free)
+
+
+def _rate_for(ctx: Context, pool: Pool) -> Decimal | None:
+    if pool.cost_fiat is None:
+        return None
+    try:
+        return lock_rate(ctx.settings)[0]
+    except (BackendError, BadValue):
+        return None
+
+
+def check_can_rent(ctx: Context, ledger: Ledger, pool_name: str, now: datetime) -> None:
+    pool = ledger.pool(pool_name)
+    if pool.throttled:
+        raise Conflict(f"pool {pool.name!r} is throttled: its funding ran out; new rentals "
+                       "resume when investors top it up")
+    used, free = slots_in_use(ledger, pool.name, now)
+    if used >= pool.slots:
+        when = f"; the next slot frees up at {free.isoformat()}" if free else ""
+        raise Conflict(f"pool {pool.name!r} is full ({used}/{pool.slots} slots){when}")
+
+
+# -- contributions -----------------------------------------------------------------------
+def fund(ctx: Context, pool_name: str, tenant: str | None, amount: str, kind: str
+         ) -> tuple[Contribution, Any]:
+    if not tenant:
+        raise BadValue("investors must be named: give --tenant (anonymous funding is not "
+                       "tracked)")
+    try:
+        ckind = ContributionKind(kind)
+    except ValueError:
+        raise BadValue("--kind must be investment or donation") from None
+    value = parse_amount(amount, currency=ctx.settings.currency, what="amount")
+    with ctx.transaction(f"pool fund {pool_name}") as ledger:
+        pool = ledger.pool(pool_name)
+        ledger.tenant(tenant)
+        if isinstance(value, Fiat):
+            rate, source = lock_rate(ctx.settings)
+            from cloudlease.money import fiat_to_sats
+
+            q = Quote(fiat_to_sats(value.amount, rate), value.amount, value.currency, rate,
+                      source)
+        else:
+            q = Quote(value)
+        if q.amount_sats < DUST_SATS:
+            raise BadValue(f"{q.amount_sats} sat is below the dust limit ({DUST_SATS} sat)")
+        contribution, req = new_contribution(ctx, ledger, pool, tenant, ckind, q)
+    return contribution, req
+
+
+def new_contribution(ctx: Context, ledger: Ledger, pool: Pool, tenant: str,
+                     kind: ContributionKind, q: Quote, *, topup: bool = False):
+    cid = ledger.next_id("contribution")
+    word = "top-up" if topup else kind.value
+    req = requests.create(ctx, ledger, purpose="topup" if topup else
+                          ("invest" if kind == ContributionKind.INVESTMENT else "donate"),
+                          quote=q, lease=None, hours=None, label=f"cloudlease {cid}",
+                          message=f"{word} in pool {pool.name} by {tenant}",
+                          expiry=TOPUP_EXPIRY if topup else None)
+    req = req.replace(tenant=tenant, pool=pool.name, contribution=cid,
+                      invest_sats=q.amount_sats if kind == ContributionKind.INVESTMENT else 0)
+    ledger.requests[req.id] = req
+    contribution = Contribution(id=cid, pool=pool.name, tenant=tenant, kind=kind,
+                                amount_sats=q.amount_sats, created_at=req.created_at,
+                                request=req.id, topup=topup)
+    ledger.contributions[cid] = contribution
+    return contribution, req
+
+
+def on_request_change(ledger: Ledger, before, after, now: datetime) -> None:
+    """Book what a request's new status means for pools: contributions and revenue."""
+    first_settlement = after.status == RequestStatus.SETTLED and before.settled_at is None
+    if after.contribution and after.contribution in ledger.contributions:
+        c = ledger.contributions[after.contribution]
+        if first_settlement and c.status == "pending":
+            pool = ledger.pools.get(c.pool)
+            startup = pool is not None and risk.in_startup(pool, now)
+            ledger.contributions[c.id] = c.replace(status="settled", settled_at=now,
+                                                   startup=startup)
+        elif after.status in (RequestStatus.EXPIRED, RequestStatus.INVALID) and \
+                c.status == "pending" and "accepted" not in after.flags:
+            ledger.contributions[c.id] = c.replace(status="cancelled")
+    if first_settlement and after.lease:
+        lease = ledger.leases.get(after.lease)
+        pool = ledger.pools.get(lease.pool or "") if lease else None
+        if pool is not None:
+            key = risk.month_key(now)
+            revenue = after.amount_sats - after.invest_sats
+            months = dict(pool.revenue_months)
+            months[key] = months.get(key, 0) + revenue
+            ledger.pools[pool.name] = pool.replace(revenue_months=months)
+
+
+# -- the monitor -------------------------------------------------------------------------
+def monitor(ctx: Context, ledger: Ledger, now: datetime) -> list[lifecycle.Event]:
+    """Accrue cost, end start-up, throttle/unthrottle, ask investors to top up."""
+    events: list[lifecycle.Event] = []
+    for name in sorted(ledger.pools):
+        pool = ledger.pools[name]
+        rate = _rate_for(ctx, pool)
+        pool = risk.update_startup(risk.accrue(pool, now, rate), now)
+        ledger.pools[name] = pool
+        funding = risk.funding_level(pool, ledger.contributions.values(),
+                                     ledger.payouts.values())
+        cph = risk.cost_per_hour_sats(pool, rate)
+        runway = risk.runway_hours(funding, cph)
+        info = {"pool": name, "funding_sats": funding,
+                "runway_hours": str(runway) if runway is not None else None}
+        if funding <= 0 and not pool.throttled and cph:
+            pool = pool.replace(throttled=True, throttled_at=now)
+            events.append(lifecycle.Event("pool_throttled", f"pool:{name}", info))
+            if pool.suspend_on_throttle:
+                _suspend(ledger, name, now)
+        elif pool.throttled and (runway is None or runway > pool.min_runway_hours):
+            pool = pool.replace(throttled=False, throttled_at=None)
+            events.append(lifecycle.Event("pool_restored", f"pool:{name}", info))
+            _resume(ledger, name, now)
+        low = runway is not None and runway < pool.min_runway_hours
+        if low and not pool.low_funds:
+            events.append(lifecycle.Event("pool_low_funds", f"pool:{name}", info))
+        pool = pool.replace(low_funds=low)
+        ledger.pools[name] = pool
+        if low and cph:
+            _ask_for_topups(ctx, ledger, pool, funding, cph, now)
+    return events
+
+
+def _suspend(ledger: Ledger, pool: str, now: datetime) -> None:
+    for lease in list(ledger.leases.values()):
+        if lease.pool == pool and lease.status == LeaseStatus.ACTIVE:
+            ledger.leases[lease.id] = lease.replace(status=LeaseStatus.SUSPENDED,
+                                                    suspended_at=now, note="pool throttled")
+
+
+def _resume(ledger: Ledger, pool: str, now: datetime) -> None:
+    """Give suspended leases their time back: the end moves by the time they were off."""
+    for lease in list(ledger.leases.values()):
+        if lease.pool == pool and lease.status == LeaseStatus.SUSPENDED and \
+                lease.note == "pool throttled":
+            off = now - (lease.suspended_at or now)
+            ends = lease.ends_at + off if lease.ends_at else None
+            starts = lease.starts_at + off if lease.starts_at else None
+            ledger.leases[lease.id] = lease.replace(status=LeaseStatus.ACTIVE, note=None,
+                                                    suspended_at=None, ends_at=ends,
+                                                    starts_at=starts)
+
+
+def _ask_for_topups(ctx: Context, ledger: Ledger, pool: Pool, funding: int, cph: int,
+                    now: datetime) -> None:
+    """One open top-up request per investor for their share of what restores the target."""
+    need = pool.target_runway_hours * cph - funding
+    share = risk.shares(risk.stakes(pool, ledger.contributions.values(), now))
+    if need <= 0 or not share:
+        return
+    open_for = {c.tenant for c in ledger.contributions.values()
+                if c.pool == pool.name and c.topup and c.status == "pending"
+                and c.request in ledger.requests
+                and ledger.requests[c.request].status in requests.OPEN_REQUEST}
+    parts = split(need, share)
+    for tenant, sats in sorted(parts.items()):
+        if tenant in open_for or sats <= 0:
+            continue
+        new_contribution(ctx, ledger, pool, tenant, ContributionKind.INVESTMENT,
+                         Quote(max(sats, DUST_SATS)), topup=True)
+
+
+# -- payouts -----------------------------------------------------------------------------
+def payout(ctx: Context, pool_name: str, period: str, *, dry_run: bool = False
+           ) -> tuple[Payout, bool]:
+    """Compute a month's payout; record it once. Returns (payout, newly recorded)."""
+    period = risk.parse_period(period)
+    now = clock.now()
+    if dry_run:
+        ledger = ctx.read()
+        pool = ledger.pool(pool_name)
+        existing = ledger.payouts.get(f"{pool_name}/{period}")
+        if existing:
+            return existing, False
+        pool = risk.accrue(pool, now, _rate_for(ctx, pool))
+        return risk.compute_payout(pool, period, list(ledger.contributions.values()),
+                                   list(ledger.payouts.values()), now), False
+    with ctx.transaction(f"payout {pool_name} {period}") as ledger:
+        pool = ledger.pool(pool_name)
+        existing = ledger.payouts.get(f"{pool_name}/{period}")
+        if existing:
+            return existing, False
+        pool = risk.accrue(pool, now, _rate_for(ctx, pool))
+        ledger.pools[pool.name] = pool
+        earlier = [p for p in ledger.payouts.values() if p.pool == pool.name]
+        result = risk.compute_payout(pool, period, list(ledger.contributions.values()),
+                                     earlier, now)
+        ledger.payouts[result.id] = result
+    return result, True
+
+
+def risk_table(ctx: Context, pool_name: str | None, as_of: datetime | None
+               ) -> list[dict[str, Any]]:
+    ledger = ctx.read()
+    when = as_of or clock.now()
+    names = [pool_name] if pool_name else sorted(ledger.pools)
+    out = []
+    for name in names:
+        pool = ledger.pool(name)
+        pool = risk.accrue(pool, max(when, pool.accrued_until or when), _rate_for(ctx, pool))
+        rows = risk.table(pool, list(ledger.contributions.values()),
+                          list(ledger.payouts.values()), when)
+        out.append({"pool": name, "as_of": when,
+                    "consideration": pool.consideration.value,
+                    "terms": risk.describe_consideration(pool), "rows": rows})
+    return out
+
+
+def month_summary(pool: Pool, now: datetime) -> dict[str, Any]:
+    this = risk.month_key(now)
+    last = risk.month_key(now.replace(day=1) - timedelta(days=1))
+    return {key: {"revenue_sats": pool.revenue_months.get(m, 0),
+                  "cost_sats": pool.cost_months.get(m, 0), "month": m}
+            for key, m in (("current_month", this), ("last_month", last))}
