@@ -111,7 +111,9 @@ def check(ctx: Context, ids: list[str] | None = None, *, tick: bool = False,
             report.events = [f"{e.name} {e.subject}" for e in events]
             report.statuses = {r.id: ledger.requests[r.id].status.value
                                for r in wanted if r.id in ledger.requests}
-        _deliver(ctx, report)
+            pending = bool(ledger.hooks_pending)
+        if pending:
+            _deliver(ctx, report)
     return report
 
 
@@ -188,8 +190,6 @@ def _no_nulls(value: Any) -> Any:
 def _deliver(ctx: Context, report: Report) -> None:
     """Run queued hooks (the lock is held) and record what happened."""
     ledger = ctx.read()
-    if not ledger.hooks_pending:
-        return
     configured = ctx.settings.hooks
     outcomes: dict[str, hooks.Outcome] = {}
     for item in ledger.hooks_pending:
