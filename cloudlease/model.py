@@ -47,15 +47,15 @@ class Record:
     def from_dict(cls, data: Any, where: str) -> Self:
         if not isinstance(data, dict):
             raise LedgerError(f"{where}: expected a table, got {_kind(data)}")
-        hints = _hints(cls)
+        fields, names, _ = _schema(cls)
         values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-            if f.name in data:
-                values[f.name] = _coerce(data[f.name], hints[f.name], f"{where}.{f.name}")
-            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise LedgerError(f"{where}: missing field {f.name!r}")
-        unknown = set(data) - set(hints)
-        if unknown:
+        for name, convert, required in fields:
+            if name in data:
+                values[name] = convert(data[name], where, name)
+            elif required:
+                raise LedgerError(f"{where}: missing field {name!r}")
+        if len(values) != len(data):
+            unknown = set(data) - names
             raise LedgerError(f"{where}: unknown field {sorted(unknown)[0]!r}")
         return cls(**values)
 
@@ -63,16 +63,13 @@ class Record:
     def from_json(cls, data: Any, where: str) -> Self:
         """Like ``from_dict`` for JSON data, where date-times and decimals are strings."""
         if isinstance(data, dict):
-            hints = _hints(cls)
+            _, _, text_fields = _schema(cls)
             data = dict(data)
-            for name, value in data.items():
+            for name, parse in text_fields.items():
+                value = data.get(name)
                 if isinstance(value, str):
-                    base = _base(hints.get(name))
                     try:
-                        if base is datetime:
-                            data[name] = datetime.fromisoformat(value)
-                        elif base is Decimal:
-                            data[name] = Decimal(value)
+                        data[name] = parse(value)
                     except (ValueError, ArithmeticError):
                         pass  # from_dict names the field and what is wrong with it
         return cls.from_dict(data, where)
@@ -98,6 +95,53 @@ class Record:
 @cache
 def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
+
+
+@cache
+def _schema(cls: type) -> tuple[tuple, frozenset[str], dict[str, Any]]:
+    """Per record class, once: (name, converter, required) per field, the field names, and
+    the fields that JSON carries as text (date-times and decimals) with their parsers.
+    Building records is the hot path of loading a ledger or an archive segment."""
+    hints = _hints(cls)
+    fields = []
+    text: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        hint = hints[f.name]
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        fields.append((f.name, _converter(hint), required))
+        base = _base(hint)
+        if base is datetime:
+            text[f.name] = datetime.fromisoformat
+        elif base is Decimal:
+            text[f.name] = Decimal
+    return tuple(fields), frozenset(hints), text
+
+
+def _converter(hint: Any) -> Any:
+    """A fast check for the common scalar types; the general ``_coerce`` otherwise."""
+    simple = {int: int, str: str, bool: bool}.get(hint)
+    if simple is None:
+        origin = typing.get_origin(hint)
+        if origin is types.UnionType or origin is typing.Union:
+            args = [a for a in typing.get_args(hint) if a is not type(None)]
+            if len(args) == 1 and args[0] in (int, str):
+                want = args[0]
+
+                def optional(value: Any, where: str, name: str) -> Any:
+                    if value is None or type(value) is want:
+                        return value
+                    return _coerce(value, hint, f"{where}.{name}")
+                return optional
+    if simple is not None:
+        def exact(value: Any, where: str, name: str) -> Any:
+            if type(value) is simple:
+                return value
+            return _coerce(value, hint, f"{where}.{name}")
+        return exact
+
+    def general(value: Any, where: str, name: str) -> Any:
+        return _coerce(value, hint, f"{where}.{name}")
+    return general
 
 
 def _base(hint: Any) -> Any:

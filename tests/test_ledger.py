@@ -188,6 +188,8 @@ def test_sealing_moves_old_history_out_and_keeps_it_readable(ctx, cli, monkeypat
     report = verify(ctx)
     assert report.ok, report.problems
     assert report.archived_leases == 6
+    assert verify(ctx, deep=True).ok
+    assert store.read(ctx.home).archives["1"]["lease_ids"] == "1-6"
     # an altered segment is caught
     seg = ctx.home.archive_dir / "segment-000001.json"
     seg.chmod(0o644)
@@ -215,3 +217,16 @@ def test_verify_checks_the_keystore(ctx):
     assert any("no private key" in p for p in problems)
     keys.chmod(0o644)
     assert any("readable by others" in p for p in verify(ctx).problems)
+
+
+def test_stale_temp_files_are_cleaned_and_odd_names_left_alone(ctx):
+    home = ctx.home.path
+    dead = home / ".ledger.toml.999999999.tmp"           # a pid that cannot be alive
+    keys = home / ".keys.toml.999999999.0123abcd.tmp"   # a keystore writer that died
+    huge = home / ".keys.toml.1234567890123456.tmp"      # not a pid we wrote: left alone
+    other = home / ".notes.txt.12.tmp"
+    for f in (dead, keys, huge, other):
+        f.write_text("x")
+    rent_some(ctx, 1)
+    assert not dead.exists() and not keys.exists()
+    assert huge.exists() and other.exists()

@@ -290,9 +290,11 @@ class KeyStore:
 
 
 def _create_private_temp(folder: Path, name: str) -> tuple[int, str]:
-    """Create ``folder/.name.XXXX.tmp`` with ``os.open(..., 0o600)``; return (fd, path)."""
+    """Create ``folder/.name.PID.XXXX.tmp`` with ``os.open(..., 0o600)``; return (fd, path).
+
+    The pid lets the ledger's clean-up remove it if this process dies mid-write."""
     for _ in range(100):
-        tmp = os.path.join(folder, f".{name}.{os.urandom(8).hex()}.tmp")
+        tmp = os.path.join(folder, f".{name}.{os.getpid()}.{os.urandom(8).hex()}.tmp")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:  # pragma: no cover - random name clash

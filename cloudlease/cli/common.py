@@ -158,7 +158,10 @@ def emit(result: Result) -> None:
         return
     data = jsonable(result.data)
     if STATE.json_mode:
-        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+        # Indented for a person at a terminal; compact (and ~5x faster to encode, as
+        # only then json uses its C encoder) for the scripts that read a pipe.
+        indent = 2 if sys.stdout.isatty() else None
+        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=indent) + "\n")
         for line in result.notes:
             sys.stderr.write(f"note: {line}\n")
         return

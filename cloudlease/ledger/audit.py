@@ -72,11 +72,22 @@ def last_entry(path: Path) -> dict[str, Any] | None:
 
 
 def recover(path: Path, ledger_seq: int) -> None:
-    """Drop a torn last line and entries past ``ledger_seq`` (writes that never landed)."""
+    """Drop a torn last line and entries past ``ledger_seq`` (writes that never landed).
+
+    Every write calls this, so the usual case — a whole last line at the ledger's own
+    sequence number — is answered from the file's tail without reading the log."""
     try:
-        data = path.read_bytes()
+        size = path.stat().st_size
     except FileNotFoundError:
         return
+    with path.open("rb") as fh:
+        fh.seek(max(0, size - 1))
+        whole = fh.read(1) in (b"\n", b"")
+    if whole:
+        last = last_entry(path)
+        if last is not None and last.get("seq") == ledger_seq:
+            return
+    data = path.read_bytes()
     keep = data[: data.rfind(b"\n") + 1]  # drop a torn, newline-less tail
     lines = keep.splitlines(keepends=True)
     while lines:

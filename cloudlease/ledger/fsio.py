@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -54,13 +55,19 @@ def durable_append(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
+_STALE = re.compile(r"^\.(ledger\.toml|keys\.toml)\.(\d{1,10})(\.[0-9a-f]+)?\.tmp$")
+
+
 def remove_stale_temps(directory: Path) -> None:
-    """Drop temp files left by writers that died mid-write (call under the lock)."""
+    """Drop temp files left by ledger and keystore writers that died mid-write (call under
+    the lock). Only our own ``.<file>.<pid>[.<hex>].tmp`` names are touched, and only when
+    that pid is gone: a half-written copy is never needed (the real file was not replaced),
+    and a keystore temp file holds private keys that should not linger."""
     for tmp in directory.glob(".*.tmp"):
-        try:
-            pid = int(tmp.name.rsplit(".", 2)[-2])
-        except ValueError:
+        m = _STALE.match(tmp.name)
+        if not m:
             continue
+        pid = int(m.group(2))
         if pid != os.getpid() and not _alive(pid):
             tmp.unlink(missing_ok=True)
 
@@ -68,7 +75,7 @@ def remove_stale_temps(directory: Path) -> None:
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):
         return False
     except PermissionError:
         return True

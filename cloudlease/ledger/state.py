@@ -162,16 +162,20 @@ def dumps(ledger: Ledger) -> bytes:
     return tomli_w.dumps(to_toml_dict(ledger)).encode()
 
 
-def loads(data: bytes, source: str = "ledger.toml") -> Ledger:
-    """Parse and validate a ledger, upgrading an older schema in memory."""
+def parse_toml(data: bytes, source: str = "ledger.toml") -> dict[str, Any]:
+    """The ledger file as plain TOML data (no validation yet)."""
     try:
-        raw = tomllib.loads(data.decode("utf-8"), parse_float=Decimal)
+        return tomllib.loads(data.decode("utf-8"), parse_float=Decimal)
     except UnicodeDecodeError:
         raise LedgerError(f"{source} is not UTF-8 text; restore it from a backup") from None
     except tomllib.TOMLDecodeError as exc:
         raise LedgerError(f"{source} is not valid TOML ({exc}); "
                           "it may be truncated or hand-edited") from None
-    return from_toml_dict(raw, source)
+
+
+def loads(data: bytes, source: str = "ledger.toml") -> Ledger:
+    """Parse and validate a ledger, upgrading an older schema in memory."""
+    return from_toml_dict(parse_toml(data, source), source)
 
 
 def from_toml_dict(raw: dict[str, Any], source: str = "ledger.toml") -> Ledger:

@@ -86,11 +86,18 @@ def create(home: Home, ledger: Ledger, action: str = "init") -> None:
     _save(home, ledger, action, {"added": ["ledger"]})
 
 
-def _save(home: Home, ledger: Ledger, action: str, changes: dict[str, list[str]]) -> str:
+def _save(home: Home, ledger: Ledger, action: str, changes: dict[str, list[str]],
+          plain: dict | None = None) -> str:
     last = audit.last_entry(home.audit)
     prev = last["hash"] if last else audit.GENESIS
     ledger.audit_seq = (last["seq"] if last else 0) + 1
-    data = state.dumps(ledger)
+    if plain is not None:
+        import tomli_w
+
+        plain["audit_seq"] = ledger.audit_seq
+        data = tomli_w.dumps(plain).encode()
+    else:
+        data = state.dumps(ledger)
     digest = hashlib.sha256(data).hexdigest()
     entry = audit.make_entry(ledger.audit_seq, prev, clock.now().isoformat(), action, digest,
                              changes)
@@ -116,16 +123,17 @@ def transaction(home: Home, action: str, *, lock_timeout: float = DEFAULT_LOCK_T
     (``tick`` runs hooks between two of them)."""
     with nullcontext() if already_locked else lock(home, lock_timeout):
         original = read_bytes(home)
-        ledger = state.loads(original, str(home.ledger))
+        before = state.parse_toml(original, str(home.ledger))  # the file as plain data
+        ledger = state.from_toml_dict(before, str(home.ledger))
         audit.recover(home.audit, ledger.audit_seq)
         remove_stale_temps(home.path)
-        before = state.to_toml_dict(ledger)
         yield ledger
         archive.seal_if_due(home, ledger)
-        after = state.to_toml_dict(ledger)
+        after = state.to_toml_dict(ledger)  # what writing it now would give
+        after["audit_seq"] = before.get("audit_seq")
         if after == before:
             return
-        _save(home, ledger, action, _diff(before, after))
+        _save(home, ledger, action, _diff(before, after), after)
 
 
 def _diff(before: dict, after: dict) -> dict[str, list[str]]:

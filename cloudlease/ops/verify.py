@@ -28,7 +28,7 @@ class Report:
     archive_segments: int = 0
 
 
-def verify(ctx: Context) -> Report:
+def verify(ctx: Context, *, deep: bool = False) -> Report:
     report = Report()
     with store.lock(ctx.home, ctx.lock_timeout):
         data = store.read_bytes(ctx.home)
@@ -43,7 +43,6 @@ def verify(ctx: Context) -> Report:
         report.audit_entries = chain.entries
         report.problems += chain.problems
         report.notes += chain.notes
-        report.problems += archive.check(ctx.home, ledger)
         try:
             ctx.settings  # noqa: B018 - loading checks config.toml
             if ctx.settings.network != ledger.network:
@@ -51,32 +50,33 @@ def verify(ctx: Context) -> Report:
                                        f"from the ledger's {ledger.network!r}")
         except LedgerError as exc:
             report.problems.append(str(exc))
-        report.problems += invariants(ctx, ledger, report)
+        report.problems += invariants(ctx, ledger, report, deep)
         report.problems += keystore_problems(ctx, ledger)
     report.ok = not report.problems
     return report
 
 
-def invariants(ctx: Context, ledger: Ledger, report: Report) -> list[str]:
+def invariants(ctx: Context, ledger: Ledger, report: Report, deep: bool = False
+               ) -> list[str]:
     problems: list[str] = []
-    sealed_ids: set[str] = set()
-    sealed_requests: set[str] = set()
-    if ledger.archives and not archive.check(ctx.home, ledger):
-        sealed_ids = {x.id for x in archive.iter_leases(ctx.home, ledger)}
-        sealed_requests = {x.id for x in archive.iter_requests(ctx.home, ledger)}
+    sealed = archive.scan(ctx.home, ledger, deep=deep)
+    problems += sealed.problems
+    sealed_ids = {f"L-{n}" for n in sealed.lease_numbers}
+    sealed_requests = {f"P-{n}" for n in sealed.request_numbers}
     report.archive_segments = len(ledger.archives)
-    report.archived_leases = len(sealed_ids)
-    report.leases = len(sealed_ids) + len(ledger.leases)
-    for kind, hot, sealed in (("lease", set(ledger.leases), sealed_ids),
-                              ("request", set(ledger.requests), sealed_requests)):
-        both = hot & sealed
+    report.archived_leases = sealed.leases
+    report.leases = sealed.leases + len(ledger.leases)
+    for kind, hot, numbers in (("lease", set(ledger.leases), sealed.lease_numbers),
+                               ("request", set(ledger.requests), sealed.request_numbers)):
+        hot_numbers = {record_number(i) for i in hot}
+        both = hot_numbers & numbers
         if both:
-            problems.append(f"{kind} {sorted(both)[0]} is both in the ledger and sealed")
+            problems.append(f"{kind} #{min(both)} is both in the ledger and sealed")
         counter = ledger.counters.get(kind, 0)
-        present = {record_number(i) for i in hot | sealed}
+        present = hot_numbers | numbers
         if present and max(present) > counter:
             problems.append(f"{kind} counter is {counter} but {kind} {max(present)} exists")
-        if not ledger.archives or sealed:
+        if not sealed.problems:
             missing = sorted(set(range(1, counter + 1)) - present)
             if missing:
                 problems.append(f"{len(missing)} {kind} record(s) lost, e.g. #{missing[0]}")
