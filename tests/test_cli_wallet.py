@@ -107,7 +107,7 @@ print(json.dumps(out))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("wallet,total", [("descriptor", 10_000), ("keys", 1_000)])
+@pytest.mark.parametrize("wallet,total", [("descriptor", 10_000), ("keys", 2_000)])
 def test_no_address_is_handed_out_twice_across_processes(cli, tmp_path, wallet, total):
     if wallet == "descriptor":
         cli("init", "--xpub", VPUB)

@@ -374,3 +374,24 @@ def test_sweep_refusals() -> None:
 )
 def test_dust_limits_match_bitcoin_core(address: str, limit: int) -> None:
     assert dust_limit(parse_address(address).script_pubkey) == limit
+
+
+def test_new_key_appends_and_a_torn_append_is_repaired(tmp_path: Path) -> None:
+    path = tmp_path / "keys.toml"
+    store = KeyStore(path)
+    first = [store.new_key("regtest")[0] for _ in range(3)]
+    assert KeyStore(path).load().addresses() == first
+    assert path.stat().st_mode & 0o777 == 0o600
+    with path.open("ab") as fh:  # a crash in the middle of appending a fourth key
+        fh.write(b'\n[keys.bcrt1qtornaddress]\nwif = "cVtorn')
+    damaged = KeyStore(path).load()
+    assert damaged.addresses() == first and damaged.torn
+    fourth, _ = KeyStore(path).new_key("regtest")  # repairs, then appends
+    healed = KeyStore(path).load()
+    assert healed.addresses() == [*first, fourth] and not healed.torn
+    assert healed.verify() == []
+    with path.open("ab") as fh:  # a torn table that ends at a line break
+        fh.write(b"\n[keys.bcrt1qtornagain]\n")
+    assert KeyStore(path).load().addresses() == [*first, fourth]
+    fifth, _ = KeyStore(path).new_key("regtest")
+    assert KeyStore(path).load().addresses() == [*first, fourth, fifth]

@@ -76,6 +76,7 @@ class KeyStore:
         self.path = Path(path)
         self._keys: dict[str, dict[str, str]] = {}
         self._loaded = False
+        self.torn = False  # load() dropped a torn last entry (a crash mid-append)
 
     def __repr__(self) -> str:
         count = len(self._keys) if self._loaded else "?"
@@ -113,7 +114,6 @@ class KeyStore:
 
         The mode is checked on the opened file (``fstat``), so it is the file read.
         """
-        import tomllib
 
         try:
             with open(self.path, "rb") as handle:
@@ -125,11 +125,19 @@ class KeyStore:
         except OSError as exc:
             raise LedgerError(f"cannot read {self.path}: {exc.strerror}") from None
         try:
-            data = tomllib.loads(raw.decode("utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            # tomllib messages give a position, never the content.
-            raise LedgerError(f"{self.path.name} is not valid TOML ({exc})") from None
-        self._keys = self._validated(data)
+            self._keys = self._validated(_parse(raw))
+        except LedgerError:
+            # A crash while appending a key leaves at most a torn last table, whose
+            # address was never handed out: drop it, or fail on anything worse.
+            cut = raw.rfind(b"\n[keys.")
+            if cut < 0:
+                raise
+            try:
+                self._keys = self._validated(_parse(raw[: cut + 1]))
+            except LedgerError:
+                raise LedgerError(f"{self.path.name} is damaged beyond its last entry; "
+                                  "restore it from a backup") from None
+            self.torn = True
         self._loaded = True
         return self
 
@@ -249,20 +257,46 @@ class KeyStore:
         self._keys[parsed.address] = entry
 
     def new_key(self, network: str) -> tuple[str, str]:
-        """Make a key with bit, store it **and save the file**; return ``(address, wif)``.
+        """Make a key with bit, store it durably, and return ``(address, wif)``.
 
-        The file is saved before the address is handed out, so no address is ever shown
-        whose key is not on disk.
+        The key is on disk (fsynced) before the address is handed out, so no address is
+        ever shown whose key is not saved. It is *appended* as one ``[keys.ADDR]`` table:
+        a rent costs the same with ten keys or a hundred thousand, where rewriting the
+        whole file grew with every key. A crash mid-append can only leave a torn last
+        table — a key whose address was never handed out — which ``load`` drops and the
+        next append repairs.
         """
         import bit
+        import tomli_w
 
         network = check_network(network)
-        self._ensure_loaded()
         key = bit.PrivateKey() if network == "mainnet" else bit.PrivateKeyTestnet()
         address = p2wpkh_address(key.public_key, network)
         wif = key.to_wif()
-        self._keys[address] = {"wif": wif, "network": network}
-        self.save()
+        entry = {"wif": wif, "network": network}
+        if not self.path.exists():
+            self._ensure_loaded()
+            self._keys[address] = entry
+            self.save()
+            return address, wif
+        chunk = "\n" + tomli_w.dumps({"keys": {address: entry}})
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
+        try:
+            info = os.fstat(fd)
+            self._check_mode(info)
+            if not _clean_tail(fd, info.st_size):
+                os.close(fd)
+                fd = -1
+                self.load()  # drops the torn table
+                self.save()
+                fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
+            os.write(fd, chunk.encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            if fd >= 0:
+                os.close(fd)
+        if self._loaded:
+            self._keys[address] = entry
         return address, wif
 
     def save(self) -> None:
@@ -287,6 +321,32 @@ class KeyStore:
                 pass
             raise
         _fsync_dir(folder)
+
+
+def _parse(raw: bytes) -> dict[str, Any]:
+    import tomllib
+
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        # tomllib messages give a position, never the content.
+        raise LedgerError(f"keys.toml is not valid TOML ({exc})") from None
+
+
+def _clean_tail(fd: int, size: int) -> bool:
+    """Whether the file's last table is whole (so appending after it is safe)."""
+    tail = os.pread(fd, min(size, 1024), max(0, size - 1024))
+    if not tail.endswith(b"\n"):
+        return False
+    start = tail.rfind(b"\n[keys.")
+    if start < 0:
+        return b"[keys." not in tail  # only the header so far
+    try:
+        table = _parse(tail[start + 1:])
+    except LedgerError:
+        return False
+    entries = list(table.get("keys", {}).values())
+    return len(entries) == 1 and isinstance(entries[0], dict) and "wif" in entries[0]
 
 
 def _create_private_temp(folder: Path, name: str) -> tuple[int, str]:
