@@ -1,0 +1,165 @@
+"""Wall time of real ``cloudlease`` commands on small and large ledgers.
+
+Measures (median of several runs of a real subprocess, ``time.perf_counter``):
+
+- ``python -c pass`` (interpreter start-up, the floor) and ``cloudlease --version``;
+- on ledgers of 1k, 10k and 100k leases: ``lease list --json`` (sealed history included,
+  output to /dev/null), ``lease list --open --json`` (hot ledger only) and
+  ``rent --hours 1 --json --no-wait``; ``verify --json`` once;
+- ``rent`` again after switching the home to the ``keys`` wallet with a keys.toml holding
+  one key per lease, as a keys wallet that made every one of those requests would;
+- ``rent`` against the size of the hot ledger (150, 400, 800 records), which is what
+  rent's cost follows.
+
+Each ledger is built the way years of use leave it (see ``_common.build_home``): closed
+history sealed in ``archive/`` segments by the archive module itself, 100 recently
+ended leases and 50 open ones (active / awaiting payment) in the hot ``ledger.toml``, and
+two audit entries per lease. Sizes of ledger.toml, archive/, audit.log and keys.toml are
+printed too. Nothing is asserted: figures are printed beside the targets.
+
+Run from the repository root:
+
+    python benchmarks/bench_cli.py                  # 1k, 10k, 100k
+    python benchmarks/bench_cli.py --sizes 1000,10000 --runs 3
+    python benchmarks/bench_cli.py --profile        # also cProfile one rent on 10k
+
+Uses the ``cloudlease`` console script next to ``sys.executable`` when present (it skips
+runpy), else ``python -m cloudlease``. Homes are built in a temp dir and removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as c  # noqa: E402
+
+TARGETS = {"version": 0.150, "rent@10k": 0.300, "list@10k": 0.300}
+
+
+def target_note(key: str, seconds: float) -> str:
+    limit = TARGETS.get(key)
+    if limit is None:
+        return ""
+    verdict = "meets" if seconds < limit else "MISSES"
+    return f"   target < {limit * 1000:.0f} ms: {verdict}"
+
+
+def profile_rent(home: Path, rents: int = 5) -> None:
+    """cProfile of in-process rents on ``home`` (the operator's CLI does the same work
+    plus start-up and import)."""
+    from cloudlease.context import Context
+    from cloudlease.ops import leases
+
+    ctx = Context.at(home)
+    leases.rent(ctx, 1)  # warm caches and imports
+    prof = cProfile.Profile()
+    t0 = time.perf_counter()
+    prof.enable()
+    for _ in range(rents):
+        leases.rent(ctx, 1)
+    prof.disable()
+    per = (time.perf_counter() - t0) / rents
+    print(f"\ncProfile: {rents} in-process rents on {home.name} ({per * 1000:.1f} ms each "
+          "under the profiler)")
+    for key, count in (("cumulative", 22), ("tottime", 12)):
+        out = io.StringIO()
+        pstats.Stats(prof, stream=out).strip_dirs().sort_stats(key).print_stats(count)
+        lines = out.getvalue().splitlines()
+        start = next(i for i, line in enumerate(lines) if "ncalls" in line)
+        print(f"-- top by {key}:")
+        print("\n".join(lines[start:start + count + 1]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="1000,10000,100000")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--profile", action="store_true", help="cProfile rent on the 10k ledger")
+    ap.add_argument("--keep", action="store_true", help="keep the temp homes (prints where)")
+    args = ap.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    runs = args.runs
+    cmd = c.cloudlease_cmd()
+    print(f"python {sys.version.split()[0]} at {sys.executable}")
+    print(f"cloudlease command: {' '.join(cmd)}   (median of {runs} runs unless noted)\n")
+
+    w = c.wall([sys.executable, "-c", "pass"], runs=runs)
+    print(f"{'python -c pass':44s} {c.fmt_wall(w)}")
+    w = c.wall([*cmd, "--version"], runs=runs)
+    print(f"{'cloudlease --version':44s} {c.fmt_wall(w)}{target_note('version', w['median'])}")
+    w = c.wall([*cmd, "--help"], runs=runs)
+    print(f"{'cloudlease --help':44s} {c.fmt_wall(w)}")
+
+    tmp = Path(tempfile.mkdtemp(prefix="cloudlease-bench-cli-"))
+    try:
+        for n in sizes:
+            home = tmp / f"home-{n}"
+            print(f"\n== ledger with {n:,} leases ==")
+            t0 = time.perf_counter()
+            info = c.build_home(home, n)
+            print(f"built in {time.perf_counter() - t0:.1f} s: {info['sealed']:,} sealed in "
+                  f"{info['segments']} segments, {info['hot_closed']} recently ended + "
+                  f"{info['open']} open in the hot ledger, {info['audit_entries']:,} audit "
+                  "entries")
+            print(f"sizes: ledger.toml {c.human_bytes(c.size_of(home / 'ledger.toml'))}, "
+                  f"archive/ {c.human_bytes(c.size_of(home / 'archive'))}, "
+                  f"audit.log {c.human_bytes(c.size_of(home / 'audit.log'))}")
+            h = ["--home", str(home)]
+            tag = f"@{n // 1000}k"
+            heavy = n >= 100_000
+            list_runs = min(runs, 3) if heavy else runs
+            w = c.wall([*cmd, "lease", "list", "--json", *h], runs=list_runs)
+            print(f"{'lease list --json (all, to /dev/null)':44s} {c.fmt_wall(w)}"
+                  f"{target_note('list' + tag, w['median'])}")
+            w = c.wall([*cmd, "lease", "list", "--open", "--json", *h], runs=runs)
+            print(f"{'lease list --open --json':44s} {c.fmt_wall(w)}")
+            w = c.wall([*cmd, "rent", "--hours", "1", "--json", "--no-wait", *h], runs=runs)
+            print(f"{'rent --json --no-wait (descriptor wallet)':44s} {c.fmt_wall(w)}"
+                  f"{target_note('rent' + tag, w['median'])}")
+            w = c.wall([*cmd, "verify", "--json", *h], runs=1)
+            print(f"{'verify --json (1 run)':44s} {c.fmt_wall(w)}")
+            if args.profile and n == 10_000:
+                profile_rent(home)
+                print()
+            # the same ledger as a keys wallet that made every request
+            t0 = time.perf_counter()
+            c.set_config(home, "wallet", "kind", "keys")
+            c.fill_keystore(home, n)
+            print(f"keys.toml with {n:,} keys: {c.human_bytes(c.size_of(home / 'keys.toml'))}"
+                  f" (written in {time.perf_counter() - t0:.1f} s)")
+            krun = 1 if heavy else runs
+            w = c.wall([*cmd, "rent", "--hours", "1", "--json", "--no-wait", *h], runs=krun)
+            print(f"{'rent --json --no-wait (keys wallet)':44s} {c.fmt_wall(w)}")
+            if not args.keep:
+                shutil.rmtree(home)
+        # what rent costs depends on the hot ledger, not on the history: leases closed in
+        # the last SEAL_AFTER (2 days), plus up to SEAL_BATCH-1 sealable ones, stay hot
+        print("\n== rent against the size of the hot ledger (2,000 leases in all) ==")
+        for recent in (100, 350, 750):
+            home = tmp / f"hot-{recent}"
+            c.build_home(home, 2000, recent_closed=recent)
+            size = c.human_bytes(c.size_of(home / "ledger.toml"))
+            w = c.wall([*cmd, "rent", "--hours", "1", "--json", "--no-wait", "--home",
+                        str(home)], runs=runs)
+            label = f"rent, {recent + 50} leases hot ({size})"
+            print(f"{label:44s} {c.fmt_wall(w)}")
+            if not args.keep:
+                shutil.rmtree(home)
+    finally:
+        if args.keep:
+            print(f"\nhomes kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
