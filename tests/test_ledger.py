@@ -230,3 +230,24 @@ def test_stale_temp_files_are_cleaned_and_odd_names_left_alone(ctx):
     rent_some(ctx, 1)
     assert not dead.exists() and not keys.exists()
     assert huge.exists() and other.exists()
+
+
+def test_old_funding_requests_are_sealed_too(ctx, cli, monkeypatch):
+    monkeypatch.setattr(archive, "SEAL_BATCH", 2)
+    monkeypatch.setenv("CLOUDLEASE_NOW", "2026-01-01T00:00:00Z")
+    cli("pool", "add", "gpu", "--slots", "1", "--cost-per-hour", "1 sat", "--consideration",
+        "ownership", "--investor-pct", "10")
+    cli("tenant", "add", "alice")
+    for _ in range(2):
+        fund = cli.json("pool", "fund", "gpu", "--tenant", "alice", "--amount", "10000 sat")
+        cli("devchain", "pay", fund["payment"]["id"])
+    cli("devchain", "mine")
+    cli("tick")
+    monkeypatch.setenv("CLOUDLEASE_NOW", "2026-01-04T00:00:00Z")
+    cli("tick")
+    ledger = store.read(ctx.home)
+    assert not ledger.requests and len(ledger.contributions) == 2
+    assert ledger.archives["1"]["request_ids"] == "1-2"
+    assert cli.json("pool", "show", "gpu")["funding_sats"] > 0
+    report = verify(ctx)
+    assert report.ok, report.problems

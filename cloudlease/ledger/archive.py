@@ -57,17 +57,33 @@ def sealable(ledger: Ledger, now: datetime) -> list[str]:
     return out
 
 
+def sealable_requests(ledger: Ledger, now: datetime) -> list[str]:
+    """Final requests that pay for no lease (investments, donations, top-ups), closed
+    long enough ago: their contributions stay in the ledger, the requests need not."""
+    cutoff = now - SEAL_AFTER
+    out = []
+    for r in ledger.requests.values():
+        if r.lease is not None or r.status not in FINAL_REQUEST or "late" in r.flags:
+            continue
+        closed = r.settled_at if r.status == RequestStatus.SETTLED else r.expires_at
+        if closed is not None and closed <= cutoff:
+            out.append(r.id)
+    return out
+
+
 def seal_if_due(home: Home, ledger: Ledger, *, force: bool = False) -> int:
-    """Seal old closed leases when a batch is due; returns how many were sealed."""
+    """Seal old closed history when a batch is due; returns how many leases were sealed."""
     now = clock.now()
     _prune_idempotency(ledger, now)
     ids = sealable(ledger, now)
-    if not ids or (len(ids) < SEAL_BATCH and not force):
+    standalone = sealable_requests(ledger, now)
+    if not ids and not standalone or (len(ids) + len(standalone) < SEAL_BATCH and not force):
         return 0
     number = max((int(k) for k in ledger.archives), default=0) + 1
     prev = ledger.archives[str(number - 1)]["sha256"] if number > 1 else None
     leases = {i: ledger.leases[i] for i in ids}
     req_ids = [r for lease in leases.values() for r in lease.requests if r in ledger.requests]
+    req_ids += standalone
     body = {
         "format": "cloudlease-archive",
         "segment": number,
