@@ -408,3 +408,76 @@ def _payout(c: Console, d: dict) -> None:
             f"{_sats(d['basis_sats'])} → {verb} {_sats(d['distributable_sats'])}")
     for name, sats in d["shares"].items():
         c.print(f"  {_esc(name)}: {_sats(sats)}")
+
+
+# -- invoices and exports (issue 6) ----------------------------------------------------
+_INVOICE_STYLE = {"draft": "yellow", "issued": "green", "void": "red"}
+
+
+def _invoice_status(s: str) -> str:
+    return f"[{_INVOICE_STYLE.get(s, 'white')}]{s}[/]"
+
+
+def _fiat_totals(t: dict) -> str:
+    return ", ".join(f"{v} {k}" for k, v in t["fiat"].items()) or "-"
+
+
+@view("invoice")
+def _invoice(c: Console, d: dict) -> None:
+    who = _esc(d.get("tenant") or "anonymous sales")
+    c.print(f"[bold]{_esc(d['title'])}[/]" + (f" ({d['id']})" if d.get("number") else "")
+            + f" {_invoice_status(d['status'])}: {who}, {d['period']}")
+    if d.get("credit_note_for"):
+        c.print(f"  cancels {d['credit_note_for']}")
+    if d.get("issued_at"):
+        c.print(f"  issued {_when(d['issued_at'])}, content sha256 {d['content_sha256']}")
+    if d["status"] == "void":
+        c.print(f"  [red]void[/] since {_when(d['voided_at'])}: {_esc(d['void_reason'])}")
+    if d["lines"]:
+        t = _table(None, "date", "description", "ref", "sats", "fiat")
+        for line in d["lines"]:
+            fiat = f"{line['fiat']} {line['currency']}" if "fiat" in line else "-"
+            t.add_row(line["date"], _esc(line["description"]), line["ref"],
+                      f"{line['sats']:,}", fiat)
+        c.print(t)
+    else:
+        c.print("  no lines: nothing settled for this tenant in this period")
+    tot = d["totals"]
+    c.print(f"  [bold]total {tot['sats']:,} sat[/] ({tot['btc']} BTC); {_fiat_totals(tot)}"
+            + (f" [dim](fiat leaves out {tot['lines_without_fiat']} line(s) without a "
+               "locked rate)[/]" if tot["lines_without_fiat"] and tot["fiat"] else ""))
+
+
+@view("invoice_list")
+def _invoice_list(c: Console, rows: list) -> None:
+    if not rows:
+        c.print("no invoices yet: cloudlease invoice create --tenant NAME --period YYYY-MM")
+        return
+    t = _table(None, "id", "number", "kind", "status", "tenant", "period", "total", "fiat")
+    for d in rows:
+        t.add_row(d["id"], d.get("number") or "-", d["kind"].replace("_", " "),
+                  _invoice_status(d["status"]), _esc(d.get("tenant") or "(anonymous)"),
+                  d["period"], _sats(d["total_sats"]), _fiat_totals(d["totals"]))
+    c.print(t)
+    c.print(f"[dim]{len(rows)} document{'s' if len(rows) != 1 else ''}[/]")
+
+
+@view("invoice_void")
+def _invoice_void(c: Console, d: dict) -> None:
+    v, n = d["voided"], d["credit_note"]
+    c.print(f"{v['number']} is now {_invoice_status('void')}: {_esc(v['void_reason'])}")
+    c.print(f"credit note [bold]{n['number']}[/] ({n['id']}) issued for "
+            f"{_sats(n['total_sats'])}")
+
+
+@view("document")
+def _document(c: Console, d: dict) -> None:
+    c.file.write(d["content"])  # exact text (HTML, Markdown, a journal): no Rich markup
+    c.file.flush()
+
+
+@view("written")
+def _written(c: Console, d: dict) -> None:
+    what = f"{d['entries']} entries ({d['format']})" if "entries" in d else \
+        f"{d['invoice']['title']} ({d['format']})"
+    c.print(f"[green]✓[/] wrote {what} to {_esc(d.get('written', 'stdout'))}")
