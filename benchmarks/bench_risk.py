@@ -35,8 +35,14 @@ NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 def build(path: Path, leases: int, contributions: int) -> None:
     from cloudlease.context import Context
     from cloudlease.model import (
-        Consideration, Contribution, ContributionKind, PaymentRequest, Plan, Pool,
-        RequestStatus, Tenant,
+        Consideration,
+        Contribution,
+        ContributionKind,
+        PaymentRequest,
+        Plan,
+        Pool,
+        RequestStatus,
+        Tenant,
     )
     from cloudlease.risk import compute_payout, month_key
 
@@ -109,7 +115,8 @@ def main() -> None:
               f"{c.human_bytes(c.size_of(home / 'archive'))}")
         cmd = c.cloudlease_cmd()
         environ = c.env(CLOUDLEASE_HOME=str(home), CLOUDLEASE_NOW=NOW.isoformat())
-        print(f"python -c pass          {c.fmt_wall(c.wall([sys.executable, '-c', 'pass'], runs=args.runs))}")
+        floor = c.wall([sys.executable, "-c", "pass"], runs=args.runs)
+        print(f"{'python -c pass':<23} {c.fmt_wall(floor)}")
         for label, argv in (
             ("risk --json", ["risk", "--json"]),
             ("risk (bar chart)", ["risk"]),
@@ -118,7 +125,8 @@ def main() -> None:
             ("pool show --json", ["pool", "show", "gpu", "--json"]),
             ("tick (monitor)", ["tick", "--json"]),
         ):
-            print(f"{label:<23} {c.fmt_wall(c.wall([*cmd, *argv], runs=args.runs, environ=environ))}")
+            took = c.wall([*cmd, *argv], runs=args.runs, environ=environ)
+            print(f"{label:<23} {c.fmt_wall(took)}")
         one = c.wall([*cmd, "payout", "--pool", "gpu", "--period", "2025-07", "--json"],
                      runs=1, environ=environ)
         print(f"{'payout (records 2025-07)':<23} {c.fmt_wall(one)}")

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cloudlease.errors import BadValue, LedgerError
 
@@ -33,6 +34,7 @@ class Settings:
     currency: str = "USD"
     operator_name: str = ""
     operator_address: str = ""
+    operator_timezone: str = "UTC"
     expiry_minutes: int = 15
     monitoring_hours: int = 24
     confirmations: int = 1
@@ -80,6 +82,7 @@ currency = {q(currency)}            # fiat currency for prices, rates and invoic
 [operator]
 name = ""                   # shown on invoices
 address = ""
+timezone = "UTC"            # invoice periods and export dates: calendar months in this zone
 
 [payment]
 expiry_minutes = 15         # payment window; the exchange rate is locked for this long
@@ -164,6 +167,12 @@ def parse(raw: dict[str, Any], where: str = "config.toml") -> Settings:
     if unknown:
         raise LedgerError(f"{where}: unknown hook event {unknown[0]!r} (events: "
                           f"{', '.join(HOOK_EVENTS)})", code="config_invalid")
+    timezone = get("operator", "timezone", str, "UTC")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise LedgerError(f"{where}: operator.timezone {timezone!r} is not a known time zone "
+                          "(e.g. UTC, Europe/Berlin)", code="config_invalid") from None
     wallet_kind = get("wallet", "kind", str, "keys")
     if wallet_kind not in ("keys", "descriptor"):
         raise LedgerError(f"{where}: wallet.kind must be keys or descriptor",
@@ -173,6 +182,7 @@ def parse(raw: dict[str, Any], where: str = "config.toml") -> Settings:
         currency=get(None, "currency", str, "USD").upper(),
         operator_name=get("operator", "name", str, ""),
         operator_address=get("operator", "address", str, ""),
+        operator_timezone=timezone,
         expiry_minutes=_positive(get("payment", "expiry_minutes", int, 15), where,
                                  "payment.expiry_minutes"),
         monitoring_hours=_positive(get("payment", "monitoring_hours", int, 24), where,

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from cloudlease import __version__
-from cloudlease.cli import admin, devchain, lease, pay, plan, pool, tenant, wallet
+from cloudlease.cli import admin, devchain, invoice, lease, pay, plan, pool, tenant, wallet
 from cloudlease.cli.common import STATE, HomeOpt, JsonOpt, LockOpt
 
 app = typer.Typer(
@@ -45,9 +45,11 @@ app.add_typer(plan.app, name="plan")
 app.add_typer(lease.app, name="lease")
 app.add_typer(pool.app, name="pool")
 app.add_typer(pay.app, name="pay")
+app.add_typer(invoice.app, name="invoice")
 app.add_typer(wallet.app, name="wallet")
 app.add_typer(devchain.app, name="devchain")
 lease.register_top_level(app)
 admin.register(app)
 pay.register(app)
 pool.register(app)
+invoice.register(app)

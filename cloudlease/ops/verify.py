@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from cloudlease.context import Context
 from cloudlease.errors import LedgerError
+from cloudlease.invoices import invoice_problems
 from cloudlease.ledger import archive, audit, store
 from cloudlease.ledger.state import Ledger, loads
 from cloudlease.model import LeaseStatus, RequestStatus, record_number
@@ -51,6 +52,7 @@ def verify(ctx: Context, *, deep: bool = False) -> Report:
         except LedgerError as exc:
             report.problems.append(str(exc))
         report.problems += invariants(ctx, ledger, report, deep)
+        report.problems += invoice_problems(ledger)
         report.problems += keystore_problems(ctx, ledger)
     report.ok = not report.problems
     return report
