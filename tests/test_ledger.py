@@ -251,3 +251,15 @@ def test_old_funding_requests_are_sealed_too(ctx, cli, monkeypatch):
     assert cli.json("pool", "show", "gpu")["funding_sats"] > 0
     report = verify(ctx)
     assert report.ok, report.problems
+
+
+def test_a_change_to_wallet_state_alone_is_saved(ctx):
+    with ctx.transaction("test: index") as ledger:
+        ledger.wallet["next_index"] = 7
+    assert store.read(ctx.home).wallet["next_index"] == 7
+    with ctx.transaction("test: index") as ledger:
+        ledger.wallet["next_index"] += 1
+        ledger.hooks_pending.append({"event": {"id": "E-1", "event": "x"}, "attempts": 0})
+    again = store.read(ctx.home)
+    assert again.wallet["next_index"] == 8 and len(again.hooks_pending) == 1
+    assert verify(ctx).ok

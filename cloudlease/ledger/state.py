@@ -7,6 +7,7 @@ the one at fault; an older ``schema_version`` is upgraded, a newer one refused.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import tomllib
 from datetime import datetime
@@ -211,7 +212,7 @@ def from_toml_dict(raw: dict[str, Any], source: str = "ledger.toml") -> Ledger:
             raise LedgerError(f"{source}: idempotency.{key} must be a table with a lease id")
     ledger.archives = _table(raw.get("archives", {}), f"{source}: archives")
     for table, cls in TABLES.items():
-        records = _table(raw.get(table, {}), f"{source}: {table}")
+        records = _table(raw.get(table, {}), f"{source}: {table}", copied=False)
         key_field = _KEY_FIELD[table]
         parsed = {}
         for key, data in records.items():
@@ -224,7 +225,7 @@ def from_toml_dict(raw: dict[str, Any], source: str = "ledger.toml") -> Ledger:
     pending = raw.get("hooks_pending", [])
     if not isinstance(pending, list) or not all(isinstance(p, dict) for p in pending):
         raise LedgerError(f"{source}: hooks_pending must be an array of tables")
-    ledger.hooks_pending = pending
+    ledger.hooks_pending = copy.deepcopy(pending)
     unknown = set(raw) - _TOP_KEYS
     if unknown:
         raise LedgerError(f"{source}: unknown top-level key {sorted(unknown)[0]!r}")
@@ -235,10 +236,13 @@ _TOP_KEYS = {"schema_version", "network", "currency", "created_at", "audit_seq",
              "wallet", "idempotency", "archives", "hooks_pending", *TABLES}
 
 
-def _table(value: Any, where: str) -> dict[str, Any]:
+def _table(value: Any, where: str, *, copied: bool = True) -> dict[str, Any]:
+    """The table, copied: the ledger is changed in place, and the parsed file it came from
+    is what a transaction compares it with to see whether anything changed. (Record
+    tables need no copy: every record becomes a new object.)"""
     if not isinstance(value, dict):
         raise LedgerError(f"{where} must be a table")
-    return value
+    return copy.deepcopy(value) if copied else value
 
 
 def _int_table(value: Any, where: str) -> dict[str, int]:
