@@ -481,3 +481,13 @@ def _written(c: Console, d: dict) -> None:
     what = f"{d['entries']} entries ({d['format']})" if "entries" in d else \
         f"{d['invoice']['title']} ({d['format']})"
     c.print(f"[green]✓[/] wrote {what} to {_esc(d.get('written', 'stdout'))}")
+
+
+@view("sweep")
+def _sweep(c: Console, d: dict) -> None:
+    verb = "sent" if d["broadcast"] else "signed, not sent (dry run)"
+    c.print(f"sweep {verb}: {d['inputs']} output(s), {_sats(d['input_sats'])} in, "
+            f"{_sats(d['output_sats'])} to {d['to']}, fee {_sats(d['fee_sats'])}")
+    c.print(f"txid {d['txid']}")
+    if not d["broadcast"]:
+        c.print(d["raw_hex"], soft_wrap=True, markup=False)

@@ -81,3 +81,20 @@ def test_node_down_is_exit_6(cli, tmp_path):
     err = cli.json("tick", code=6)
     assert "secretpw" not in err["message"]
     assert cli.ledger_bytes() == before
+
+
+def test_sweep_is_accepted_by_a_real_node(cli, node_home, rpc):  # noqa: F811
+    """bitcoind checks what the simulation cannot: the signatures."""
+    leases = [cli.json("rent", "--hours", str(h)) for h in (1, 2)]
+    for lease in leases:
+        pay(rpc, lease["payment"]["address"], btc(lease["payment"]["amount_sats"]))
+    mine(rpc)
+    cli("tick")
+    to = rpc("getnewaddress", wallet="miner")
+    sent = cli.json("wallet", "sweep", "--to", to, "--fee-rate", "2")
+    assert sent["inputs"] == 2 and sent["input_sats"] == 3000
+    assert sent["txid"] in rpc("getrawmempool")
+    mine(rpc)
+    tx = rpc("gettransaction", sent["txid"], wallet="miner")
+    assert tx["confirmations"] == 1
+    assert "already spent" in cli.json("wallet", "sweep", "--to", to, code=2)["message"]

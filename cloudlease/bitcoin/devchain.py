@@ -149,6 +149,7 @@ class ChainView:
         self.height: int = len(blocks) - 1
         self.tip_hash: str = blocks[-1]["hash"]
         self._txs: dict[str, dict[str, Any]] = state["txs"]
+        self._spent: dict[str, str] = state.get("spent", {})
         self._block_of: dict[str, dict[str, Any]] = {}
         # per address: txids newest first, the mempool ones first (as Esplora lists them)
         self._index: dict[str, list[str]] = {}
@@ -253,6 +254,16 @@ class ChainView:
             except ValueError:
                 return []
         return [self.tx(t) for t in confirmed[start : start + PAGE_CHAIN]]  # type: ignore[misc]
+
+    def utxos(self, address: str) -> list[dict[str, Any]]:
+        """``/address/:a/utxo``: outputs paying the address that nothing has spent."""
+        out = []
+        for txid in self._txids(address):
+            rec = self._txs[txid]
+            if rec["address"] == address and f"{txid}:0" not in self._spent:
+                out.append({"txid": txid, "vout": 0, "value": rec["sats"],
+                            "status": self.status(txid)})
+        return out
 
     def first_page(self, address: str) -> list[dict[str, Any]]:
         """``/address/:a/txs``: up to 50 mempool transactions, then the first 25 confirmed."""
@@ -530,6 +541,57 @@ class Devchain:
             del state["txs"][txid]
             state["replaced"][txid] = new
         return new
+
+    def broadcast(self, raw_hex: str) -> str:
+        """Accept a real signed transaction (a sweep) that spends devchain outputs.
+
+        The simulation checks what it can model — every input is an unspent output of a
+        known transaction, the amounts balance, the first output is a regtest address — and
+        records it under its real txid; it does not check signatures (bitcoind does, in
+        the node tests). Returns the txid."""
+        from embit.transaction import Transaction
+
+        try:
+            tx = Transaction.from_string(raw_hex.strip())
+        except Exception:
+            raise BadValue("not a raw transaction (hex)") from None
+        if not tx.vin or not tx.vout:
+            raise BadValue("a transaction needs inputs and outputs")
+        txid = tx.txid().hex()
+        from embit.networks import NETWORKS
+
+        try:
+            address = tx.vout[0].script_pubkey.address(NETWORKS["regtest"])
+        except Exception:
+            raise BadValue("the first output pays no regtest address") from None
+        with self._change() as state:
+            spent = state.setdefault("spent", {})
+            total_in = 0
+            for vin in tx.vin:
+                prev = vin.txid.hex()
+                rec = state["txs"].get(prev)
+                if rec is None or vin.vout != 0:
+                    raise BadValue(f"input {prev}:{vin.vout} is not a devchain payment output")
+                if f"{prev}:0" in spent:
+                    raise Conflict(f"input {prev}:0 is already spent by "
+                                   f"{spent[f'{prev}:0']}")
+                total_in += rec["sats"]
+            total_out = sum(out.value for out in tx.vout)
+            if total_out > total_in:
+                raise BadValue(f"outputs ({total_out} sat) exceed inputs ({total_in} sat)")
+            if txid in state["txs"]:
+                return txid
+            _, spk, kind = regtest_script(address)
+            state["counter"] += 1
+            state["txs"][txid] = {
+                "address": address, "spk": spk, "type": kind, "sats": tx.vout[0].value,
+                "fee": total_in - total_out, "rbf": any(v.sequence < RBF_BELOW for v in tx.vin),
+                "prev": tx.vin[0].txid.hex(), "n": state["counter"],
+            }
+            for vin in tx.vin:
+                spent[f"{vin.txid.hex()}:0"] = txid
+            state["mempool"].append(txid)
+        return txid
 
     @staticmethod
     def _unknown(state: dict[str, Any], txid: str) -> str:

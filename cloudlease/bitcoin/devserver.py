@@ -35,6 +35,7 @@ _ROUTES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(rf"/address/{_ADDR}/txs/chain"), "address_chain"),
     (re.compile(rf"/address/{_ADDR}/txs/chain/{_TXID}"), "address_chain"),
     (re.compile(rf"/address/{_ADDR}/txs/mempool"), "address_mempool"),
+    (re.compile(rf"/address/{_ADDR}/utxo"), "address_utxo"),
     (re.compile(rf"/tx/{_TXID}"), "tx"),
     (re.compile(rf"/tx/{_TXID}/status"), "tx_status"),
 ]
@@ -106,6 +107,25 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def do_POST(self) -> None:  # noqa: N802
+        """``POST /tx``: broadcast a raw transaction (a sweep of devchain outputs)."""
+        path = urlsplit(self.path).path
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(min(length, 1_000_000)).decode(errors="replace")
+        if path != f"{self.server.prefix}/tx":
+            status, text = 404, "Not Found"
+        else:
+            try:
+                status, text = 200, self.server.devchain.broadcast(body)
+            except CloudleaseError as exc:
+                status, text = 400, f"sendrawtransaction RPC error: {exc.message}"
+        data = text.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def _answer(self) -> tuple[str, str]:
         path = urlsplit(self.path).path
         prefix = self.server.prefix
@@ -147,6 +167,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _address_mempool(self, view: ChainView, address: str) -> Any:
         return view.mempool_txs(self._address_ok(address))
+
+    def _address_utxo(self, view: ChainView, address: str) -> Any:
+        return view.utxos(self._address_ok(address))
 
     def _tx(self, view: ChainView, txid: str) -> Any:
         tx = view.tx(txid)

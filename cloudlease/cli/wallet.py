@@ -46,3 +46,20 @@ def show(reveal: Annotated[bool, typer.Option(
         store = KeyStore(c.home.keys).load()
         data["keys"] = [{"address": a, "wif": store.wif_for(a)} for a in store.addresses()]
     return Result(data, "wallet", notes=notes)
+
+
+@command(app, "sweep")
+def sweep(
+    to: Annotated[str, typer.Option("--to", help="Your address to move the funds to.")],
+    fee_rate: Annotated[str | None, typer.Option(
+        help="Fee rate in sat/vB (default 2 on regtest; required elsewhere).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Sign and show; do not send.")
+                       ] = False,
+) -> Result:
+    """Move every unspent output of the keys wallet to one address (RBF-enabled)."""
+    from cloudlease.ops.wallet import sweep as do_sweep
+
+    s = do_sweep(ctx(), to, fee_rate, dry_run=dry_run)
+    return Result({"txid": s.txid, "to": s.to, "inputs": s.inputs, "input_sats": s.input_sats,
+                   "output_sats": s.output_sats, "fee_sats": s.fee_sats,
+                   "broadcast": s.broadcast, "raw_hex": s.raw_hex}, "sweep")

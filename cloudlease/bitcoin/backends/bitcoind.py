@@ -318,6 +318,40 @@ class BitcoindBackend:
         return out
 
     # --- wallet ------------------------------------------------------------------------------
+    def unspent(self, addresses: Iterable[str]) -> dict[str, list[Received]]:
+        """``listunspent`` in the watch wallet: outputs to these addresses not yet spent
+        (unconfirmed ones included; the wallet drops conflicted ones)."""
+        addrs = list(dict.fromkeys(addresses))
+        out: dict[str, list[Received]] = {a: [] for a in addrs}
+        if not addrs:
+            return out
+        self.ensure_wallet()
+        tip = self.tip_height()
+        rows = self.call("listunspent", 0, 9_999_999, addrs, True, wallet=True)
+        if not isinstance(rows, list):
+            raise BackendError("bitcoind sent a malformed listunspent answer")
+        for row in rows:
+            if not isinstance(row, dict) or row.get("address") not in out:
+                continue
+            confs = _int(row.get("confirmations"), "confirmations")
+            out[row["address"]].append(Received(
+                row["address"], str(row.get("txid")), _int(row.get("vout"), "vout"),
+                btc_to_sats(row.get("amount")), tip - confs + 1 if confs > 0 else None, False))
+        return out
+
+    def broadcast(self, raw_hex: str) -> str:
+        """``sendrawtransaction``; the node's refusal (bad signature, spent input, fee too
+        low) is a bad value, not an outage."""
+        try:
+            txid = self.call("sendrawtransaction", raw_hex.strip())
+        except BitcoindRPCError as exc:
+            if exc.rpc_code is not None and exc.rpc_code in (-25, -26, -27, -22):
+                raise BadValue(f"bitcoind refused the transaction: {exc.message}") from None
+            raise
+        if not isinstance(txid, str):
+            raise BackendError("bitcoind sent a malformed sendrawtransaction answer")
+        return txid
+
     def ensure_wallet(self) -> None:
         """Load the watch wallet, creating it (watch-only, blank, descriptors) if needed."""
         loaded = self.call("listwallets")

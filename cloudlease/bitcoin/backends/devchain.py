@@ -49,3 +49,19 @@ class DevchainBackend:
 
     def watch(self, addresses: Iterable[str]) -> None:
         """Nothing to do: the devchain knows every address."""
+
+    def unspent(self, addresses: Iterable[str]) -> dict[str, list[Received]]:
+        """Outputs paying each address that no transaction has spent."""
+        view = self._view()
+        result: dict[str, list[Received]] = {}
+        for address in dict.fromkeys(addresses):
+            result[address] = [
+                Received(address, u["txid"], u["vout"], u["value"],
+                         u["status"]["block_height"] if u["status"]["confirmed"] else None,
+                         False)
+                for u in view.utxos(address)]
+        return result
+
+    def broadcast(self, raw_hex: str) -> str:
+        """Hand a signed transaction to the simulated chain."""
+        return self.devchain.broadcast(raw_hex)

@@ -247,6 +247,52 @@ class EsploraBackend:
                 raise _Malformed(f"HTTP {status}")
             return parse(response.content)
 
+    def broadcast(self, raw_hex: str) -> str:
+        """``POST /tx``: relay a signed transaction; its txid. A base that refuses it (HTTP
+        400: the node's own reason) is final; a base that is down is skipped."""
+        import requests
+
+        problems = []
+        for base in self.base_urls:
+            self._count()
+            try:
+                response = self.session.post(base + "/tx", data=raw_hex.strip(),
+                                             timeout=self.timeout, allow_redirects=False)
+            except requests.RequestException as exc:
+                problems.append(f"{redact(base)}: {exc.__class__.__name__}")
+                continue
+            with response:
+                text = response.text.strip()
+                if response.status_code == 200 and re.fullmatch(r"[0-9a-f]{64}", text):
+                    return text
+                if response.status_code == 400:
+                    raise BadValue(f"{redact(base)} refused the transaction: {text[:200]}")
+                problems.append(f"{redact(base)}: HTTP {response.status_code}")
+        raise BackendError(f"no esplora base relayed the transaction: {'; '.join(problems)}")
+
+    def unspent(self, addresses: Iterable[str]) -> dict[str, list[Received]]:
+        """``/address/:a/utxo`` for each address."""
+        def parse(content: bytes) -> list[tuple[str, int, int, int | None]]:
+            data = _json(content)
+            if not isinstance(data, list):
+                raise _Malformed("utxo list is not an array")
+            rows = []
+            for row in data:
+                if not isinstance(row, dict) or not isinstance(row.get("status"), dict) or \
+                        not isinstance(row.get("txid"), str):
+                    raise _Malformed("malformed utxo")
+                status = row["status"]
+                height = _int(status.get("block_height"), "block height") \
+                    if status.get("confirmed") else None
+                rows.append((row["txid"], _int(row.get("vout"), "vout"),
+                             _int(row.get("value"), "value"), height))
+            return rows
+
+        return {address: [Received(address, txid, vout, value, height, False)
+                          for txid, vout, value, height in
+                          self._get(f"/address/{address}/utxo", parse)]
+                for address in dict.fromkeys(addresses)}
+
     def _get(self, path: str, parse: Callable[[bytes], Any]) -> Any:
         """GET ``path`` from the bases in turn, with retries; the parsed answer or BackendError."""
         n = len(self.base_urls)
