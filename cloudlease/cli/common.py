@@ -152,22 +152,22 @@ def run_command(call: Callable[[], Result]) -> None:
 
 
 def emit(result: Result) -> None:
-    from cloudlease.views import jsonable
+    from cloudlease.views import json_default, jsonable
 
     if result.data is None and result.view == "none":
         return
-    data = jsonable(result.data)
     if STATE.json_mode:
         # Indented for a person at a terminal; compact (and ~5x faster to encode, as
         # only then json uses its C encoder) for the scripts that read a pipe.
         indent = 2 if sys.stdout.isatty() else None
-        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=indent) + "\n")
+        sys.stdout.write(json.dumps(result.data, ensure_ascii=False, indent=indent,
+                                    default=json_default) + "\n")
         for line in result.notes:
             sys.stderr.write(f"note: {line}\n")
         return
     from cloudlease import render
 
-    render.show(result.view, data)
+    render.show(result.view, jsonable(result.data))
     for line in result.notes:
         render.note(line)
 
