@@ -118,30 +118,46 @@ def _schema(cls: type) -> tuple[tuple, frozenset[str], dict[str, Any]]:
 
 
 def _converter(hint: Any) -> Any:
-    """A fast check for the common scalar types; the general ``_coerce`` otherwise."""
-    simple = {int: int, str: str, bool: bool}.get(hint)
-    if simple is None:
-        origin = typing.get_origin(hint)
-        if origin is types.UnionType or origin is typing.Union:
-            args = [a for a in typing.get_args(hint) if a is not type(None)]
-            if len(args) == 1 and args[0] in (int, str):
-                want = args[0]
+    """A converter for one field: fast checks for the shapes records use (scalars,
+    optional scalars, enums, string tuples), falling back to the general ``_coerce`` —
+    which also writes the error message — for anything unexpected."""
+    base, optional = hint, False
+    origin = typing.get_origin(hint)
+    if origin is types.UnionType or origin is typing.Union:
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(args) == 1:
+            base, optional = args[0], True
+    fast: Any = None
+    if base in (int, str, bool):
+        def fast(value: Any) -> bool:
+            return type(value) is base
+    elif base is datetime:
+        def fast(value: Any) -> bool:
+            return isinstance(value, datetime) and value.tzinfo is not None
+    elif base is Decimal:
+        def fast(value: Any) -> bool:
+            return type(value) is Decimal and value.is_finite()
+    elif isinstance(base, type) and issubclass(base, StrEnum):
+        members = {m.value: m for m in base}
 
-                def optional(value: Any, where: str, name: str) -> Any:
-                    if value is None or type(value) is want:
-                        return value
-                    return _coerce(value, hint, f"{where}.{name}")
-                return optional
-    if simple is not None:
-        def exact(value: Any, where: str, name: str) -> Any:
-            if type(value) is simple:
-                return value
+        def convert_enum(value: Any, where: str, name: str) -> Any:
+            if optional and value is None:
+                return None
+            member = members.get(value) if isinstance(value, str) else None
+            return member if member is not None else _coerce(value, hint, f"{where}.{name}")
+        return convert_enum
+    elif typing.get_origin(base) is tuple and typing.get_args(base) == (str, ...):
+        def convert_strings(value: Any, where: str, name: str) -> Any:
+            if type(value) in (list, tuple) and all(type(v) is str for v in value):
+                return tuple(value)
             return _coerce(value, hint, f"{where}.{name}")
-        return exact
+        return convert_strings
 
-    def general(value: Any, where: str, name: str) -> Any:
+    def convert(value: Any, where: str, name: str) -> Any:
+        if fast is not None and (fast(value) or optional and value is None):
+            return value
         return _coerce(value, hint, f"{where}.{name}")
-    return general
+    return convert
 
 
 def _base(hint: Any) -> Any:

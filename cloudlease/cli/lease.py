@@ -9,6 +9,7 @@ import typer
 
 from cloudlease import views
 from cloudlease.cli.common import STATE, Result, command, ctx
+from cloudlease.model import OPEN_LEASE
 
 app = typer.Typer(help="Leases: list, show, cancel, extend.", no_args_is_help=True)
 
@@ -76,8 +77,8 @@ def list_(
 
     rows = leases.listing(ctx(), status=status, tenant=tenant, include_archived=not open_only)
     if open_only:
-        rows = [x for x in rows if x.is_open]
-    return Result([views.lease(x) for x in rows], "lease_list")
+        rows = [x for x in rows if x["status"] in OPEN_LEASE]
+    return Result(rows, "lease_list")
 
 
 @command(app, "show")

@@ -141,6 +141,13 @@ def iter_leases(home: Home, ledger: Ledger) -> Iterator[Lease]:
             yield Lease.from_json(data, f"archive {number}: leases.{lease_id}")
 
 
+def iter_lease_data(home: Home, ledger: Ledger) -> Iterator[dict[str, Any]]:
+    """Every sealed lease as the plain data of its (hash-checked) segment."""
+    for number in sorted(ledger.archives, key=int):
+        yield from load_segment(home, number, ledger.archives[number]).get("leases",
+                                                                           {}).values()
+
+
 def iter_requests(home: Home, ledger: Ledger) -> Iterator[PaymentRequest]:
     for number in sorted(ledger.archives, key=int):
         seg = load_segment(home, number, ledger.archives[number])

@@ -155,7 +155,10 @@ def _by_key(ctx: Context, ledger: Ledger, key: str) -> Lease | None:
 
 
 def listing(ctx: Context, *, status: str | None = None, tenant: str | None = None,
-            include_archived: bool = True) -> list[Lease]:
+            include_archived: bool = True) -> list[dict]:
+    """Leases as ``--json`` shows them, sealed history first, filtered."""
+    from cloudlease import views
+
     ledger = ctx.read()
     wanted = None
     if status is not None:
@@ -166,13 +169,15 @@ def listing(ctx: Context, *, status: str | None = None, tenant: str | None = Non
                            f"{', '.join(s.value for s in LeaseStatus)})") from None
     if tenant is not None and tenant not in ledger.tenants:
         raise NotFound(f"no tenant named {tenant!r}")
-    leases: list[Lease] = []
+    rows: list[dict] = []
     if include_archived and ledger.archives:
-        leases.extend(archive.iter_leases(ctx.home, ledger))
-    leases.extend(ledger.leases.values())
-    return [lease for lease in leases
-            if (wanted is None or lease.status == wanted)
-            and (tenant is None or lease.tenant == tenant)]
+        rows.extend(views.lease_from_archive(d) for d in archive.iter_lease_data(ctx.home, ledger)
+                    if (wanted is None or d.get("status") == wanted.value)
+                    and (tenant is None or d.get("tenant") == tenant))
+    rows.extend(views.lease(lease) for lease in ledger.leases.values()
+                if (wanted is None or lease.status == wanted)
+                and (tenant is None or lease.tenant == tenant))
+    return rows
 
 
 def get(ctx: Context, ledger: Ledger, lease_id: str) -> Lease:
