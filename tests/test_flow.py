@@ -332,3 +332,27 @@ def test_wallet_show_never_prints_keys_unless_asked(cli, home):
     shown = cli("wallet", "show", "--reveal", "--yes").stdout
     wif = [line.split('"')[1] for line in keys.splitlines() if line.strip().startswith("wif")][0]
     assert wif in shown
+
+
+def test_devchain_serve_command_answers_esplora(home):
+    import os
+    import subprocess
+    import sys
+    import urllib.request
+
+    env = {**os.environ, "CLOUDLEASE_HOME": str(home)}
+    proc = subprocess.Popen([sys.executable, "-m", "cloudlease", "devchain", "serve",
+                             "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    try:
+        line = proc.stdout.readline()
+        assert "simulated" in line
+        url = line.split(" at ")[1].strip()
+        with urllib.request.urlopen(url + "/blocks/tip/height", timeout=5) as answer:
+            assert answer.read() == b"0"
+        assert run_cli("devchain", "mine", env={"CLOUDLEASE_HOME": str(home)}).returncode == 0
+        with urllib.request.urlopen(url + "/blocks/tip/height", timeout=5) as answer:
+            assert answer.read() == b"1"  # it reads the chain file afresh
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
