@@ -71,3 +71,46 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60,
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "cloudlease", *args], capture_output=True,
                           text=True, env=full_env, timeout=timeout, check=check)
+
+
+def release_together(procs: list[subprocess.Popen], timeout: float = 120) -> list[str]:
+    """Start workers at the same moment: each prints ``ready`` once imported and waits for
+    ``go`` on stdin. Returns their stdout, in order; a worker that fails fails the test."""
+    try:
+        for p in procs:
+            assert p.stdout.readline().strip() == "ready"
+        for p in procs:
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        outputs = []
+        for p in procs:
+            out, err = p.communicate(timeout=timeout)
+            assert p.returncode == 0, err
+            outputs.append(out)
+        return outputs
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+            if not p.stdout.closed:
+                p.communicate()
+
+
+@pytest.fixture
+def esplora_home(home: Path):
+    """The home switched to the esplora backend, served by ``devchain serve`` on loopback."""
+    import threading
+
+    from cloudlease.bitcoin.devserver import serve
+
+    server = serve(home / "devchain.json", port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    cfg = home / "config.toml"
+    text = cfg.read_text().replace('kind = "devchain"', 'kind = "esplora"')
+    cfg.write_text(text.replace('"http://127.0.0.1:3002"', f'"{server.url}"'))
+    try:
+        yield home
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -27,6 +27,7 @@ from cloudlease.ledger import audit, store
 from cloudlease.model import LeaseStatus
 from cloudlease.ops import leases
 from cloudlease.ops.verify import verify
+from tests.conftest import release_together
 
 # A worker that rents N leases in-process once the test says "go" (stdin), so that all
 # workers contend for the lock at the same moment rather than as they finish importing.
@@ -91,23 +92,7 @@ def test_eight_processes_rent_at_once(home: Path):
     workers, per_worker = 8, 25
     procs = [_python(RENT_WORKER, str(home), str(per_worker), stdin=subprocess.PIPE,
                      stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(workers)]
-    try:
-        for p in procs:  # everyone imported and ready
-            assert p.stdout.readline().strip() == "ready"
-        for p in procs:
-            p.stdin.write("go\n")
-            p.stdin.flush()
-        results = []
-        for p in procs:
-            out, err = p.communicate(timeout=120)
-            assert p.returncode == 0, err
-            results.append(out.split())
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-            if not p.stdout.closed:
-                p.communicate()
+    results = [out.split() for out in release_together(procs)]
     pairs = [item.split("=") for r in results for item in r]
     ids = [i for i, _ in pairs]
     assert sorted(ids, key=lambda x: int(x[2:])) == [f"L-{i}" for i in range(1, 201)]

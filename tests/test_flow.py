@@ -260,23 +260,11 @@ def test_backend_trouble_is_exit_6_and_changes_nothing(cli, tmp_path, mode):
             server.server_close()
 
 
-def test_esplora_backend_against_devchain_serve(cli, home):
-    from cloudlease.bitcoin.devserver import serve
-
-    server = serve(home / "devchain.json", port=0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        config = home / "config.toml"
-        text = config.read_text().replace('kind = "devchain"', 'kind = "esplora"')
-        text = text.replace('"http://127.0.0.1:3002"', f'"{server.url}"')
-        config.write_text(text)
-        lease = cli.json("rent", "--hours", "1")
-        pay_and_settle(cli, lease["payment"]["id"])
-        assert cli.json("lease", "show", lease["id"])["status"] == "active"
-    finally:
-        server.shutdown()
-        server.server_close()
+def test_esplora_backend_against_devchain_serve(cli, esplora_home):
+    lease = cli.json("rent", "--hours", "1")
+    pay_and_settle(cli, lease["payment"]["id"])
+    assert cli.json("lease", "show", lease["id"])["status"] == "active"
+    assert cli.json("tick")["backend"] == "esplora"
 
 
 def test_devchain_refuses_other_networks(cli, tmp_path):

@@ -29,6 +29,7 @@ from cloudlease.context import Context
 from cloudlease.errors import BadValue
 from cloudlease.ledger import store
 from cloudlease.model import Lease, LeaseStatus, PaymentRequest, RequestStatus
+from tests.conftest import release_together
 
 NY = invoices.zone("America/New_York")
 
@@ -420,16 +421,7 @@ def test_issuing_in_several_processes_at_once(cli, home, monkeypatch):
     procs = [subprocess.Popen([sys.executable, "-c", ISSUE_WORKER, str(home), ",".join(drafts),
                                str(seed)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               text=True, env=env) for seed in range(5)]
-    for p in procs:
-        assert p.stdout.readline().strip() == "ready"
-    for p in procs:
-        p.stdin.write("go\n")
-        p.stdin.flush()
-    results = []
-    for p in procs:
-        out, _ = p.communicate(timeout=120)
-        assert p.returncode == 0
-        results.append(json.loads(out))
+    results = [json.loads(out) for out in release_together(procs)]
     numbers: dict[str, str] = {}
     for res in results:
         for draft, seen in res.items():

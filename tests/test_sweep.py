@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 
@@ -66,21 +64,9 @@ def test_nothing_to_sweep_and_descriptor_wallets(cli, home, tmp_path):
     assert "descriptor wallet" in err["message"]
 
 
-def test_sweep_through_the_esplora_api(cli, home):
-    from cloudlease.bitcoin.devserver import serve
-
-    server = serve(home / "devchain.json", port=0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        cfg = home / "config.toml"
-        text = cfg.read_text().replace('kind = "devchain"', 'kind = "esplora"')
-        cfg.write_text(text.replace('"http://127.0.0.1:3002"', f'"{server.url}"'))
-        paid(cli, 2)
-        to = cli.json("rent", "--hours", "1")["payment"]["address"]
-        sent = cli.json("wallet", "sweep", "--to", to)
-        assert sent["broadcast"] and sent["input_sats"] == 2000
-        assert "already spent" in cli.json("wallet", "sweep", "--to", to, code=2)["message"]
-    finally:
-        server.shutdown()
-        server.server_close()
+def test_sweep_through_the_esplora_api(cli, esplora_home):
+    paid(cli, 2)
+    to = cli.json("rent", "--hours", "1")["payment"]["address"]
+    sent = cli.json("wallet", "sweep", "--to", to)
+    assert sent["broadcast"] and sent["input_sats"] == 2000
+    assert "already spent" in cli.json("wallet", "sweep", "--to", to, code=2)["message"]
