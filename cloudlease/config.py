@@ -41,7 +41,7 @@ class Settings:
     zero_conf_max_sats: int = 0
     rate_source: str = "fixed"
     fixed_rate: Decimal | None = None
-    rate_timeout: Decimal = Decimal(5)
+    rate_timeout: float = 5.0  # seconds (time, never money)
     wallet_kind: str = "keys"
     descriptor: str = ""
     gap_limit: int = 20
@@ -50,9 +50,9 @@ class Settings:
     rpc_url: str = ""
     rpc_cookie_file: str = ""
     rpc_wallet: str = "cloudlease-watch"
-    backend_timeout: Decimal = Decimal(10)
+    backend_timeout: float = 10.0
     hooks: dict[str, str] = field(default_factory=dict)
-    hook_timeout: Decimal = Decimal(10)
+    hook_timeout: float = 10.0
 
     @property
     def effective_rpc_url(self) -> str:
@@ -191,7 +191,8 @@ def parse(raw: dict[str, Any], where: str = "config.toml") -> Settings:
         zero_conf_max_sats=get("payment", "zero_conf_max_sats", int, 0),
         rate_source=get("rates", "source", str, "fixed"),
         fixed_rate=fixed_rate,
-        rate_timeout=get("rates", "timeout_seconds", (int, Decimal), Decimal(5)),
+        rate_timeout=_seconds(get("rates", "timeout_seconds", (int, Decimal), Decimal(5)),
+                              where, "rates.timeout_seconds"),
         wallet_kind=wallet_kind,
         descriptor=get("wallet", "descriptor", str, ""),
         gap_limit=get("wallet", "gap_limit", int, 20),
@@ -200,10 +201,21 @@ def parse(raw: dict[str, Any], where: str = "config.toml") -> Settings:
         rpc_url=get("backend", "rpc_url", str, ""),
         rpc_cookie_file=get("backend", "rpc_cookie_file", str, ""),
         rpc_wallet=get("backend", "rpc_wallet", str, "cloudlease-watch"),
-        backend_timeout=get("backend", "timeout_seconds", (int, Decimal), Decimal(10)),
+        backend_timeout=_seconds(get("backend", "timeout_seconds", (int, Decimal),
+                                     Decimal(10)), where, "backend.timeout_seconds"),
         hooks=hooks,
-        hook_timeout=get("hooks", "timeout_seconds", (int, Decimal), Decimal(10)),
+        hook_timeout=_seconds(get("hooks", "timeout_seconds", (int, Decimal), Decimal(10)),
+                              where, "hooks.timeout_seconds"),
     )
+
+
+def _seconds(value: Decimal, where: str, name: str) -> float:
+    """A timeout in seconds: the one place config turns a number into a float (sockets
+    and subprocess want one); durations, never money."""
+    if not value.is_finite() or not 0 < value <= 3600:
+        raise LedgerError(f"{where}: {name} must be from 0 to 3600 seconds",
+                          code="config_invalid")
+    return float(value)
 
 
 def _positive(value: int, where: str, name: str) -> int:

@@ -199,7 +199,7 @@ def _deliver(ctx: Context, report: Report) -> None:
             outcomes[event["id"]] = hooks.Outcome(event["id"], True)  # hook removed: drop
             continue
         outcomes[event["id"]] = hooks.run(command, event, str(ctx.home.path),
-                                          float(ctx.settings.hook_timeout))
+                                          ctx.settings.hook_timeout)
     with ctx.transaction("hooks") as ledger:
         keep = []
         for item in ledger.hooks_pending:

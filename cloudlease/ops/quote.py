@@ -53,7 +53,7 @@ def lock_rate(settings: Settings, override: Decimal | None = None) -> tuple[Deci
         from cloudlease.bitcoin.rates import live_rate
 
         try:
-            return live_rate(settings.currency, timeout=float(settings.rate_timeout)), "live"
+            return live_rate(settings.currency, timeout=settings.rate_timeout), "live"
         except BackendError:
             raise
         except Exception as exc:  # a rate source failing in a way it does not describe

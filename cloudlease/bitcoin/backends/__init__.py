@@ -27,7 +27,7 @@ def make_backend(settings: Settings, home: Home) -> Backend:
         if not settings.esplora_urls:
             raise LedgerError("backend.esplora_urls is empty in config.toml",
                               code="config_invalid")
-        t = float(settings.backend_timeout)
+        t = settings.backend_timeout
         return EsploraBackend(list(settings.esplora_urls), timeout=(min(3.05, t), t))
     from cloudlease.bitcoin.backends.bitcoind import BitcoindBackend
 
@@ -37,4 +37,4 @@ def make_backend(settings: Settings, home: Home) -> Backend:
                           "CLOUDLEASE_RPC_URL)", code="config_invalid")
     return BitcoindBackend(url, wallet=settings.rpc_wallet,
                            cookie_file=settings.rpc_cookie_file or None,
-                           timeout=float(settings.backend_timeout))
+                           timeout=settings.backend_timeout)
