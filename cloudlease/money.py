@@ -64,11 +64,6 @@ def btc_text(sats: int) -> str:
     return text
 
 
-def format_sats(sats: int) -> str:
-    """Sats for people: ``1,500 sat``."""
-    return f"{sats:,} sat"
-
-
 def parse_amount(text: str, *, currency: str | None = None, what: str = "amount") -> Amount:
     """Parse ``1500 sat`` / ``1500`` / ``0.00002 BTC`` / ``0.40 USD`` into sats or Fiat.
 

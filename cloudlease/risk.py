@@ -33,8 +33,6 @@ from cloudlease.model import (
 )
 from cloudlease.money import split
 
-HOUR = timedelta(hours=1)
-
 
 # -- months -----------------------------------------------------------------------------
 def month_key(when: datetime) -> str:

@@ -10,7 +10,6 @@ An exception inside the block writes nothing.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -150,15 +149,3 @@ def _diff(before: dict, after: dict) -> dict[str, list[str]]:
              if k not in state.TABLES and k != "audit_seq" and before.get(k) != after.get(k)]
     changes["changed"].extend(sorted(other))
     return {k: v for k, v in changes.items() if v}
-
-
-def ledger_sha256(home: Home) -> str:
-    return hashlib.sha256(read_bytes(home)).hexdigest()
-
-
-def check_permissions(path: Path) -> None:
-    """Refuse a secret file that group or others can touch."""
-    mode = os.stat(path).st_mode & 0o777
-    if mode & 0o077:
-        raise LedgerError(f"{path} is readable by others (mode {mode:04o}); "
-                          f"run 'chmod 600 {path}'", code="keystore_permissions")

@@ -17,7 +17,7 @@ from cloudlease import clock, hooks, lifecycle, views
 from cloudlease.bitcoin.backends.base import Received
 from cloudlease.context import Context
 from cloudlease.ledger.state import Ledger, normalize_id
-from cloudlease.model import LeaseStatus, PaymentRequest, RequestStatus
+from cloudlease.model import PaymentRequest, RequestStatus
 from cloudlease.ops import pools
 
 RECHECK_SETTLED = timedelta(hours=6)  # keep watching settled payments this long for reorgs
@@ -227,13 +227,3 @@ def expect_settled(ctx: Context, ids: list[str], report: Report) -> int:
     if all(s == "settled" for s in statuses):
         return 0
     return 7
-
-
-def lease_status_counts(ledger: Ledger) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for lease in ledger.leases.values():
-        counts[lease.status.value] = counts.get(lease.status.value, 0) + 1
-    return counts
-
-
-__all__ = ["Report", "check", "expect_settled", "lease_status_counts", "LeaseStatus"]
