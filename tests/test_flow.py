@@ -344,3 +344,11 @@ def test_devchain_serve_command_answers_esplora(home):
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
+
+
+def test_tick_with_nothing_open_does_not_need_the_chain(cli, tmp_path):
+    cli("init", "--backend", "esplora", "--esplora-url", "http://127.0.0.1:9")  # nothing there
+    tick = cli.json("tick")
+    assert tick["checked"] == [] and tick["tip_height"] is None
+    cli("rent", "--hours", "1")
+    assert cli.json("tick", code=6)["code"] == "backend_unavailable"

@@ -82,7 +82,7 @@ def check(ctx: Context, ids: list[str] | None = None, *, tick: bool = False,
     report = Report()
     received: dict[str, list[Received]] = {}
     tip = None
-    if wanted or tick:
+    if wanted:  # nothing open: no need to ask the chain (a tick still runs the monitor)
         backend = backend or make_backend(ctx.settings, ctx.home)
         report.backend = backend.name
         try:
