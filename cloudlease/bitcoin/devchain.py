@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -28,6 +27,7 @@ from typing import Any
 
 from cloudlease import clock
 from cloudlease.errors import BadValue, Conflict, LedgerError, NotFound
+from cloudlease.ledger.fsio import atomic_write
 
 FORMAT = "cloudlease-devchain"
 VERSION = 1
@@ -333,25 +333,10 @@ class Devchain:
         """Write atomically: temp file in the same folder, fsync, replace, fsync the folder."""
         _validate(state, self.path)
         data = json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
-        folder = self.path.parent
         try:
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{self.path.name}.", suffix=".tmp")
+            atomic_write(self.path, data)
         except OSError as exc:
-            raise LedgerError(f"cannot write in {folder}: {exc.strerror}") from None
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+            raise LedgerError(f"cannot write {self.path}: {exc.strerror}") from None
 
     @contextmanager
     def locked(self, timeout: float | None = None) -> Iterator[None]:

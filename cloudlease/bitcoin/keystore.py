@@ -36,6 +36,7 @@ from typing import Any
 from cloudlease.bitcoin.address import p2wpkh_address, parse_address, validate_address
 from cloudlease.bitcoin.networks import TEST_FAMILY, check_network, describe
 from cloudlease.errors import BadValue, LedgerError
+from cloudlease.ledger.fsio import atomic_write
 
 SCHEMA_VERSION = 1
 _HEADER = "# cloudlease keystore: private keys. Keep it secret: mode 0600, never share or commit.\n"
@@ -305,22 +306,8 @@ class KeyStore:
 
         self._ensure_loaded()
         text = _HEADER + tomli_w.dumps({"schema_version": SCHEMA_VERSION, "keys": self._keys})
-        folder = self.path.parent
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = _create_private_temp(folder, self.path.name)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(text.encode("utf-8"))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
-        _fsync_dir(folder)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        atomic_write(self.path, text.encode("utf-8"), mode=0o600)
 
 
 def _parse(raw: bytes) -> dict[str, Any]:
@@ -347,32 +334,6 @@ def _clean_tail(fd: int, size: int) -> bool:
         return False
     entries = list(table.get("keys", {}).values())
     return len(entries) == 1 and isinstance(entries[0], dict) and "wif" in entries[0]
-
-
-def _create_private_temp(folder: Path, name: str) -> tuple[int, str]:
-    """Create ``folder/.name.PID.XXXX.tmp`` with ``os.open(..., 0o600)``; return (fd, path).
-
-    The pid lets the ledger's clean-up remove it if this process dies mid-write."""
-    for _ in range(100):
-        tmp = os.path.join(folder, f".{name}.{os.getpid()}.{os.urandom(8).hex()}.tmp")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # pragma: no cover - random name clash
-            continue
-        os.fchmod(fd, 0o600)  # the umask can only narrow 0o600, but be explicit
-        return fd, tmp
-    raise LedgerError(f"cannot create a temporary file in {folder}")  # pragma: no cover
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # -- sweeping -------------------------------------------------------------------------------
