@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, Decimal, InvalidOperation, localcontext
 from fractions import Fraction
 
 from cloudlease.errors import BadValue
@@ -54,6 +54,12 @@ def format_decimal(value: Decimal, places: int | None = None) -> str:
     if places is not None:
         value = value.quantize(Decimal(1).scaleb(-places))
     return format(value, "f")
+
+
+def plain(value: Decimal) -> Decimal:
+    """Without a trailing zero or exponent: 20.0 → 20, 1.50 → 1.5 (TOML adds ``.0``)."""
+    normal = value.normalize()
+    return normal.quantize(Decimal(1)) if normal == normal.to_integral_value() else normal
 
 
 def btc_text(sats: int) -> str:
@@ -110,7 +116,10 @@ def fiat_to_sats(amount: Decimal, rate: Decimal) -> int:
     """Sats for a fiat amount at ``rate`` (fiat per BTC), rounded up to the whole sat."""
     if rate <= 0:
         raise BadValue(f"exchange rate must be positive, got {format_decimal(rate)}")
-    sats = (amount * SATS_PER_BTC / rate).to_integral_value(rounding=ROUND_CEILING)
+    with localcontext() as ctx:
+        ctx.prec = 50  # exact enough that a whole number of sats is never pushed up by one
+        ctx.rounding = ROUND_CEILING
+        sats = (amount * SATS_PER_BTC / rate).to_integral_value(rounding=ROUND_CEILING)
     return int(sats)
 
 

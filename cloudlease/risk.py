@@ -31,7 +31,7 @@ from cloudlease.model import (
     Payout,
     Pool,
 )
-from cloudlease.money import split
+from cloudlease.money import plain, split
 
 
 # -- months -----------------------------------------------------------------------------
@@ -334,7 +334,7 @@ def table(pool: Pool, contributions: list[Contribution], payouts: list[Payout],
 
 
 def describe_consideration(pool: Pool) -> str:
-    pct = f"{_plain(pool.investor_pct)}%"
+    pct = f"{format(plain(pool.investor_pct), 'f')}%"
     if pool.consideration == Consideration.REVENUE_SHARE:
         until = ("until " + month_key(add_months(pool.startup_ended_at, pool.period_months or 0))
                  if pool.startup_ended_at else
@@ -342,10 +342,6 @@ def describe_consideration(pool: Pool) -> str:
         return f"{pct} of revenue {until}"
     if pool.consideration == Consideration.OWNERSHIP:
         return f"{pct} of each month's positive net revenue"
-    return f"{pct} of revenue until paid {_plain(pool.return_multiple or Decimal(1))}× principal"
+    multiple = format(plain(pool.return_multiple or Decimal(1)), "f")
+    return f"{pct} of revenue until paid {multiple}× principal"
 
-
-def _plain(value: Decimal) -> str:
-    normal = value.normalize()
-    return format(normal.quantize(Decimal(1)) if normal == normal.to_integral_value()
-                  else normal, "f")

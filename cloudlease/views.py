@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudlease.model import Contribution, Lease, PaymentRequest, Payout, Plan, Pool, Tenant
-from cloudlease.money import btc_text, format_decimal
+from cloudlease.money import btc_text, format_decimal, plain
 
 
 def jsonable(value: Any) -> Any:
@@ -118,10 +118,10 @@ def contribution(c: Contribution) -> dict[str, Any]:
 def pool(p: Pool) -> dict[str, Any]:
     return {"name": p.name, "slots": p.slots, "cost_per_hour_sats": p.cost_sats,
             "cost_per_hour_fiat": p.cost_fiat, "currency": p.currency,
-            "consideration": p.consideration, "investor_pct": _plain(p.investor_pct),
+            "consideration": p.consideration, "investor_pct": plain(p.investor_pct),
             "period_months": p.period_months,
-            "return_multiple": _plain(p.return_multiple) if p.return_multiple else None,
-            "startup_weight": _plain(p.startup_weight), "min_runway_hours": p.min_runway_hours,
+            "return_multiple": plain(p.return_multiple) if p.return_multiple else None,
+            "startup_weight": plain(p.startup_weight), "min_runway_hours": p.min_runway_hours,
             "target_runway_hours": p.target_runway_hours,
             "suspend_on_throttle": p.suspend_on_throttle, "throttled": p.throttled,
             "low_funds": p.low_funds, "created_at": p.created_at,
@@ -134,8 +134,3 @@ def payout(p: Payout) -> dict[str, Any]:
             "basis_sats": p.basis_sats, "distributable_sats": p.distributable_sats,
             "shares": dict(p.shares), "created_at": p.created_at}
 
-
-def _plain(value: Decimal) -> Decimal:
-    """20.0 → 20, 1.50 → 1.5 (TOML round trips add a trailing .0)."""
-    normal = value.normalize()
-    return normal.quantize(Decimal(1)) if normal == normal.to_integral_value() else normal

@@ -13,14 +13,11 @@
 from __future__ import annotations
 
 import unicodedata
-from decimal import Decimal
 from urllib.parse import quote
 
 from cloudlease.bitcoin.address import parse_address
 from cloudlease.errors import BadValue
-
-SATS_PER_BTC = 100_000_000
-MAX_SATS = 21_000_000 * SATS_PER_BTC
+from cloudlease.money import MAX_SATS, btc_text
 
 # Bidirectional formatting characters (embedding, override, isolate, marks).
 _BIDI_CONTROLS = frozenset(
@@ -34,10 +31,7 @@ def btc_str(sats: int) -> str:
         raise BadValue(f"an amount in sats must be an integer, not {sats!r}")
     if sats < 0:
         raise BadValue(f"amount {sats} sat is negative")
-    text = format(Decimal(sats).scaleb(-8), "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
+    return btc_text(sats)
 
 
 def check_text(value: str, what: str) -> str:

@@ -22,14 +22,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, Decimal, InvalidOperation, localcontext
+from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from cloudlease.errors import BackendError, BadValue
+from cloudlease.money import fiat_to_sats
 
 T = TypeVar("T")
 
-SATS_PER_BTC = 100_000_000
 _MAX_BODY = 1 << 20  # a rate answer is a few kB; refuse anything over 1 MiB
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
@@ -192,8 +192,4 @@ def sats_for_fiat(amount: Decimal, rate: Decimal) -> int:
         raise BadValue(f"amount {amount} must be zero or more")
     if not rate.is_finite() or rate <= 0:
         raise BadValue(f"rate {rate} must be more than zero")
-    with localcontext() as ctx:
-        ctx.prec = 50
-        ctx.rounding = ROUND_CEILING
-        sats = (amount * SATS_PER_BTC) / rate
-        return int(sats.to_integral_value(rounding=ROUND_CEILING))
+    return fiat_to_sats(amount, rate)
