@@ -53,16 +53,22 @@ class Settings:
     backend_timeout: float = 10.0
     hooks: dict[str, str] = field(default_factory=dict)
     hook_timeout: float = 10.0
+    ledger_url: str = ""
+    ledger_id: str = ""
 
     @property
     def effective_rpc_url(self) -> str:
         return os.environ.get("CLOUDLEASE_RPC_URL") or self.rpc_url
 
+    @property
+    def effective_ledger_url(self) -> str:
+        return os.environ.get("CLOUDLEASE_LEDGER_URL") or self.ledger_url
+
 
 def render_template(*, network: str, currency: str = "USD", wallet_kind: str = "keys",
                     descriptor: str = "", backend: str = "devchain",
                     esplora_urls: list[str] | None = None, rpc_url: str = "",
-                    fixed_rate: str = "") -> str:
+                    fixed_rate: str = "", ledger_url: str = "", ledger_id: str = "") -> str:
     """The commented config.toml written by ``init``."""
     import tomli_w
 
@@ -107,6 +113,12 @@ rpc_url = {q(rpc_url)}    # http://user:pass@127.0.0.1:8332 (CLOUDLEASE_RPC_URL 
 rpc_cookie_file = ""         # instead of user:pass in the URL
 rpc_wallet = "cloudlease-watch"
 timeout_seconds = 10
+
+[ledger]
+# "" keeps the ledger in this home (ledger.db); a postgresql:// URL shares one ledger
+# between several hosts (CLOUDLEASE_LEDGER_URL overrides it)
+url = {q(ledger_url)}
+id = {q(ledger_id)}   # the ledger this home belongs to (checked on every command)
 
 [hooks]
 timeout_seconds = 10
@@ -206,6 +218,8 @@ def parse(raw: dict[str, Any], where: str = "config.toml") -> Settings:
         hooks=hooks,
         hook_timeout=_seconds(get("hooks", "timeout_seconds", (int, Decimal), Decimal(10)),
                               where, "hooks.timeout_seconds"),
+        ledger_url=get("ledger", "url", str, ""),
+        ledger_id=get("ledger", "id", str, ""),
     )
 
 

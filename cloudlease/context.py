@@ -1,4 +1,4 @@
-"""What every operation needs: the home, its settings, and the lock timeout."""
+"""What every operation needs: the home, its settings, the ledger and the lock timeout."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pathlib import Path
 from cloudlease import config
 from cloudlease.errors import LedgerError
 from cloudlease.ledger import store
-from cloudlease.ledger.state import Ledger
+from cloudlease.ledger.db import Db
+from cloudlease.ledger.session import Ledger
 from cloudlease.ledger.store import Home
 
 
@@ -23,17 +24,17 @@ def default_home() -> Path:
 
 @dataclass
 class Context:
-    """A handle on one cloudlease home.
+    """A handle on one cloudlease home and its ledger.
 
     Attributes:
         home: the home directory and its files.
-        lock_timeout: seconds to wait for the ledger lock before giving up (exit 5).
+        lock_timeout: seconds to wait for the ledger's writer lock before giving up (exit 5).
     """
 
     home: Home
     lock_timeout: float = store.DEFAULT_LOCK_TIMEOUT
     _settings: config.Settings | None = field(default=None, repr=False)
-    _holding_lock: bool = field(default=False, repr=False)
+    _db: Db | None = field(default=None, repr=False)
 
     @classmethod
     def at(cls, path: str | os.PathLike[str], lock_timeout: float | None = None) -> Context:
@@ -46,30 +47,70 @@ class Context:
             self._settings = config.load(self.home.config)
         return self._settings
 
+    @property
+    def ledger_url(self) -> str:
+        """A PostgreSQL URL when the ledger is shared; "" for ``ledger.db`` in the home."""
+        env = os.environ.get("CLOUDLEASE_LEDGER_URL")
+        if env:
+            return env
+        if not self.home.config.exists():
+            return ""
+        return self.settings.effective_ledger_url
+
+    def exists(self) -> bool:
+        """Whether this home has a ledger to open (local, legacy or shared)."""
+        return self.home.has_local_ledger() or bool(
+            self.home.config.is_file() and self.ledger_url)
+
+    def db(self) -> Db:
+        """The open ledger database (opened once; a first-format home is migrated first)."""
+        if self._db is None:
+            url = self.ledger_url
+            if url:
+                from cloudlease.ledger.db import open_postgres
+
+                db = open_postgres(url, lock_timeout=self.lock_timeout)
+            else:
+                if not self.home.db.exists() and self.home.legacy_ledger.is_file():
+                    from cloudlease.ledger.migrate import migrate
+
+                    migrate(self)
+                from cloudlease.ledger.db import open_sqlite
+
+                db = open_sqlite(self.home.db, lock_timeout=self.lock_timeout)
+            try:
+                store.check_schema(db)
+            except BaseException:
+                db.close()
+                raise
+            self._db = db
+        return self._db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
     def read(self) -> Ledger:
-        ledger = store.read(self.home)
-        self._check_network(ledger)
+        """A read session (no lock): what the ledger says now."""
+        ledger = Ledger(self.db(), writable=False)
+        self._check(ledger)
         return ledger
 
     @contextmanager
-    def locked(self) -> Iterator[None]:
-        """Hold the ledger lock across several transactions."""
-        with store.lock(self.home, self.lock_timeout):
-            self._holding_lock = True
-            try:
-                yield
-            finally:
-                self._holding_lock = False
-
-    @contextmanager
-    def transaction(self, action: str) -> Iterator[Ledger]:
-        with store.transaction(self.home, action, lock_timeout=self.lock_timeout,
-                               already_locked=self._holding_lock) as ledger:
-            self._check_network(ledger)
+    def transaction(self, action: str | None = None) -> Iterator[Ledger]:
+        """One write: lock, check, let the caller change records, audit and commit."""
+        with store.transaction(self.db(), action, lock_timeout=self.lock_timeout) as ledger:
+            self._check(ledger)
             yield ledger
 
-    def _check_network(self, ledger: Ledger) -> None:
+    def _check(self, ledger: Ledger) -> None:
         if self.settings.network != ledger.network:
             raise LedgerError(f"config.toml says network {self.settings.network!r} but the "
                               f"ledger is on {ledger.network!r}; the network is fixed at init",
+                              code="config_invalid")
+        expected = self.settings.ledger_id
+        if expected and expected != ledger.ledger_id:
+            raise LedgerError(f"the ledger at {self.db().where} is ledger {ledger.ledger_id}, "
+                              f"but this host's config.toml belongs to ledger {expected}",
                               code="config_invalid")

@@ -323,15 +323,17 @@ def _canonical(value: Any) -> Any:
     return value
 
 
-def invoice_problems(ledger: Any) -> list[str]:
+def invoice_problems(all_invoices: Iterable[Invoice], counters: Mapping[str, int]
+                     ) -> list[str]:
     """What is wrong with the ledger's invoices (for ``verify``): an issued document whose
     content no longer matches its hash, totals that are not the sum of the lines, numbers
     that repeat or leave a gap in their series, and broken credit-note links."""
     problems: list[str] = []
     numbers: dict[str, str] = {}
     series: dict[tuple[str, int], set[int]] = {}
-    by_number = {inv.number: inv for inv in ledger.invoices.values() if inv.number}
-    for inv in sorted(ledger.invoices.values(), key=lambda i: _ref_key(i.id)):
+    all_invoices = list(all_invoices)
+    by_number = {inv.number: inv for inv in all_invoices if inv.number}
+    for inv in sorted(all_invoices, key=lambda i: _ref_key(i.id)):
         name = f"invoice {inv.id}" + (f" ({inv.number})" if inv.number else "")
         try:
             line_sum = sum(int(line["sats"]) for line in inv.lines)
@@ -371,12 +373,12 @@ def invoice_problems(ledger: Any) -> list[str]:
         series.setdefault((inv.kind, int(m.group(2))), set()).add(int(m.group(3)))
         if inv.status == InvoiceStatus.VOID and credit_note_number(inv.number) not in by_number:
             problems.append(f"{name} is void but has no credit note")
-    for key in ledger.counters:
+    for key in counters:
         kind, _, year = key.partition("_")
         if kind in SERIES and year.isdigit():
             series.setdefault((kind, int(year)), set())
     for (kind, year), used in sorted(series.items()):
-        counter = ledger.counters.get(counter_key(kind, year), 0)
+        counter = counters.get(counter_key(kind, year), 0)
         if used and max(used) > counter:
             problems.append(f"{kind} counter for {year} is {counter} but "
                             f"{make_number(kind, year, max(used))} exists")

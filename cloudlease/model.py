@@ -349,6 +349,15 @@ class PaymentRequest(Record):
         pool: the pool it funds or whose plan it pays for.
         invest_sats: part of ``amount_sats`` that is an investment (``rent --invest``).
         contribution: the contribution it pays for, if any.
+        idempotency_key: the caller's key for ``lease extend`` / ``pool fund``.
+        methods: how it may be paid: ``onchain`` and/or ``lightning``.
+        ln_invoice: the BOLT11 invoice (checked against the request before it was stored).
+        ln_payment_hash: its payment hash (hex).
+        ln_amount_msat: its amount in millisatoshis (``amount_sats`` × 1000).
+        ln_expires_at: when the invoice expires (never before ``expires_at``).
+        ln_paid_msat: what the node says was paid over Lightning.
+        ln_settled_at: when the node settled the invoice (authoritative for "late").
+        ln_preimage: the payment preimage (hex): proof of payment.
     """
 
     id: str
@@ -380,6 +389,15 @@ class PaymentRequest(Record):
     pool: str | None = None
     invest_sats: int = 0
     contribution: str | None = None
+    idempotency_key: str | None = None
+    methods: tuple[str, ...] = ("onchain",)
+    ln_invoice: str | None = None
+    ln_payment_hash: str | None = None
+    ln_amount_msat: int | None = None
+    ln_expires_at: datetime | None = None
+    ln_paid_msat: int = 0
+    ln_settled_at: datetime | None = None
+    ln_preimage: str | None = None
 
 
 class Consideration(StrEnum):
@@ -541,6 +559,127 @@ class Invoice(Record):
     void_reason: str | None = None
     credit_note_for: str | None = None
     kind: str = "invoice"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Meta(Record):
+    """A ledger-wide fact fixed at init or by an upgrade (network, currency, ids).
+
+    Attributes:
+        key: the fact's name (``network``, ``currency``, ``created_at``, ``ledger_id``,
+            ``schema_version``, ``wallet_descriptor``...).
+        value: its value as text.
+    """
+
+    key: str
+    value: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Counter(Record):
+    """The last number handed out of a kind (``lease`` → L-n, ``address_index``...).
+
+    Attributes:
+        kind: what it counts.
+        value: the last value handed out (0 before the first).
+    """
+
+    kind: str
+    value: int
+
+
+class PaymentStatus(StrEnum):
+    SEEN = "seen"            # in the mempool, or confirmed less than the policy asks
+    CONFIRMED = "confirmed"  # counted towards the request
+    GONE = "gone"            # replaced, double-spent or reorged out and not seen again
+    SETTLED = "settled"      # a Lightning payment the node settled
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Payment(Record):
+    """Money seen paying a request: one on-chain output, or one Lightning settlement.
+
+    Attributes:
+        id: ``<txid>:<vout>`` on-chain, ``ln:<payment hash>`` over Lightning.
+        request: the payment request it pays.
+        method: ``onchain`` or ``lightning``.
+        sats: its value in sats (Lightning: whole sats of what was paid).
+        status: see ``PaymentStatus``.
+        first_seen_at: when we first saw it.
+        txid / vout / height: the output and the block height it confirmed at.
+        chain_seen_at: when the chain (mempool or block) first saw it, as the backend says.
+        payment_hash / preimage / settled_at: for Lightning.
+    """
+
+    id: str
+    request: str
+    method: str
+    sats: int
+    status: PaymentStatus
+    first_seen_at: datetime
+    txid: str | None = None
+    vout: int | None = None
+    height: int | None = None
+    chain_seen_at: datetime | None = None
+    payment_hash: str | None = None
+    preimage: str | None = None
+    settled_at: datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Event(Record):
+    """Something hooks and webhooks hear about (``lease_active``, ``pool_throttled``...).
+
+    Attributes:
+        id: ``E-<n>``; receivers deduplicate on it.
+        name: the event name.
+        subject: the lease, request or ``pool:<name>`` it is about.
+        created_at: when it happened.
+        body: the JSON document delivered.
+    """
+
+    id: str
+    name: str
+    subject: str
+    created_at: datetime
+    body: dict = dataclasses.field(default_factory=dict)
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"        # gave up after the last attempt
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Delivery(Record):
+    """One event to one receiver (a hook command or a webhook), at least once.
+
+    Attributes:
+        id: ``<event id>/<target>``.
+        event: the event id.
+        target: ``hook`` or ``webhook:<url>``.
+        status: see ``DeliveryStatus``.
+        attempts: how many times it was tried.
+        created_at: when it was queued.
+        next_attempt_at: not before this (backoff).
+        claimed_until: a runner is delivering it until then (no second runner takes it).
+        claimed_by: who claimed it (``host pid``).
+        delivered_at: when it succeeded.
+        last_error: the last failure, one line.
+    """
+
+    id: str
+    event: str
+    target: str
+    status: DeliveryStatus
+    created_at: datetime
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    claimed_until: datetime | None = None
+    claimed_by: str | None = None
+    delivered_at: datetime | None = None
+    last_error: str | None = None
 
 
 def record_number(record_id: str) -> int:

@@ -227,9 +227,11 @@ def _verify(c: Console, d: dict) -> None:
     for p in d.get("problems", []):
         c.print(f"[red]✗[/] {_esc(p)}")
     if d["ok"]:
-        c.print(f"[green]✓[/] ledger verified: {d['audit_entries']} audit entries, "
-                f"{d['leases']} leases ({d['archived_leases']} sealed in "
-                f"{d['archive_segments']} archive segments)")
+        walked = d["audit_entries"] - d["checked_from"]
+        how = ("the whole chain" if d["full"] or not d["checked_from"]
+               else f"{walked} since the last check")
+        c.print(f"[green]✓[/] ledger verified: {d['audit_entries']:,} audit entries "
+                f"({how}), {d['rows_checked']:,} rows hashed, {d['leases']:,} leases")
 
 
 

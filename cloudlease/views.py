@@ -93,18 +93,26 @@ def lease(lease_: Lease, requests: list[PaymentRequest] | None = None) -> dict[s
 _LEASE_KEYS = ("id", "status", "hours", "paid_hours", "tenant", "plan", "price_sats",
                "price_fiat", "currency", "created_at", "starts_at", "ends_at", "closed_at",
                "idempotency_key", "requests", "pool", "note")
-_LEASE_TIMES = ("created_at", "starts_at", "ends_at", "closed_at")
+_LEASE_TIMES = frozenset({"created_at", "starts_at", "ends_at", "closed_at"})
 
 
-def lease_from_archive(data: dict[str, Any]) -> dict[str, Any]:
-    """``lease()``'s shape straight from a sealed segment's JSON (already hash-checked),
-    without building a record: listing 100k sealed leases is mostly this."""
-    out = {key: data.get(key) for key in _LEASE_KEYS}
-    out["paid_hours"] = out["paid_hours"] or 0
-    out["requests"] = out["requests"] or []
-    for key in _LEASE_TIMES:
-        if out[key]:
-            out[key] = out[key].replace("+00:00", "Z")
+def lease_rows(table: Any, clause: str = "", params: Any = ()) -> list[dict[str, Any]]:
+    """``lease()``'s shape for many leases straight from their rows, oldest first, without
+    building records: listing 100k leases is mostly this."""
+    import json
+
+    names = table.codec.names
+    at = [(key, names.index(key)) for key in _LEASE_KEYS]
+    out = []
+    for row in table.rows(clause, params, order="CAST(substr(id, 3) AS INTEGER)"):
+        item: dict[str, Any] = {}
+        for key, i in at:
+            value = row[i]
+            if value is not None and key in _LEASE_TIMES:
+                value = value.replace("+00:00", "Z")
+            item[key] = value
+        item["requests"] = json.loads(item["requests"]) if item["requests"] else []
+        out.append(item)
     return out
 
 

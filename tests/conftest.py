@@ -49,8 +49,20 @@ class Cli:
             return json.loads(result.stdout)
         return json.loads(result.stderr.strip().splitlines()[-1])["error"]
 
-    def ledger_bytes(self) -> bytes:
-        return (self.home / "ledger.toml").read_bytes()
+    def ledger_snapshot(self) -> str:
+        """Everything the ledger holds (every table, the audit chain included), to check
+        that a refused command changed nothing."""
+        return ledger_snapshot(self.home)
+
+
+def ledger_snapshot(home: Path) -> str:
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{home / 'ledger.db'}?mode=ro", uri=True)
+    try:
+        return "\n".join(con.iterdump())
+    finally:
+        con.close()
 
 
 @pytest.fixture

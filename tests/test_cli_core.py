@@ -42,7 +42,7 @@ def test_config_is_commented_and_never_rewritten(cli, home):
 def test_init_bad_values(cli, args, code):
     err = cli.json("init", *args, code=code)
     assert err["message"]
-    assert not (cli.home / "ledger.toml").exists()
+    assert not (cli.home / "ledger.db").exists()
 
 
 def test_explicit_home_must_exist(cli, tmp_path):
@@ -58,7 +58,7 @@ def test_default_home_is_created_on_first_use(monkeypatch, tmp_path):
     assert "created a new regtest home" in proc.stderr
     lease = json.loads(proc.stdout)
     assert lease["status"] == "awaiting_payment" and lease["payment"]["amount_sats"] == 2000
-    assert (tmp_path / "user" / "data" / "cloudlease" / "ledger.toml").exists()
+    assert (tmp_path / "user" / "data" / "cloudlease" / "ledger.db").exists()
 
 
 def test_tenants(cli, home):
@@ -110,13 +110,11 @@ def test_tenants(cli, home):
 ])
 def test_bad_input_clear_error_and_ledger_unchanged(cli, home, args, code, fragment):
     cli("tenant", "add", "alice")
-    before = cli.ledger_bytes()
-    audit = (home / "audit.log").read_bytes()
+    before = cli.ledger_snapshot()
     err = cli.json(*args, code=code)
     assert fragment in err["message"], err
     assert err["code"] and "\n" not in err["message"]
-    assert cli.ledger_bytes() == before
-    assert (home / "audit.log").read_bytes() == audit
+    assert cli.ledger_snapshot() == before
     human = cli(*args, code=code)
     assert human.stdout == "" and "Traceback" not in human.stderr
     assert human.stderr.startswith("error: ") and human.stderr.count("\n") == 1
@@ -169,10 +167,10 @@ def test_idempotency_key_returns_the_same_lease(cli, home):
 
 
 def test_dry_run_writes_nothing(cli, home):
-    before = cli.ledger_bytes()
+    before = cli.ledger_snapshot()
     out = cli.json("rent", "--hours", "5", "--dry-run")
     assert out["dry_run"] is True and out["price_sats"] == 5000
-    assert cli.ledger_bytes() == before
+    assert cli.ledger_snapshot() == before
     assert not (home / "keys.toml").exists()
 
 
@@ -191,10 +189,10 @@ def test_lease_list_filters_and_cancel(cli, home):
 
 
 def test_corrupt_ledger_is_exit_5_without_traceback(cli, home):
-    (home / "ledger.toml").write_text("this is [not toml")
+    (home / "ledger.db").write_bytes(b"this is not a database" * 100)
     proc = run_cli("lease", "list", env={"CLOUDLEASE_HOME": str(home)})
     assert proc.returncode == 5
-    assert "not valid TOML" in proc.stderr and "Traceback" not in proc.stderr
+    assert "not a valid cloudlease ledger" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_keystore_is_private(cli, home):
@@ -202,10 +200,10 @@ def test_keystore_is_private(cli, home):
     keys = home / "keys.toml"
     assert keys.stat().st_mode & 0o777 == 0o600
     keys.chmod(0o644)
-    before = cli.ledger_bytes()
+    before = cli.ledger_snapshot()
     err = cli.json("rent", "--hours", "1", code=5)
     assert "readable by others" in err["message"]
-    assert cli.ledger_bytes() == before
+    assert cli.ledger_snapshot() == before
 
 
 def test_version_and_help(cli):
@@ -220,8 +218,8 @@ def test_private_keys_never_in_output(cli, home):
     wifs = [line.split('"')[1] for line in (home / "keys.toml").read_text().splitlines()
             if line.strip().startswith("wif")]
     assert wifs and not any(w in out for w in wifs)
-    assert not any(w in (home / "ledger.toml").read_text() for w in wifs)
-    assert not any(w in (home / "audit.log").read_text() for w in wifs)
+    stored = (home / "ledger.db").read_bytes() + cli.ledger_snapshot().encode()
+    assert not any(w.encode() in stored for w in wifs)
 
 
 def test_home_flag_on_the_command_and_globally(cli, tmp_path):
@@ -229,4 +227,4 @@ def test_home_flag_on_the_command_and_globally(cli, tmp_path):
     cli("init", "--home", str(other))
     cli("--home", str(other), "rent", "--hours", "1")
     assert len(cli.json("lease", "list", "--home", str(other))) == 1
-    assert Path(other / "ledger.toml").exists()
+    assert Path(other / "ledger.db").exists()

@@ -56,7 +56,7 @@ def test_mainnet_descriptor_home_hands_out_bip84_addresses(cli):
 def test_bad_wallet_sources_are_refused_and_nothing_is_written(cli, args, fragment):
     err = cli.json("init", *args, code=2)
     assert fragment in err["message"]
-    assert not (cli.home / "ledger.toml").exists() and not (cli.home / "config.toml").exists()
+    assert not (cli.home / "ledger.db").exists() and not (cli.home / "config.toml").exists()
 
 
 def test_regtest_vpub_home(cli):
@@ -87,10 +87,10 @@ def test_fiat_plan_without_a_rate_is_refused(cli):
     cfg = cli.home / "config.toml"
     cfg.write_text(cfg.read_text().replace('source = "live"', 'source = "fixed"'))
     cli("plan", "add", "gpu", "--price-per-hour", "0.40 USD")
-    before = cli.ledger_bytes()
+    before = cli.ledger_snapshot()
     err = cli.json("rent", "--hours", "1", "--plan", "gpu", code=2)
     assert "no USD rate" in err["message"]
-    assert cli.ledger_bytes() == before
+    assert cli.ledger_snapshot() == before
 
 
 WORKER = """

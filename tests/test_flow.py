@@ -37,9 +37,9 @@ def test_rent_pay_mine_tick_active(cli, home, monkeypatch):
     assert shown["ends_at"] == "2026-03-01T12:05:00Z"
     assert shown["payment"]["txids"] == [paid["txid"]]
     # idempotent: another tick changes nothing and writes nothing
-    before = cli.ledger_bytes()
+    before = cli.ledger_snapshot()
     assert cli.json("tick")["transitions"] == []
-    assert cli.ledger_bytes() == before
+    assert cli.ledger_snapshot() == before
     monkeypatch.setenv("CLOUDLEASE_NOW", "2026-03-01T12:05:00Z")
     assert {"id": lease["id"], "from": "active", "to": "ended"} in cli.json("tick")["transitions"]
     cli("verify")
@@ -249,11 +249,11 @@ def test_backend_trouble_is_exit_6_and_changes_nothing(cli, tmp_path, mode):
         config.write_text(config.read_text().replace("timeout_seconds = 10",
                                                      "timeout_seconds = 1"))
         cli("rent", "--hours", "1")
-        before = cli.ledger_bytes()
+        before = cli.ledger_snapshot()
         err = cli.json("tick", code=6)
         assert err["code"] == "backend_unavailable" and "127.0.0.1" in err["message"]
         cli.json("pay", "check", "P-1", code=6)
-        assert cli.ledger_bytes() == before
+        assert cli.ledger_snapshot() == before
     finally:
         if mode != "refused":
             server.shutdown()

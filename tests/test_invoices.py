@@ -27,7 +27,6 @@ from cloudlease.cli import invoice as invoice_cli
 from cloudlease.cli.main import app
 from cloudlease.context import Context
 from cloudlease.errors import BadValue
-from cloudlease.ledger import store
 from cloudlease.model import Lease, LeaseStatus, PaymentRequest, RequestStatus
 from tests.conftest import release_together
 
@@ -194,9 +193,9 @@ def test_a_draft_is_rebuilt_in_place(cli, history, monkeypatch):
          "--plan", "standard")
     again = cli.json("invoice", "create", "--tenant", "alice", "--period", "2026-04")
     assert again["id"] == first["id"] and len(again["lines"]) == 2
-    before = cli.ledger_bytes()
+    before = cli.ledger_snapshot()
     cli.json("invoice", "create", "--tenant", "alice", "--period", "2026-04")
-    assert cli.ledger_bytes() == before  # nothing new: nothing written
+    assert cli.ledger_snapshot() == before  # nothing new: nothing written
     assert len(cli.json("invoice", "list")) == 1
 
 
@@ -346,14 +345,14 @@ def test_issue_freezes_and_numbers_once(cli, history):
     assert inv["number"] == "INV-2026-0001" and inv["status"] == "issued"
     assert inv["issued_now"] is True and inv["issued_at"] == "2026-05-01T12:00:00Z"
     assert len(inv["content_sha256"]) == 64
-    before = cli.ledger_bytes()
+    before = cli.ledger_snapshot()
     again = cli.json("invoice", "issue", "INV-2026-0001")
     assert again["issued_now"] is False and again["number"] == "INV-2026-0001"
-    assert cli.ledger_bytes() == before
+    assert cli.ledger_snapshot() == before
     # an issued invoice is final: create refuses to touch it
     err = cli.json("invoice", "create", "--tenant", "alice", "--period", "2026-03", code=4)
     assert "INV-2026-0001" in err["message"]
-    assert cli.ledger_bytes() == before
+    assert cli.ledger_snapshot() == before
     shown = cli.json("invoice", "show", "inv-2026-0001")
     assert shown["id"] == draft["id"] and shown["lines"] == inv["lines"]
 
@@ -380,7 +379,7 @@ def test_void_makes_a_credit_note_and_numbers_are_never_reused(cli, history):
     assert [(x["number"], x["status"]) for x in listed] == [
         ("INV-2026-0001", "void"), ("INV-2026-0001-CN", "issued"), ("INV-2026-0003", "issued")]
     assert [x["id"] for x in cli.json("invoice", "list", "--status", "void")] == [d1]
-    assert invoices.invoice_problems(store.read(store.Home(cli.home))) == []
+    assert problems_of(cli.home) == []
     cli("verify")
 
 
@@ -428,16 +427,22 @@ def test_issuing_in_several_processes_at_once(cli, home, monkeypatch):
             assert len(seen) == 1, f"{draft} got {seen}"
             assert numbers.setdefault(draft, seen[0]) == seen[0]
     assert sorted(numbers.values()) == [f"INV-2026-{n:04d}" for n in range(1, 9)]
-    ledger = store.read(store.Home(home))
-    assert ledger.counters["invoice_2026"] == 8
-    assert {i.id: i.number for i in ledger.invoices.values()} == numbers
-    assert invoices.invoice_problems(ledger) == []
+    ledger = Context.at(home).read()
+    assert ledger.counter("invoice_2026") == 8
+    assert {i.id: i.number for i in ledger.invoices.all()} == numbers
+    assert problems_of(home) == []
 
 
 # -- integrity: verify ------------------------------------------------------------------
 def _issued(cli, history) -> str:
     draft = cli.json("invoice", "create", "--tenant", "alice", "--period", "2026-03")
     return cli.json("invoice", "issue", draft["id"])["id"]
+
+
+def problems_of(home: Path) -> list[str]:
+    ledger = Context.at(home).read()
+    return invoices.invoice_problems(ledger.invoices.all(),
+                                     {c.kind: c.value for c in ledger.counters.all()})
 
 
 def test_editing_an_issued_invoice_is_caught(cli, history):
@@ -448,29 +453,29 @@ def test_editing_an_issued_invoice_is_caught(cli, history):
         lines = [dict(x) for x in inv.lines]
         lines[0]["sats"] += 1000
         led.invoices[inv_id] = inv.replace(lines=tuple(lines), total_sats=inv.total_sats + 1000)
-    problems = invoices.invoice_problems(ctx.read())
+    problems = problems_of(cli.home)
     assert problems == [f"invoice {inv_id} (INV-2026-0001) was changed after it was issued "
                         "(content hash differs)"]
-    result = cli("verify", code=None)
-    if "changed after it was issued" not in result.stdout + result.stderr:
-        pytest.skip("cloudlease verify does not report invoice problems yet: the lead wires "
-                    "cloudlease.invoices.invoice_problems(ledger) into ops/verify.py")
-    assert result.exit_code == 5
+    result = cli("verify", code=5)
+    assert "changed after it was issued" in result.stdout + result.stderr
 
 
-def test_hand_edited_ledger_file_is_caught(cli, history):
-    _issued(cli, history)
-    path = cli.home / "ledger.toml"
-    text = path.read_text()
-    assert 'description = "2 h of gpu, lease L-1"' in text
-    path.write_text(text.replace('description = "2 h of gpu, lease L-1"',
-                                 'description = "20 h of gpu, lease L-1"', 1))
-    problems = invoices.invoice_problems(store.read(store.Home(cli.home)))
-    assert any("changed after it was issued" in p for p in problems)
-    result = cli("verify", code=5)  # the audit chain sees the edit in any case
-    if "changed after it was issued" not in result.stdout + result.stderr:
-        pytest.skip("cloudlease verify does not report invoice problems yet (the audit "
-                    "chain caught the edit, exit 5); the lead wires invoice_problems")
+def test_invoice_edited_in_the_database_is_caught(cli, history):
+    import sqlite3
+
+    inv_id = _issued(cli, history)
+    con = sqlite3.connect(cli.home / "ledger.db")
+    with con:
+        (lines,) = con.execute("SELECT lines FROM invoices WHERE id = ?", (inv_id,)).fetchone()
+        assert '"2 h of gpu, lease L-1"' in lines
+        con.execute("UPDATE invoices SET lines = ? WHERE id = ?",
+                    (lines.replace('"2 h of gpu, lease L-1"', '"20 h of gpu, lease L-1"'),
+                     inv_id))
+    con.close()
+    assert any("changed after it was issued" in p for p in problems_of(cli.home))
+    result = cli("verify", "--full", code=5)
+    out = result.stdout + result.stderr
+    assert "changed after it was issued" in out and "outside cloudlease" in out
 
 
 def test_lost_or_duplicated_numbers_are_caught(cli, history):
@@ -481,17 +486,17 @@ def test_lost_or_duplicated_numbers_are_caught(cli, history):
     ctx = Context.at(cli.home)
     with ctx.transaction("test: drop") as led:
         del led.invoices[d1]
-    assert invoices.invoice_problems(ctx.read()) == [
+    assert problems_of(cli.home) == [
         "1 invoice number(s) of 2026 missing (gapless numbering broken), e.g. INV-2026-0001"]
     with ctx.transaction("test: counter") as led:
-        led.counters["invoice_2026"] = 1
+        led.set_counter("invoice_2026", 1)
     assert "invoice counter for 2026 is 1 but INV-2026-0002 exists" in \
-        invoices.invoice_problems(ctx.read())[0]
+        problems_of(cli.home)[0]
     # issuing with a counter that fell behind refuses rather than reuse a number
     d3 = cli.json("invoice", "create", "--tenant", "Zoë Ltd.", "--period", "2026-03")["id"]
-    before = cli.ledger_bytes()
+    before = cli.ledger_snapshot()
     err = cli.json("invoice", "issue", d3, code=5)
-    assert "already taken" in err["message"] and cli.ledger_bytes() == before
+    assert "already taken" in err["message"] and cli.ledger_snapshot() == before
 
 
 # -- documents ---------------------------------------------------------------------------
@@ -531,7 +536,7 @@ def test_output_file_refusals(cli, history, tmp_path):
     inv_id = _issued(cli, history)
     out = tmp_path / "inv.html"
     out.write_text("keep me")
-    before = cli.ledger_bytes()
+    before = cli.ledger_snapshot()
     res = cli("invoice", "show", inv_id, "--format", "html", "--output", str(out), code=2)
     assert "exists; pass --force" in one_line_error(res) and out.read_text() == "keep me"
     cli("invoice", "show", inv_id, "--format", "html", "--output", str(out), "--force")
@@ -543,7 +548,7 @@ def test_output_file_refusals(cli, history, tmp_path):
     assert "is a directory" in one_line_error(res)
     cli.json("invoice", "show", inv_id, "--output", str(tmp_path / "x.txt"), code=2)
     cli.json("invoice", "show", inv_id, "--format", "pdf", code=2)
-    assert cli.ledger_bytes() == before
+    assert cli.ledger_snapshot() == before
 
 
 def need_tool(name: str, package: str) -> str:
@@ -600,26 +605,26 @@ def test_html_renders_in_headless_chromium(cli, history, tmp_path):
 def test_bad_input(cli, home, monkeypatch, args, code, words):
     at(monkeypatch, "2026-05-10T00:00:00Z")
     cli("tenant", "add", "alice")
-    before = cli.ledger_bytes()
+    before = cli.ledger_snapshot()
     res = cli("invoice", *args, code=code)
     assert words in one_line_error(res)
     err = cli.json("invoice", *args, code=code)
     assert words in err["message"] and err["exit_code"] == code
-    assert cli.ledger_bytes() == before
+    assert cli.ledger_snapshot() == before
 
 
 def test_wrong_state_refusals(cli, history):
     empty = cli.json("invoice", "create", "--tenant", "alice", "--period", "2026-02")
     assert empty["lines"] == [] and empty["total_sats"] == 0
-    before = cli.ledger_bytes()
+    before = cli.ledger_snapshot()
     err = cli.json("invoice", "issue", empty["id"], code=4)
     assert "is empty" in err["message"]
     err = cli.json("invoice", "void", empty["id"], "--reason", "x", code=4)
     assert "is a draft" in err["message"]
-    assert cli.ledger_bytes() == before
+    assert cli.ledger_snapshot() == before
     inv_id = _issued(cli, history)
     cli.json("invoice", "void", inv_id, "--reason", "duplicate")
-    before = cli.ledger_bytes()
+    before = cli.ledger_snapshot()
     err = cli.json("invoice", "void", inv_id, "--reason", "again", code=4)
     assert "already void" in err["message"]
     err = cli.json("invoice", "void", "INV-2026-0001-CN", "--reason", "x", code=4)
@@ -628,7 +633,7 @@ def test_wrong_state_refusals(cli, history):
     assert "void" in err["message"]
     err = cli.json("invoice", "void", inv_id, "--reason", "  ", code=2)
     assert "--reason" in err["message"]
-    assert cli.ledger_bytes() == before
+    assert cli.ledger_snapshot() == before
 
 
 def test_pure_period_checks():

@@ -77,10 +77,10 @@ def test_rbf_bump_is_counted_once(cli, node_home, rpc):  # noqa: F811
 def test_node_down_is_exit_6(cli, tmp_path):
     cli("init", "--backend", "bitcoind", "--rpc-url", "http://u:secretpw@127.0.0.1:9")
     cli("rent", "--hours", "1")
-    before = cli.ledger_bytes()
+    before = cli.ledger_snapshot()
     err = cli.json("tick", code=6)
     assert "secretpw" not in err["message"]
-    assert cli.ledger_bytes() == before
+    assert cli.ledger_snapshot() == before
 
 
 def test_sweep_is_accepted_by_a_real_node(cli, node_home, rpc):  # noqa: F811

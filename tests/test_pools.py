@@ -67,10 +67,10 @@ def settle(cli, request_id):
     (["pool", "remove", "gpu"], 4, "plan"),
 ])
 def test_bad_input(cli, pooled, args, code, fragment):
-    before = cli.ledger_bytes()
+    before = cli.ledger_snapshot()
     err = cli.json(*args, code=code)
     assert fragment in err["message"], err
-    assert cli.ledger_bytes() == before
+    assert cli.ledger_snapshot() == before
 
 
 def test_pool_with_leases_cannot_be_removed(cli, pooled):
@@ -117,10 +117,10 @@ def test_payout_is_recorded_once(cli, pooled, monkeypatch):
     assert dry["distributable_sats"] == 4_000 and dry["recorded"] is False
     first = cli.json("payout", "--pool", "gpu", "--period", "2026-01")
     assert first["shares"] == {"alice": 4_000} and first["recorded"] is True
-    before = cli.ledger_bytes()
+    before = cli.ledger_snapshot()
     again = cli.json("payout", "--pool", "gpu", "--period", "2026-01")
     assert again["recorded"] is False and again["shares"] == first["shares"]
-    assert cli.ledger_bytes() == before
+    assert cli.ledger_snapshot() == before
     cli("verify")
 
 

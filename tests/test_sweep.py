@@ -21,9 +21,9 @@ def test_sweep_on_devchain(cli, home):
     dry = cli.json("wallet", "sweep", "--to", to, "--dry-run")
     assert dry["inputs"] == 2 and dry["input_sats"] == 5000 and dry["broadcast"] is False
     assert dry["output_sats"] + dry["fee_sats"] == 5000 and dry["fee_sats"] > 0
-    before = cli.ledger_bytes()
+    before = cli.ledger_snapshot()
     cli("wallet", "sweep", "--to", to, "--dry-run")
-    assert cli.ledger_bytes() == before  # a dry run writes nothing
+    assert cli.ledger_snapshot() == before  # a dry run writes nothing
     sent = cli.json("wallet", "sweep", "--to", to)
     assert sent["txid"] == dry["txid"] and sent["broadcast"] is True
     assert cli.json("wallet", "show")  # still readable
@@ -47,10 +47,10 @@ def test_sweep_bad_input(cli, home, args, fragment):
     paid(cli, 1)
     to = cli.json("rent", "--hours", "1")["payment"]["address"]
     args = [to if a == "TO" else a for a in args]
-    before = cli.ledger_bytes()
+    before = cli.ledger_snapshot()
     err = cli.json("wallet", "sweep", *args, code=2)
     assert fragment in err["message"]
-    assert cli.ledger_bytes() == before
+    assert cli.ledger_snapshot() == before
 
 
 def test_nothing_to_sweep_and_descriptor_wallets(cli, home, tmp_path):

@@ -28,7 +28,11 @@ def init(
     fixed_rate: Annotated[str | None, typer.Option(
         help="Fixed fiat-per-BTC rate to price fiat plans with.")] = None,
     force: Annotated[bool, typer.Option(
-        help="Start an existing home afresh (refused when it holds leases).")] = False,
+        help="Start an existing home afresh (refused unless its ledger is provably empty).")
+    ] = False,
+    ledger_url: Annotated[str | None, typer.Option(
+        "--ledger-url", help="A postgresql:// URL: keep the ledger there, shared by several "
+        "hosts (a second host attaches to it). Default: ledger.db in the home.")] = None,
 ) -> Result:
     """Create a cloudlease home: config.toml (yours to edit) and an empty ledger."""
     import os
@@ -39,24 +43,27 @@ def init(
     path = STATE.home or os.environ.get("CLOUDLEASE_HOME") or default_home()
     res = do_init(Path(path).expanduser(), network=network, currency=currency,
                   descriptor=descriptor, xpub=xpub, backend=backend, esplora_urls=esplora_url,
-                  rpc_url=rpc_url, fixed_rate=fixed_rate, force=force,
+                  rpc_url=rpc_url, fixed_rate=fixed_rate, force=force, ledger_url=ledger_url,
                   lock_timeout=STATE.lock_timeout or 5.0)
     return Result({"home": res.home, "network": res.network, "wallet": res.wallet,
-                   "backend": res.backend, "starter_plan": res.starter_plan}, "init")
+                   "backend": res.backend, "starter_plan": res.starter_plan,
+                   "ledger": res.ledger, "ledger_id": res.ledger_id,
+                   "attached": res.attached}, "init")
 
 
-def verify(deep: Annotated[bool, typer.Option(
-        help="Also parse every sealed segment (a matching hash already proves it).")] = False
-           ) -> Result:
-    """Check the audit chain, the sealed archive and the ledger's invariants (exit 5 if
-    anything is wrong)."""
+def verify(full: Annotated[bool, typer.Option(
+        "--full", help="Walk the whole audit chain and hash every row, not only what "
+        "changed since the last clean run.")] = False) -> Result:
+    """Check the ledger against its audit chain and its invariants (exit 5 if anything is
+    wrong). A clean run records a checkpoint; the next run starts from there."""
     from cloudlease.ops.verify import verify as do_verify
 
-    report = do_verify(ctx(), deep=deep)
+    report = do_verify(ctx(), full=full)
     data = {"ok": report.ok, "problems": report.problems, "notes": report.notes,
-            "audit_entries": report.audit_entries, "leases": report.leases,
-            "archived_leases": report.archived_leases,
-            "archive_segments": report.archive_segments}
+            "full": report.full, "engine": report.engine,
+            "audit_entries": report.audit_entries, "checked_from": report.checked_from,
+            "rows_checked": report.rows_checked, "leases": report.leases,
+            "head_hash": report.head_hash}
     return Result(data, "verify", exit_code=0 if report.ok else int(ExitCode.LEDGER))
 
 

@@ -54,13 +54,13 @@ class State:
             explicit = self.home or os.environ.get("CLOUDLEASE_HOME")
             if explicit:
                 ctx = Context.at(explicit, self.lock_timeout)
-                if not ctx.home.exists():
+                if not ctx.exists():
                     raise LedgerError(f"no cloudlease ledger at {ctx.home.path} (run "
                                       f"'cloudlease init --home {ctx.home.path}')",
                                       code="ledger_missing")
             else:
                 ctx = Context.at(default_home(), self.lock_timeout)
-                if not ctx.home.exists() and create_default:
+                if not ctx.exists() and create_default:
                     from cloudlease.ops.home import init
 
                     init(ctx.home.path, lock_timeout=ctx.lock_timeout)

@@ -9,7 +9,6 @@ import typer
 
 from cloudlease import views
 from cloudlease.cli.common import STATE, Result, command, ctx
-from cloudlease.model import OPEN_LEASE
 
 app = typer.Typer(help="Leases: list, show, cancel, extend.", no_args_is_help=True)
 
@@ -70,15 +69,13 @@ def list_(
     status: Annotated[str | None, typer.Option(help="Only leases in this status.")] = None,
     tenant: Annotated[str | None, typer.Option(help="Only this tenant's leases.")] = None,
     open_only: Annotated[bool, typer.Option(
-        "--open", help="Only open leases (skips sealed history: fastest).")] = False,
+        "--open", help="Only open leases (awaiting payment, active, suspended).")] = False,
 ) -> Result:
-    """List leases, sealed history included."""
+    """List leases, oldest first."""
     from cloudlease.ops import leases
 
-    rows = leases.listing(ctx(), status=status, tenant=tenant, include_archived=not open_only)
-    if open_only:
-        rows = [x for x in rows if x["status"] in OPEN_LEASE]
-    return Result(rows, "lease_list")
+    return Result(leases.listing(ctx(), status=status, tenant=tenant, open_only=open_only),
+                  "lease_list")
 
 
 @command(app, "show")

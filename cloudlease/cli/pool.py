@@ -58,8 +58,8 @@ def _show_data(c, ledger, pool) -> dict:
     data.update(funding_sats=st.funding_sats, cost_per_hour_sats=st.cost_per_hour_sats,
                 runway_hours=st.runway_hours, slots_in_use=st.slots_in_use,
                 next_slot_free_at=st.next_free, **pools.month_summary(st.pool, now))
-    data["contributions"] = [views.contribution(x) for x in ledger.contributions.values()
-                             if x.pool == pool.name]
+    data["contributions"] = [views.contribution(x)
+                             for x in pools.of_pool(ledger.contributions, pool.name)]
     return data
 
 
@@ -68,7 +68,7 @@ def list_() -> Result:
     """List pools with funding, runway and slots."""
     c = ctx()
     ledger = c.read()
-    return Result([_show_data(c, ledger, p) for p in ledger.pools.values()], "pool_list")
+    return Result([_show_data(c, ledger, p) for p in ledger.pools.all()], "pool_list")
 
 
 @command(app, "show")

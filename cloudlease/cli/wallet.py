@@ -25,14 +25,15 @@ def show(reveal: Annotated[bool, typer.Option(
     s = c.settings
     rows = [{"address": r.address, "request": r.id, "lease": r.lease, "status": r.status,
              "amount_sats": r.amount_sats, "received_sats": r.paid_sats,
-             "index": r.address_index} for r in ledger.requests.values()]
+             "index": r.address_index}
+            for r in ledger.requests.where(order="CAST(substr(id, 3) AS INTEGER)")]
     data = {"kind": s.wallet_kind, "network": s.network,
             "descriptor": s.descriptor or None,
-            "next_index": ledger.wallet.get("next_index") if s.wallet_kind == "descriptor"
+            "next_index": ledger.counter("address_index") if s.wallet_kind == "descriptor"
             else None,
             "gap_limit": s.gap_limit, "unpaid_in_a_row": unpaid_tail(ledger),
             "received_sats": sum(r["received_sats"] for r in rows), "addresses": rows}
-    notes = [w for w in [gap_warning(c, ledger)] if w]
+    notes = [w for w in [gap_warning(c, ledger, exact=True)] if w]
     if reveal:
         if s.wallet_kind != "keys":
             raise BadValue("a descriptor wallet holds no private keys to reveal")

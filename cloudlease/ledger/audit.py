@@ -1,13 +1,15 @@
-"""The hash-chained audit trail (``audit.log``, one JSON object a line).
+"""The audit chain: one ``audit`` row per write, hash-chained, and ``audit_rows``.
 
-Entry ``n`` records what a write did and the SHA-256 of the ledger file it produced, and
-carries the hash of entry ``n-1``; the ledger records ``audit_seq = n``. So an edited
-ledger no longer matches its entry, an edited entry breaks the chain, and a truncated
-log ends before the ledger's ``audit_seq``.
+Entry ``n`` holds: ``seq``, ``prev_hash`` (entry ``n-1``'s hash, or 64 zeros), the time,
+host, pid and command of the write, ``counts`` (live rows per table after it, JSON), and
+``rows_digest``: the SHA-256 of the sorted lines ``table␟key␟row-hash`` of every row the
+write changed (an empty row hash for a deletion). Its ``hash`` is the SHA-256 of the
+canonical JSON array of those fields. ``audit_rows`` repeats each changed row's hash so
+that the latest hash recorded for any row is one indexed look-up away.
 
-A write appends its entry first, then replaces the ledger. A crash between the two
-leaves one entry past the ledger's ``audit_seq`` that never took effect; ``recover``
-(under the lock) drops it, and ``verify`` reports it as an interrupted write, not damage.
+So an edited row no longer hashes to its latest ``audit_rows`` entry; an edited, deleted
+or reordered audit row breaks the chain (and the triggers have logged it anyway); a row
+inserted or deleted behind the tool's back changes a table's count.
 """
 
 from __future__ import annotations
@@ -15,155 +17,117 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+import socket
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from cloudlease.ledger.fsio import durable_append
+from cloudlease import clock
+from cloudlease.ledger.db import command_line
+
+if TYPE_CHECKING:
+    from cloudlease.ledger.db import Db
 
 GENESIS = "0" * 64
+_CHUNK = 400
+COLUMNS = ("seq", "prev_hash", "at", "host", "pid", "command", "counts", "rows_digest",
+           "hash")
 
 
-def entry_hash(entry: dict[str, Any]) -> str:
-    body = {k: v for k, v in entry.items() if k != "hash"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-                          ).hexdigest()
+@dataclass(frozen=True)
+class Entry:
+    seq: int
+    prev_hash: str
+    at: str
+    host: str
+    pid: int
+    command: str
+    counts: str
+    rows_digest: str
+    hash: str
+
+    def expected_hash(self) -> str:
+        return entry_hash(self.seq, self.prev_hash, self.at, self.host, self.pid,
+                          self.command, self.counts, self.rows_digest)
 
 
-def make_entry(seq: int, prev: str, at: str, action: str, ledger_sha256: str,
-               changes: dict[str, list[str]]) -> dict[str, Any]:
-    entry: dict[str, Any] = {"seq": seq, "at": at, "action": action, "prev": prev,
-                             "ledger_sha256": ledger_sha256, "changes": changes}
-    entry["hash"] = entry_hash(entry)
+def entry_hash(seq: int, prev: str, at: str, host: str, pid: int, command: str, counts: str,
+               rows_digest: str) -> str:
+    body = json.dumps([seq, prev, at, host, pid, command, counts, rows_digest],
+                      separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def rows_digest(rows: Iterable[tuple[str, str, str | None]]) -> str:
+    h = hashlib.sha256()
+    for tbl, key, digest in sorted(rows):
+        h.update(f"{tbl}\x1f{key}\x1f{digest or ''}\n".encode())
+    return h.hexdigest()
+
+
+def head(db: Db) -> Entry | None:
+    row = db.one(f"SELECT {', '.join(COLUMNS)} FROM audit ORDER BY seq DESC LIMIT 1")
+    return Entry(*row) if row else None
+
+
+def append(db: Db, changes: Mapping[tuple[str, str], str | None],
+           deltas: Mapping[str, int], action: str | None = None) -> Entry:
+    """Record one write (the caller holds the writer lock, inside its transaction)."""
+    last = head(db)
+    counts: dict[str, int] = json.loads(last.counts) if last else {}
+    for table, delta in deltas.items():
+        counts[table] = counts.get(table, 0) + delta
+    counts_text = json.dumps(dict(sorted(counts.items())), separators=(",", ":"))
+    seq = (last.seq if last else 0) + 1
+    prev = last.hash if last else GENESIS
+    at = clock.now().isoformat()
+    host = socket.gethostname()[:64]
+    command = (action or command_line())[:200]
+    digest = rows_digest((t, k, h) for (t, k), h in changes.items())
+    entry = Entry(seq, prev, at, host, os.getpid(), command, counts_text, digest,
+                  entry_hash(seq, prev, at, host, os.getpid(), command, counts_text, digest))
+    db.executemany("INSERT INTO audit_rows (seq, tbl, key, hash) VALUES (?, ?, ?, ?)",
+                   [(seq, t, k, h) for (t, k), h in sorted(changes.items())])
+    db.execute(f"INSERT INTO audit ({', '.join(COLUMNS)}) VALUES "
+               f"({', '.join('?' * len(COLUMNS))})",
+               (entry.seq, entry.prev_hash, entry.at, entry.host, entry.pid, entry.command,
+                entry.counts, entry.rows_digest, entry.hash))
     return entry
 
 
-def append(path: Path, entry: dict[str, Any]) -> None:
-    line = json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    durable_append(path, (line + "\n").encode())
+def latest_hashes(db: Db, table: str, keys: list[str]) -> dict[str, str | None]:
+    """The hash the chain last recorded for each key (absent: never recorded)."""
+    out: dict[str, str | None] = {}
+    for i in range(0, len(keys), _CHUNK):
+        chunk = keys[i:i + _CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        for key, digest in db.query(
+                f"SELECT a.key, a.hash FROM audit_rows a WHERE a.tbl = ? AND a.key IN ({marks})"
+                " AND a.seq = (SELECT max(b.seq) FROM audit_rows b WHERE b.tbl = a.tbl AND "
+                "b.key = a.key)", (table, *chunk)):
+            out[key] = digest
+    return out
 
 
-def last_entry(path: Path) -> dict[str, Any] | None:
-    """The last complete entry, read from the end of the file (cheap on long logs)."""
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        return None
-    with path.open("rb") as fh:
-        chunk = 4096
-        while True:
-            start = max(0, size - chunk)
-            fh.seek(start)
-            data = fh.read(size - start)
-            end = data.rfind(b"\n")
-            if end < 0:
-                if start == 0:
-                    return None
-                chunk *= 4
-                continue
-            begin = data.rfind(b"\n", 0, end) + 1
-            if begin == 0 and start > 0:
-                chunk *= 4
-                continue
-            try:
-                return json.loads(data[begin:end])
-            except ValueError:
-                return None
+def mismatched(db: Db, table: str, rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Rows (key, hash) that do not hash to what the chain last recorded, with why."""
+    recorded = latest_hashes(db, table, [k for k, _ in rows])
+    bad = []
+    for key, digest in rows:
+        if key not in recorded:
+            bad.append((key, "has no audit record"))
+        elif recorded[key] is None:
+            bad.append((key, "was deleted by an audited write but is present"))
+        elif recorded[key] != digest:
+            bad.append((key, "does not match its audit record"))
+    return bad
 
 
-def recover(path: Path, ledger_seq: int) -> None:
-    """Drop a torn last line and entries past ``ledger_seq`` (writes that never landed).
-
-    Every write calls this, so the usual case — a whole last line at the ledger's own
-    sequence number — is answered from the file's tail without reading the log."""
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        return
-    with path.open("rb") as fh:
-        fh.seek(max(0, size - 1))
-        whole = fh.read(1) in (b"\n", b"")
-    if whole:
-        last = last_entry(path)
-        if last is not None and last.get("seq") == ledger_seq:
-            return
-    data = path.read_bytes()
-    keep = data[: data.rfind(b"\n") + 1]  # drop a torn, newline-less tail
-    lines = keep.splitlines(keepends=True)
-    while lines:
-        try:
-            seq = json.loads(lines[-1]).get("seq")
-        except ValueError:
-            break
-        if isinstance(seq, int) and seq > ledger_seq:
-            lines.pop()
-            continue
-        break
-    new = b"".join(lines)
-    if new != data:
-        with path.open("r+b") as fh:
-            fh.truncate(len(new))
-            fh.flush()
-            os.fsync(fh.fileno())
+def touched(db: Db, limit: int = 5) -> list[tuple[str, str, str]]:
+    """Changes the triggers logged that no cloudlease write accounts for."""
+    return [tuple(r) for r in db.query(  # type: ignore[misc]
+        f"SELECT tbl, key, op FROM ledger_touch ORDER BY tbl, key LIMIT {int(limit)}")]
 
 
-@dataclass
-class ChainReport:
-    """What ``check_chain`` found: problems fail verification, notes do not."""
-
-    entries: int = 0
-    problems: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-
-def check_chain(path: Path, ledger_seq: int, ledger_sha256: str) -> ChainReport:
-    report = ChainReport()
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        report.problems.append("audit.log is missing")
-        return report
-    if data and not data.endswith(b"\n"):
-        report.notes.append("audit.log ends in a torn line (an interrupted write); ignored")
-        data = data[: data.rfind(b"\n") + 1]
-    prev = GENESIS
-    expected_seq = 1
-    entries: list[dict[str, Any]] = []
-    for lineno, line in enumerate(data.splitlines(), 1):
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            report.problems.append(f"audit.log line {lineno} is not valid JSON")
-            return report
-        if not isinstance(entry, dict):
-            report.problems.append(f"audit.log line {lineno} is not an entry")
-            return report
-        if entry.get("seq") != expected_seq:
-            report.problems.append(
-                f"audit.log line {lineno}: expected entry {expected_seq}, found "
-                f"{entry.get('seq')!r} (records lost or reordered)")
-            return report
-        if entry.get("prev") != prev:
-            report.problems.append(f"audit entry {expected_seq}: chain broken (prev hash differs)")
-            return report
-        if entry.get("hash") != entry_hash(entry):
-            report.problems.append(f"audit entry {expected_seq} was edited (hash differs)")
-            return report
-        prev = entry["hash"]
-        expected_seq += 1
-        entries.append(entry)
-    report.entries = len(entries)
-    if len(entries) == ledger_seq + 1 and entries[-1].get("ledger_sha256") != ledger_sha256:
-        report.notes.append(f"audit entry {ledger_seq + 1} belongs to a write that was "
-                            "interrupted before the ledger was replaced; ignored")
-        entries.pop()
-    if len(entries) < ledger_seq:
-        report.problems.append(f"audit.log ends at entry {len(entries)} but the ledger was "
-                               f"written by entry {ledger_seq} (log truncated)")
-    elif len(entries) > ledger_seq:
-        report.problems.append(f"audit.log has entries past the ledger's audit_seq {ledger_seq}"
-                               " (the ledger was rolled back or replaced)")
-    elif entries and entries[-1].get("ledger_sha256") != ledger_sha256:
-        report.problems.append("ledger.toml does not match its audit entry "
-                               f"{ledger_seq}: it was edited outside cloudlease")
-    return report
+def clear_touched(db: Db) -> None:
+    db.execute("DELETE FROM ledger_touch")

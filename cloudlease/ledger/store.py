@@ -1,25 +1,29 @@
-"""Where the files live and how the ledger is read and written.
+"""Where the ledger lives, how it is created and opened, and the write transaction.
 
-Reads take no lock: every file is replaced atomically, so a reader always sees a whole
-version. Writes go through ``transaction``: exclusive lock (bounded wait), recovery of an
-interrupted write, load, the caller's changes, then — only if the bytes changed — an
-audit entry, sealing of old closed history into ``archive/``, and an atomic replace.
-An exception inside the block writes nothing.
+``transaction`` is the only way anything is written: the writer lock (bounded wait),
+a pre-flight check that nothing was changed behind the tool's back since the last write
+(the touch log is empty, the triggers that fill it are all there, the chain's head is
+intact), the caller's changes — every row it loads is checked against the chain — then,
+only if some row really changed, one audit entry and the commit. An exception inside
+the block writes nothing.
 """
 
 from __future__ import annotations
 
-import hashlib
+import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from cloudlease import clock
-from cloudlease.errors import LedgerError
-from cloudlease.ledger import archive, audit, state
-from cloudlease.ledger.fsio import FileLock, atomic_write, remove_stale_temps
-from cloudlease.ledger.state import Ledger
+from cloudlease.errors import BadValue, Conflict, LedgerError
+from cloudlease.ledger import audit, schema
+from cloudlease.ledger.codec import row_hash
+from cloudlease.ledger.db import Db
+from cloudlease.ledger.session import Ledger
 
 DEFAULT_LOCK_TIMEOUT = 5.0
 
@@ -35,117 +39,180 @@ class Home:
         return self.path / "config.toml"
 
     @property
-    def ledger(self) -> Path:
-        return self.path / "ledger.toml"
-
-    @property
-    def keys(self) -> Path:
-        return self.path / "keys.toml"
-
-    @property
-    def audit(self) -> Path:
-        return self.path / "audit.log"
+    def db(self) -> Path:
+        return self.path / "ledger.db"
 
     @property
     def lock(self) -> Path:
         return self.path / "ledger.lock"
 
     @property
-    def archive_dir(self) -> Path:
-        return self.path / "archive"
+    def keys(self) -> Path:
+        return self.path / "keys.toml"
 
     @property
     def devchain(self) -> Path:
         return self.path / "devchain.json"
 
-    def exists(self) -> bool:
-        return self.ledger.is_file()
+    @property
+    def legacy_ledger(self) -> Path:
+        return self.path / "ledger.toml"
+
+    def has_local_ledger(self) -> bool:
+        return self.db.exists() or self.db.is_symlink() or self.legacy_ledger.is_file()
 
 
-def read_bytes(home: Home) -> bytes:
+# -- opening ------------------------------------------------------------------------------
+def check_schema(db: Db) -> None:
+    """Refuse a database that is not a cloudlease ledger or is from a newer version; upgrade
+    an older one."""
+    row = None
     try:
-        return home.ledger.read_bytes()
-    except FileNotFoundError:
-        raise LedgerError(f"no ledger at {home.ledger} (run 'cloudlease init --home "
-                          f"{home.path}' first)", code="ledger_missing") from None
-    except OSError as exc:
-        raise LedgerError(f"cannot read {home.ledger}: {exc.strerror}") from None
+        row = db.one("SELECT value FROM meta WHERE key = 'schema_version'")
+    except LedgerError as exc:
+        if exc.code == "ledger_invalid" and "missing part of its schema" in exc.message:
+            raise LedgerError(f"{db.where} holds no cloudlease ledger (no meta table); run "
+                              "'cloudlease init'", code="ledger_missing") from None
+        raise
+    if row is None:
+        raise LedgerError(f"{db.where} has no schema_version; it is not a complete "
+                          "cloudlease ledger", code="ledger_invalid")
+    try:
+        version = int(row[0])
+    except ValueError:
+        raise LedgerError(f"{db.where}: schema_version {row[0]!r} is not a number",
+                          code="ledger_invalid") from None
+    if version > schema.SCHEMA_VERSION:
+        raise LedgerError(f"{db.where} has schema version {version}, newer than this "
+                          f"cloudlease understands ({schema.SCHEMA_VERSION}); upgrade "
+                          "cloudlease", code="schema_too_new")
+    if version < schema.SCHEMA_VERSION:  # pragma: no cover - no older SQL schema yet
+        raise LedgerError(f"{db.where}: no upgrade from schema version {version}",
+                          code="ledger_invalid")
 
 
-def read(home: Home) -> Ledger:
-    """The current ledger, without taking the lock."""
-    return state.loads(read_bytes(home), str(home.ledger))
-
-
-def create(home: Home, ledger: Ledger, action: str = "init") -> None:
-    """Write a brand-new ledger and start its audit trail (the caller holds the lock)."""
-    home.archive_dir.mkdir(parents=True, exist_ok=True)
-    if home.audit.exists():
-        home.audit.unlink()
-    _save(home, ledger, action, {"added": ["ledger"]})
-
-
-def _save(home: Home, ledger: Ledger, action: str, changes: dict[str, list[str]],
-          plain: dict | None = None) -> str:
-    last = audit.last_entry(home.audit)
-    prev = last["hash"] if last else audit.GENESIS
-    ledger.audit_seq = (last["seq"] if last else 0) + 1
-    if plain is not None:
-        import tomli_w
-
-        plain["audit_seq"] = ledger.audit_seq
-        data = tomli_w.dumps(plain).encode()
+def has_ledger(db: Db) -> bool:
+    """Whether the database already holds a cloudlease ledger (its meta table)."""
+    if db.dialect == "sqlite":
+        row = db.one("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+                     "name = 'meta'")
     else:
-        data = state.dumps(ledger)
-    digest = hashlib.sha256(data).hexdigest()
-    entry = audit.make_entry(ledger.audit_seq, prev, clock.now().isoformat(), action, digest,
-                             changes)
-    audit.append(home.audit, entry)
-    atomic_write(home.ledger, data)
-    return digest
+        row = db.one("SELECT count(*) FROM information_schema.tables WHERE "
+                     "table_schema = current_schema() AND table_name = 'meta'")
+    return bool(row and row[0])
+
+
+def table_names(db: Db) -> set[str]:
+    if db.dialect == "sqlite":
+        rows = db.query("SELECT name FROM sqlite_master WHERE type = 'table'")
+    else:
+        rows = db.query("SELECT table_name FROM information_schema.tables WHERE "
+                        "table_schema = current_schema()")
+    return {r[0] for r in rows}
+
+
+def trigger_names(db: Db) -> set[str]:
+    if db.dialect == "sqlite":
+        rows = db.query("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+    else:
+        rows = db.query("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")
+    return {r[0] for r in rows}
+
+
+# -- creating -----------------------------------------------------------------------------
+def create_schema(db: Db, meta: dict[str, str], records: list[Any] | None = None, *,
+                  action: str = "init", timeout: float = DEFAULT_LOCK_TIMEOUT) -> str:
+    """Create the schema on an empty database, with its first audited write: the meta
+    facts and ``records``. Returns the ledger id."""
+    from cloudlease.model import Meta
+
+    clash = table_names(db) & ({s.name for s in schema.SPECS} | {"audit", "audit_rows"})
+    if clash:
+        raise Conflict(f"{db.where} already has a table named {sorted(clash)[0]!r} but no "
+                       "cloudlease ledger; use an empty database")
+    ledger_id = meta.setdefault("ledger_id", uuid.uuid4().hex)
+    meta.setdefault("schema_version", str(schema.SCHEMA_VERSION))
+    with db.write(timeout):
+        for stmt in schema.ddl(db.dialect):
+            db.execute(stmt)
+        rows = [Meta(key=k, value=v) for k, v in sorted(meta.items())] + list(records or [])
+        insert_records(db, rows, action)
+        audit.clear_touched(db)
+        db.commit()
+    return ledger_id
+
+
+def insert_records(db: Db, records: list[Any], action: str = "init") -> None:
+    """Insert new records and audit them as one write (inside the caller's transaction)."""
+    by_table: dict[str, list] = {}
+    for rec in records:
+        by_table.setdefault(schema.BY_CLASS[type(rec)].name, []).append(rec)
+    changes: dict[tuple[str, str], str | None] = {}
+    deltas: dict[str, int] = {}
+    for table, recs in by_table.items():
+        c = schema.BY_NAME[table].codec
+        encoded = [c.encode(r) for r in recs]
+        db.executemany(f"INSERT INTO {table} ({', '.join(c.names)}) VALUES "
+                       f"({', '.join('?' * len(c.names))})", encoded)
+        key_at = c.names.index(c.key)
+        for row in encoded:
+            changes[(table, row[key_at])] = row_hash(table, c.names, row)
+        deltas[table] = len(recs)
+    audit.append(db, changes, deltas, action)
+
+
+# -- the write transaction ----------------------------------------------------------------
+def preflight(db: Db) -> None:
+    """Refuse to write on a ledger changed behind the tool's back since its last write."""
+    touched = audit.touched(db)
+    if touched:
+        tbl, key, op = touched[0]
+        more = f" (and {len(touched) - 1} more)" if len(touched) > 1 else ""
+        raise LedgerError(
+            f"{schema.noun(tbl)} {key} was changed outside cloudlease ({op}){more}; the "
+            "ledger refuses to write until that is resolved ('cloudlease verify' lists every "
+            "problem; 'cloudlease ledger resolve' after a revert or a decision)",
+            code="tampered")
+    missing = schema.expected_triggers(db.dialect) - trigger_names(db)
+    if missing:
+        raise LedgerError(f"the ledger's change-log trigger {sorted(missing)[0]} was removed "
+                          "outside cloudlease; the ledger refuses to write", code="tampered")
+    last = audit.head(db)
+    if last is None:
+        raise LedgerError(f"{db.where} has no audit trail; it was emptied outside cloudlease",
+                          code="tampered")
+    if last.hash != last.expected_hash():
+        raise LedgerError(f"audit entry {last.seq} was edited outside cloudlease (its hash "
+                          "differs); the ledger refuses to write", code="tampered")
 
 
 @contextmanager
-def lock(home: Home, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[None]:
-    if not home.path.is_dir():
-        raise LedgerError(f"home {home.path} does not exist", code="ledger_missing")
-    with FileLock(home.lock, timeout):
-        yield
-
-
-@contextmanager
-def transaction(home: Home, action: str, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-                already_locked: bool = False) -> Iterator[Ledger]:
-    """Lock, load, let the caller change the ledger, and save it if anything changed.
-
-    ``already_locked`` is for a caller that holds the lock across several transactions
-    (``tick`` runs hooks between two of them)."""
-    with nullcontext() if already_locked else lock(home, lock_timeout):
-        original = read_bytes(home)
-        before = state.parse_toml(original, str(home.ledger))  # the file as plain data
-        ledger = state.from_toml_dict(before, str(home.ledger))
-        audit.recover(home.audit, ledger.audit_seq)
-        remove_stale_temps(home.path)
+def transaction(db: Db, action: str | None = None, *,
+                lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[Ledger]:
+    with db.write(lock_timeout):
+        preflight(db)
+        ledger = Ledger(db, writable=True)
         yield ledger
-        archive.seal_if_due(home, ledger)
-        after = state.to_toml_dict(ledger)  # what writing it now would give
-        after["audit_seq"] = before.get("audit_seq")
-        if after == before:
-            return
-        _save(home, ledger, action, _diff(before, after), after)
+        changes = ledger.changes()
+        if not changes:
+            return  # nothing changed: rolled back, no audit entry
+        deltas: dict[str, int] = {}
+        for (table, key), digest in changes.items():
+            before = ledger.was_present(table, key)
+            delta = (digest is not None) - before
+            if delta:
+                deltas[table] = deltas.get(table, 0) + delta
+        audit.append(db, changes, deltas, action)
+        audit.clear_touched(db)
+        db.commit()
 
 
-def _diff(before: dict, after: dict) -> dict[str, list[str]]:
-    changes: dict[str, list[str]] = {"added": [], "changed": [], "removed": []}
-    for table in state.TABLES:
-        old, new = before.get(table, {}), after.get(table, {})
-        for key in new:
-            if key not in old:
-                changes["added"].append(f"{table}.{key}")
-            elif new[key] != old[key]:
-                changes["changed"].append(f"{table}.{key}")
-        changes["removed"].extend(f"{table}.{k}" for k in old if k not in new)
-    other = [k for k in set(before) | set(after)
-             if k not in state.TABLES and k != "audit_seq" and before.get(k) != after.get(k)]
-    changes["changed"].extend(sorted(other))
-    return {k: v for k, v in changes.items() if v}
+def new_meta(network: str, currency: str, created_at: datetime, **extra: str) -> dict[str, str]:
+    if not network or not currency:
+        raise BadValue("network and currency are required")
+    return {"network": network, "currency": currency,
+            "created_at": created_at.isoformat(), **extra}
+
+
+def now_iso() -> str:
+    return clock.now().isoformat()

@@ -1,10 +1,10 @@
 """Checking payments against the chain, and ``tick``: one idempotent pass for cron.
 
 The chain is asked *outside* the ledger lock (it may be slow), then the answers are
-applied under the lock to a freshly loaded ledger, so a concurrent ``rent`` only waits
-for the quick part. A backend failure raises before anything is written: nothing is
-ever activated, expired or invalidated on uncertain data. Hooks run under the same lock
-hold, after the change is saved, so two overlapping ticks never fire an event twice.
+applied in one write transaction to freshly loaded records, so a concurrent ``rent`` only
+waits for the quick part. A backend failure raises before anything is written: nothing
+is ever activated, expired or invalidated on uncertain data. Hooks and webhooks run after
+the change is committed, outside the lock (``deliver.py``).
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from cloudlease import clock, hooks, lifecycle, views
+from cloudlease import clock, lifecycle
 from cloudlease.bitcoin.backends.base import Received
 from cloudlease.context import Context
-from cloudlease.ledger.state import Ledger, normalize_id
+from cloudlease.ledger.session import Ledger, normalize_id
 from cloudlease.model import PaymentRequest, RequestStatus
-from cloudlease.ops import pools
+from cloudlease.ops import deliver, pools
 
 RECHECK_SETTLED = timedelta(hours=6)  # keep watching settled payments this long for reorgs
 
@@ -55,17 +55,12 @@ def policy(ctx: Context) -> lifecycle.Policy:
 
 
 def watched(ledger: Ledger, now: datetime, monitoring: timedelta) -> list[PaymentRequest]:
-    """Requests worth asking the chain about."""
-    out = []
-    for r in ledger.requests.values():
-        if r.status in (RequestStatus.NEW, RequestStatus.PROCESSING):
-            out.append(r)
-        elif r.status == RequestStatus.SETTLED and r.settled_at and \
-                now - r.settled_at < RECHECK_SETTLED:
-            out.append(r)
-        elif r.status == RequestStatus.EXPIRED and now - r.expires_at < monitoring:
-            out.append(r)  # to notice late payments
-    return out
+    """Requests worth asking the chain about: open ones, settled ones still young enough to
+    be reorged, and expired ones that may yet receive a late payment."""
+    return ledger.requests.where(
+        "status IN ('new', 'processing') OR (status = 'settled' AND settled_at > ?) "
+        "OR (status = 'expired' AND expires_at > ?)",
+        ((now - RECHECK_SETTLED).isoformat(), (now - monitoring).isoformat()))
 
 
 def check(ctx: Context, ids: list[str] | None = None, *, tick: bool = False,
@@ -87,33 +82,31 @@ def check(ctx: Context, ids: list[str] | None = None, *, tick: bool = False,
         report.backend = backend.name
         try:
             addresses = [r.address for r in wanted]
-            if addresses:
-                backend.watch(addresses)
+            backend.watch(addresses)
             tip = backend.tip_height()
-            received = backend.received(addresses) if addresses else {}
+            received = backend.received(addresses)
         finally:
             close = getattr(backend, "close", None)
             if close is not None:
                 close()
     report.tip_height = tip
     report.checked = [r.id for r in wanted]
-    with ctx.locked():
-        with ctx.transaction("tick" if tick else "pay check") as ledger:
-            events: list[lifecycle.Event] = []
-            for r in wanted:
-                if r.id in ledger.requests and tip is not None:
-                    _apply(ledger, ledger.requests[r.id], received.get(r.address, []), tip,
-                           now, pol, report, events)
-            if tick:
-                _end_leases(ledger, now, report, events)
-                events += pools.monitor(ctx, ledger, now)
-            _enqueue(ctx, ledger, events, now)
-            report.events = [f"{e.name} {e.subject}" for e in events]
-            report.statuses = {r.id: ledger.requests[r.id].status.value
-                               for r in wanted if r.id in ledger.requests}
-            pending = bool(ledger.hooks_pending)
-        if pending:
-            _deliver(ctx, report)
+    with ctx.transaction("tick" if tick else "pay check") as ledger:
+        events: list[lifecycle.Event] = []
+        fresh = ledger.requests.many(r.id for r in wanted)
+        for r in wanted:
+            if r.id in fresh and tip is not None:
+                _apply(ledger, fresh[r.id], received.get(r.address, []), tip, now, pol,
+                       report, events)
+        if tick:
+            _end_leases(ledger, now, report, events)
+            events += pools.monitor(ctx, ledger, now)
+        deliver.enqueue(ctx, ledger, events, now)
+        report.events = [f"{e.name} {e.subject}" for e in events]
+        report.statuses = {r.id: ledger.requests[r.id].status.value
+                           for r in wanted if r.id in fresh}
+    if tick or report.events:
+        deliver.run_pending(ctx, report)
     return report
 
 
@@ -129,7 +122,7 @@ def _apply(ledger: Ledger, before: PaymentRequest, outputs: list[Received], tip:
         report.transitions.append({"id": after.id, "from": before.status.value,
                                    "to": after.status.value})
         pools.on_request_change(ledger, before, after, now)
-    lease = ledger.leases.get(after.lease or "")
+    lease = ledger.leases.get(after.lease) if after.lease else None
     if lease is None:
         return
     new_lease, evs = lifecycle.apply_to_lease(lease, before, after, now)
@@ -143,79 +136,19 @@ def _apply(ledger: Ledger, before: PaymentRequest, outputs: list[Received], tip:
 
 def _end_leases(ledger: Ledger, now: datetime, report: Report,
                 events: list[lifecycle.Event]) -> None:
-    for lease in list(ledger.leases.values()):
-        pending = any(ledger.requests[r].status == RequestStatus.PROCESSING
-                      for r in lease.requests if r in ledger.requests)
+    due = ledger.leases.where("status = 'active' AND ends_at <= ?", (now.isoformat(),))
+    if not due:
+        return
+    reqs = ledger.requests.many(r for lease in due for r in lease.requests)
+    for lease in due:
+        pending = any(reqs[r].status == RequestStatus.PROCESSING
+                      for r in lease.requests if r in reqs)
         new, evs = lifecycle.end_if_due(lease, now, pending)
         if new != lease:
             ledger.leases[lease.id] = new
             events += evs
             report.transitions.append({"id": lease.id, "from": lease.status.value,
                                        "to": new.status.value})
-
-
-def _enqueue(ctx: Context, ledger: Ledger, events: list[lifecycle.Event], now: datetime
-             ) -> None:
-    """Queue events that have a hook; the queue is saved with the change that caused it."""
-    configured = ctx.settings.hooks
-    for e in events:
-        if e.name not in configured:
-            continue
-        seq = ledger.counters.get("event", 0) + 1
-        ledger.counters["event"] = seq
-        body: dict[str, Any] = {"event": e.name, "id": f"E-{seq}", "at": now,
-                                "network": ledger.network, **e.data}
-        if e.subject.startswith("L-") and e.subject in ledger.leases:
-            lease = ledger.leases[e.subject]
-            body["lease_id"], body["tenant"] = lease.id, lease.tenant
-            body["lease"] = views.lease(lease)
-        elif e.subject.startswith("pool:"):
-            body["pool"] = e.subject.removeprefix("pool:")
-        elif e.subject in ledger.requests:
-            req = ledger.requests[e.subject]
-            body["request_id"], body["lease_id"] = req.id, req.lease
-            body["request"] = views.request(req)
-        ledger.hooks_pending.append({"event": _no_nulls(views.jsonable(body)), "attempts": 0})
-
-
-def _no_nulls(value: Any) -> Any:
-    """TOML has no null: drop None values (hooks treat a missing key as null)."""
-    if isinstance(value, dict):
-        return {k: _no_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_no_nulls(v) for v in value if v is not None]
-    return value
-
-
-def _deliver(ctx: Context, report: Report) -> None:
-    """Run queued hooks (the lock is held) and record what happened."""
-    ledger = ctx.read()
-    configured = ctx.settings.hooks
-    outcomes: dict[str, hooks.Outcome] = {}
-    for item in ledger.hooks_pending:
-        event = item["event"]
-        command = configured.get(event["event"])
-        if command is None:
-            outcomes[event["id"]] = hooks.Outcome(event["id"], True)  # hook removed: drop
-            continue
-        outcomes[event["id"]] = hooks.run(command, event, str(ctx.home.path),
-                                          ctx.settings.hook_timeout)
-    with ctx.transaction("hooks") as ledger:
-        keep = []
-        for item in ledger.hooks_pending:
-            out = outcomes.get(item["event"]["id"])
-            if out is None:
-                keep.append(item)
-            elif out.ok:
-                report.hooks_delivered.append(f"{item['event']['event']} {item['event']['id']}")
-            else:
-                attempts = int(item.get("attempts", 0)) + 1
-                report.hooks_failed.append({"event": item["event"]["event"],
-                                            "id": item["event"]["id"],
-                                            "error": out.error or ""})
-                if attempts < hooks.MAX_ATTEMPTS:
-                    keep.append({**item, "attempts": attempts, "last_error": out.error or ""})
-        ledger.hooks_pending = keep
 
 
 def expect_settled(ctx: Context, ids: list[str], report: Report) -> int:

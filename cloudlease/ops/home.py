@@ -1,7 +1,9 @@
-"""``init``: make a home (config.toml from the template, an empty ledger, archive/)."""
+"""``init``: make a home (config.toml from the template and a new ledger), or attach a
+second host to a shared PostgreSQL ledger."""
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,12 +11,14 @@ from pathlib import Path
 from cloudlease import clock, config, validate
 from cloudlease.errors import BadValue, Conflict, LedgerError
 from cloudlease.ledger import store
-from cloudlease.ledger.fsio import atomic_write
-from cloudlease.ledger.state import Ledger
+from cloudlease.ledger.fsio import FileLock, atomic_write, fsync_dir
 from cloudlease.ledger.store import Home
 from cloudlease.model import Plan
 
 STARTER_PLAN = ("standard", 1000)  # name, sat per hour (test networks only)
+# tables that hold history: a ledger with any row in them is never erased by --force
+HISTORY = ("tenants", "leases", "payment_requests", "payments", "contributions", "payouts",
+           "invoices")
 
 
 @dataclass
@@ -24,16 +28,19 @@ class InitResult:
     wallet: str
     backend: str
     starter_plan: str | None
+    ledger: str = "sqlite"
+    ledger_id: str = ""
+    attached: bool = False
 
 
 def init(path: Path, *, network: str = "regtest", currency: str = "USD",
          descriptor: str | None = None, xpub: str | None = None, backend: str | None = None,
          esplora_urls: list[str] | None = None, rpc_url: str | None = None,
-         fixed_rate: str | None = None, force: bool = False,
+         fixed_rate: str | None = None, force: bool = False, ledger_url: str | None = None,
          lock_timeout: float = store.DEFAULT_LOCK_TIMEOUT) -> InitResult:
     network = config.check_network(network)
     currency = currency.strip().upper()
-    if len(currency) != 3 or not currency.isalpha():
+    if len(currency) != 3 or not currency.isalpha() or not currency.isascii():
         raise BadValue(f"currency must be a 3-letter code such as USD, got {currency!r}")
     if descriptor and xpub:
         raise BadValue("give --descriptor or --xpub, not both")
@@ -59,33 +66,139 @@ def init(path: Path, *, network: str = "regtest", currency: str = "USD",
         from cloudlease.ops.quote import parse_rate
 
         fixed_rate = str(parse_rate(fixed_rate))
+    shared_url = ledger_url or os.environ.get("CLOUDLEASE_LEDGER_URL") or ""
+    if shared_url and not canonical:
+        raise BadValue("a shared ledger needs a watch-only wallet (--descriptor or --xpub): "
+                       "address indexes come from the database, and a keys wallet's private "
+                       "keys would live on one host only")
+    wallet = f"descriptor:{canonical}" if canonical else "keys"
     home = Home(path)
-    home.path.mkdir(parents=True, exist_ok=True)
-    with store.lock(home, lock_timeout):
-        if home.ledger.exists() or home.config.exists():
-            if not force:
-                raise Conflict(f"{home.path} already holds a cloudlease home; pass --force to "
-                               "start it afresh")
-            try:
-                old = store.read(home)
-            except LedgerError:
-                old = None
-            if old is not None and (old.leases or old.archives):
-                raise Conflict(f"{home.path} holds leases; --force will not erase a ledger "
-                               "with history")
+    try:
+        home.path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LedgerError(f"cannot create {home.path}: {exc.strerror}",
+                          code="home_unwritable") from None
+    now = clock.now()
+    meta = store.new_meta(network, currency, now, wallet=wallet)
+    starter = None
+    records = []
+    if network != "mainnet":
+        name, price = STARTER_PLAN
+        records.append(Plan(name=name, created_at=now, price_sats=price))
+        starter = name
+
+    def write_config(ledger_id: str) -> None:
         text = config.render_template(
             network=network, currency=currency,
             wallet_kind="descriptor" if canonical else "keys", descriptor=canonical,
             backend=backend, esplora_urls=esplora_urls, rpc_url=rpc_url or "",
-            fixed_rate=fixed_rate or "")
+            fixed_rate=fixed_rate or "", ledger_url=ledger_url or "", ledger_id=ledger_id)
         config.parse(tomllib.loads(text))  # the template must always parse
-        atomic_write(home.config, text.encode())
-        ledger = Ledger(network=network, currency=currency, created_at=clock.now())
-        starter = None
-        if network != "mainnet":
-            name, price = STARTER_PLAN
-            ledger.plans[name] = Plan(name=name, created_at=ledger.created_at, price_sats=price)
-            starter = name
-        store.create(home, ledger)
-    return InitResult(home.path, network, "descriptor" if canonical else "keys", backend,
-                      starter)
+        if home.config.is_symlink():
+            raise LedgerError(f"{home.config} is a symbolic link; cloudlease will not write "
+                              "through it", code="config_invalid")
+        atomic_write(home.config, text.encode(), mode=0o600)
+
+    result = InitResult(home.path, network, "descriptor" if canonical else "keys", backend,
+                        starter)
+    with FileLock(home.lock, lock_timeout):
+        if home.config.exists() or home.config.is_symlink() or home.has_local_ledger():
+            if not force:
+                raise Conflict(f"{home.path} already holds a cloudlease home; pass --force to "
+                               "start it afresh")
+            _prove_empty(home, lock_timeout)
+        if shared_url:
+            return _init_shared(home, shared_url, meta, records, write_config, result,
+                                lock_timeout)
+        ledger_id = _create_local(home, meta, records, lock_timeout)
+        write_config(ledger_id)
+    result.ledger_id = ledger_id
+    return result
+
+
+def _create_local(home: Home, meta: dict[str, str], records: list, lock_timeout: float) -> str:
+    """A new ledger.db, built beside it and renamed into place: a crash leaves no ledger
+    or a whole one."""
+    from cloudlease.ledger.db import open_sqlite
+
+    tmp = home.path / f".ledger.db.{os.getpid()}.new"
+    for stale in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
+        stale.unlink(missing_ok=True)
+    db = open_sqlite(tmp, lock_timeout=lock_timeout, create=True)
+    try:
+        db.execute("PRAGMA journal_mode = WAL")
+        db.lock_path = home.path / ".ledger-init.lock"
+        ledger_id = store.create_schema(db, meta, records, timeout=lock_timeout)
+    finally:
+        db.close()
+        (home.path / ".ledger-init.lock").unlink(missing_ok=True)
+    for suffix in ("-wal", "-shm"):
+        home.db.with_name(home.db.name + suffix).unlink(missing_ok=True)
+    os.replace(tmp, home.db)
+    fsync_dir(home.path)
+    return ledger_id
+
+
+def _init_shared(home: Home, url: str, meta: dict[str, str], records: list, write_config,
+                 result: InitResult, lock_timeout: float) -> InitResult:
+    from cloudlease.ledger.db import open_postgres
+
+    db = open_postgres(url, lock_timeout=lock_timeout)
+    try:
+        if store.has_ledger(db):
+            store.check_schema(db)
+            facts = dict(db.query("SELECT key, value FROM meta"))
+            for key in ("network", "wallet", "currency"):
+                if facts.get(key) != meta[key]:
+                    shown = "the wallet" if key == "wallet" else f"{key} {facts.get(key)!r}"
+                    raise Conflict(f"the shared ledger at {db.where} uses {shown}, not what "
+                                   f"was given here; give the same --network, --currency and "
+                                   "--descriptor/--xpub as the first host")
+            ledger_id = facts["ledger_id"]
+            result.attached = True
+        else:
+            ledger_id = store.create_schema(db, meta, records, timeout=lock_timeout)
+    finally:
+        db.close()
+    write_config(ledger_id)
+    result.ledger = "postgresql"
+    result.ledger_id = ledger_id
+    return result
+
+
+def _prove_empty(home: Home, lock_timeout: float) -> None:
+    """``init --force`` starts afresh only a home whose ledger it can read and that holds no
+    history; anything it cannot prove empty is refused."""
+    refuse = ("--force will not erase a ledger it cannot prove empty: {why}; move the home "
+              "aside or restore it instead")
+    if home.legacy_ledger.exists():
+        try:
+            from cloudlease.ledger.legacy.store import read
+
+            old = read(home)
+        except LedgerError as exc:
+            raise Conflict(refuse.format(why=f"ledger.toml cannot be read ({exc.message})")
+                           ) from None
+        if old.leases or old.requests or old.archives or old.tenants or old.contributions \
+                or old.invoices:
+            raise Conflict(refuse.format(why="ledger.toml holds history"))
+    if home.db.exists() or home.db.is_symlink():
+        from cloudlease.ledger.db import open_sqlite
+
+        try:
+            db = open_sqlite(home.db, lock_timeout=lock_timeout)
+            try:
+                store.check_schema(db)
+                for table in HISTORY:
+                    row = db.one(f"SELECT count(*) FROM {table}")
+                    if row and row[0]:
+                        raise Conflict(refuse.format(why=f"ledger.db holds {table}"))
+            finally:
+                db.close()
+        except LedgerError as exc:
+            raise Conflict(refuse.format(why=f"ledger.db cannot be read ({exc.message})")
+                           ) from None
+        for p in (home.db, home.db.with_name("ledger.db-wal"), home.db.with_name("ledger.db-shm")):
+            p.unlink(missing_ok=True)
+    for name in ("ledger.toml", "audit.log"):
+        (home.path / name).unlink(missing_ok=True)

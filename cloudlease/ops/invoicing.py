@@ -1,34 +1,29 @@
-"""Invoices and accounting exports over a home: gather settled history (hot ledger and
-sealed archive), make drafts, issue, void, render documents, write files.
+"""Invoices and accounting exports over a home: gather settled history, make drafts,
+issue, void, render documents, write files.
 
-Sealed segments never change, so ``create`` reads them before taking the ledger lock and,
-under the lock, reads only the hot ledger and any segment sealed in the meantime: the
-lock is held for milliseconds even over 100,000 sealed leases.
+History is read through indexes (settled payments by settlement time, a tenant's leases),
+in a read session; the write that stores a draft then checks every row the lines came
+from against the audit chain, so a draft is never built from a row edited behind the
+tool's back, and the writer lock is held only for the write itself.
 """
 
 from __future__ import annotations
 
-import types
-import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
-from enum import StrEnum
-from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from cloudlease import clock, exports, invoices, validate
 from cloudlease.context import Context
 from cloudlease.errors import BadValue, Conflict, LedgerError, NotFound
-from cloudlease.ledger import archive
-from cloudlease.ledger.state import Ledger, normalize_id
-from cloudlease.model import Invoice, InvoiceStatus, Lease, PaymentRequest
+from cloudlease.ledger.session import Ledger, normalize_id
+from cloudlease.model import Contribution, Invoice, InvoiceStatus, Lease, PaymentRequest, Payout
 
 Window = tuple[datetime, datetime] | None
-R = TypeVar("R", Lease, PaymentRequest)
+ALL = object()  # every tenant, anonymous sales included (exports)
 
 
 def timezone(ctx: Context) -> ZoneInfo:
@@ -46,22 +41,17 @@ class History:
         leases: the leases those requests pay for.
         settled: lease id → (settled_at, request id, hours) of each of its settled
             payments, at any time (to work out which hours an extension covers).
-        segments: the archive segments read.
+        contributions: the contributions settled in the window (of the tenant).
+        payouts: the payouts of the window's months.
+        contribution_requests: the requests that paid those contributions.
     """
 
     requests: dict[str, PaymentRequest] = field(default_factory=dict)
     leases: dict[str, Lease] = field(default_factory=dict)
     settled: dict[str, list[tuple[datetime, str, int]]] = field(default_factory=dict)
-    segments: set[str] = field(default_factory=set)
-
-    def merge(self, other: History) -> History:
-        self.requests.update(other.requests)
-        self.leases.update(other.leases)
-        for lid, rows in other.settled.items():
-            mine = self.settled.setdefault(lid, [])
-            mine.extend(r for r in rows if r not in mine)
-        self.segments |= other.segments
-        return self
+    contributions: list[Contribution] = field(default_factory=list)
+    payouts: list[Payout] = field(default_factory=list)
+    contribution_requests: dict[str, PaymentRequest] = field(default_factory=dict)
 
     def covers(self) -> dict[str, tuple[datetime, datetime]]:
         out: dict[str, tuple[datetime, datetime]] = {}
@@ -70,106 +60,47 @@ class History:
         return out
 
 
-@cache
-def _converters(cls: type) -> dict[str, Any]:
-    """Per field of a record class, how to turn its JSON value back into a Python one."""
-    out: dict[str, Any] = {}
-    for name, hint in typing.get_type_hints(cls).items():
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        base = args[0] if typing.get_origin(hint) in (types.UnionType, typing.Union) else hint
-        if base is datetime:
-            out[name] = datetime.fromisoformat
-        elif base is Decimal:
-            out[name] = Decimal
-        elif typing.get_origin(base) is tuple:
-            out[name] = tuple
-        elif isinstance(base, type) and issubclass(base, StrEnum):
-            members = base._value2member_map_  # a dict look-up; the class call is slow
-            out[name] = lambda v, m=members, b=base: m.get(v) or b(v)
-    return out
-
-
-def _sealed(cls: type[R], data: dict[str, Any], where: str) -> R:
-    """A record from a sealed segment. The segment's SHA-256 was checked against the
-    ledger when it was loaded, so its records are exactly what the tool wrote: convert
-    them directly (seven times faster than ``from_json``'s field-by-field checks), and
-    fall back to ``from_json`` only to name what is wrong with an odd one."""
-    conv = _converters(cls)
-    try:
-        return cls(**{k: conv[k](v) if k in conv and v is not None else v
-                      for k, v in data.items()})
-    except (TypeError, ValueError, ArithmeticError):
-        return cls.from_json(data, where)
-
-
-def _when(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    try:
-        return datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
-
-
-def read_history(ctx: Context, ledger: Ledger, window: Window, *, hot: bool = True,
-                 skip: Iterable[str] = ()) -> History:
-    """Settled payments in ``window`` from the sealed segments (except ``skip``) and,
-    with ``hot``, from the hot ledger. Only matching records are fully parsed."""
+def read_history(ledger: Ledger, window: Window, tenant: Any = ALL,
+                 period: str | None = None) -> History:
+    """Settled payments in ``window`` (everything when None) of ``tenant`` (a name; None for
+    anonymous sales; ALL for everyone), with their leases, contributions and payouts."""
     hist = History()
-    skip = set(skip)
-    for number in sorted(ledger.archives, key=int):
-        if number in skip:
-            continue
-        sealed_at = _when(ledger.archives[number].get("sealed_at"))
-        if window is not None and sealed_at is not None and sealed_at < window[0]:
-            # sealed before the window opened: everything in it settled earlier
-            hist.segments.add(number)
-            continue
-        seg = archive.load_segment(ctx.home, number, ledger.archives[number])
-        hist.segments.add(number)
-        raw_leases = seg.get("leases", {})
-        for rid, data in seg.get("requests", {}).items():
-            if data.get("status") != "settled":
-                continue
-            when = _when(data.get("settled_at"))
-            if when is None:
-                raise LedgerError(f"archive {number}: requests.{rid} is settled without a "
-                                  "valid settled_at")
-            lid = data.get("lease")
-            if lid:
-                hist.settled.setdefault(lid, []).append((when, rid, data.get("hours") or 0))
-            if window is not None and not window[0] <= when < window[1]:
-                continue
-            hist.requests[rid] = _sealed(PaymentRequest, data,
-                                         f"archive {number}: requests.{rid}")
-            if lid in raw_leases and lid not in hist.leases:
-                hist.leases[lid] = _sealed(Lease, raw_leases[lid],
-                                           f"archive {number}: leases.{lid}")
-    if hot:
-        for req in ledger.requests.values():
-            if req.status != "settled" or req.settled_at is None:
-                continue
-            if req.lease:
-                hist.settled.setdefault(req.lease, []).append(
-                    (req.settled_at, req.id, req.hours or 0))
-            if window is None or window[0] <= req.settled_at < window[1]:
-                hist.requests[req.id] = req
-                if req.lease in ledger.leases:
-                    hist.leases[req.lease] = ledger.leases[req.lease]
+    clause = ["status = 'settled'"]
+    params: list[Any] = []
+    if window is not None:
+        clause.append("settled_at >= ? AND settled_at < ?")
+        params += [window[0].isoformat(), window[1].isoformat()]
+    if tenant is None:
+        clause.append("lease IN (SELECT id FROM leases WHERE tenant IS NULL)")
+    elif tenant is not ALL:
+        clause.append("(tenant = ? OR lease IN (SELECT id FROM leases WHERE tenant = ?))")
+        params += [tenant, tenant]
+    found = ledger.requests.where(" AND ".join(clause), params)
+    hist.requests = {r.id: r for r in found}
+    hist.leases = ledger.leases.many(r.lease for r in found if r.lease)
+    others = ledger.requests.many(rid for lease in hist.leases.values()
+                                  for rid in lease.requests if rid not in hist.requests)
+    for req in [*found, *others.values()]:
+        if req.lease and req.status == "settled" and req.settled_at is not None:
+            hist.settled.setdefault(req.lease, []).append(
+                (req.settled_at, req.id, req.hours or 0))
+    if tenant is None:
+        return hist
+    cclause = ["status = 'settled'"]
+    cparams: list[Any] = []
+    if window is not None:
+        cclause.append("settled_at >= ? AND settled_at < ?")
+        cparams += [window[0].isoformat(), window[1].isoformat()]
+    if tenant is not ALL:
+        cclause.append("tenant = ?")
+        cparams.append(tenant)
+    hist.contributions = ledger.contributions.where(" AND ".join(cclause), cparams,
+                                                    order="settled_at, id")
+    hist.contribution_requests = ledger.requests.many(
+        c.request for c in hist.contributions if c.request)
+    hist.payouts = (ledger.payouts.where("period = ?", (period,)) if period is not None
+                    else ledger.payouts.all())
     return hist
-
-
-def _find_missing_leases(ctx: Context, ledger: Ledger, hist: History) -> None:
-    """Leases of found requests that were not next to them (a lease is sealed with its
-    requests, so this is for odd histories): the hot ledger, then one archive pass."""
-    wanted = {r.lease for r in hist.requests.values() if r.lease} - set(hist.leases)
-    for lid in [x for x in wanted if x in ledger.leases]:
-        hist.leases[lid] = ledger.leases[lid]
-        wanted.discard(lid)
-    if wanted and ledger.archives:
-        for lease in archive.iter_leases(ctx.home, ledger):
-            if lease.id in wanted:
-                hist.leases[lease.id] = lease
 
 
 # -- invoices -------------------------------------------------------------------------
@@ -178,15 +109,15 @@ def find(ledger: Ledger, ref: str) -> Invoice:
     text = ref.strip()
     inv = ledger.invoices.get(normalize_id(text, "D"))
     if inv is None:
-        inv = next((i for i in ledger.invoices.values()
-                    if i.number and i.number.upper() == text.upper()), None)
+        found = ledger.invoices.where("number = ?", (text.upper(),))
+        inv = found[0] if found else None
     if inv is None:
         raise NotFound(f"no invoice {ref!r} (see 'cloudlease invoice list')")
     return inv
 
 
 def _known_tenant(ledger: Ledger, name: str) -> None:
-    if name not in ledger.tenants:  # a removed tenant keeps its history and invoices
+    if ledger.tenants.get(name) is None:  # a removed tenant keeps its history and invoices
         raise NotFound(f"no tenant named {name!r} (see 'cloudlease tenant list')")
 
 
@@ -200,28 +131,28 @@ def create(ctx: Context, tenant: str | None, period: str) -> tuple[Invoice, list
     snapshot = ctx.read()
     if tenant is not None:
         _known_tenant(snapshot, tenant)
-    sealed = read_history(ctx, snapshot, window, hot=False)
+    hist = read_history(snapshot, window, tenant, period)
+    lines = invoices.build_lines(
+        tenant, period, tz, requests=hist.requests.values(), leases=hist.leases,
+        covers=hist.covers(), contributions=hist.contributions, payouts=hist.payouts,
+        request_by_id={**hist.contribution_requests, **hist.requests})
+    total = sum(int(line["sats"]) for line in lines)
     kind = "invoice" if tenant is not None else "statement"
     notes: list[str] = []
     who = tenant if tenant is not None else "anonymous sales"
     with ctx.transaction(f"invoice create {who} {period}") as ledger:
+        ledger.check_loaded(snapshot)  # the lines come from rows the chain vouches for
         if tenant is not None:
             _known_tenant(ledger, tenant)
-        same = [i for i in ledger.invoices.values() if i.tenant == tenant and
-                i.period == period and i.kind == kind and i.status != InvoiceStatus.VOID]
+        same = ledger.invoices.where(
+            ("tenant = ?" if tenant is not None else "tenant IS NULL")
+            + " AND period = ? AND kind = ? AND status != 'void'",
+            ((tenant,) if tenant is not None else ()) + (period, kind))
         issued = [i for i in same if i.status == InvoiceStatus.ISSUED]
         if issued:
             raise Conflict(f"{who} already has {issued[0].number} for {period}; void it "
                            f"('cloudlease invoice void {issued[0].number} --reason ...') to "
                            "correct it")
-        hist = read_history(ctx, ledger, window, skip=sealed.segments).merge(sealed)
-        _find_missing_leases(ctx, ledger, hist)
-        lines = invoices.build_lines(
-            tenant, period, tz, requests=hist.requests.values(), leases=hist.leases,
-            covers=hist.covers(), contributions=ledger.contributions.values(),
-            payouts=ledger.payouts.values(),
-            request_by_id={**ledger.requests, **hist.requests})
-        total = sum(int(line["sats"]) for line in lines)
         if same:
             inv = same[0]
             if inv.lines != tuple(lines):
@@ -251,10 +182,13 @@ def listing(ctx: Context, *, tenant: str | None = None, period: str | None = Non
         period = invoices.parse_period(period)
     if status is not None and status not in {s.value for s in InvoiceStatus}:
         raise BadValue(f"unknown status {status!r} (one of draft, issued, void)")
-    rows = [i for i in ledger.invoices.values()
-            if (tenant is None or i.tenant == tenant) and (period is None or i.period == period)
-            and (status is None or i.status == status)]
-    return sorted(rows, key=lambda i: int(i.id.rpartition("-")[2]))
+    clause, params = [], []
+    for column, value in (("tenant", tenant), ("period", period), ("status", status)):
+        if value is not None:
+            clause.append(f"{column} = ?")
+            params.append(value)
+    return ledger.invoices.where(" AND ".join(clause), params,
+                                 order="CAST(substr(id, 3) AS INTEGER)")
 
 
 def issue(ctx: Context, ref: str) -> tuple[Invoice, bool]:
@@ -277,12 +211,12 @@ def issue(ctx: Context, ref: str) -> tuple[Invoice, bool]:
         now = clock.now()
         year = now.astimezone(tz).year
         key = invoices.counter_key(inv.kind, year)
-        n = ledger.counters.get(key, 0) + 1
+        n = ledger.counter(key) + 1
         number = invoices.make_number(inv.kind, year, n)
-        if any(i.number == number for i in ledger.invoices.values()):
+        if ledger.invoices.count("number = ?", (number,)):
             raise LedgerError(f"number {number} is already taken (the {key} counter was "
                               "edited?); run 'cloudlease verify'")
-        ledger.counters[key] = n
+        ledger.set_counter(key, n)
         inv = inv.replace(status=InvoiceStatus.ISSUED, number=number, issued_at=now)
         inv = inv.replace(content_sha256=invoices.content_sha256(inv))
         ledger.invoices[inv.id] = inv
@@ -322,7 +256,7 @@ def void(ctx: Context, ref: str, reason: str) -> tuple[Invoice, Invoice]:
 def document(ctx: Context, ref: str) -> dict[str, Any]:
     ledger = ctx.read()
     inv = find(ledger, ref)
-    tenant = ledger.tenants.get(inv.tenant or "")
+    tenant = ledger.tenants.get(inv.tenant) if inv.tenant else None
     return invoices.document(inv, seller_name=ctx.settings.operator_name,
                              seller_address=ctx.settings.operator_address,
                              buyer_email=tenant.email if tenant else None,
@@ -367,11 +301,11 @@ def export(ctx: Context, fmt: str, period: str | None = None) -> tuple[str, int]
         period = invoices.check_period(period, tz, clock.now())
         window = invoices.period_bounds(period, tz)
     ledger = ctx.read()
-    hist = read_history(ctx, ledger, window)
-    _find_missing_leases(ctx, ledger, hist)
+    hist = read_history(ledger, window, ALL)
+    contributions = ledger.contributions.all()
     entries = exports.build_entries(tz, requests=hist.requests.values(), leases=hist.leases,
-                                    contributions=ledger.contributions.values(),
-                                    payouts=ledger.payouts.values(), period=period)
+                                    contributions=contributions,
+                                    payouts=ledger.payouts.all(), period=period)
     text = exports.render(fmt, entries, period=period, timezone=tz.key,
-                          tenants=ledger.tenants)
+                          tenants={t.name: t for t in ledger.tenants.all()})
     return text, len(entries)

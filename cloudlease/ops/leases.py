@@ -9,8 +9,7 @@ from decimal import Decimal
 from cloudlease import clock, validate
 from cloudlease.context import Context
 from cloudlease.errors import BadValue, Conflict, NotFound
-from cloudlease.ledger import archive
-from cloudlease.ledger.state import Ledger, normalize_id
+from cloudlease.ledger.session import Ledger
 from cloudlease.model import Lease, LeaseStatus, PaymentRequest, Plan, RequestStatus
 from cloudlease.ops import requests
 from cloudlease.ops.quote import Quote, quote
@@ -40,12 +39,14 @@ class Rental:
 def pick_plan(ledger: Ledger, name: str | None) -> Plan:
     if name is not None:
         return ledger.plan(name)
-    if len(ledger.plans) == 1:
-        return next(iter(ledger.plans.values()))
-    if not ledger.plans:
+    plans = ledger.plans.where(limit=2)
+    if len(plans) == 1:
+        return plans[0]
+    if not plans:
         raise NotFound("no plans yet: add one with 'cloudlease plan add NAME "
                        "--price-per-hour AMOUNT'")
-    raise BadValue(f"several plans ({', '.join(sorted(ledger.plans))}); choose one with --plan")
+    names = ", ".join(p.name for p in ledger.plans.all())
+    raise BadValue(f"several plans ({names}); choose one with --plan")
 
 
 def _label(lease_id: str, tenant: str | None, plan: Plan, hours: int) -> tuple[str, str]:
@@ -145,66 +146,51 @@ def _attach_investment(ctx: Context, ledger: Ledger, req: PaymentRequest, plan: 
 
 
 def _by_key(ctx: Context, ledger: Ledger, key: str) -> Lease | None:
-    for lease in ledger.leases.values():
-        if lease.idempotency_key == key:
-            return lease
-    sealed = ledger.idempotency.get(key)
-    if sealed is not None:
-        return archive.find_lease(ctx.home, ledger, sealed["lease"])
-    return None
+    found = ledger.leases.where("idempotency_key = ?", (key,))
+    return found[0] if found else None
 
 
 def listing(ctx: Context, *, status: str | None = None, tenant: str | None = None,
-            include_archived: bool = True) -> list[dict]:
-    """Leases as ``--json`` shows them, sealed history first, filtered."""
+            open_only: bool = False) -> list[dict]:
+    """Leases as ``--json`` shows them, oldest first, filtered in the database."""
     from cloudlease import views
 
     ledger = ctx.read()
-    wanted = None
+    clause, params = [], []
     if status is not None:
         try:
             wanted = LeaseStatus(status)
         except ValueError:
             raise BadValue(f"unknown status {status!r} (one of "
                            f"{', '.join(s.value for s in LeaseStatus)})") from None
-    if tenant is not None and tenant not in ledger.tenants:
-        raise NotFound(f"no tenant named {tenant!r}")
-    rows: list[dict] = []
-    if include_archived and ledger.archives:
-        rows.extend(views.lease_from_archive(d) for d in archive.iter_lease_data(ctx.home, ledger)
-                    if (wanted is None or d.get("status") == wanted.value)
-                    and (tenant is None or d.get("tenant") == tenant))
-    rows.extend(views.lease(lease) for lease in ledger.leases.values()
-                if (wanted is None or lease.status == wanted)
-                and (tenant is None or lease.tenant == tenant))
-    return rows
+        clause.append("status = ?")
+        params.append(wanted.value)
+    if open_only:
+        clause.append("status IN ('awaiting_payment', 'active', 'suspended')")
+    if tenant is not None:
+        if tenant not in ledger.tenants:
+            raise NotFound(f"no tenant named {tenant!r}")
+        clause.append("tenant = ?")
+        params.append(tenant)
+    return views.lease_rows(ledger.leases, " AND ".join(clause), params)
 
 
 def get(ctx: Context, ledger: Ledger, lease_id: str) -> Lease:
-    lid = normalize_id(lease_id, "L")
-    lease = ledger.leases.get(lid)
-    if lease is None and ledger.archives:
-        lease = archive.find_lease(ctx.home, ledger, lid)
-    if lease is None:
-        raise NotFound(f"no lease {lease_id!r} (see 'cloudlease lease list')")
-    return lease
+    return ledger.lease(lease_id)
 
 
 def show(ctx: Context, lease_id: str) -> tuple[Lease, list[PaymentRequest]]:
     ledger = ctx.read()
-    lease = get(ctx, ledger, lease_id)
-    reqs = [ledger.requests[r] for r in lease.requests if r in ledger.requests]
-    if len(reqs) < len(lease.requests):
-        wanted = set(lease.requests)
-        reqs = [r for r in archive.iter_requests(ctx.home, ledger) if r.id in wanted]
-    return lease, reqs
+    lease = ledger.lease(lease_id)
+    found = ledger.requests.many(lease.requests)
+    return lease, [found[r] for r in lease.requests if r in found]
 
 
 def cancel(ctx: Context, lease_id: str) -> Lease:
     """Cancel a lease still awaiting payment; its open request stops accepting payment."""
     with ctx.transaction(f"lease cancel {lease_id}") as ledger:
-        lease = get(ctx, ledger, lease_id)
-        if lease.id not in ledger.leases or lease.status != LeaseStatus.AWAITING_PAYMENT:
+        lease = ledger.lease(lease_id)
+        if lease.status != LeaseStatus.AWAITING_PAYMENT:
             raise Conflict(f"lease {lease.id} is {lease.status.value}; only a lease awaiting "
                            "payment can be cancelled")
         now = clock.now()

@@ -10,7 +10,6 @@ from cloudlease.context import Context
 from cloudlease.errors import BadValue, Conflict
 from cloudlease.model import Lease, LeaseStatus, PaymentRequest, RequestStatus
 from cloudlease.ops import requests
-from cloudlease.ops.leases import get as get_lease
 from cloudlease.ops.quote import quote
 
 
@@ -28,7 +27,7 @@ def accept(ctx: Context, request_id: str, *, requote: bool = False,
             raise Conflict(f"request {req.id} is {req.status.value}"
                            + ("" if req.paid_sats else " and unpaid")
                            + "; only an expired request with a late payment can be accepted")
-        lease = ledger.leases.get(req.lease or "")
+        lease = ledger.leases.get(req.lease) if req.lease else None
         now = clock.now()
         amount = req.amount_sats
         changes: dict = {"flags": tuple(sorted(set(req.flags) | {"accepted"})),
@@ -59,7 +58,7 @@ def extend(ctx: Context, lease_id: str, hours: str | int, *, rate: Decimal | Non
     """A new payment request for more hours; ``ends_at`` moves when it settles."""
     h = validate.hours(hours)
     with ctx.transaction(f"lease extend {lease_id}") as ledger:
-        lease = get_lease(ctx, ledger, lease_id)
+        lease = ledger.lease(lease_id)
         if lease.status not in (LeaseStatus.ACTIVE, LeaseStatus.SUSPENDED,
                                 LeaseStatus.AWAITING_PAYMENT):
             raise Conflict(f"lease {lease.id} is {lease.status.value}; only an open lease can "

@@ -30,4 +30,4 @@ def add(ctx: Context, name: str, price_per_hour: str, pool: str | None = None) -
 
 
 def listing(ctx: Context) -> list[Plan]:
-    return list(ctx.read().plans.values())
+    return ctx.read().plans.all()

@@ -10,7 +10,7 @@ from typing import Any
 from cloudlease import clock, lifecycle, risk, validate
 from cloudlease.context import Context
 from cloudlease.errors import BackendError, BadValue, Conflict
-from cloudlease.ledger.state import Ledger
+from cloudlease.ledger.session import Ledger
 from cloudlease.model import (
     Consideration,
     Contribution,
@@ -95,15 +95,20 @@ def add(ctx: Context, name: str, *, slots: int, cost_per_hour: str, consideratio
 def remove(ctx: Context, name: str) -> Pool:
     with ctx.transaction(f"pool remove {name}") as ledger:
         pool = ledger.pool(name)
-        if any(lease.pool == name for lease in ledger.leases.values()):
+        if ledger.leases.count("pool = ?", (name,)):
             raise Conflict(f"pool {name!r} has leases; a pool with history cannot be removed")
-        if any(c.pool == name for c in ledger.contributions.values()):
+        if ledger.contributions.count("pool = ?", (name,)):
             raise Conflict(f"pool {name!r} holds contributions; it cannot be removed")
-        plans = [p.name for p in ledger.plans.values() if p.pool == name]
+        plans = [p.name for p in ledger.plans.where("pool = ?", (name,))]
         if plans:
             raise Conflict(f"pool {name!r} is used by plan(s) {', '.join(plans)}")
         del ledger.pools[name]
     return pool
+
+
+def of_pool(table: Any, pool: str) -> list:
+    """A pool's contributions or payouts (indexed by pool)."""
+    return table.where("pool = ?", (pool,), order="created_at, id")
 
 
 # -- state of a pool ---------------------------------------------------------------------
@@ -122,15 +127,16 @@ def slots_in_use(ledger: Ledger, pool: str, now: datetime) -> tuple[int, datetim
     and when the next one frees up."""
     used = 0
     frees: list[datetime] = []
-    for lease in ledger.leases.values():
-        if lease.pool != pool:
-            continue
+    leases = ledger.leases.where(
+        "pool = ? AND status IN ('active', 'suspended', 'awaiting_payment')", (pool,))
+    first = ledger.requests.many(lease.requests[0] for lease in leases if lease.requests)
+    for lease in leases:
         if lease.status in (LeaseStatus.ACTIVE, LeaseStatus.SUSPENDED):
             used += 1
             if lease.ends_at:
                 frees.append(lease.ends_at)
-        elif lease.status == LeaseStatus.AWAITING_PAYMENT:
-            req = ledger.requests.get(lease.requests[0]) if lease.requests else None
+        else:
+            req = first.get(lease.requests[0]) if lease.requests else None
             if req is not None and req.status in requests.OPEN_REQUEST:
                 used += 1
                 frees.append(req.expires_at)
@@ -140,7 +146,8 @@ def slots_in_use(ledger: Ledger, pool: str, now: datetime) -> tuple[int, datetim
 def state(ctx: Context, ledger: Ledger, pool: Pool, now: datetime,
           rate: Decimal | None = None) -> PoolState:
     pool = risk.accrue(pool, now, rate)
-    funding = risk.funding_level(pool, ledger.contributions.values(), ledger.payouts.values())
+    funding = risk.funding_level(pool, of_pool(ledger.contributions, pool.name),
+                                 of_pool(ledger.payouts, pool.name))
     cph = risk.cost_per_hour_sats(pool, rate)
     used, free = slots_in_use(ledger, pool.name, now)
     return PoolState(pool, funding, cph, risk.runway_hours(funding, cph), used, free)
@@ -216,8 +223,8 @@ def new_contribution(ctx: Context, ledger: Ledger, pool: Pool, tenant: str,
 def on_request_change(ledger: Ledger, before, after, now: datetime) -> None:
     """Book what a request's new status means for pools: contributions and revenue."""
     first_settlement = after.status == RequestStatus.SETTLED and before.settled_at is None
-    if after.contribution and after.contribution in ledger.contributions:
-        c = ledger.contributions[after.contribution]
+    c = ledger.contributions.get(after.contribution) if after.contribution else None
+    if c is not None:
         if first_settlement and c.status == "pending":
             pool = ledger.pools.get(c.pool)
             startup = pool is not None and risk.in_startup(pool, now)
@@ -228,7 +235,7 @@ def on_request_change(ledger: Ledger, before, after, now: datetime) -> None:
             ledger.contributions[c.id] = c.replace(status="cancelled")
     if first_settlement and after.lease:
         lease = ledger.leases.get(after.lease)
-        pool = ledger.pools.get(lease.pool or "") if lease else None
+        pool = ledger.pools.get(lease.pool) if lease and lease.pool else None
         if pool is not None:
             key = risk.month_key(now)
             revenue = after.amount_sats - after.invest_sats
@@ -241,13 +248,13 @@ def on_request_change(ledger: Ledger, before, after, now: datetime) -> None:
 def monitor(ctx: Context, ledger: Ledger, now: datetime) -> list[lifecycle.Event]:
     """Accrue cost, end start-up, throttle/unthrottle, ask investors to top up."""
     events: list[lifecycle.Event] = []
-    for name in sorted(ledger.pools):
-        pool = ledger.pools[name]
+    for pool in ledger.pools.all():
+        name = pool.name
         rate = _rate_for(ctx, pool)
         pool = risk.update_startup(risk.accrue(pool, now, rate), now)
         ledger.pools[name] = pool
-        funding = risk.funding_level(pool, ledger.contributions.values(),
-                                     ledger.payouts.values())
+        funding = risk.funding_level(pool, of_pool(ledger.contributions, name),
+                                     of_pool(ledger.payouts, name))
         cph = risk.cost_per_hour_sats(pool, rate)
         runway = risk.runway_hours(funding, cph)
         info = {"pool": name, "funding_sats": funding,
@@ -272,17 +279,15 @@ def monitor(ctx: Context, ledger: Ledger, now: datetime) -> list[lifecycle.Event
 
 
 def _suspend(ledger: Ledger, pool: str, now: datetime) -> None:
-    for lease in list(ledger.leases.values()):
-        if lease.pool == pool and lease.status == LeaseStatus.ACTIVE:
-            ledger.leases[lease.id] = lease.replace(status=LeaseStatus.SUSPENDED,
-                                                    suspended_at=now, note="pool throttled")
+    for lease in ledger.leases.where("pool = ? AND status = 'active'", (pool,)):
+        ledger.leases[lease.id] = lease.replace(status=LeaseStatus.SUSPENDED,
+                                                suspended_at=now, note="pool throttled")
 
 
 def _resume(ledger: Ledger, pool: str, now: datetime) -> None:
     """Give suspended leases their time back: the end moves by the time they were off."""
-    for lease in list(ledger.leases.values()):
-        if lease.pool == pool and lease.status == LeaseStatus.SUSPENDED and \
-                lease.note == "pool throttled":
+    for lease in ledger.leases.where("pool = ? AND status = 'suspended'", (pool,)):
+        if lease.note == "pool throttled":
             off = now - (lease.suspended_at or now)
             ends = lease.ends_at + off if lease.ends_at else None
             starts = lease.starts_at + off if lease.starts_at else None
@@ -295,13 +300,14 @@ def _ask_for_topups(ctx: Context, ledger: Ledger, pool: Pool, funding: int, cph:
                     now: datetime) -> None:
     """One open top-up request per investor for their share of what restores the target."""
     need = pool.target_runway_hours * cph - funding
-    share = risk.shares(risk.stakes(pool, ledger.contributions.values(), now))
+    contributions = of_pool(ledger.contributions, pool.name)
+    share = risk.shares(risk.stakes(pool, contributions, now))
     if need <= 0 or not share:
         return
-    open_for = {c.tenant for c in ledger.contributions.values()
-                if c.pool == pool.name and c.topup and c.status == "pending"
-                and c.request in ledger.requests
-                and ledger.requests[c.request].status in requests.OPEN_REQUEST}
+    pending = [c for c in contributions if c.topup and c.status == "pending" and c.request]
+    reqs = ledger.requests.many(c.request for c in pending if c.request)
+    open_for = {c.tenant for c in pending
+                if c.request in reqs and reqs[c.request].status in requests.OPEN_REQUEST}
     parts = split(need, share)
     for tenant, sats in sorted(parts.items()):
         if tenant in open_for or sats <= 0:
@@ -323,8 +329,8 @@ def payout(ctx: Context, pool_name: str, period: str, *, dry_run: bool = False
         if existing:
             return existing, False
         pool = risk.accrue(pool, now, _rate_for(ctx, pool))
-        return risk.compute_payout(pool, period, list(ledger.contributions.values()),
-                                   list(ledger.payouts.values()), now), False
+        return risk.compute_payout(pool, period, of_pool(ledger.contributions, pool.name),
+                                   of_pool(ledger.payouts, pool.name), now), False
     with ctx.transaction(f"payout {pool_name} {period}") as ledger:
         pool = ledger.pool(pool_name)
         existing = ledger.payouts.get(f"{pool_name}/{period}")
@@ -332,9 +338,8 @@ def payout(ctx: Context, pool_name: str, period: str, *, dry_run: bool = False
             return existing, False
         pool = risk.accrue(pool, now, _rate_for(ctx, pool))
         ledger.pools[pool.name] = pool
-        earlier = [p for p in ledger.payouts.values() if p.pool == pool.name]
-        result = risk.compute_payout(pool, period, list(ledger.contributions.values()),
-                                     earlier, now)
+        result = risk.compute_payout(pool, period, of_pool(ledger.contributions, pool.name),
+                                     of_pool(ledger.payouts, pool.name), now)
         ledger.payouts[result.id] = result
     return result, True
 
@@ -343,13 +348,13 @@ def risk_table(ctx: Context, pool_name: str | None, as_of: datetime | None
                ) -> list[dict[str, Any]]:
     ledger = ctx.read()
     when = as_of or clock.now()
-    names = [pool_name] if pool_name else sorted(ledger.pools)
+    pools = [ledger.pool(pool_name)] if pool_name else ledger.pools.all()
     out = []
-    for name in names:
-        pool = ledger.pool(name)
+    for pool in pools:
+        name = pool.name
         pool = risk.accrue(pool, max(when, pool.accrued_until or when), _rate_for(ctx, pool))
-        rows = risk.table(pool, list(ledger.contributions.values()),
-                          list(ledger.payouts.values()), when)
+        rows = risk.table(pool, of_pool(ledger.contributions, name),
+                          of_pool(ledger.payouts, name), when)
         out.append({"pool": name, "as_of": when,
                     "consideration": pool.consideration.value,
                     "terms": risk.describe_consideration(pool), "rows": rows})

@@ -12,7 +12,7 @@ from datetime import timedelta
 from cloudlease import clock
 from cloudlease.context import Context
 from cloudlease.errors import Conflict, LedgerError
-from cloudlease.ledger.state import Ledger
+from cloudlease.ledger.session import Ledger
 from cloudlease.model import PaymentRequest, RequestStatus
 from cloudlease.ops.quote import Quote
 
@@ -22,39 +22,48 @@ OPEN_REQUEST = frozenset({RequestStatus.NEW, RequestStatus.PROCESSING})
 def fresh_address(ctx: Context, ledger: Ledger) -> tuple[str, str, int | None]:
     """(address, wallet kind, derivation index) never handed out before."""
     settings = ctx.settings
-    used = {r.address for r in ledger.requests.values()}
     if settings.wallet_kind == "descriptor":
         from cloudlease.bitcoin.wallet import DescriptorWallet
 
         if not settings.descriptor:
-            raise LedgerError("wallet.kind is descriptor but wallet.descriptor is empty in "
-                              "config.toml", code="config_invalid")
+            raise LedgerError("config.toml:wallet.descriptor is empty but wallet.kind is "
+                              "descriptor", code="config_invalid")
         wallet = DescriptorWallet(settings.descriptor, settings.network)
-        index = int(ledger.wallet.get("next_index", 0))
+        index = ledger.counter("address_index")  # the next index to hand out
         address = wallet.address_at(index)
-        while address in used:  # only after a hand-edited next_index; never reuse
-            index += 1
+        while ledger.requests.count("address = ?", (address,)):
+            index += 1  # only after a hand-edited counter; never reuse
             address = wallet.address_at(index)
-        ledger.wallet["next_index"] = index + 1
+        ledger.set_counter("address_index", index + 1)
         return address, "descriptor", index
+    if ctx.ledger_url:
+        raise LedgerError("a shared ledger needs a watch-only (descriptor) wallet: a keys "
+                          "wallet's private keys would live on one host only; set "
+                          "wallet.kind = \"descriptor\" in config.toml", code="config_invalid")
     from cloudlease.bitcoin.keystore import KeyStore
 
     address, _wif = KeyStore(ctx.home.keys).new_key(settings.network)  # saved before return
-    if address in used:  # pragma: no cover - 2^-128
+    if ledger.requests.count("address = ?", (address,)):  # pragma: no cover - 2^-128
         raise Conflict("fresh key collided with a used address; try again")
     return address, "keys", None
 
 
-def unpaid_tail(ledger: Ledger) -> int:
-    """Descriptor addresses handed out after the last one paid (gap-limit exposure)."""
-    indexed = sorted((r for r in ledger.requests.values() if r.address_index is not None),
-                     key=lambda r: r.address_index or 0)
-    tail = 0
-    for r in reversed(indexed):
-        if r.paid_sats > 0:
-            break
-        tail += 1
-    return tail
+def unpaid_tail(ledger: Ledger, limit: int | None = None) -> int:
+    """Descriptor addresses handed out after the last one paid (gap-limit exposure);
+    with ``limit``, counting stops past it."""
+    clause = "address_index IS NOT NULL AND (paid_sats > 0 OR ln_paid_msat > 0)"
+    if limit is not None:
+        recent = ledger.requests.where("address_index IS NOT NULL", order="address_index DESC",
+                                       limit=limit + 1)
+        tail = 0
+        for r in recent:
+            if r.paid_sats > 0 or r.ln_paid_msat > 0:
+                break
+            tail += 1
+        return tail
+    paid = ledger.requests.where(clause, order="address_index DESC", limit=1)
+    last = paid[0].address_index if paid else -1
+    return ledger.requests.count("address_index > ?", (last,))
 
 
 def create(ctx: Context, ledger: Ledger, *, purpose: str, quote: Quote, lease: str | None,
@@ -88,12 +97,14 @@ def create(ctx: Context, ledger: Ledger, *, purpose: str, quote: Quote, lease: s
     return request
 
 
-def gap_warning(ctx: Context, ledger: Ledger) -> str | None:
+def gap_warning(ctx: Context, ledger: Ledger, *, exact: bool = False) -> str | None:
     if ctx.settings.wallet_kind != "descriptor":
         return None
-    tail = unpaid_tail(ledger)
-    if tail > ctx.settings.gap_limit:
-        return (f"{tail} unpaid addresses in a row, past the gap limit of "
+    gap = ctx.settings.gap_limit
+    tail = unpaid_tail(ledger, None if exact else gap)
+    if tail > gap:
+        many = f"{tail}" if exact else f"more than {gap}"
+        return (f"{many} unpaid addresses in a row, past the gap limit of "
                 f"{ctx.settings.gap_limit}: a wallet restored from the xpub may not see "
                 "payments to the later ones (raise its gap limit)")
     return None

@@ -20,6 +20,10 @@ def add(ctx: Context, name: str, email: str | None = None,
         existing = ledger.tenants.get(name)
         if existing is not None and existing.removed_at is None:
             raise Conflict(f"tenant {name!r} already exists")
+        if existing is not None:
+            raise Conflict(f"{name!r} was a tenant removed on "
+                           f"{existing.removed_at:%Y-%m-%d}; its history keeps the name, so "
+                           "choose another name for a new tenant")
         tenant = Tenant(name=name, created_at=clock.now(), email=email,
                         refund_address=refund_address)
         ledger.tenants[name] = tenant
@@ -27,14 +31,14 @@ def add(ctx: Context, name: str, email: str | None = None,
 
 
 def listing(ctx: Context) -> list[Tenant]:
-    ledger = ctx.read()
-    return [t for t in ledger.tenants.values() if t.removed_at is None]
+    return ctx.read().tenants.where("removed_at IS NULL", order="name")
 
 
 def show(ctx: Context, name: str) -> tuple[Tenant, list[Lease]]:
     ledger = ctx.read()
     tenant = ledger.tenant(name)
-    return tenant, [lease for lease in ledger.leases.values() if lease.tenant == name]
+    return tenant, ledger.leases.where("tenant = ?", (name,),
+                                       order="CAST(substr(id, 3) AS INTEGER)")
 
 
 def remove(ctx: Context, name: str) -> Tenant:
@@ -42,12 +46,17 @@ def remove(ctx: Context, name: str) -> Tenant:
     lease refers to is marked removed rather than deleted (adding it again revives it)."""
     with ctx.transaction(f"tenant remove {name}") as ledger:
         tenant = ledger.tenant(name)
-        mine = [lease for lease in ledger.leases.values() if lease.tenant == name]
-        open_ = [lease.id for lease in mine if lease.is_open]
+        open_ = [lease.id for lease in ledger.leases.where(
+            "tenant = ? AND status IN ('awaiting_payment', 'active', 'suspended')", (name,),
+            limit=5)]
         if open_:
-            raise Conflict(f"tenant {name!r} has open leases ({', '.join(open_[:5])}); "
+            raise Conflict(f"tenant {name!r} has open leases ({', '.join(open_)}); "
                            "cancel or let them end first")
-        if mine or ledger.archives:
+        history = (ledger.leases.count("tenant = ?", (name,))
+                   or ledger.requests.count("tenant = ?", (name,))
+                   or ledger.contributions.count("tenant = ?", (name,))
+                   or ledger.invoices.count("tenant = ?", (name,)))
+        if history:
             ledger.tenants[name] = tenant.replace(removed_at=clock.now())
         else:
             del ledger.tenants[name]

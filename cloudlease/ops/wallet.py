@@ -14,7 +14,6 @@ from decimal import Decimal, InvalidOperation
 from cloudlease import clock
 from cloudlease.context import Context
 from cloudlease.errors import BadValue
-from cloudlease.ledger import archive
 
 
 @dataclass
@@ -52,10 +51,8 @@ def sweep(ctx: Context, to: str, fee_rate: str | None = None, *, dry_run: bool =
         if not rate.is_finite() or rate < 1:
             raise BadValue(f"--fee-rate must be at least 1 sat/vB, got {fee_rate!r}")
     ledger = ctx.read()
-    requests = list(ledger.requests.values())
-    if ledger.archives:
-        requests += list(archive.iter_requests(ctx.home, ledger))
-    addresses = sorted({r.address for r in requests if r.wallet == "keys" and r.paid_sats})
+    addresses = sorted({r.address for r in ledger.requests.where(
+        "wallet = 'keys' AND paid_sats > 0")})
     if not addresses:
         raise BadValue("nothing to sweep: no keys-wallet address has received a payment")
     backend = make_backend(settings, ctx.home)
@@ -77,7 +74,12 @@ def sweep(ctx: Context, to: str, fee_rate: str | None = None, *, dry_run: bool =
     result = Sweep(txid or tx.txid().hex(), raw, len(utxos), total_in, total_out,
                    total_in - total_out, to, not dry_run)
     if not dry_run:
+        import json
+
+        from cloudlease.model import Meta
+
         with ctx.transaction(f"wallet sweep {result.txid}") as led:
-            led.wallet["last_sweep"] = {"txid": result.txid, "to": to, "at": clock.now(),
-                                        "sats": total_out, "inputs": len(utxos)}
+            led.meta["last_sweep"] = Meta(key="last_sweep", value=json.dumps(
+                {"txid": result.txid, "to": to, "at": clock.now().isoformat(),
+                 "sats": total_out, "inputs": len(utxos)}, sort_keys=True))
     return result

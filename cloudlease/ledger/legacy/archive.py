@@ -1,4 +1,6 @@
-"""Sealed history: closed leases and their payment requests moved out of the hot ledger.
+"""Sealed history of the first ledger format (read only, for migration).
+
+Closed leases and their payment requests moved out of the hot ledger.
 
 The hot ``ledger.toml`` is read and rewritten by every command, so its size sets the
 cost of ``rent`` and ``tick``. Leases closed more than ``SEAL_AFTER`` ago (well past the
@@ -15,107 +17,15 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from cloudlease import clock
 from cloudlease.errors import LedgerError
-from cloudlease.ledger.fsio import atomic_write
-from cloudlease.model import CLOSED_LEASE, Lease, PaymentRequest, RequestStatus, record_number
+from cloudlease.model import Lease, PaymentRequest, record_number
 
 if TYPE_CHECKING:
-    from cloudlease.ledger.state import Ledger
-    from cloudlease.ledger.store import Home
+    from cloudlease.ledger.legacy.state import Ledger
+    from cloudlease.ledger.legacy.store import LegacyHome as Home
 
-SEAL_AFTER = timedelta(days=2)
-SEAL_BATCH = 200  # seal once this many closed leases are old enough
-IDEMPOTENCY_KEEP = timedelta(days=30)
-FINAL_REQUEST = {RequestStatus.SETTLED, RequestStatus.EXPIRED, RequestStatus.INVALID}
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    raise TypeError(f"cannot store {type(value).__name__} in an archive")
-
-
-def sealable(ledger: Ledger, now: datetime) -> list[str]:
-    """Ids of closed leases old enough to seal, whose requests are all final."""
-    cutoff = now - SEAL_AFTER
-    out = []
-    for lease in ledger.leases.values():
-        if lease.status not in CLOSED_LEASE or lease.closed_at is None:
-            continue
-        if lease.closed_at > cutoff:
-            continue
-        reqs = [ledger.requests.get(r) for r in lease.requests]
-        if all(r is None or (r.status in FINAL_REQUEST and "late" not in r.flags) for r in reqs):
-            out.append(lease.id)
-    return out
-
-
-def sealable_requests(ledger: Ledger, now: datetime) -> list[str]:
-    """Final requests that pay for no lease (investments, donations, top-ups), closed
-    long enough ago: their contributions stay in the ledger, the requests need not."""
-    cutoff = now - SEAL_AFTER
-    out = []
-    for r in ledger.requests.values():
-        if r.lease is not None or r.status not in FINAL_REQUEST or "late" in r.flags:
-            continue
-        closed = r.settled_at if r.status == RequestStatus.SETTLED else r.expires_at
-        if closed is not None and closed <= cutoff:
-            out.append(r.id)
-    return out
-
-
-def seal_if_due(home: Home, ledger: Ledger, *, force: bool = False) -> int:
-    """Seal old closed history when a batch is due; returns how many leases were sealed."""
-    now = clock.now()
-    _prune_idempotency(ledger, now)
-    ids = sealable(ledger, now)
-    standalone = sealable_requests(ledger, now)
-    if not ids and not standalone or (len(ids) + len(standalone) < SEAL_BATCH and not force):
-        return 0
-    number = max((int(k) for k in ledger.archives), default=0) + 1
-    prev = ledger.archives[str(number - 1)]["sha256"] if number > 1 else None
-    leases = {i: ledger.leases[i] for i in ids}
-    req_ids = [r for lease in leases.values() for r in lease.requests if r in ledger.requests]
-    req_ids += standalone
-    body = {
-        "format": "cloudlease-archive",
-        "segment": number,
-        "prev_sha256": prev,
-        "sealed_at": now,
-        "leases": {i: lease.to_dict() for i, lease in leases.items()},
-        "requests": {r: ledger.requests[r].to_dict() for r in req_ids},
-    }
-    data = json.dumps(body, default=_json_default, sort_keys=True, indent=0,
-                      ensure_ascii=False).encode()
-    name = f"segment-{number:06d}.json"
-    home.archive_dir.mkdir(exist_ok=True)
-    atomic_write(home.archive_dir / name, data, mode=0o444)
-    ledger.archives[str(number)] = {
-        "file": name, "sha256": hashlib.sha256(data).hexdigest(), "leases": len(leases),
-        "requests": len(req_ids), "sealed_at": now,
-        "lease_ids": ranges(leases), "request_ids": ranges(req_ids),
-    }
-    for i, lease in leases.items():
-        if lease.idempotency_key:
-            ledger.idempotency[lease.idempotency_key] = {"lease": i, "sealed_at": now}
-        del ledger.leases[i]
-    for r in req_ids:
-        del ledger.requests[r]
-    return len(leases)
-
-
-def _prune_idempotency(ledger: Ledger, now: datetime) -> None:
-    for key in [k for k, v in ledger.idempotency.items()
-                if isinstance(v.get("sealed_at"), datetime)
-                and v["sealed_at"] < now - IDEMPOTENCY_KEEP]:
-        del ledger.idempotency[key]
 
 
 def load_segment(home: Home, number: str, meta: dict[str, Any], *, check: bool = True

@@ -1,0 +1,217 @@
+"""The SQL schema: one table per record kind, the audit chain, and the touch log.
+
+The record tables are generated from the record classes in ``model.py`` (one column per
+field, see ``codec.py``), so the model is the one source of truth; ``cloudlease ledger
+schema`` prints the DDL and the README documents it. The same DDL runs on SQLite and
+PostgreSQL, with two differences: INTEGER is BIGINT on PostgreSQL, and the touch
+triggers are written in each engine's own trigger language.
+
+Integrity tables:
+- ``audit``: the hash chain. One row per write: seq, the previous row's hash, time,
+  host, pid, command, the live-row counts per table after the write, a digest of the
+  rows it changed, and its own hash.
+- ``audit_rows``: for each write, every row it changed (table, key) and the SHA-256 of
+  the row as written (NULL: deleted). The latest entry for a row is what the chain says
+  the row must hash to.
+- ``ledger_touch``: filled by triggers on every table on any INSERT, UPDATE or DELETE.
+  cloudlease empties it in the same transaction as its own writes, so whatever is there
+  at the start of a write was done behind its back (sqlite3 shell, psql): the write is
+  refused, naming the record.
+- ``verify_checkpoint``: the last audit row ``verify`` checked, so the next run starts
+  there (``verify --full`` ignores it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cloudlease import model
+from cloudlease.ledger.codec import RecordCodec, codec
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A record table: its codec and the indexes operators and commands use."""
+
+    codec: RecordCodec
+    indexes: tuple[tuple[str, bool], ...] = ()  # (column list, unique)
+
+    @property
+    def name(self) -> str:
+        return self.codec.table
+
+
+def _spec(cls: type, table: str, key: str, *indexes: tuple[str, bool]) -> Spec:
+    return Spec(codec(cls, table, key), indexes)
+
+
+SPECS: tuple[Spec, ...] = (
+    _spec(model.Meta, "meta", "key"),
+    _spec(model.Counter, "counters", "kind"),
+    _spec(model.Tenant, "tenants", "name"),
+    _spec(model.Plan, "plans", "name"),
+    _spec(model.Pool, "pools", "name"),
+    _spec(model.Lease, "leases", "id",
+          ("status", False), ("tenant", False), ("pool, status", False),
+          ("idempotency_key", True), ("closed_at", False)),
+    _spec(model.PaymentRequest, "payment_requests", "id",
+          ("status", False), ("lease", False), ("address", True), ("settled_at", False),
+          ("tenant", False), ("contribution", False), ("idempotency_key", True),
+          ("ln_payment_hash", True), ("address_index", False)),
+    _spec(model.Payment, "payments", "id", ("request", False)),
+    _spec(model.Contribution, "contributions", "id",
+          ("pool", False), ("tenant", False), ("request", False)),
+    _spec(model.Payout, "payouts", "id", ("pool", False)),
+    _spec(model.Invoice, "invoices", "id", ("tenant, period", False), ("number", True)),
+    _spec(model.Event, "events", "id"),
+    _spec(model.Delivery, "deliveries", "id", ("status", False), ("event", False)),
+)
+BY_NAME = {s.name: s for s in SPECS}
+BY_CLASS = {s.codec.cls: s for s in SPECS}
+# tables whose rows the touch triggers watch, with their key column
+WATCHED = tuple((s.name, s.codec.key) for s in SPECS) + (("audit", "seq"),
+                                                          ("audit_rows", "seq"))
+
+
+NOUNS = {"meta": "ledger fact", "counters": "counter", "tenants": "tenant", "plans": "plan",
+         "pools": "pool", "leases": "lease", "payment_requests": "payment request",
+         "payments": "payment", "contributions": "contribution", "payouts": "payout",
+         "invoices": "invoice", "events": "event", "deliveries": "delivery",
+         "audit": "audit entry", "audit_rows": "audit entry"}
+
+
+def noun(table: str) -> str:
+    """What a row of ``table`` is called in messages (``payment request P-3``)."""
+    return NOUNS.get(table, table)
+
+
+def _type(sql_type: str, dialect: str) -> str:
+    return "BIGINT" if sql_type == "INTEGER" and dialect == "postgresql" else sql_type
+
+
+def table_ddl(spec: Spec, dialect: str) -> list[str]:
+    c = spec.codec
+    cols = [f"    {col.name} {_type(col.sql_type, dialect)}"
+            + ("" if col.nullable else " NOT NULL") for col in c.columns]
+    out = [f"CREATE TABLE {c.table} (\n" + ",\n".join(cols)
+           + f",\n    PRIMARY KEY ({c.key})\n)"]
+    for columns, unique in spec.indexes:
+        name = f"{c.table}_{columns.replace(', ', '_')}"
+        out.append(f"CREATE {'UNIQUE ' if unique else ''}INDEX {name} ON {c.table} "
+                   f"({columns})")
+    return out
+
+
+def integrity_ddl(dialect: str) -> list[str]:
+    big = _type("INTEGER", dialect)
+    return [
+        f"""CREATE TABLE audit (
+    seq {big} NOT NULL PRIMARY KEY,
+    prev_hash TEXT NOT NULL,
+    at TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid {big} NOT NULL,
+    command TEXT NOT NULL,
+    counts TEXT NOT NULL,
+    rows_digest TEXT NOT NULL,
+    hash TEXT NOT NULL
+)""",
+        f"""CREATE TABLE audit_rows (
+    seq {big} NOT NULL,
+    tbl TEXT NOT NULL,
+    key TEXT NOT NULL,
+    hash TEXT,
+    PRIMARY KEY (tbl, key, seq)
+)""",
+        "CREATE INDEX audit_rows_seq ON audit_rows (seq)",
+        """CREATE TABLE ledger_touch (
+    tbl TEXT NOT NULL,
+    key TEXT NOT NULL,
+    op TEXT NOT NULL,
+    PRIMARY KEY (tbl, key)
+)""",
+        f"""CREATE TABLE verify_checkpoint (
+    id {big} NOT NULL PRIMARY KEY,
+    seq {big} NOT NULL,
+    hash TEXT NOT NULL,
+    at TEXT NOT NULL
+)""",
+    ]
+
+
+def trigger_names() -> list[str]:
+    return [f"cl_touch_{table}" for table, _ in WATCHED]
+
+
+def sqlite_triggers() -> list[str]:
+    out = []
+    for table, key in WATCHED:
+        new, old = f"CAST(NEW.{key} AS TEXT)", f"CAST(OLD.{key} AS TEXT)"
+        ins = "INSERT INTO ledger_touch (tbl, key, op) VALUES ('{t}', {k}, '{op}') " \
+              "ON CONFLICT DO NOTHING;"
+        out.append(
+            f"CREATE TRIGGER cl_touch_{table} AFTER INSERT ON {table} BEGIN "
+            + ins.format(t=table, k=new, op="insert") + " END")
+        out.append(
+            f"CREATE TRIGGER cl_touch_{table}_u AFTER UPDATE ON {table} BEGIN "
+            + ins.format(t=table, k=old, op="update") + " "
+            + ins.format(t=table, k=new, op="update") + " END")
+        out.append(
+            f"CREATE TRIGGER cl_touch_{table}_d AFTER DELETE ON {table} BEGIN "
+            + ins.format(t=table, k=old, op="delete") + " END")
+    return out
+
+
+PG_TOUCH_FUNCTION = """CREATE FUNCTION cl_touch() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        INSERT INTO ledger_touch (tbl, key, op) VALUES (TG_TABLE_NAME, '*', 'truncate')
+            ON CONFLICT DO NOTHING;
+        RETURN NULL;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        INSERT INTO ledger_touch (tbl, key, op)
+            VALUES (TG_TABLE_NAME, to_jsonb(OLD) ->> TG_ARGV[0], lower(TG_OP))
+            ON CONFLICT DO NOTHING;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'INSERT') THEN
+        INSERT INTO ledger_touch (tbl, key, op)
+            VALUES (TG_TABLE_NAME, to_jsonb(NEW) ->> TG_ARGV[0], lower(TG_OP))
+            ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NULL;
+END $$"""
+
+
+def pg_triggers() -> list[str]:
+    out = [PG_TOUCH_FUNCTION]
+    for table, key in WATCHED:
+        out.append(f"CREATE TRIGGER cl_touch_{table} AFTER INSERT OR UPDATE OR DELETE ON "
+                   f"{table} FOR EACH ROW EXECUTE FUNCTION cl_touch('{key}')")
+        out.append(f"CREATE TRIGGER cl_touch_{table}_t BEFORE TRUNCATE ON {table} "
+                   "FOR EACH STATEMENT EXECUTE FUNCTION cl_touch()")
+    return out
+
+
+def expected_triggers(dialect: str) -> set[str]:
+    if dialect == "postgresql":
+        return {f"cl_touch_{t}" for t, _ in WATCHED} | {f"cl_touch_{t}_t" for t, _ in WATCHED}
+    return {f"cl_touch_{t}{s}" for t, _ in WATCHED for s in ("", "_u", "_d")}
+
+
+def ddl(dialect: str) -> list[str]:
+    """Every statement that creates the current schema on an empty database."""
+    out: list[str] = []
+    for spec in SPECS:
+        out += table_ddl(spec, dialect)
+    out += integrity_ddl(dialect)
+    out += pg_triggers() if dialect == "postgresql" else sqlite_triggers()
+    return out
+
+
+# -- upgrades: one function per old version, each bringing the schema to the next -------
+# (version 1 is the first SQL schema; the TOML ledger before it is migrated by
+# ledger/migrate.py). An upgrade runs inside the write transaction that records it.
+UPGRADES: dict[int, object] = {}
