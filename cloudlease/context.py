@@ -102,6 +102,10 @@ class Context:
         """One write: lock, check, let the caller change records, audit and commit."""
         with store.transaction(self.db(), action, lock_timeout=self.lock_timeout) as ledger:
             self._check(ledger)
+            if self.home.path.is_dir():
+                from cloudlease.ledger.fsio import remove_stale_temps
+
+                remove_stale_temps(self.home.path)
             yield ledger
 
     def _check(self, ledger: Ledger) -> None:

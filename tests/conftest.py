@@ -23,7 +23,8 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "user" / "data"))
     monkeypatch.setenv("CLOUDLEASE_HOME", str(home))
     monkeypatch.setenv("NO_COLOR", "1")
-    for var in ("CLOUDLEASE_NOW", "CLOUDLEASE_RPC_URL", "CLOUDLEASE_DEBUG"):
+    for var in ("CLOUDLEASE_NOW", "CLOUDLEASE_RPC_URL", "CLOUDLEASE_DEBUG",
+                "CLOUDLEASE_LEDGER_URL"):
         monkeypatch.delenv(var, raising=False)
     return home
 
@@ -56,13 +57,92 @@ class Cli:
 
 
 def ledger_snapshot(home: Path) -> str:
-    import sqlite3
+    """Every row of every table (audit chain and change log included), in a stable order,
+    from SQLite or PostgreSQL alike."""
+    from cloudlease.context import Context
+    from cloudlease.ledger import schema
 
-    con = sqlite3.connect(f"file:{home / 'ledger.db'}?mode=ro", uri=True)
+    ctx = Context.at(home)
     try:
-        return "\n".join(con.iterdump())
+        db = ctx.db()
+        out = []
+        for table in [s.name for s in schema.SPECS] + ["audit", "audit_rows", "ledger_touch"]:
+            rows = db.query(f"SELECT * FROM {table}")
+            out.append(f"{table}: " + repr(sorted(map(repr, rows))))
+        return "\n".join(out)
     finally:
-        con.close()
+        ctx.close()
+
+
+# -- engines: the ledger in SQLite (the home) or PostgreSQL (a database per test) -----------
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+
+
+def need_postgres() -> str:
+    """The test cluster's superuser URL (scripts/pg-cluster); skip without one, fail in CI."""
+    url = os.environ.get("CLOUDLEASE_TEST_PG_URL", "")
+    if not url:
+        reason = ("no PostgreSQL: run `bash scripts/pg-cluster start && eval \"$(bash "
+                  "scripts/pg-cluster env)\"` to run the shared-ledger tests")
+        if in_ci():
+            pytest.fail(f"CI is set, so PostgreSQL tests may not skip: {reason}")
+        pytest.skip(reason)
+    return url
+
+
+@pytest.fixture
+def pg_database():
+    """A fresh PostgreSQL database for one test; yields its URL, drops it afterwards."""
+    import uuid
+
+    import psycopg
+
+    admin = need_postgres()
+    name = f"cl_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True) as con:
+        con.execute(f"CREATE DATABASE {name}")
+    base, _, _ = admin.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as con:
+            con.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _test_vpub() -> str:
+    """BIP84 account 0 of the "abandon ... about" test mnemonic, as a vpub (regtest)."""
+    from embit import bip32, bip39
+    from embit.networks import NETWORKS
+
+    root = bip32.HDKey.from_seed(bip39.mnemonic_to_seed("abandon " * 11 + "about"),
+                                 version=NETWORKS["test"]["xprv"])
+    acct = root.derive("m/84h/1h/0h").to_public()
+    acct.version = NETWORKS["test"]["zpub"]
+    return acct.to_base58()
+
+
+VPUB = _test_vpub()
+ENGINES = ["sqlite", "postgresql"]
+
+
+def make_home(cli: Cli, engine: str, url: str | None, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An initialised regtest home whose ledger is on ``engine`` (PostgreSQL homes use a
+    watch-only wallet, as a shared ledger must)."""
+    if engine == "postgresql":
+        assert url is not None
+        monkeypatch.setenv("CLOUDLEASE_LEDGER_URL", url)
+        cli("init", "--xpub", VPUB)
+    else:
+        cli("init")
+    return cli.home
+
+
+@pytest.fixture(params=ENGINES)
+def engine_home(request, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Like ``home``, once on each engine."""
+    url = request.getfixturevalue("pg_database") if request.param == "postgresql" else None
+    return make_home(cli, request.param, url, monkeypatch)
 
 
 @pytest.fixture
@@ -75,6 +155,9 @@ def home(cli: Cli) -> Path:
     """An initialised regtest home with the starter plan."""
     cli("init")
     return cli.home
+
+
+keys_home = home  # for modules that run ``home`` on both engines but need a keys wallet
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60,

@@ -9,22 +9,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from embit import bip32, bip39
-from embit.networks import NETWORKS as EMBIT
+
+from tests.conftest import VPUB
 
 MNEMONIC = "abandon " * 11 + "about"
 ZPUB = ("zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvUUkg"
         "DKf31mGDtKsAYz2oz2AGutZYs")
 
 
-def _vpub() -> str:
-    root = bip32.HDKey.from_seed(bip39.mnemonic_to_seed(MNEMONIC), version=EMBIT["test"]["xprv"])
-    acct = root.derive("m/84h/1h/0h").to_public()
-    acct.version = EMBIT["test"]["zpub"]
-    return acct.to_base58()
-
-
-VPUB = _vpub()
 
 
 def test_mainnet_descriptor_home_hands_out_bip84_addresses(cli):

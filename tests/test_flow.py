@@ -12,6 +12,12 @@ import pytest
 from tests.conftest import run_cli
 
 
+@pytest.fixture
+def home(engine_home: Path) -> Path:
+    """Every flow runs with the ledger in SQLite and in PostgreSQL."""
+    return engine_home
+
+
 def pay_and_settle(cli, request_id: str) -> None:
     cli("devchain", "pay", request_id)
     cli("devchain", "mine")
@@ -309,7 +315,8 @@ def test_watch_runs_ticks(cli, home):
     assert len(ticks) == 2 and ticks[0]["transitions"] and not ticks[1]["transitions"]
 
 
-def test_wallet_show_never_prints_keys_unless_asked(cli, home):
+def test_wallet_show_never_prints_keys_unless_asked(cli, keys_home):
+    home = keys_home
     cli("rent", "--hours", "1")
     keys = Path(home / "keys.toml").read_text()
     out = cli("wallet", "show", "--json").stdout

@@ -44,7 +44,13 @@ class State:
 
     def reset(self, **values: Any) -> None:
         """Fresh state for one invocation (tests run many in one process)."""
+        self.close()
         self.__init__(**values)  # type: ignore[misc]
+
+    def close(self) -> None:
+        """Close the ledger connection this invocation opened, if any."""
+        if self._ctx is not None:
+            self._ctx.close()
 
     def context(self, *, create_default: bool = True) -> Any:
         """The Context for this run; only the default home is created on first use."""
@@ -132,7 +138,10 @@ def command(app: typer.Typer, name: str | None = None, **kwargs: Any) -> Callabl
 
 def run_command(call: Callable[[], Result]) -> None:
     try:
-        result = call()
+        try:
+            result = call()
+        finally:
+            STATE.close()
     except CloudleaseError as exc:
         fail(exc.message, exc.code, int(exc.exit_code))
     except KeyboardInterrupt:

@@ -8,7 +8,18 @@ from typing import Annotated
 import typer
 
 from cloudlease import __version__
-from cloudlease.cli import admin, devchain, invoice, lease, pay, plan, pool, tenant, wallet
+from cloudlease.cli import (
+    admin,
+    devchain,
+    invoice,
+    lease,
+    ledger,
+    pay,
+    plan,
+    pool,
+    tenant,
+    wallet,
+)
 from cloudlease.cli.common import STATE, HomeOpt, JsonOpt, LockOpt
 
 app = typer.Typer(
@@ -48,6 +59,7 @@ app.add_typer(pay.app, name="pay")
 app.add_typer(invoice.app, name="invoice")
 app.add_typer(wallet.app, name="wallet")
 app.add_typer(devchain.app, name="devchain")
+app.add_typer(ledger.app, name="ledger")
 lease.register_top_level(app)
 admin.register(app)
 pay.register(app)

@@ -286,13 +286,27 @@ def open_postgres(url: str, *, lock_timeout: float, connect_timeout: float = 10)
                           code="ledger_unavailable") from None
     app = f"cloudlease pid {os.getpid()}@{socket.gethostname()}: {command_line()}"[:63]
     try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        conninfo_to_dict(url)
+        from urllib.parse import urlsplit
+
+        urlsplit(url).port  # noqa: B018 - raises ValueError for a port that is no number
+    except (psycopg.ProgrammingError, ValueError) as exc:
+        raise LedgerError(f"ledger URL {where!r} is malformed ({_pg_text(exc, url)})",
+                          code="config_invalid") from None
+    try:
         conn = psycopg.connect(url, autocommit=True, application_name=app,
                                connect_timeout=max(1, int(connect_timeout)))
     except psycopg.ProgrammingError as exc:
         raise LedgerError(f"ledger URL {where!r} is malformed ({_pg_text(exc, url)})",
                           code="config_invalid") from None
     except psycopg.Error as exc:
-        raise LedgerError(f"cannot reach the ledger at {where}: {_pg_text(exc, url)}",
+        text = _pg_text(exc, url)
+        if "invalid" in text and "value" in text:
+            raise LedgerError(f"ledger URL {where!r} is malformed ({text})",
+                              code="config_invalid") from None
+        raise LedgerError(f"cannot reach the ledger at {where}: {text}",
                           code="ledger_unavailable") from None
     return Db(conn, "postgresql", where)
 

@@ -45,25 +45,16 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
     fsync_dir(path.parent)
 
 
-def durable_append(path: Path, data: bytes) -> None:
-    """Append ``data`` to ``path`` and fsync before returning."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-_STALE = re.compile(r"^\.(ledger\.toml|keys\.toml)\.(\d{1,10})(\.[0-9a-f]+)?\.tmp$")
+_STALE = re.compile(r"^\.(keys\.toml|ledger\.db)\.(\d{1,10})(\.[0-9a-f]+)?"
+                    r"\.(tmp|new|new-wal|new-shm|new-journal)$")
 
 
 def remove_stale_temps(directory: Path) -> None:
-    """Drop temp files left by ledger and keystore writers that died mid-write (call under
-    the lock). Only our own ``.<file>.<pid>[.<hex>].tmp`` names are touched, and only when
-    that pid is gone: a half-written copy is never needed (the real file was not replaced),
-    and a keystore temp file holds private keys that should not linger."""
-    for tmp in directory.glob(".*.tmp"):
+    """Drop temp files left by keystore writers and ledger builders (init, migrate) that
+    died mid-write. Only our own ``.<file>.<pid>[.<hex>].tmp|new`` names are touched, and
+    only when that pid is gone: a half-written copy is never needed (the real file was not
+    replaced), and a keystore temp file holds private keys that should not linger."""
+    for tmp in directory.glob(".*"):
         m = _STALE.match(tmp.name)
         if not m:
             continue

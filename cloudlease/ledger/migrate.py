@@ -58,9 +58,6 @@ def migrate(ctx: Context, *, force: bool = False, check_only: bool = False,
         old = report.ledger
         result = Migration(str(home.legacy_ledger), problems=list(report.problems),
                            notes=list(report.notes))
-        records, counts = _records(ctx, report)
-        result.leases, result.requests, result.records = counts["leases"], \
-            counts["requests"], len(records)
         if result.problems and not force:
             raise LedgerError(
                 f"ledger.toml failed verification ({result.problems[0]}"
@@ -69,6 +66,9 @@ def migrate(ctx: Context, *, force: bool = False, check_only: bool = False,
                 + "): it was not migrated. Restore it from a backup, or run 'cloudlease "
                 "ledger migrate --force' to migrate it anyway (recorded in the new audit "
                 "chain)", code="ledger_invalid")
+        records, counts = _records(ctx, report, trust=force)
+        result.leases, result.requests, result.records = counts["leases"], \
+            counts["requests"], len(records)
         if check_only:
             return result
         digest = hashlib.sha256(report.data).hexdigest()
@@ -124,8 +124,10 @@ def _wallet(ctx: Context) -> str:
     return f"descriptor:{s.descriptor}" if s.wallet_kind == "descriptor" else "keys"
 
 
-def _records(ctx: Context, report: Any) -> tuple[list[Any], dict[str, int]]:
-    """Every record of the old ledger, sealed history included, as new-format records."""
+def _records(ctx: Context, report: Any, *, trust: bool = False
+             ) -> tuple[list[Any], dict[str, int]]:
+    """Every record of the old ledger, sealed history included, as new-format records
+    (``trust``: read segments whose hash differs, for ``--force``)."""
     from cloudlease.ledger.legacy import archive
     from cloudlease.ledger.legacy.store import LegacyHome
     from cloudlease.model import Counter, Delivery, DeliveryStatus, Event
@@ -134,11 +136,15 @@ def _records(ctx: Context, report: Any) -> tuple[list[Any], dict[str, int]]:
     legacy = LegacyHome(ctx.home.path)
     leases = dict(old.leases)
     requests = dict(old.requests)
-    if old.archives:
-        for lease in archive.iter_leases(legacy, old):
-            leases.setdefault(lease.id, lease)
-        for req in archive.iter_requests(legacy, old):
-            requests.setdefault(req.id, req)
+    from cloudlease.model import Lease, PaymentRequest
+
+    for number in sorted(old.archives, key=int):
+        seg = archive.load_segment(legacy, number, old.archives[number], check=not trust)
+        for lid, data in seg.get("leases", {}).items():
+            leases.setdefault(lid, Lease.from_json(data, f"archive {number}: leases.{lid}"))
+        for rid, data in seg.get("requests", {}).items():
+            requests.setdefault(rid, PaymentRequest.from_json(
+                data, f"archive {number}: requests.{rid}"))
     records: list[Any] = []
     records += old.tenants.values()
     records += old.plans.values()

@@ -107,8 +107,9 @@ def remove(ctx: Context, name: str) -> Pool:
 
 
 def of_pool(table: Any, pool: str) -> list:
-    """A pool's contributions or payouts (indexed by pool)."""
-    return table.where("pool = ?", (pool,), order="created_at, id")
+    """A pool's contributions (C-1, C-2, ...) or payouts (by month), through the pool index."""
+    order = "period" if table.name == "payouts" else "CAST(substr(id, 3) AS INTEGER)"
+    return table.where("pool = ?", (pool,), order=order)
 
 
 # -- state of a pool ---------------------------------------------------------------------

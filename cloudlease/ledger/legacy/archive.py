@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cloudlease.errors import LedgerError
-from cloudlease.model import Lease, PaymentRequest, record_number
+from cloudlease.model import record_number
 
 if TYPE_CHECKING:
     from cloudlease.ledger.legacy.state import Ledger
@@ -41,49 +40,6 @@ def load_segment(home: Home, number: str, meta: dict[str, Any], *, check: bool =
         return json.loads(data)
     except ValueError:
         raise LedgerError(f"archive segment {number} ({path.name}) is not valid JSON") from None
-
-
-def iter_leases(home: Home, ledger: Ledger) -> Iterator[Lease]:
-    """Every sealed lease, oldest segment first."""
-    for number in sorted(ledger.archives, key=int):
-        seg = load_segment(home, number, ledger.archives[number])
-        for lease_id, data in seg.get("leases", {}).items():
-            yield Lease.from_json(data, f"archive {number}: leases.{lease_id}")
-
-
-def iter_lease_data(home: Home, ledger: Ledger) -> Iterator[dict[str, Any]]:
-    """Every sealed lease as the plain data of its (hash-checked) segment."""
-    for number in sorted(ledger.archives, key=int):
-        yield from load_segment(home, number, ledger.archives[number]).get("leases",
-                                                                           {}).values()
-
-
-def iter_requests(home: Home, ledger: Ledger) -> Iterator[PaymentRequest]:
-    for number in sorted(ledger.archives, key=int):
-        seg = load_segment(home, number, ledger.archives[number])
-        for rid, data in seg.get("requests", {}).items():
-            yield PaymentRequest.from_json(data, f"archive {number}: requests.{rid}")
-
-
-def find_lease(home: Home, ledger: Ledger, lease_id: str) -> Lease | None:
-    for lease in iter_leases(home, ledger):
-        if lease.id == lease_id:
-            return lease
-    return None
-
-
-def ranges(ids: Iterable[str]) -> str:
-    """``L-1, L-2, L-3, L-7`` → ``1-3,7``: a segment's ids, compact, kept in the ledger."""
-    numbers = sorted(record_number(i) for i in ids)
-    out: list[str] = []
-    for n in numbers:
-        if out and "-" in out[-1] and int(out[-1].split("-")[1]) == n - 1:
-            out[-1] = f"{out[-1].split('-')[0]}-{n}"
-        elif out and "-" not in out[-1] and int(out[-1]) == n - 1:
-            out[-1] = f"{out[-1]}-{n}"
-        else:
-            out.append(str(n))
-    return ",".join(out)
 
 
 def expand(text: str) -> set[int]:
@@ -155,8 +111,3 @@ def scan(home: Home, ledger: Ledger, *, deep: bool = False) -> Scan:
         out.leases += len(leases)
         prev = meta.get("sha256")
     return out
-
-
-def check(home: Home, ledger: Ledger) -> list[str]:
-    """Problems with the sealed segments: missing, altered, out of chain."""
-    return scan(home, ledger).problems

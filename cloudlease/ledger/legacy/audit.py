@@ -14,12 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from cloudlease.ledger.fsio import durable_append
 
 GENESIS = "0" * 64
 
@@ -28,19 +25,6 @@ def entry_hash(entry: dict[str, Any]) -> str:
     body = {k: v for k, v in entry.items() if k != "hash"}
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
                           ).hexdigest()
-
-
-def make_entry(seq: int, prev: str, at: str, action: str, ledger_sha256: str,
-               changes: dict[str, list[str]]) -> dict[str, Any]:
-    entry: dict[str, Any] = {"seq": seq, "at": at, "action": action, "prev": prev,
-                             "ledger_sha256": ledger_sha256, "changes": changes}
-    entry["hash"] = entry_hash(entry)
-    return entry
-
-
-def append(path: Path, entry: dict[str, Any]) -> None:
-    line = json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    durable_append(path, (line + "\n").encode())
 
 
 def last_entry(path: Path) -> dict[str, Any] | None:
@@ -69,42 +53,6 @@ def last_entry(path: Path) -> dict[str, Any] | None:
                 return json.loads(data[begin:end])
             except ValueError:
                 return None
-
-
-def recover(path: Path, ledger_seq: int) -> None:
-    """Drop a torn last line and entries past ``ledger_seq`` (writes that never landed).
-
-    Every write calls this, so the usual case — a whole last line at the ledger's own
-    sequence number — is answered from the file's tail without reading the log."""
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        return
-    with path.open("rb") as fh:
-        fh.seek(max(0, size - 1))
-        whole = fh.read(1) in (b"\n", b"")
-    if whole:
-        last = last_entry(path)
-        if last is not None and last.get("seq") == ledger_seq:
-            return
-    data = path.read_bytes()
-    keep = data[: data.rfind(b"\n") + 1]  # drop a torn, newline-less tail
-    lines = keep.splitlines(keepends=True)
-    while lines:
-        try:
-            seq = json.loads(lines[-1]).get("seq")
-        except ValueError:
-            break
-        if isinstance(seq, int) and seq > ledger_seq:
-            lines.pop()
-            continue
-        break
-    new = b"".join(lines)
-    if new != data:
-        with path.open("r+b") as fh:
-            fh.truncate(len(new))
-            fh.flush()
-            os.fsync(fh.fileno())
 
 
 @dataclass

@@ -128,41 +128,6 @@ def normalize_id(text: str, prefix: str) -> str:
 
 
 # -- TOML form -------------------------------------------------------------------------
-def to_toml_dict(ledger: Ledger) -> dict[str, Any]:
-    """Plain dict in a stable order: scalars first, then one table per record."""
-    out: dict[str, Any] = {
-        "schema_version": ledger.schema_version,
-        "network": ledger.network,
-        "currency": ledger.currency,
-        "created_at": ledger.created_at,
-        "audit_seq": ledger.audit_seq,
-        "counters": dict(sorted(ledger.counters.items())),
-    }
-    if ledger.wallet:
-        out["wallet"] = dict(sorted(ledger.wallet.items()))
-    if ledger.idempotency:
-        out["idempotency"] = dict(sorted(ledger.idempotency.items()))
-    if ledger.archives:
-        out["archives"] = {k: ledger.archives[k] for k in sorted(ledger.archives, key=int)}
-    for table in TABLES:
-        records: dict[str, Record] = getattr(ledger, table)
-        if records:
-            out[table] = {k: records[k].to_dict() for k in sorted(records, key=_sort_key)}
-    if ledger.hooks_pending:
-        out["hooks_pending"] = ledger.hooks_pending
-    return out
-
-
-def _sort_key(key: str) -> tuple[int, str]:
-    return (record_number(key), key)
-
-
-def dumps(ledger: Ledger) -> bytes:
-    import tomli_w
-
-    return tomli_w.dumps(to_toml_dict(ledger)).encode()
-
-
 def parse_toml(data: bytes, source: str = "ledger.toml") -> dict[str, Any]:
     """The ledger file as plain TOML data (no validation yet)."""
     try:

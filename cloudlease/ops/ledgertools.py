@@ -1,0 +1,203 @@
+"""``cloudlease ledger dump|backup|resolve|migrate|schema``: looking after the ledger itself."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cloudlease import clock
+from cloudlease.context import Context
+from cloudlease.errors import BadValue, Conflict, LedgerError
+from cloudlease.ledger import audit, schema
+from cloudlease.ledger.codec import row_hash
+from cloudlease.ledger.db import Db
+from cloudlease.ledger.fsio import fsync_dir
+
+DUMP_FORMATS = ("toml", "json")
+
+
+# -- dump -------------------------------------------------------------------------------
+def _order(spec: schema.Spec) -> str:
+    key = spec.codec.key
+    if key == "id" and spec.name not in ("payments", "payouts", "deliveries"):
+        return f"CAST(substr({key}, 3) AS INTEGER), {key}"
+    return key
+
+
+def dump(ctx: Context, fmt: str = "toml") -> str:
+    """Every record, one table per record in a stable order, with the audit chain's head:
+    a human-readable snapshot to keep beside backups and to diff."""
+    if fmt not in DUMP_FORMATS:
+        raise BadValue(f"unknown format {fmt!r} (one of {', '.join(DUMP_FORMATS)})")
+    db = ctx.db()
+    head = audit.head(db)
+    doc: dict[str, Any] = {
+        "format": "cloudlease-ledger-dump", "schema_version": schema.SCHEMA_VERSION,
+        "audit": {"entries": head.seq if head else 0, "head_hash": head.hash if head else ""},
+    }
+    for spec in schema.SPECS:
+        c = spec.codec
+        table: dict[str, Any] = {}
+        rows = db.query(f"SELECT {', '.join(c.names)} FROM {spec.name} ORDER BY {_order(spec)}")
+        if len(c.names) == 2:  # meta, counters: plain key = value
+            if rows:
+                doc[spec.name] = {str(k): v for k, v in rows}
+            continue
+        for row in rows:
+            rec = {n: v for n, v in zip(c.names, row, strict=True) if v is not None}
+            for name in ("lines", "body", "shares", "cost_months", "revenue_months",
+                         "flags", "txids", "requests", "methods"):
+                if isinstance(rec.get(name), str):
+                    rec[name] = json.loads(rec[name])
+            table[str(rec.pop(c.key))] = rec
+        if table:
+            doc[spec.name] = table
+    if fmt == "json":
+        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    import tomli_w
+
+    return tomli_w.dumps(doc)
+
+
+# -- backup -----------------------------------------------------------------------------
+def backup(ctx: Context, target: Path, *, force: bool = False) -> dict[str, Any]:
+    """A consistent copy of the ledger in a SQLite file (taken online: writers carry on).
+    From SQLite, SQLite's backup API copies the pages; from PostgreSQL, every row is copied
+    into a fresh SQLite ledger with the same schema and chain, so the copy verifies on its
+    own (``cloudlease verify --home`` on a home holding it as ledger.db)."""
+    import sqlite3
+
+    if target.is_dir():
+        raise BadValue(f"{target} is a directory; give a file name")
+    if (target.exists() or target.is_symlink()) and not force:
+        raise BadValue(f"{target} exists; pass --force to overwrite it")
+    db = ctx.db()
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        dest = sqlite3.connect(tmp, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise BadValue(f"cannot write {target}: {exc}") from None
+    try:
+        if db.dialect == "sqlite":
+            db.conn.backup(dest)
+            dest.execute("PRAGMA journal_mode = DELETE")
+        else:
+            _copy_rows(db, Db(dest, "sqlite", str(tmp)))
+        dest.close()
+        os.replace(tmp, target)
+        fsync_dir(target.parent.resolve())
+    except sqlite3.Error as exc:
+        raise BadValue(f"cannot write {target}: {exc}") from None
+    except OSError as exc:
+        raise BadValue(f"cannot write {target}: {exc.strerror or exc}") from None
+    finally:
+        dest.close()
+        tmp.unlink(missing_ok=True)
+    head = audit.head(db)
+    return {"file": str(target), "engine": db.dialect, "bytes": target.stat().st_size,
+            "audit_entries": head.seq if head else 0, "head_hash": head.hash if head else ""}
+
+
+def _copy_rows(src: Db, dest: Db) -> None:
+    with src.snapshot():
+        dest.execute("BEGIN")
+        for stmt in schema.ddl("sqlite"):
+            dest.execute(stmt)
+        tables = [(s.name, s.codec.names) for s in schema.SPECS] + [
+            ("audit", audit.COLUMNS), ("audit_rows", ("seq", "tbl", "key", "hash"))]
+        for name, cols in tables:
+            cur = src.execute(f"SELECT {', '.join(cols)} FROM {name}")
+            insert = f"INSERT INTO {name} ({', '.join(cols)}) VALUES " \
+                     f"({', '.join('?' * len(cols))})"
+            while True:
+                batch = cur.fetchmany(5000)
+                if not batch:
+                    break
+                dest.executemany(insert, [tuple(r) for r in batch])
+        dest.execute("DELETE FROM ledger_touch")
+        dest.execute("COMMIT")
+
+
+# -- resolve ----------------------------------------------------------------------------
+@dataclass
+class Resolution:
+    reverted: list[str] = field(default_factory=list)
+    accepted: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+
+
+def resolve(ctx: Context, *, accept: bool = False, reason: str | None = None) -> Resolution:
+    """After an edit behind the tool's back: clear the change log of edits that were
+    reverted (each row hashes to its audit record again); with ``accept`` and a reason,
+    record the edited rows as they are now, in the audit chain, as the operator's
+    decision. A damaged audit chain is never accepted: restore a backup."""
+    from cloudlease.ledger.store import preflight
+
+    if accept and not (reason or "").strip():
+        raise BadValue("say why with --reason: the decision is recorded in the audit chain")
+    db = ctx.db()
+    out = Resolution()
+    with db.write(ctx.lock_timeout):
+        touched = [tuple(r) for r in db.query("SELECT tbl, key, op FROM ledger_touch "
+                                              "ORDER BY tbl, key")]
+        if not touched:
+            preflight(db)  # nothing logged: say what else is wrong, if anything
+            return out
+        changes: dict[tuple[str, str], str | None] = {}
+        deltas: dict[str, int] = {}
+        for tbl, key, _op in touched:
+            label = f"{schema.noun(tbl)} {key}"
+            if tbl not in schema.BY_NAME:
+                out.refused.append(f"{label}: the audit chain itself was changed; restore "
+                                   "a backup")
+                continue
+            spec = schema.BY_NAME[tbl]
+            c = spec.codec
+            row = db.one(f"SELECT {', '.join(c.names)} FROM {tbl} WHERE {c.key} = ?", (key,))
+            now_hash = row_hash(tbl, c.names, tuple(row)) if row else None
+            recorded = audit.latest_hashes(db, tbl, [key])
+            if recorded.get(key) == now_hash or (row is None and key not in recorded):
+                out.reverted.append(label)
+            elif accept:
+                out.accepted.append(label)
+                changes[(tbl, key)] = now_hash
+                was = key in recorded and recorded[key] is not None
+                delta = (row is not None) - was
+                if delta:
+                    deltas[tbl] = deltas.get(tbl, 0) + delta
+            else:
+                out.refused.append(f"{label}: differs from its audit record")
+        if out.refused and (not accept or any("audit chain" in r for r in out.refused)):
+            raise Conflict("not resolved: " + "; ".join(out.refused[:3])
+                           + ("" if accept else "; revert the edits, or run 'cloudlease "
+                              "ledger resolve --accept --reason ...' to record the rows as "
+                              "they are now"))
+        what = "edits accepted: " + ", ".join(out.accepted) if out.accepted else \
+            "edits reverted: " + ", ".join(out.reverted)
+        note = f"ledger resolve: {what}" + (f" (reason: {reason.strip()})" if accept and
+                                             reason else "")
+        audit.append(db, changes, deltas, note[:200])
+        audit.clear_touched(db)
+        db.commit()
+    return out
+
+
+# -- migrate ----------------------------------------------------------------------------
+def migrate(ctx: Context, *, check: bool = False, force: bool = False) -> dict[str, Any]:
+    from cloudlease.ledger.migrate import migrate as run
+
+    home = ctx.home
+    if not home.legacy_ledger.exists():
+        if home.db.exists() or ctx.ledger_url:
+            return {"migrated": False, "message": "nothing to migrate: the ledger is already "
+                    "in SQL"}
+        raise LedgerError(f"no ledger.toml in {home.path} to migrate", code="ledger_missing")
+    result = run(ctx, force=force, check_only=check, quiet=True)
+    return {"migrated": result.done, "check": check, "leases": result.leases,
+            "requests": result.requests, "records": result.records,
+            "problems": result.problems, "notes": result.notes, "moved_to": result.moved_to,
+            "at": clock.now()}
