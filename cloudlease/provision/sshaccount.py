@@ -77,6 +77,13 @@ class SshAccountDriver:
             raise StepFailed(f"no SSH key for {who}: add one with 'cloudlease tenant edit "
                              f"{spec.tenant or 'NAME'} --ssh-key KEY' (the lease stays paid)")
         lines = [authorized_keys_line(k) for k in spec.ssh_keys]
+        if self.settings.private_tmp:
+            real = os.path.realpath(self.state_dir)
+            for d in sshd.PRIVATE_TMP:
+                if real == d or real.startswith(d + "/"):
+                    raise StepFailed(f"state_dir {self.state_dir} is under {d}, which each "
+                                     "lease's sshd sees as a private, empty tmpfs: choose "
+                                     "another state_dir (or private_tmp = false)")
         sshd_bin = which("sshd", "apt-get install openssh-server")
         cat = which("cat", "coreutils")
         user = accounts.user_name(spec.lease_id)
