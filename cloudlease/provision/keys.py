@@ -95,7 +95,8 @@ def _check_blob(kind: str, blob: bytes) -> None:
         inner = fields[0][:40].decode("ascii", "replace") if fields else ""
         raise BadValue(f"the key says {kind} but its body holds a {inner!r} key")
     rest = fields[1:]
-    curve = kind.split("-")[2].split("@")[0] if kind.startswith(("ecdsa", "sk-ecdsa")) else ""
+    curve = (kind.split("@")[0].rsplit("-", 1)[1] if kind.startswith(("ecdsa", "sk-ecdsa"))
+             else "")
     expected = {"ssh-ed25519": 1, "ssh-rsa": 2, "sk-ssh-ed25519@openssh.com": 2}.get(
         kind, 3 if kind.startswith("sk-") else 2)
     if len(rest) != expected:
