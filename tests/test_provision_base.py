@@ -230,3 +230,18 @@ def test_reconcile_extends_when_the_end_moved():
     later = MachineSpec(**{**SPEC.__dict__, "ends_at": SPEC.ends_at + timedelta(hours=2)})
     reconcile(driver, later, current, Want.READY)
     assert driver.calls == ["extend"]
+
+
+@pytest.mark.parametrize("doc", ["config", "readme"])
+def test_documented_provision_tables_parse(doc):
+    import re
+    import tomllib
+
+    from cloudlease.provision import config
+    from tests.conftest import REPO
+
+    text = (config.__doc__ if doc == "config"
+            else (REPO / "examples" / "provision" / "README.md").read_text())
+    block = re.search(r"```toml\n(.*?)```", text, re.S).group(1)
+    raw = tomllib.loads(block, parse_float=Decimal)
+    assert parse_section(raw["provision"], "doc").driver == "ssh-account"
