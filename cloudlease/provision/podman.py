@@ -153,7 +153,9 @@ class PodmanDriver:
     # --- helpers ----------------------------------------------------------------------------
     def _podman(self, podman: str, args: list[str], what: str):
         runtime = ["--runtime", self.settings.runtime] if self.settings.runtime else []
-        return run([podman, *runtime, *args], timeout=self.timeout, what=what)
+        # cwd: conmon drops an "oom" marker file in its working directory after an OOM kill
+        return run([podman, *runtime, *args], timeout=self.timeout, what=what,
+                   cwd=str(self.state_dir))
 
     def _inspect(self, podman: str, name: str) -> dict | None:
         proc = run([podman, "container", "inspect", name], timeout=self.timeout,
