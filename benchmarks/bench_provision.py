@@ -1,0 +1,135 @@
+"""Provisioning figures (printed, never asserted), as root with the real parts:
+
+- ssh-account and podman: time from ``provision()`` to the first successful ``ssh`` login
+  (the provision call itself, then the login, median of ``--runs``);
+- ssh-account: ``provision()`` of ``--leases`` leases one after the other (as a ``tick``
+  would), then ``release()`` of all of them at once (the teardown when they all end).
+
+    python benchmarks/bench_provision.py [--runs 5] [--leases 100] [--skip-podman]
+
+Everything it makes is named ``cl-t…`` and released at the end, even on failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cloudlease.provision.base import Limits, MachineSpec, State  # noqa: E402
+from cloudlease.provision.config import parse_section  # noqa: E402
+from cloudlease.provision.podman import PodmanDriver  # noqa: E402
+from cloudlease.provision.sshaccount import SshAccountDriver  # noqa: E402
+from tests.provision_parts import build_image, cleanup_host, keypair, lease_id, ssh  # noqa: E402
+
+LIMITS = Limits(Decimal("0.5"), 256 * 2**20, 64)
+
+
+def spec(pub: str) -> MachineSpec:
+    return MachineSpec(lease_id(), "bench", (pub,), LIMITS,
+                       datetime.now(UTC) + timedelta(hours=1), "bench")
+
+
+def first_login(driver, s: MachineSpec, key: Path) -> tuple[float, float]:
+    """(seconds in provision(), seconds from the call to the first successful login)."""
+    start = time.perf_counter()
+    machine = driver.provision(s, None)
+    called = time.perf_counter() - start
+    if machine.state is not State.READY:
+        raise SystemExit(f"provision failed: {machine.error}")
+    while True:
+        out = ssh(key, machine.ssh["port"], machine.ssh["user"], "true", timeout=20)
+        if out.returncode == 0:
+            return called, time.perf_counter() - start
+        if time.perf_counter() - start > 30:
+            raise SystemExit(f"no login after 30 s: {out.stderr.strip()}")
+        time.sleep(0.01)
+
+
+def report(name: str, samples: list[tuple[float, float]]) -> None:
+    calls = [c for c, _ in samples]
+    logins = [t for _, t in samples]
+    print(f"{name:<13} provision() median {statistics.median(calls) * 1000:7.1f} ms   "
+          f"call → first login median {statistics.median(logins) * 1000:7.1f} ms "
+          f"(min {min(logins) * 1000:.1f}, max {max(logins) * 1000:.1f}, n={len(samples)})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--leases", type=int, default=100)
+    parser.add_argument("--skip-podman", action="store_true")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("run as root (accounts, cgroups and podman need it)")
+    work = Path(tempfile.mkdtemp(prefix="cl-bench-"))
+    state = Path(f"/var/lib/cl-bench-{os.getpid()}")
+    ssh_settings = parse_section({"driver": "ssh-account", "state_dir": str(state / "ssh"),
+                                  "port_min": 22500, "port_max": 22999,
+                                  "cgroup_parent": "cl-bench", "tenant_group": "cl-bench"})
+    key, pub = keypair(work / "keys")
+    made: list[MachineSpec] = []
+    try:
+        driver = SshAccountDriver(ssh_settings, work)
+        samples = []
+        for _ in range(args.runs):
+            s = spec(pub)
+            made.append(s)
+            samples.append(first_login(driver, s, key))
+            driver.release(s, None)
+        report("ssh-account", samples)
+
+        if not args.skip_podman and shutil.which("podman"):
+            image = build_image(work / "image")
+            pod = PodmanDriver(parse_section({
+                "driver": "podman", "state_dir": str(state / "podman"), "image": image,
+                "network": "podman", "runtime": "runc", "port_min": 22500,
+                "port_max": 22999}), work)
+            samples = []
+            for _ in range(args.runs):
+                s = spec(pub)
+                samples.append(first_login(pod, s, key))
+                pod.release(s, None)
+            report("podman", samples)
+
+        batch = [spec(pub) for _ in range(args.leases)]
+        made.extend(batch)
+        start = time.perf_counter()
+        for s in batch:
+            m = driver.provision(s, None)
+            if m.state is not State.READY:
+                raise SystemExit(f"provision failed: {m.error}")
+        up = time.perf_counter() - start
+        start = time.perf_counter()
+        for s in batch:
+            m = driver.release(s, None)
+            if m.state is not State.RELEASED:
+                raise SystemExit(f"release failed: {m.error}")
+        down = time.perf_counter() - start
+        print(f"{args.leases} ssh-account leases: provision all {up:.2f} s "
+              f"({up / args.leases * 1000:.1f} ms each); release all at once {down:.2f} s "
+              f"({down / args.leases * 1000:.1f} ms each)")
+    finally:
+        cleanup_host(ssh_settings, work)
+        for root in ("cpu", "memory", "pids", "freezer"):
+            try:
+                Path(f"/sys/fs/cgroup/{root}/cl-bench").rmdir()
+            except OSError:
+                pass
+        subprocess.run(["groupdel", "cl-bench"], capture_output=True)
+        shutil.rmtree(state, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

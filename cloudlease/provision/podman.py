@@ -1,0 +1,169 @@
+"""The ``podman`` driver: a container per lease from the operator's image.
+
+Per lease ``L-7``, container ``cl-l-7`` (label ``cloudlease.lease=L-7``) runs the image's
+own command with the plan's limits (``--cpus``, ``--memory`` with no extra swap,
+``--pids-limit``), ``--security-opt no-new-privileges``, explicit ``--ulimit nofile``/``nproc``
+(root in some sandboxes lacks CAP_SYS_RESOURCE, and podman's defaults then fail), and the
+tenant's keys (each behind ``restrict,pty``) mounted read-only at ``authorized_keys_path``.
+
+Access: with ``network = "none"`` (the default) the container has no network at all —
+only loopback — and the tenant gets no ssh (``ssh`` is null; the operator reaches it with
+``podman exec``). With a podman network (e.g. ``"podman"``, the default bridge) the
+image's sshd port (``container_ssh_port``) is published on ``listen_address`` and a port
+from ``port_min..port_max``, and the tenant logs in as ``container_user``; the container
+can then also reach out through that network. The image must run an sshd that reads
+``authorized_keys_path`` (see ``tests/test_provision_podman.py`` for a tiny one).
+
+suspend pauses the container (cgroup freezer: its processes stop, the sshd no longer
+answers); resume unpauses; release removes it (``rm --force``) and its state.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cloudlease.provision import accounts, sshd, statedir
+from cloudlease.provision.base import Machine, MachineSpec, State, failed, iso, result
+from cloudlease.provision.cgroups import cpu_quota_us
+from cloudlease.provision.config import ProvisionSettings
+from cloudlease.provision.keys import authorized_keys_line
+from cloudlease.provision.runner import StepFailed, run, which
+
+
+class PodmanDriver:
+    name = "podman"
+
+    def __init__(self, settings: ProvisionSettings, home: Path, program: str = "podman") -> None:
+        self.settings = settings
+        self.state_dir = settings.state_path(home)
+        self.program = program
+        self.timeout = settings.timeout_seconds
+
+    # --- the interface ----------------------------------------------------------------------
+    def provision(self, spec: MachineSpec, current: Machine | None) -> Machine:
+        return self._guard(self._ready, spec, current)
+
+    def resume(self, spec: MachineSpec, current: Machine | None) -> Machine:
+        return self._guard(self._ready, spec, current)
+
+    def extend(self, spec: MachineSpec, current: Machine | None) -> Machine:
+        return self._guard(self._ready, spec, current)
+
+    def suspend(self, spec: MachineSpec, current: Machine | None) -> Machine:
+        return self._guard(self._suspend, spec, current)
+
+    def release(self, spec: MachineSpec, current: Machine | None) -> Machine:
+        return self._guard(self._release, spec, current)
+
+    # --- steps ------------------------------------------------------------------------------
+    def _guard(self, step, spec: MachineSpec, current: Machine | None) -> Machine:
+        try:
+            with statedir.locked(self.state_dir):
+                return step(spec, current)
+        except StepFailed as exc:
+            return failed(self.name, current, str(exc))
+
+    @property
+    def publishes(self) -> bool:
+        return self.settings.network != "none" and self.settings.container_ssh_port > 0
+
+    def _ready(self, spec: MachineSpec, current: Machine | None) -> Machine:
+        podman = which(self.program, "apt-get install podman")
+        if self.publishes and not spec.ssh_keys:
+            raise StepFailed(f"no SSH key for {spec.tenant or 'the lease'}: add one with "
+                             f"'cloudlease tenant edit {spec.tenant or 'NAME'} --ssh-key KEY'"
+                             " (the lease stays paid)")
+        name = accounts.user_name(spec.lease_id)
+        state = statedir.lease_dir(self.state_dir, name)
+        keys = state / "authorized_keys"
+        # read inside the container by container_user; the folder around it is 0700
+        statedir.write_private(keys, "".join(f"{authorized_keys_line(k)}\n"
+                                             for k in spec.ssh_keys), mode=0o644)
+        info = self._inspect(podman, name)
+        port = statedir.port_of(self.state_dir, name)
+        if info is None:
+            if self.publishes:
+                s = self.settings
+                held = statedir.held_ports(self.state_dir, exclude=name)
+                port = sshd.pick_port(s.listen_address, s.port_min, s.port_max, held,
+                                      preferred=port)
+                statedir.write_private(state / "port", f"{port}\n")
+            self._podman(podman, self._run_args(spec, name, keys, port), "podman run")
+            info = self._inspect(podman, name)
+            if info is None:
+                raise StepFailed(f"podman run did not create {name}")
+        status = info.get("State", {}).get("Status", "")
+        if status == "paused":
+            self._podman(podman, ["unpause", name], "podman unpause")
+        elif status != "running":
+            self._podman(podman, ["start", name], "podman start")
+        info = self._inspect(podman, name) or info
+        if info.get("State", {}).get("Status") != "running":
+            raise StepFailed(f"container {name} is {info.get('State', {}).get('Status')}, "
+                             "not running (see 'podman logs')")
+        ssh = ({"host": self.settings.public_host, "port": port,
+                "user": self.settings.container_user} if self.publishes and port else None)
+        return result(self.name, State.READY, current, ssh=ssh,
+                      details={"container": name, "container_id": info.get("Id", "")[:12],
+                               "image": self.settings.image, "network": self.settings.network,
+                               "port": port, "ends_at": iso(spec.ends_at)})
+
+    def _run_args(self, spec: MachineSpec, name: str, keys: Path, port: int | None) -> list[str]:
+        s = self.settings
+        args = ["run", "--detach", "--name", name, "--hostname", name,
+                "--label", f"cloudlease.lease={spec.lease_id}",
+                "--network", s.network,
+                "--security-opt", "no-new-privileges",
+                "--ulimit", f"nofile={s.ulimit_nofile}:{s.ulimit_nofile}",
+                "--ulimit", f"nproc={s.ulimit_nproc}:{s.ulimit_nproc}",
+                "--volume", f"{keys}:{s.authorized_keys_path}:ro"]
+        if port:
+            host = f"[{s.listen_address}]" if ":" in s.listen_address else s.listen_address
+            args += ["--publish", f"{host}:{port}:{s.container_ssh_port}/tcp"]
+        limits = spec.limits
+        if limits.cpus is not None:  # as a quota, the same rounding as the ssh-account driver
+            args += ["--cpu-period", "100000", "--cpu-quota", str(cpu_quota_us(limits.cpus))]
+        if limits.memory_bytes is not None:
+            args += ["--memory", str(limits.memory_bytes),
+                     "--memory-swap", str(limits.memory_bytes)]
+        if limits.pids is not None:
+            args += ["--pids-limit", str(limits.pids)]
+        return [*args, s.image]
+
+    def _suspend(self, spec: MachineSpec, current: Machine | None) -> Machine:
+        podman = which(self.program, "apt-get install podman")
+        name = accounts.user_name(spec.lease_id)
+        info = self._inspect(podman, name)
+        if info is not None and info.get("State", {}).get("Status") == "running":
+            self._podman(podman, ["pause", name], "podman pause")
+        return result(self.name, State.SUSPENDED, current,
+                      ssh=current.ssh if current else None)
+
+    def _release(self, spec: MachineSpec, current: Machine | None) -> Machine:
+        podman = which(self.program, "apt-get install podman")
+        name = accounts.user_name(spec.lease_id)
+        if self._inspect(podman, name) is not None:
+            self._podman(podman, ["rm", "--force", "--time", "0", name], "podman rm")
+        if self._inspect(podman, name) is not None:
+            raise StepFailed(f"podman rm left container {name} in place")
+        statedir.remove_lease_dir(self.state_dir, name)
+        return result(self.name, State.RELEASED, current, ssh=None)
+
+    # --- helpers ----------------------------------------------------------------------------
+    def _podman(self, podman: str, args: list[str], what: str):
+        runtime = ["--runtime", self.settings.runtime] if self.settings.runtime else []
+        # cwd: conmon drops an "oom" marker file in its working directory after an OOM kill
+        return run([podman, *runtime, *args], timeout=self.timeout, what=what,
+                   cwd=str(self.state_dir))
+
+    def _inspect(self, podman: str, name: str) -> dict | None:
+        proc = run([podman, "container", "inspect", name], timeout=self.timeout,
+                   what="podman inspect", ok=(0, 125))
+        if proc.returncode != 0:
+            return None
+        try:
+            found = json.loads(proc.stdout)
+        except json.JSONDecodeError:
+            raise StepFailed("podman inspect printed something that is not JSON") from None
+        return found[0] if found else None
