@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from cloudlease.lightning.devnode import encode_invoice
+from cloudlease.lightning.bolt11sign import encode_invoice
 
 CURRENCY = {"mainnet": "bc", "testnet": "tb", "testnet4": "tb", "signet": "tbs",
             "regtest": "bcrt"}

@@ -28,7 +28,7 @@ class Answer:
 
 def exchange(session: Any, method: str, url: str, *, shown: str, timeout: float,
              json_body: Any = None, headers: dict[str, str] | None = None,
-             auth: tuple[str, str] | None = None, max_bytes: int = MAX_BYTES,
+             auth: tuple[str, str] | None = None, max_bytes: int | None = None,
              tls_problem: str | None = None) -> Answer:
     """One request; BackendError when no complete answer arrives in time.
 
@@ -38,6 +38,8 @@ def exchange(session: Any, method: str, url: str, *, shown: str, timeout: float,
     """
     import requests
 
+    if max_bytes is None:
+        max_bytes = MAX_BYTES
     deadline = time.monotonic() + 2 * timeout
     try:
         resp = session.request(method, url, json=json_body, headers=headers, auth=auth,

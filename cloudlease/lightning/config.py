@@ -213,7 +213,7 @@ def _url_problem(backend: str, url: str) -> str | None:
         return f"is required for {backend} (e.g. {example})"
     try:
         parts = urlsplit(url)
-        port = parts.port
+        parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError:
         return "is not a valid URL"
     shown = redact_url(url)
@@ -230,7 +230,6 @@ def _url_problem(backend: str, url: str) -> str | None:
                 f"(`electrum getconfig rpcuser` / `rpcpassword`): {shown}")
     if backend == "lnd" and (parts.username or parts.password):
         return "must not hold a user or password (lnd authenticates with the macaroon)"
-    del port
     return None
 
 

@@ -44,7 +44,6 @@ from cloudlease.lightning.base import (
 FORMAT = "cloudlease-devchain-ln"
 VERSION = 1
 LOCK_WAIT = 5.0
-MIN_FINAL_CLTV = 18
 SOURCE = "the simulated Lightning node"
 _HASH = re.compile(r"[0-9a-f]{64}")
 
@@ -141,6 +140,7 @@ class DevNode:
         from coincurve import PrivateKey
 
         from cloudlease.lightning.bolt11check import check_invoice
+        from cloudlease.lightning.bolt11sign import encode_invoice
 
         now = clock.now()
         created = int(now.timestamp())
@@ -268,30 +268,3 @@ def _status(payment_hash: str, rec: dict[str, Any], now: datetime) -> LnStatus:
     if int(now.timestamp()) >= rec["created"] + rec["expiry"]:
         return LnStatus(payment_hash, LnState.EXPIRED)
     return LnStatus(payment_hash, LnState.OPEN)
-
-
-def encode_invoice(key_hex: str, amount_msat: int, description: str, payment_hash: str,
-                   payment_secret: str, created: int, expiry: int,
-                   currency: str = "bcrt") -> str:
-    """A BOLT11 invoice signed with ``key_hex``, with the fields real nodes put in
-    (``currency`` is the prefix after ``ln``: tests make other networks' invoices too)."""
-    from bolt11 import Bolt11, MilliSatoshi, encode
-    from bolt11.models.features import Feature, Features, FeatureState
-    from bolt11.models.tags import Tag, TagChar, Tags
-
-    features = Features.from_feature_list({
-        Feature.var_onion_optin: FeatureState.required,
-        Feature.payment_secret: FeatureState.required,
-        Feature.basic_mpp: FeatureState.supported,
-    })
-    tags = Tags([
-        Tag(TagChar.payment_hash, payment_hash),
-        Tag(TagChar.payment_secret, payment_secret),
-        Tag(TagChar.description, description),
-        Tag(TagChar.expire_time, expiry),
-        Tag(TagChar.min_final_cltv_expiry, MIN_FINAL_CLTV),
-        Tag(TagChar.features, features),
-    ])
-    invoice = Bolt11(currency=currency, date=created, tags=tags,
-                     amount_msat=MilliSatoshi(amount_msat))
-    return encode(invoice, key_hex)

@@ -23,6 +23,9 @@ config.toml carries them: ``http://user:password@127.0.0.1:7777``. Params go by 
   the instant between the daemon marking a request paid and its HTLC being settled in
   the channel, the payment is not in the history yet: that pass reports the invoice as
   still open, the next one as paid.
+- A listed request is matched to ours by payment hash and amount, not by invoice text:
+  Electrum makes and signs the BOLT11 text again each time it lists a request, and the
+  route hints in it change with the channel (after a reconnect the text differs).
 - There is no cancel: ``cancel`` returns False (the other way to pay is ignored).
 """
 
@@ -241,10 +244,11 @@ class ElectrumNode:
             raise BackendError(f"{self.shown} reports invoice {inv.payment_hash[:16]}… for "
                                f"{req.get('amount_msat')!r} msat, but it is for "
                                f"{inv.amount_msat} msat", code="ln_wrong_amount")
-        bolt11 = req.get("lightning_invoice")
-        if isinstance(bolt11, str) and bolt11 and bolt11.lower() != inv.bolt11:
-            raise BackendError(f"{self.shown} reports another invoice under payment hash "
-                               f"{inv.payment_hash[:16]}…", code="ln_wrong_hash")
+        # Not the invoice text: Electrum signs it again each time it lists a request, and
+        # the route hints in it change when the channel does (after a reconnect, say).
+        if req.get("is_lightning") is not True:
+            raise BackendError(f"{self.shown} reports request {inv.payment_hash[:16]}… as not "
+                               "a Lightning request", code="ln_wrong_hash")
 
     def _settled(self) -> dict[str, tuple[int, int, str | None]]:
         """Received payments: payment hash → (msat, settle time, preimage)."""
