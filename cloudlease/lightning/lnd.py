@@ -13,8 +13,9 @@ enums by name (``state``: ``OPEN``, ``ACCEPTED``, ``SETTLED``, ``CANCELED``). Er
   settled since the last pass; the newest-first window does, because an invoice keeps its
   add_index when it settles. The window holds at least every watched invoice plus 100,
   so one page covers them unless the node made many other invoices since; then pages go
-  back (``index_offset = first_index_offset``) until every watched one is found or the
-  page is older than the oldest watched invoice (at most :data:`MAX_PAGES`).
+  back (``index_offset = first_index_offset``, each twice as big as the last) until every
+  watched one is found or a page reaches an hour before the oldest watched invoice (at
+  most :data:`MAX_PAGES`).
 - ``GET /v1/invoice/{r_hash hex}`` for a watched invoice the pages did not reach.
 - ``POST /v2/invoices/cancel {payment_hash}`` cancels an unpaid invoice (``cancel``).
 
@@ -175,6 +176,7 @@ class LndNode:
             if len(found) == len(wanted) or len(page) < page_size or first <= 1 or older:
                 break
             offset = first
+            page_size = min(MAX_PAGE, 2 * page_size)
         out: dict[str, LnStatus] = {}
         for h, inv in wanted.items():
             raw = found.get(h)
