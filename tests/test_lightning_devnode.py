@@ -149,8 +149,10 @@ def test_unknown_or_altered_invoice_is_an_error(node: DevNode, tmp_path: Path) -
         other.statuses([inv])
     from dataclasses import replace
 
-    with pytest.raises(BackendError, match="not the one we stored"):
+    with pytest.raises(BackendError, match="not 2000 msat"):
         node.statuses([replace(inv, amount_msat=2_000)])
+    with pytest.raises(BackendError, match="another invoice"):
+        node.statuses([replace(inv, bolt11=node.create_invoice(1_000, "y", 600).bolt11)])
 
 
 def test_persists_across_instances_and_keeps_its_key(node: DevNode, tmp_path: Path) -> None:

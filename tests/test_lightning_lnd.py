@@ -279,6 +279,20 @@ def test_the_pinned_certificate_must_match_exactly(certs: dict[str, Path], macar
         impostor.close()
 
 
+def test_a_ca_bundle_from_the_environment_does_not_replace_the_pin(
+        certs: dict[str, Path], macaroon: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    impostor = LndServer(certs["other_cert"], certs["other_key"], MACAROON)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certs["other_cert"]))
+    monkeypatch.setenv("CURL_CA_BUNDLE", str(certs["other_cert"]))
+    try:
+        n = LndNode(impostor.url, network="regtest", macaroon=macaroon,
+                    tls_cert=certs["cert"])
+        _fails(lambda: n.create_invoice(1_000_000, "a", 600), "ln_tls")
+        assert impostor.requests == []
+    finally:
+        impostor.close()
+
+
 def test_plain_http_and_missing_cert_are_refused(macaroon: Path, tmp_path: Path,
                                                  certs: dict[str, Path]) -> None:
     with pytest.raises(BadValue, match="https"):

@@ -172,10 +172,13 @@ class DevNode:
                 raise BackendError(f"{SOURCE} ({self.path.name}) does not know invoice "
                                    f"{inv.payment_hash[:16]}… (was the file replaced?)",
                                    code="ln_unknown_invoice")
-            if rec["amount_msat"] != inv.amount_msat or rec["bolt11"] != inv.bolt11:
+            if rec["amount_msat"] != inv.amount_msat:
                 raise BackendError(f"{SOURCE} has invoice {inv.payment_hash[:16]}… for "
-                                   f"{rec['amount_msat']} msat, not the one we stored",
+                                   f"{rec['amount_msat']} msat, not {inv.amount_msat} msat",
                                    code="ln_wrong_amount")
+            if rec["bolt11"] != inv.bolt11:
+                raise BackendError(f"{SOURCE} has another invoice under payment hash "
+                                   f"{inv.payment_hash[:16]}…", code="ln_wrong_hash")
             out[inv.payment_hash] = _status(inv.payment_hash, rec, now)
         return out
 

@@ -264,7 +264,9 @@ def _pinned_session(cert_path: Path, fingerprint: str) -> Any:
             super().init_poolmanager(*args, **kwargs)
 
     session = requests.Session()
-    session.trust_env = False  # neither proxies nor a CA bundle from the environment
+    # Nothing from the environment: with trust_env, requests lets REQUESTS_CA_BUNDLE or
+    # CURL_CA_BUNDLE replace session.verify (the pin), and proxies would see the macaroon.
+    session.trust_env = False
     session.verify = str(cert_path)
     session.mount("https://", PinnedAdapter())
     return session
