@@ -1,0 +1,183 @@
+"""What every Lightning backend offers: make an invoice, report on many invoices in one
+pass, cancel one where the node can, close.
+
+Records are frozen dataclasses holding integers (msat), hex strings and UTC datetimes;
+nothing here imports a third-party library, so importing ``cloudlease.lightning`` costs
+nothing at CLI start-up. :func:`make_node` imports the one backend it builds.
+
+Contract for every backend (each is tested against it):
+
+- ``create_invoice`` returns an invoice only after it was decoded locally and checked
+  (``bolt11check.check_invoice``): network prefix, amount, payment hash, expiry, description.
+  Anything else is ``BackendError`` (exit 6) and nothing is returned.
+- ``statuses`` asks the node with one list call per pass (a backend may need one more call
+  in a pass where something settled, or a look-up for a hash missing from the list; never
+  one call per watched invoice). It returns a status for every invoice passed in, keyed by
+  payment hash; a node that does not know one of them, or answers for another amount or
+  hash, is ``BackendError`` — uncertain data, never "unpaid".
+- A ``paid`` status carries the node's settle time (authoritative for "late") and the
+  preimage, checked: ``sha256(preimage) == payment_hash``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from cloudlease.errors import BadValue, LedgerError
+
+if TYPE_CHECKING:
+    from cloudlease.lightning.config import LightningSettings
+
+
+class LnState(StrEnum):
+    """Where an invoice stands, as its node reports it."""
+
+    OPEN = "open"  # payable (LND ACCEPTED, a held HTLC not yet settled, is still open)
+    PAID = "paid"  # settled: the node has the preimage and the money
+    EXPIRED = "expired"  # unpaid and past its expiry; the node refuses payments
+    CANCELLED = "cancelled"  # cancelled on the node before expiry (LND, devnode)
+
+
+@dataclass(frozen=True, slots=True)
+class LnInvoice:
+    """A BOLT11 invoice as cloudlease stores it with a payment request.
+
+    Attributes:
+        bolt11: the invoice text, lowercase, as the node made it (``lnbcrt210u1p...``).
+        payment_hash: 64 lowercase hex digits (sha256 of the preimage).
+        amount_msat: the amount the invoice asks for, in millisatoshis (= sats × 1000).
+        description: the ``d`` field, exactly what we asked for.
+        created_at: the invoice timestamp (UTC, whole seconds).
+        expires_at: ``created_at`` + the invoice's expiry (UTC).
+    """
+
+    bolt11: str
+    payment_hash: str
+    amount_msat: int
+    description: str
+    created_at: datetime
+    expires_at: datetime
+
+    @property
+    def amount_sats(self) -> int:
+        """The amount in whole sats (every invoice cloudlease asks for is whole sats)."""
+        return self.amount_msat // 1000
+
+
+@dataclass(frozen=True, slots=True)
+class LnStatus:
+    """One invoice's status in one pass.
+
+    Attributes:
+        payment_hash: which invoice (64 hex digits).
+        state: an :class:`LnState`.
+        amount_paid_msat: what the node received (0 unless paid; may exceed the invoice
+            amount: a payer may overpay up to twice the amount and nodes accept it).
+        settled_at: the node's settle time (UTC) when paid, else None.
+        preimage: 64 hex digits when paid (``sha256(preimage) == payment_hash``), else None.
+    """
+
+    payment_hash: str
+    state: LnState
+    amount_paid_msat: int = 0
+    settled_at: datetime | None = None
+    preimage: str | None = None
+
+
+@runtime_checkable
+class LightningNode(Protocol):
+    """A Lightning node that receives payments for cloudlease.
+
+    Attributes:
+        name: the backend name (``devchain``, ``electrum``, ``lnd``).
+        simulated: True for the devchain's simulated node (label it in every output).
+    """
+
+    name: str
+    simulated: bool
+
+    def create_invoice(self, amount_msat: int, description: str,
+                       expiry_seconds: int) -> LnInvoice: ...
+
+    def statuses(self, invoices: Sequence[LnInvoice]) -> dict[str, LnStatus]: ...
+
+    def cancel(self, invoice: LnInvoice) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+# -- helpers shared by the backends ------------------------------------------------------
+
+MAX_DESCRIPTION_BYTES = 639  # BOLT11: the d field holds at most 639 bytes of UTF-8
+MAX_EXPIRY_SECONDS = 31 * 24 * 3600
+MAX_AMOUNT_MSAT = 21_000_000 * 100_000_000 * 1000
+
+
+def check_request(amount_msat: object, description: object, expiry_seconds: object) -> None:
+    """Refuse (BadValue, exit 2) what no node should be asked for."""
+    if type(amount_msat) is not int or not 1 <= amount_msat <= MAX_AMOUNT_MSAT:
+        raise BadValue(f"Lightning amount must be a whole number of msat from 1 to "
+                       f"{MAX_AMOUNT_MSAT}: {amount_msat!r}")
+    if not isinstance(description, str):
+        raise BadValue("Lightning invoice description must be text")
+    if len(description.encode()) > MAX_DESCRIPTION_BYTES:
+        raise BadValue(f"Lightning invoice description is longer than "
+                       f"{MAX_DESCRIPTION_BYTES} bytes")
+    if any(ord(c) < 32 or ord(c) == 127 for c in description):
+        raise BadValue("Lightning invoice description must not hold control characters")
+    if type(expiry_seconds) is not int or not 60 <= expiry_seconds <= MAX_EXPIRY_SECONDS:
+        raise BadValue(f"Lightning invoice expiry must be from 60 to {MAX_EXPIRY_SECONDS} "
+                       f"seconds: {expiry_seconds!r}")
+
+
+def utc_from_unix(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def make_node(settings: LightningSettings, home_path: str | os.PathLike[str],
+              network: str) -> LightningNode:
+    """The configured node. ``backend = "none"`` is BadValue (exit 2) saying how to
+    configure one; a setting that cannot work (devchain off regtest, a missing or
+    group/world-readable macaroon, a missing TLS certificate) is LedgerError (exit 5)
+    naming ``config.toml:lightning.<key>``. Relative paths are taken from ``home_path``.
+    Nothing talks to the node here."""
+    home = Path(home_path)
+    backend = settings.backend
+    if backend == "none":
+        raise BadValue(
+            "no Lightning backend is configured: set [lightning] backend in config.toml "
+            "(devchain on regtest, electrum or lnd), or run `cloudlease init --lightning "
+            "BACKEND`; or pay on-chain with --method onchain", code="lightning_not_configured")
+    if backend == "devchain":
+        if network != "regtest":
+            raise LedgerError(
+                f"config.toml:lightning.backend = \"devchain\" is a simulated node for regtest "
+                f"only, but this home is on {network}; use electrum or lnd",
+                code="config_invalid")
+        from cloudlease.lightning.devnode import DevNode
+
+        return DevNode(home / "devchain-ln.json")
+    if backend == "electrum":
+        from cloudlease.lightning.electrum import ElectrumNode
+
+        return ElectrumNode(settings.url, network=network, timeout=settings.timeout_seconds)
+    if backend == "lnd":
+        from cloudlease.lightning.lnd import LndNode
+
+        return LndNode(settings.url, network=network,
+                       macaroon=_from_home(home, settings.macaroon),
+                       tls_cert=_from_home(home, settings.tls_cert),
+                       timeout=settings.timeout_seconds)
+    raise LedgerError(f"config.toml:lightning.backend {backend!r} is not known",
+                      code="config_invalid")
+
+
+def _from_home(home: Path, path: str) -> Path:
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else home / p
