@@ -4,8 +4,8 @@
   interpreter when there is one, since it skips runpy; else ``python -m cloudlease``).
 - ``wall()``: median/min/max wall time of a real subprocess over several runs.
 - ``build_home()``: a regtest home holding N leases the way a long-running operator's
-  would look: sealed history in ``archive/`` segments, recent closed leases and open ones
-  in the hot ledger, an audit trail of realistic length, and a ledger ``verify`` accepts.
+  would look: years of closed history, recent closed leases and open ones, and the audit
+  chain cloudlease would have written (``verify --full`` accepts it).
 """
 
 from __future__ import annotations
@@ -191,45 +191,52 @@ def build_home(path: Path, total: int, *, open_leases: int = 50, recent_closed: 
                audit_per_lease: int = 2, tenants: int = 20, now: datetime | None = None,
                open_kind: str = "mixed",
                progress: Callable[[str], None] | None = None) -> dict[str, object]:
-    """A descriptor-wallet regtest home with ``total`` leases (ids L-1..L-total).
+    """A descriptor-wallet regtest home with ``total`` leases (ids L-1..L-total), the way a
+    long-running operator's ledger looks, written straight into ledger.db with the audit
+    chain cloudlease itself would have written (so ``verify --full`` accepts it):
 
     - ``total - open_leases - recent_closed`` closed leases (80 % ended after a settled
-      payment, 15 % expired unpaid, 5 % cancelled), closed 3 days to ~1 year ago, sealed
-      in batches of ``archive.SEAL_BATCH`` by ``archive.seal_if_due`` itself (so the
-      segments are byte-for-byte what the tool writes);
-    - ``recent_closed`` leases ended in the last day (hot: too young to seal);
+      payment, 15 % expired unpaid, 5 % cancelled), 5 minutes apart, the newest closed
+      3 days ago;
+    - ``recent_closed`` leases ended in the last day;
     - ``open_leases`` open leases, alternately active (paid, ending in the future) and
       awaiting payment with a fresh request (``open_kind="awaiting"``: all awaiting);
-    - an audit trail of ``audit_per_lease`` entries per lease (a rent, then the tick that
-      settled or expired it), hash-chained, ending with the entry that wrote the ledger.
+    - per lease ``audit_per_lease`` audit entries: the rent (lease, request and counters
+      as first written), then the tick that settled or expired it (their final rows).
 
-    Hot requests use real derived addresses (index = request number - 1); sealed ones use
-    filler addresses.
+    Requests use real derived addresses (index = request number - 1) for open leases and
+    filler addresses for closed ones.
     """
     from cloudlease import clock
     from cloudlease.bitcoin.wallet import DescriptorWallet
     from cloudlease.context import Context
-    from cloudlease.ledger import archive, audit, store
-    from cloudlease.model import Lease, LeaseStatus, PaymentRequest, RequestStatus, Tenant
+    from cloudlease.ledger import audit, schema
+    from cloudlease.ledger.codec import row_hash
+    from cloudlease.ledger.db import open_sqlite
+    from cloudlease.model import (
+        Counter,
+        Lease,
+        LeaseStatus,
+        PaymentRequest,
+        RequestStatus,
+        Tenant,
+    )
 
     say = progress or (lambda _m: None)
     now = (now or clock.now()).replace(microsecond=0)  # CLOUDLEASE_NOW pins it
     init_home(path)
     ctx = Context.at(path)
-    ledger = store.read(ctx.home)
     settings = ctx.settings
     wallet = DescriptorWallet(settings.descriptor, settings.network)
-    plan = next(iter(ledger.plans.values()))
+    plan = ctx.read().plans.all()[0]
+    ctx.close()
     names = [f"tenant-{k:03d}" for k in range(tenants)]
-    for name in names:
-        ledger.tenants[name] = Tenant(name=name, created_at=ledger.created_at,
-                                      email=f"{name}@example.org")
-    sealed = max(0, total - open_leases - recent_closed)
-    hot_closed = min(recent_closed, total - sealed)
-    n_open = total - sealed - hot_closed
+    closed_n = max(0, total - open_leases - recent_closed)
+    hot_closed = min(recent_closed, total - closed_n)
+    n_open = total - closed_n - hot_closed
 
     def make(i: int, kind: str, when: datetime, address: str | None = None
-             ) -> tuple[Lease, PaymentRequest]:
+             ) -> tuple[Lease, PaymentRequest, Lease, PaymentRequest]:
         lid, rid = f"L-{i}", f"P-{i}"
         hours = 1 + i % 24
         sats = plan.price_sats * hours
@@ -245,6 +252,7 @@ def build_home(path: Path, total: int, *, open_leases: int = 50, recent_closed: 
                    address_index=i - 1)
         lease = dict(id=lid, status=LeaseStatus.AWAITING_PAYMENT, hours=hours, plan=plan.name,
                      created_at=when, tenant=tenant, price_sats=sats, requests=(rid,))
+        first = Lease(**lease), PaymentRequest(**req)
         txid = hashlib.sha256(f"tx:{i}".encode()).hexdigest()
         if kind in ("ended", "active"):
             paid = when + timedelta(minutes=5)
@@ -261,78 +269,103 @@ def build_home(path: Path, total: int, *, open_leases: int = 50, recent_closed: 
             closed = when + timedelta(minutes=15 if kind == "expired" else 3)
             lease.update(status=LeaseStatus(kind), closed_at=closed,
                          note=None if kind == "cancelled" else reason)
-        return Lease(**lease), PaymentRequest(**req)
+        return (*first, Lease(**lease), PaymentRequest(**req))
 
-    # sealed history, oldest first, 5 minutes apart, the newest closed 3 days ago
-    t0 = time.perf_counter()
-    step = timedelta(minutes=5)
-    batch: list[int] = []
-    batch_size = archive.SEAL_BATCH
-    for i in range(1, sealed + 1):
-        r = i % 20
-        kind = "ended" if r < 16 else "expired" if r < 19 else "cancelled"
-        when = now - timedelta(days=4) - step * (sealed - i)
-        lease, req = make(i, kind, when)
-        ledger.leases[lease.id], ledger.requests[req.id] = lease, req
-        batch.append(i)
-        left = sealed - i
-        if len(batch) >= batch_size and (left == 0 or left >= batch_size):
-            archive.seal_if_due(ctx.home, ledger)
-            batch.clear()
-            if len(ledger.archives) % 100 == 0:
-                say(f"  sealed {len(ledger.archives)} segments")
-    if batch:
-        archive.seal_if_due(ctx.home, ledger, force=True)
-    assert not ledger.leases, "every old closed lease should be sealed"
-    # hot: recently ended, then open
-    for k in range(hot_closed):
-        i = sealed + k + 1
-        when = now - timedelta(hours=30) + timedelta(minutes=10 * k) - timedelta(hours=1 + i % 24)
-        lease, req = make(i, "ended", when, wallet.address_at(i - 1))
-        ledger.leases[lease.id], ledger.requests[req.id] = lease, req
-    for k in range(n_open):
-        i = sealed + hot_closed + k + 1
-        if k % 2 == 0 and open_kind == "mixed":  # alternate: a short unpaid tail (gap limit)
-            lease, req = make(i, "active", now - timedelta(minutes=30),
-                              wallet.address_at(i - 1))
-        else:
-            lease, req = make(i, "awaiting", now - timedelta(minutes=1),
-                              wallet.address_at(i - 1))
-        ledger.leases[lease.id], ledger.requests[req.id] = lease, req
-    ledger.counters.update({"lease": total, "request": total})
-    ledger.wallet["next_index"] = total
-    say(f"  records built in {time.perf_counter() - t0:.1f} s")
-
-    # audit trail: init is entry 1; then audit_per_lease entries per lease; then the save
-    t0 = time.perf_counter()
-    last = audit.last_entry(ctx.home.audit)
-    assert last is not None
-    prev, seq = last["hash"], last["seq"]
-    lines = []
-    at = (now - timedelta(days=365)).isoformat()
-    for i in range(1, total + 1):
-        for j in range(audit_per_lease):
-            seq += 1
-            if j == 0:
-                action = "rent 1h"
-                changes = {"added": [f"leases.L-{i}", f"requests.P-{i}"],
-                           "changed": ["counters", "wallet"]}
+    def kinds():
+        step = timedelta(minutes=5)
+        for i in range(1, closed_n + 1):
+            r = i % 20
+            kind = "ended" if r < 16 else "expired" if r < 19 else "cancelled"
+            yield i, kind, now - timedelta(days=3) - step * (closed_n - i), None
+        for k in range(hot_closed):
+            i = closed_n + k + 1
+            yield i, "ended", (now - timedelta(hours=30) + timedelta(minutes=10 * k)
+                               - timedelta(hours=1 + i % 24)), wallet.address_at(i - 1)
+        for k in range(n_open):
+            i = closed_n + hot_closed + k + 1
+            if k % 2 == 0 and open_kind == "mixed":
+                yield i, "active", now - timedelta(minutes=30), wallet.address_at(i - 1)
             else:
-                action = "tick"
-                changes = {"changed": [f"leases.L-{i}", f"requests.P-{i}"]}
-            digest = hashlib.sha256(f"ledger:{seq}".encode()).hexdigest()
-            entry = audit.make_entry(seq, prev, at, action, digest, changes)
-            prev = entry["hash"]
-            lines.append(json.dumps(entry, sort_keys=True, separators=(",", ":"),
-                                    ensure_ascii=False))
-    with ctx.home.audit.open("a") as fh:
-        if lines:
-            fh.write("\n".join(lines) + "\n")
-    say(f"  audit trail ({seq} entries) in {time.perf_counter() - t0:.1f} s")
-    store._save(ctx.home, ledger, "bench build",
-                {"changed": ["leases", "requests", "archives"]})
-    return {"total": total, "sealed": sealed, "hot_closed": hot_closed, "open": n_open,
-            "segments": len(ledger.archives), "audit_entries": seq + 1}
+                yield i, "awaiting", now - timedelta(minutes=1), wallet.address_at(i - 1)
+
+    t0 = time.perf_counter()
+    db = open_sqlite(path / "ledger.db", lock_timeout=30)
+    specs = {s.name: s.codec for s in schema.SPECS}
+
+    def enc(table: str, rec: object) -> tuple[tuple, str]:
+        c = specs[table]
+        row = c.encode(rec)
+        return row, row_hash(table, c.names, row)
+
+    head = audit.head(db)
+    assert head is not None
+    seq, prev = head.seq, head.hash
+    counts: dict[str, int] = json.loads(head.counts)
+    audit_rows: list[tuple] = []
+    entries: list[tuple] = []
+    at = (now - timedelta(days=365)).isoformat()
+
+    def entry(command: str, changed: list[tuple[str, str, str]]) -> None:
+        nonlocal seq, prev
+        seq += 1
+        counts_text = json.dumps(dict(sorted(counts.items())), separators=(",", ":"))
+        digest = audit.rows_digest(changed)
+        h = audit.entry_hash(seq, prev, at, "bench", 1, command, counts_text, digest)
+        entries.append((seq, prev, at, "bench", 1, command, counts_text, digest, h))
+        audit_rows.extend((seq, t, k, d) for t, k, d in sorted(changed))
+        prev = h
+
+    final: dict[str, list[tuple]] = {"leases": [], "payment_requests": [], "tenants": []}
+    tenant_rows = []
+    for name in names:
+        row, h = enc("tenants", Tenant(name=name, created_at=now - timedelta(days=400),
+                                       email=f"{name}@example.org"))
+        final["tenants"].append(row)
+        tenant_rows.append(("tenants", name, h))
+    counts["tenants"] = counts.get("tenants", 0) + len(names)
+    entry("tenant add", tenant_rows)
+    for i, kind, when, address in kinds():
+        lease1, req1, lease2, req2 = make(i, kind, when, address)
+        r1, h1 = enc("leases", lease1)
+        r2, h2 = enc("payment_requests", req1)
+        counters = [enc("counters", Counter(kind=k, value=v)) for k, v in
+                    (("lease", i), ("request", i), ("address_index", i))]
+        counts["leases"] = counts.get("leases", 0) + 1
+        counts["payment_requests"] = counts.get("payment_requests", 0) + 1
+        if i == 1:
+            counts["counters"] = counts.get("counters", 0) + 3
+        entry("rent 1h", [("leases", lease1.id, h1), ("payment_requests", req1.id, h2)]
+              + [("counters", k, c[1]) for k, c in zip(("lease", "request", "address_index"),
+                                                        counters, strict=True)])
+        r3, h3 = enc("leases", lease2)
+        r4, h4 = enc("payment_requests", req2)
+        if audit_per_lease >= 2 and (h3 != h1 or h4 != h2):
+            entry("tick", [("leases", lease2.id, h3), ("payment_requests", req2.id, h4)])
+        final["leases"].append(r3)
+        final["payment_requests"].append(r4)
+        if i % 20000 == 0:
+            say(f"  {i:,} leases built")
+    final["counters"] = [enc("counters", Counter(kind=k, value=total))[0]
+                         for k in ("lease", "request", "address_index")]
+    say(f"  records built in {time.perf_counter() - t0:.1f} s")
+    t0 = time.perf_counter()
+    with db.write(30):
+        db.execute("DELETE FROM counters")
+        for table, rows in final.items():
+            names_ = specs[table].names
+            db.executemany(f"INSERT INTO {table} ({', '.join(names_)}) VALUES "
+                           f"({', '.join('?' * len(names_))})", rows)
+        db.executemany("INSERT INTO audit_rows (seq, tbl, key, hash) VALUES (?, ?, ?, ?)",
+                       audit_rows)
+        db.executemany(f"INSERT INTO audit ({', '.join(audit.COLUMNS)}) VALUES "
+                       f"({', '.join('?' * len(audit.COLUMNS))})", entries)
+        audit.clear_touched(db)
+        db.commit()
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    say(f"  written in {time.perf_counter() - t0:.1f} s ({seq:,} audit entries)")
+    return {"total": total, "closed": closed_n, "hot_closed": hot_closed, "open": n_open,
+            "audit_entries": seq}
 
 
 def fill_keystore(home: Path, n: int) -> None:

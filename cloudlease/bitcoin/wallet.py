@@ -25,6 +25,7 @@ WIF); a key of another network; a hardened step or hardened wildcard after a pub
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -232,6 +233,13 @@ class DescriptorWallet:
     def addresses(self, start: int, count: int) -> list[str]:
         """``count`` consecutive receive addresses from ``start``."""
         return [self.address_at(i) for i in range(start, start + count)]
+
+
+@functools.lru_cache(maxsize=8)
+def descriptor_wallet(descriptor: str, network: str) -> DescriptorWallet:
+    """A wallet parsed once per process (parsing and checking a descriptor costs more than
+    deriving an address)."""
+    return DescriptorWallet(descriptor, network)
 
 
 def _prederive(desc: Any) -> Any:

@@ -3,8 +3,8 @@
 Entry ``n`` holds: ``seq``, ``prev_hash`` (entry ``n-1``'s hash, or 64 zeros), the time,
 host, pid and command of the write, ``counts`` (live rows per table after it, JSON), and
 ``rows_digest``: the SHA-256 of the sorted lines ``table␟key␟row-hash`` of every row the
-write changed (an empty row hash for a deletion). Its ``hash`` is the SHA-256 of the
-canonical JSON array of those fields. ``audit_rows`` repeats each changed row's hash so
+write changed (an empty row hash for a deletion). Its ``hash`` is the SHA-256 of those
+fields, text length-prefixed (``entry_hash``). ``audit_rows`` repeats each changed row's hash so
 that the latest hash recorded for any row is one indexed look-up away.
 
 So an edited row no longer hashes to its latest ``audit_rows`` entry; an edited, deleted
@@ -53,8 +53,9 @@ class Entry:
 
 def entry_hash(seq: int, prev: str, at: str, host: str, pid: int, command: str, counts: str,
                rows_digest: str) -> str:
-    body = json.dumps([seq, prev, at, host, pid, command, counts, rows_digest],
-                      separators=(",", ":"), ensure_ascii=False)
+    """SHA-256 of an entry's fields, each length-prefixed (text) or tagged (integers)."""
+    body = (f"{seq}#{prev}\x1f{len(at)}:{at}\x1f{len(host)}:{host}\x1f{pid}#"
+            f"{len(command)}:{command}\x1f{len(counts)}:{counts}\x1f{rows_digest}")
     return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -95,31 +96,35 @@ def append(db: Db, changes: Mapping[tuple[str, str], str | None],
     return entry
 
 
-def latest_hashes(db: Db, table: str, keys: list[str]) -> dict[str, str | None]:
-    """The hash the chain last recorded for each key (absent: never recorded)."""
-    out: dict[str, str | None] = {}
-    for i in range(0, len(keys), _CHUNK):
-        chunk = keys[i:i + _CHUNK]
-        marks = ", ".join("?" * len(chunk))
-        for key, digest in db.query(
-                f"SELECT a.key, a.hash FROM audit_rows a WHERE a.tbl = ? AND a.key IN ({marks})"
-                " AND a.seq = (SELECT max(b.seq) FROM audit_rows b WHERE b.tbl = a.tbl AND "
-                "b.key = a.key)", (table, *chunk)):
-            out[key] = digest
+def latest_hashes(db: Db, rows: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+    """The hash the chain last recorded for each (table, key); absent: never recorded."""
+    out: dict[tuple[str, str], str | None] = {}
+    for i in range(0, len(rows), _CHUNK):
+        chunk = rows[i:i + _CHUNK]
+        pairs = ", ".join(["(?, ?)"] * len(chunk))
+        params = [x for pair in chunk for x in pair]
+        for tbl, key, digest in db.query(
+                f"SELECT a.tbl, a.key, a.hash FROM audit_rows a WHERE (a.tbl, a.key) IN "
+                f"(VALUES {pairs}) AND a.seq = (SELECT max(b.seq) FROM audit_rows b WHERE "
+                "b.tbl = a.tbl AND b.key = a.key)", params):
+            out[(tbl, key)] = digest
     return out
 
 
-def mismatched(db: Db, table: str, rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Rows (key, hash) that do not hash to what the chain last recorded, with why."""
-    recorded = latest_hashes(db, table, [k for k, _ in rows])
+def mismatched(db: Db, rows: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """Rows (table, key, hash) that do not hash to what the chain last recorded, with why."""
+    if not rows:
+        return []
+    recorded = latest_hashes(db, list(dict.fromkeys((t, k) for t, k, _ in rows)))
     bad = []
-    for key, digest in rows:
-        if key not in recorded:
-            bad.append((key, "has no audit record"))
-        elif recorded[key] is None:
-            bad.append((key, "was deleted by an audited write but is present"))
-        elif recorded[key] != digest:
-            bad.append((key, "does not match its audit record"))
+    for table, key, digest in rows:
+        want = recorded.get((table, key), "absent")
+        if want == "absent":
+            bad.append((table, key, "has no audit record"))
+        elif want is None:
+            bad.append((table, key, "was deleted by an audited write but is present"))
+        elif want != digest:
+            bad.append((table, key, "does not match its audit record"))
     return bad
 
 

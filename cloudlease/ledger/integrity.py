@@ -97,58 +97,62 @@ def save_checkpoint(db: Db, seq: int, digest: str, at: str) -> None:
                "at = excluded.at", (seq, digest, at))
 
 
+def _sep(db: Db) -> str:
+    return "chr(31)" if db.dialect == "postgresql" else "char(31)"
+
+
 def _walk(db: Db, start: int, out: Findings) -> None:
     """Chain links, entry hashes and row digests of every entry after ``start``."""
     prev_row = db.one("SELECT hash FROM audit WHERE seq = ?", (start,)) if start else None
     prev = prev_row[0] if prev_row else audit.GENESIS
     expected = start + 1
     digests = _digests(db, start)
+    entry_hash = audit.entry_hash
     cur = db.execute(f"SELECT {', '.join(audit.COLUMNS)} FROM audit WHERE seq > ? "
                      "ORDER BY seq", (start,))
     while True:
         batch = cur.fetchmany(5000)
         if not batch:
             break
-        for r in batch:
-            e = audit.Entry(*r)
-            if e.seq != expected:
-                out.add(f"audit entry {expected} is missing (next is {e.seq})")
-                expected = e.seq
-            if e.prev_hash != prev:
-                out.add(f"audit entry {e.seq} does not follow entry {e.seq - 1} (chain "
+        for seq, prev_hash, at, host, pid, command, counts, rows_digest, digest in batch:
+            if seq != expected:
+                out.add(f"audit entry {expected} is missing (next is {seq})")
+                expected = seq
+            if prev_hash != prev:
+                out.add(f"audit entry {seq} does not follow entry {seq - 1} (chain "
                         "broken: an entry was edited, removed or reordered)")
-            if e.hash != e.expected_hash():
-                out.add(f"audit entry {e.seq} was edited (its hash differs)")
-            if digests.get(e.seq, _EMPTY) != e.rows_digest:
-                out.add(f"the rows recorded for audit entry {e.seq} were edited")
-            prev = e.hash
-            expected = e.seq + 1
+            if entry_hash(seq, prev_hash, at, host, pid, command, counts,
+                          rows_digest) != digest:
+                out.add(f"audit entry {seq} was edited (its hash differs)")
+            if digests.get(seq, _EMPTY) != rows_digest:
+                out.add(f"the rows recorded for audit entry {seq} were edited")
+            prev = digest
+            expected = seq + 1
 
 
 _EMPTY = audit.rows_digest([])
 
 
 def _digests(db: Db, start: int) -> dict[int, str]:
-    """seq → digest of its audit_rows, computed from the table as it is now."""
-    order = 'tbl COLLATE "C", key COLLATE "C"' if db.dialect == "postgresql" else "tbl, key"
+    """seq → digest of its audit_rows as they are now (the lines joined by the database,
+    in the order ``audit.rows_digest`` sorts them)."""
+    sep = _sep(db)
+    line = f"tbl || {sep} || key || {sep} || COALESCE(hash, '') || {sep.replace('31', '10')}"
+    if db.dialect == "postgresql":
+        sql = (f"SELECT seq, string_agg({line}, '' ORDER BY tbl COLLATE \"C\", key COLLATE "
+               "\"C\") FROM audit_rows WHERE seq > ? GROUP BY seq")
+    else:  # group_concat keeps the order of the ordered subquery
+        sql = (f"SELECT seq, group_concat(line, '') FROM (SELECT seq, {line} AS line FROM "
+               "audit_rows WHERE seq > ? ORDER BY seq, tbl, key) GROUP BY seq")
+    sha256 = hashlib.sha256
     out: dict[int, str] = {}
-    cur = db.execute(f"SELECT seq, tbl, key, hash FROM audit_rows WHERE seq > ? "
-                     f"ORDER BY seq, {order}", (start,))
-    seq = None
-    h = hashlib.sha256()
+    cur = db.execute(sql, (start,))
     while True:
         batch = cur.fetchmany(20000)
         if not batch:
-            break
-        for s, tbl, key, digest in batch:
-            if s != seq:
-                if seq is not None:
-                    out[seq] = h.hexdigest()
-                seq, h = s, hashlib.sha256()
-            h.update(f"{tbl}\x1f{key}\x1f{digest or ''}\n".encode())
-    if seq is not None:
-        out[seq] = h.hexdigest()
-    return out
+            return out
+        for seq, text in batch:
+            out[seq] = sha256(text.encode()).hexdigest()
 
 
 def _latest(db: Db, table: str, start: int | None = None) -> dict[str, str | None]:
@@ -164,11 +168,11 @@ def _latest(db: Db, table: str, start: int | None = None) -> dict[str, str | Non
     return {r[0]: r[1] for r in db.query(sql, params)}
 
 
-def _compare(db: Db, spec: schema.Spec, recorded: dict[str, str | None], rows: list,
+def _compare(spec: schema.Spec, recorded: dict[str, str | None], rows: list,
              out: Findings) -> None:
     c = spec.codec
     what = schema.noun(spec.name)
-    key_at = c.names.index(c.key)
+    names, key_at, table = c.names, c.key_index, spec.name
     seen = set()
     for row in rows:
         key = row[key_at]
@@ -178,7 +182,7 @@ def _compare(db: Db, spec: schema.Spec, recorded: dict[str, str | None], rows: l
             out.add(f"{what} {key} has no audit record (added outside cloudlease)")
         elif want is None:
             out.add(f"{what} {key} was deleted by an audited write but is present")
-        elif row_hash(spec.name, c.names, row) != want:
+        elif row_hash(table, names, row) != want:
             out.add(f"{what} {key} does not match its audit record (edited outside "
                     "cloudlease)")
         out.rows_checked += 1
@@ -189,9 +193,8 @@ def _compare(db: Db, spec: schema.Spec, recorded: dict[str, str | None], rows: l
 
 def _all_rows(db: Db, out: Findings) -> None:
     for spec in schema.SPECS:
-        c = spec.codec
-        rows = db.query(f"SELECT {', '.join(c.names)} FROM {spec.name}")
-        _compare(db, spec, _latest(db, spec.name), rows, out)
+        rows = db.query(f"SELECT {', '.join(spec.codec.names)} FROM {spec.name}")
+        _compare(spec, _latest(db, spec.name), rows, out)
 
 
 def _changed_rows(db: Db, start: int, out: Findings) -> None:
@@ -206,7 +209,7 @@ def _changed_rows(db: Db, start: int, out: Findings) -> None:
             chunk = keys[i:i + 400]
             rows += db.query(f"SELECT {', '.join(c.names)} FROM {spec.name} WHERE {c.key} IN "
                              f"({', '.join('?' * len(chunk))})", chunk)
-        _compare(db, spec, recorded, rows, out)
+        _compare(spec, recorded, rows, out)
 
 
 def _counts(db: Db, head: audit.Entry, out: Findings) -> None:

@@ -79,7 +79,7 @@ class Table(Generic[R]):
             self._cache[key] = rec
             out.append(rec)
         if fresh and self._s.writable:
-            self._s.check_rows(self.name, fresh)
+            self._s.loaded.extend((self.name, k, h) for k, h in fresh)
         return out
 
     def get(self, key: str, default: Any = None) -> R | Any:
@@ -239,6 +239,7 @@ class Ledger:
     def __init__(self, db: Db, *, writable: bool) -> None:
         self.db = db
         self.writable = writable
+        self.loaded: list[tuple[str, str, str]] = []  # (table, key, hash) to check
         self._written: set[tuple[str, str]] = set()
         self._tables: dict[str, Table] = {}
         self.meta: Table[Meta] = self._table("meta")
@@ -279,25 +280,26 @@ class Ledger:
             raise RuntimeError("this ledger session is read-only")
 
     # -- integrity ----------------------------------------------------------------------
-    def check_rows(self, table: str, rows: list[tuple[str, str]]) -> None:
-        """Refuse rows whose hash differs from what the audit chain last recorded."""
+    def check_loaded(self, other: Ledger | None = None) -> None:
+        """Refuse the write if any row this session loaded (or ``other``, a read session
+        the write depends on, loaded) differs from what the audit chain last recorded for
+        it. Checked in one query before the write commits: a row edited behind the
+        tool's back is never blessed."""
         from cloudlease.ledger import audit
 
-        bad = audit.mismatched(self.db, table, rows)
+        rows = self.loaded if other is None else [
+            (name, k, orig[1]) for name, table in other.tables.items()
+            for k, orig in table._orig.items() if orig is not None]
+        if other is None:
+            self.loaded = []
+        bad = audit.mismatched(self.db, rows)
         if bad:
-            key, why = bad[0]
+            table, key, why = bad[0]
             more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
             raise LedgerError(
                 f"{noun(table)} {key} {why}{more}: it was changed outside cloudlease, so the "
                 "ledger refuses to write; revert the change or restore a backup "
                 "('cloudlease verify' lists every problem)", code="tampered")
-
-    def check_loaded(self, other: Ledger) -> None:
-        """Check the rows a read session loaded, for a write that depends on them."""
-        for name, table in other.tables.items():
-            rows = [(k, orig[1]) for k, orig in table._orig.items() if orig is not None]
-            if rows:
-                self.check_rows(name, rows)
 
     # -- ids ----------------------------------------------------------------------------
     def counter(self, kind: str) -> int:

@@ -194,6 +194,7 @@ def transaction(db: Db, action: str | None = None, *,
         ledger = Ledger(db, writable=True)
         yield ledger
         changes = ledger.changes()
+        ledger.check_loaded()
         if not changes:
             return  # nothing changed: rolled back, no audit entry
         deltas: dict[str, int] = {}

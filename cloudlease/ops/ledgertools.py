@@ -159,7 +159,7 @@ def resolve(ctx: Context, *, accept: bool = False, reason: str | None = None) ->
             c = spec.codec
             row = db.one(f"SELECT {', '.join(c.names)} FROM {tbl} WHERE {c.key} = ?", (key,))
             now_hash = row_hash(tbl, c.names, tuple(row)) if row else None
-            recorded = audit.latest_hashes(db, tbl, [key])
+            recorded = {k: v for (_, k), v in audit.latest_hashes(db, [(tbl, key)]).items()}
             if recorded.get(key) == now_hash or (row is None and key not in recorded):
                 out.reverted.append(label)
             elif accept:

@@ -23,12 +23,12 @@ def fresh_address(ctx: Context, ledger: Ledger) -> tuple[str, str, int | None]:
     """(address, wallet kind, derivation index) never handed out before."""
     settings = ctx.settings
     if settings.wallet_kind == "descriptor":
-        from cloudlease.bitcoin.wallet import DescriptorWallet
+        from cloudlease.bitcoin.wallet import descriptor_wallet
 
         if not settings.descriptor:
             raise LedgerError("config.toml:wallet.descriptor is empty but wallet.kind is "
                               "descriptor", code="config_invalid")
-        wallet = DescriptorWallet(settings.descriptor, settings.network)
+        wallet = descriptor_wallet(settings.descriptor, settings.network)
         index = ledger.counter("address_index")  # the next index to hand out
         address = wallet.address_at(index)
         while ledger.requests.count("address = ?", (address,)):

@@ -8,7 +8,7 @@ next incremental run starts there.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from cloudlease import clock
 from cloudlease.context import Context
@@ -16,7 +16,6 @@ from cloudlease.errors import LedgerError
 from cloudlease.invoices import invoice_problems
 from cloudlease.ledger import integrity
 from cloudlease.ledger.session import Ledger
-from cloudlease.model import LeaseStatus, RequestStatus
 
 
 @dataclass
@@ -74,7 +73,10 @@ def verify(ctx: Context, *, full: bool = False) -> Report:
 
 
 def invariants(ledger: Ledger, report: Report, full: bool = False) -> list[str]:
+    """The ledger's rules, checked in the database (no record is built): over open leases
+    and requests, or over all history with ``full``."""
     problems: list[str] = []
+    db = ledger.db
     for kind, table in (("lease", ledger.leases), ("request", ledger.requests),
                         ("contribution", ledger.contributions)):
         counter = ledger.counter(kind)
@@ -86,34 +88,35 @@ def invariants(ledger: Ledger, report: Report, full: bool = False) -> list[str]:
                             f"{counter} but {count} exist")
         elif count > counter:
             problems.append(f"{kind} counter is {counter} but {count} {kind}s exist")
-    open_only = "" if full else "status IN ('awaiting_payment', 'active', 'suspended')"
-    leases = ledger.leases.where(open_only)
-    reqs = ledger.requests.many(r for lease in leases for r in lease.requests)
-    for req in (ledger.requests.where() if full else
-                ledger.requests.where("status IN ('new', 'processing')")):
-        if req.amount_sats <= 0:
-            problems.append(f"request {req.id} has a non-positive amount")
-        if req.status == RequestStatus.SETTLED and req.settled_at is None:
-            problems.append(f"request {req.id} is settled but has no settled_at")
-    plans = {p.name for p in ledger.plans.all()}
-    for lease in leases:
-        if lease.plan not in plans:
-            problems.append(f"lease {lease.id} refers to unknown plan {lease.plan!r}")
-        missing = [r for r in lease.requests if r not in reqs]
-        if missing:
-            problems.append(f"lease {lease.id} refers to unknown request {missing[0]}")
-        if lease.status in (LeaseStatus.ACTIVE, LeaseStatus.ENDED):
-            paid = sum(reqs[r].hours or 0 for r in lease.requests
-                       if r in reqs and reqs[r].status == RequestStatus.SETTLED)
-            if paid < lease.paid_hours or lease.paid_hours < lease.hours:
-                problems.append(f"lease {lease.id} is {lease.status.value} without settled "
-                                f"payments covering its {lease.paid_hours} hours")
-        if lease.status in (LeaseStatus.ACTIVE, LeaseStatus.SUSPENDED, LeaseStatus.ENDED):
-            if lease.starts_at is None or lease.ends_at is None:
-                problems.append(f"lease {lease.id} is {lease.status.value} without start/end")
-            elif lease.ends_at != lease.starts_at + timedelta(hours=lease.paid_hours):
-                problems.append(f"lease {lease.id} ends_at does not match its paid hours")
-    return problems
+    leases = "" if full else " AND l.status IN ('awaiting_payment', 'active', 'suspended')"
+    reqs = "" if full else " AND status IN ('new', 'processing')"
+    checks = [
+        (f"SELECT id FROM payment_requests WHERE amount_sats <= 0{reqs}",
+         "request {} has a non-positive amount"),
+        (f"SELECT id FROM payment_requests WHERE status = 'settled' AND settled_at IS NULL"
+         f"{reqs}", "request {} is settled but has no settled_at"),
+        (f"SELECT l.id, l.plan FROM leases l WHERE l.plan NOT IN (SELECT name FROM plans)"
+         f"{leases}", "lease {} refers to unknown plan {!r}"),
+        (f"SELECT l.id FROM leases l WHERE NOT EXISTS (SELECT 1 FROM payment_requests r "
+         f"WHERE r.lease = l.id){leases}", "lease {} has no payment request"),
+        (f"SELECT l.id, l.status, l.paid_hours FROM leases l WHERE l.status IN ('active', "
+         f"'ended') AND (l.paid_hours < l.hours OR l.paid_hours > (SELECT COALESCE(SUM("
+         f"r.hours), 0) FROM payment_requests r WHERE r.lease = l.id AND r.status = "
+         f"'settled')){leases}",
+         "lease {} is {} without settled payments covering its {} hours"),
+    ]
+    for sql, text in checks:
+        for row in db.query(sql + " LIMIT 20"):
+            problems.append(text.format(*row))
+    rows = db.query("SELECT l.id, l.status, l.starts_at, l.ends_at, l.paid_hours FROM leases l "
+                    f"WHERE l.status IN ('active', 'suspended', 'ended'){leases}")
+    for lid, status, starts, ends, hours in rows:
+        if starts is None or ends is None:
+            problems.append(f"lease {lid} is {status} without start/end")
+        elif datetime.fromisoformat(ends) != datetime.fromisoformat(starts) + \
+                timedelta(hours=hours):
+            problems.append(f"lease {lid} ends_at does not match its paid hours")
+    return problems[:50]
 
 
 def keystore_problems(ctx: Context, ledger: Ledger) -> list[str]:
