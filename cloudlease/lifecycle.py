@@ -2,25 +2,58 @@
 
 The payment model follows BTCPay Server's invoices: ``new`` → ``processing`` (paid in
 full, not yet confirmed enough) → ``settled``; ``new`` → ``expired`` when the window
-passes; ``processing`` → ``invalid`` when it does not confirm within the monitoring
-window. Flags: ``partial`` (underpaid), ``overpaid``, ``late`` (paid after expiry: never
-activated automatically — the operator decides with ``pay accept``), ``reorged``.
+passes unpaid; ``processing`` → ``invalid`` when a payment that never settled does not
+confirm within the monitoring window (counted from when the chain first saw it). Flags
+(``model.RequestFlag``): ``partial``, ``overpaid``, ``late`` (first seen on the chain
+after expiry: never activated automatically — the operator decides with ``pay accept``),
+``reorged``, ``refund_due`` and ``unhonoured``.
 
-Speed policy: an output counts once it has ``confirmations`` confirmations. With a
-policy of 0, an RBF-signalling output still needs 1. Unconfirmed outputs count only when
-the request is at most ``zero_conf_max_sats`` and the transaction does not signal RBF.
+Observations are ordered. Each chain answer is an ``Observation``: the tip it was taken at
+(height, hash) and when. A request records the tip of the last observation applied, and
+``order`` ranks a new one against it: an answer asked for earlier, or at a lower tip
+without a reorg, is ``stale`` and changes nothing; one at the same tip may move the
+request forward but backwards only when the chain shows why (a transaction not seen
+before: a replacement). A real reorg is recognised by the recorded tip hash having left
+the best chain (``Observation.orphaned``, asked in the same look), or another block at the
+same height seen later; such an answer is ``newer`` whatever its height.
+
+Speed policy: an output counts once it has ``confirmations`` confirmations. 0-conf only
+when the request's amount *and* what arrived are at most ``zero_conf_max_sats`` and the
+transaction does not signal RBF; otherwise at least one confirmation, whatever the policy.
 Replaced or double-spent transactions are gone from what the backend reports, so they
-never count.
+never count. A reorg that drops a settled payment below the policy moves the request back
+to ``processing`` and it stays there while its transaction is known; a re-confirmation
+settles it again (the hours are never applied twice) and restores the lease.
+
+Late: decided by when the chain first saw the payments that covered the amount
+(``Received.first_seen``), not when the tool looked. Where a backend gives no first-seen
+time (Esplora's mempool), the payment is known only to have arrived after the last look
+that did not see it: it is late only if that look was already after expiry.
+
+Money received is honoured or flagged: ``refund_sats`` / ``refund_due`` carry what arrived
+without a promise kept for it (see ``with_refund``); a settlement that cannot be delivered
+(an extension for a lease that ended and cannot reopen, a payment for a cancelled lease)
+is flagged ``unhonoured``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from cloudlease.bitcoin.backends.base import Received
-from cloudlease.model import Lease, LeaseStatus, PaymentRequest, RequestStatus
+from cloudlease.model import Lease, LeaseStatus, PaymentRequest, RequestFlag, RequestStatus
+
+Flag = RequestFlag
+#: closed_reason values of requests this module expired by their payment window (a
+#: request closed otherwise, e.g. by ``lease cancel``, is never brought back).
+NOT_PAID = "not paid in time"
+UNDERPAID = "underpaid when the window closed"
+PAID_LATE = "paid after the payment window"
+WINDOW_REASONS = frozenset({NOT_PAID, UNDERPAID, PAID_LATE})
+_RANK = {RequestStatus.NEW: 0, RequestStatus.PROCESSING: 1, RequestStatus.SETTLED: 2}
 
 
 @dataclass(frozen=True)
@@ -29,8 +62,9 @@ class Policy:
 
     Attributes:
         confirmations: confirmations each output needs (0, 1, 2, 6...).
-        zero_conf_max_sats: requests up to this amount may settle unconfirmed (no RBF).
-        monitoring: how long after expiry a seen payment may take to confirm.
+        zero_conf_max_sats: requests (and payments) up to this amount may settle
+            unconfirmed (no RBF); above it at least one confirmation.
+        monitoring: how long after it was first seen a payment may take to confirm.
     """
 
     confirmations: int = 1
@@ -47,60 +81,191 @@ class Event:
     data: dict
 
 
-def needed_confirmations(req: PaymentRequest, out: Received, policy: Policy) -> int:
-    if req.amount_sats <= policy.zero_conf_max_sats and not out.rbf:
+@dataclass(frozen=True)
+class Observation:
+    """One look at the chain: the tip it was taken at, and when.
+
+    Attributes:
+        height: tip height, read *before* the addresses were listed.
+        taken_at: the clock just before the chain was asked.
+        hash: tip block hash, where the backend gives it.
+        orphaned: block hashes (requests' recorded tips) that the backend said are no
+            longer in its best chain when asked in this look: evidence of a reorg.
+    """
+
+    height: int
+    taken_at: datetime
+    hash: str | None = None
+    orphaned: frozenset[str] = frozenset()
+
+
+class Order(StrEnum):
+    """How an observation ranks against the last one a request recorded."""
+
+    NEWER = "newer"  # later tip, or the chain reorganised since: authoritative
+    SAME = "same"  # same tip: forward moves only, backwards only with chain evidence
+    STALE = "stale"  # taken before what was recorded: changes nothing
+
+
+def order(req: PaymentRequest, obs: Observation) -> Order:
+    """Rank ``obs`` against the observation ``req`` last recorded. Pure."""
+    if req.observed_height is None or req.observed_at is None:
+        return Order.NEWER
+    if obs.taken_at < req.observed_at:
+        return Order.STALE  # asked before the recorded answer was asked
+    if req.observed_hash is not None and req.observed_hash in obs.orphaned:
+        return Order.NEWER  # the tip it recorded left the best chain: a reorg since
+    if obs.height < req.observed_height:
+        return Order.STALE  # a lagging server, or an answer from before a block
+    if obs.height > req.observed_height:
+        return Order.NEWER
+    if obs.hash and req.observed_hash and obs.hash != req.observed_hash \
+            and obs.taken_at > req.observed_at:
+        return Order.NEWER  # another block at the same height, seen later: a reorg
+    return Order.SAME
+
+
+def needed_confirmations(req: PaymentRequest, out: Received, policy: Policy,
+                         paid: int | None = None) -> int:
+    """Confirmations ``out`` needs. 0 only when both the request's amount and what
+    arrived in all (``paid``) are within the zero-conf cap and ``out`` does not signal
+    RBF; then never more than the policy, and never less than 1 otherwise."""
+    within_cap = max(req.amount_sats, paid or 0) <= policy.zero_conf_max_sats
+    if within_cap and not out.rbf:
         return 0
-    if policy.confirmations == 0 and out.rbf:
-        return 1
-    return policy.confirmations
+    return max(1, policy.confirmations)
 
 
-def _flags(flags: Sequence[str], add: Sequence[str] = (), drop: Sequence[str] = ()) -> tuple:
-    kept = [f for f in flags if f not in drop]
-    return tuple(sorted(set(kept) | set(add)))
+def _flags(flags: Sequence[str], add: Iterable[str] = (), drop: Iterable[str] = ()) -> tuple:
+    drop = set(drop)
+    kept = [str(f) for f in flags if f not in drop]
+    return tuple(sorted(set(kept) | {str(f) for f in add}))
 
 
-def evaluate(req: PaymentRequest, outputs: Sequence[Received], tip: int, now: datetime,
-             policy: Policy) -> tuple[PaymentRequest, list[Event]]:
-    """The request after looking at what its address received. Pure."""
-    if req.status == RequestStatus.INVALID:
+def paid_at(req: PaymentRequest, outputs: Sequence[Received], *,
+            strict: bool = False) -> datetime | None:
+    """When ``outputs`` first covered the request's amount, by the chain's first-seen times.
+
+    An output without one (Esplora's mempool) is dated by what the request knows: one it
+    had already seen no earlier than the request's creation, a new one no earlier than the
+    last look that did not list it (``observed_at``) — so a look that came late never
+    makes a payment late. ``strict``: None unless every output has a first-seen time.
+    None when the outputs do not cover the amount."""
+    since = req.observed_at or req.created_at
+    stamps = []
+    for o in outputs:
+        if o.first_seen is not None:
+            stamps.append((o.first_seen, o.sats))
+        elif strict:
+            return None
+        else:
+            stamps.append((req.created_at if o.txid in req.txids else since, o.sats))
+    total = 0
+    for when, sats in sorted(stamps, key=lambda s: s[0]):
+        total += sats
+        if total >= req.amount_sats:
+            return when
+    return None
+
+
+def evaluate(req: PaymentRequest, outputs: Sequence[Received], tip: int | Observation,
+             now: datetime, policy: Policy) -> tuple[PaymentRequest, list[Event]]:
+    """The request after one look at what its address received. Pure.
+
+    ``tip`` is the ``Observation`` the outputs were taken at. A stale observation returns
+    ``req`` unchanged, and so does one at the same tip that would move it backwards with
+    nothing on the chain to explain it. Otherwise the request records the observation's
+    tip (``observed_height``, ``observed_hash``, ``observed_at``). A bare height (a caller
+    that does not track observations) is applied unordered and recorded nowhere."""
+    if not isinstance(tip, Observation):
+        new, events = _judge(req, outputs, Observation(tip, now), now, policy)
+        return with_refund(new), events
+    rank = order(req, tip)
+    if rank is Order.STALE:
         return req, []
+    new, events = _judge(req, outputs, tip, now, policy)
+    if rank is Order.SAME and _backwards(req, new) and \
+            not any(o.txid not in req.txids for o in outputs):
+        return req, []
+    new = new.replace(observed_height=tip.height, observed_hash=tip.hash,
+                      observed_at=tip.taken_at)
+    return with_refund(new), events
+
+
+def _backwards(before: PaymentRequest, after: PaymentRequest) -> bool:
+    """Would this undo what is known: a lower status, or fewer sats seen or confirmed?"""
+    a, b = _RANK.get(after.status), _RANK.get(before.status)
+    if a is not None and b is not None and a < b:
+        return True
+    return after.paid_sats < before.paid_sats or after.confirmed_sats < before.confirmed_sats
+
+
+def _judge(req: PaymentRequest, outputs: Sequence[Received], obs: Observation,
+           now: datetime, policy: Policy) -> tuple[PaymentRequest, list[Event]]:
     paid = sum(o.sats for o in outputs)
     confirmed = sum(o.sats for o in outputs
-                    if o.confirmations(tip) >= needed_confirmations(req, o, policy))
+                    if o.confirmations(obs.height) >= needed_confirmations(req, o, policy, paid))
     txids = tuple(sorted({o.txid for o in outputs}))
     events: list[Event] = []
     new = req.replace(paid_sats=paid, confirmed_sats=confirmed, txids=txids)
-    if paid and req.seen_at is None:
-        new = new.replace(seen_at=now)
+    if paid:
+        first = min((o.first_seen for o in outputs if o.first_seen is not None),
+                    default=obs.taken_at)
+        if req.seen_at is None:
+            new = new.replace(seen_at=now)
+        if req.first_seen_at is None or first < req.first_seen_at:
+            new = new.replace(first_seen_at=first)
     amount = req.amount_sats
-    size_flags = (["partial"] if 0 < paid < amount else []) + (["overpaid"] if paid > amount
-                                                                else [])
-    flags = _flags(new.flags, size_flags, drop=("partial", "overpaid"))
-    new = new.replace(flags=flags)
-    expired = now > req.expires_at
+    size_flags = ([Flag.PARTIAL] if 0 < paid < amount else []) + \
+        ([Flag.OVERPAID] if paid > amount else [])
+    new = new.replace(flags=_flags(new.flags, size_flags, drop=(Flag.PARTIAL, Flag.OVERPAID)))
+    accepted = Flag.ACCEPTED in new.flags
 
-    if req.status == RequestStatus.EXPIRED:
-        if paid > req.paid_sats:
-            new = new.replace(flags=_flags(new.flags, ["late"]))
-        return new, events
-    if new.status == RequestStatus.NEW:
+    if req.status == RequestStatus.INVALID:
+        return new, events  # terminal; the amounts still show money that arrived later
+    status = req.status
+    if status == RequestStatus.EXPIRED:
+        when = paid_at(new, outputs, strict=True) if paid >= amount else None
+        if accepted or req.closed_reason not in WINDOW_REASONS or when is None or \
+                when > req.expires_at:
+            if paid > req.paid_sats:
+                new = new.replace(flags=_flags(new.flags, [Flag.LATE]))
+            if paid >= amount and new.paid_at is None:
+                new = new.replace(paid_at=when or paid_at(req, outputs))
+            return new, events
+        # the chain saw it in time (a look after expiry had missed it): not late
+        new = new.replace(status=RequestStatus.NEW, closed_reason=None,
+                          flags=_flags(new.flags, drop=[Flag.LATE]))
+        status = RequestStatus.NEW
+    if status == RequestStatus.NEW:
         if paid >= amount:
-            if expired and req.paid_sats < amount and "accepted" not in new.flags:
+            was_settled = req.settled_at is not None  # the same money, back after a reorg
+            when = paid_at(req, outputs)
+            new = new.replace(paid_at=req.paid_at if was_settled and req.paid_at else when)
+            if not was_settled and not accepted and when is not None and \
+                    when > req.expires_at:
                 return new.replace(status=RequestStatus.EXPIRED,
-                                   flags=_flags(new.flags, ["late"]),
-                                   closed_reason="paid after the payment window"), events
+                                   flags=_flags(new.flags, [Flag.LATE]),
+                                   closed_reason=PAID_LATE), events
             new = new.replace(status=RequestStatus.PROCESSING)
-        elif expired:
-            reason = "underpaid when the window closed" if paid else "not paid in time"
+        elif req.settled_at is not None:
+            # a payment that had settled vanished (double-spent after a reorg): its
+            # window was met, so not expired; invalid once the monitoring window is over
+            if now > (req.first_seen_at or now) + policy.monitoring:
+                return new.replace(status=RequestStatus.INVALID,
+                                   closed_reason="its payment vanished after it had settled"
+                                   ), events
+            return new, events
+        elif now > req.expires_at:
+            reason = UNDERPAID if paid else NOT_PAID
             return new.replace(status=RequestStatus.EXPIRED, closed_reason=reason), events
         else:
             return new, events
-    # processing or settled
+    # processing or settled (or just paid)
     if paid < amount:
         # a replacement or double-spend took money away: back to new (BTCPay), partial
-        return new.replace(status=RequestStatus.NEW,
-                           flags=_flags(new.flags, ["partial"] if paid else [])), events
+        add = ([Flag.PARTIAL] if paid else []) + ([Flag.REORGED] if req.settled_at else [])
+        return new.replace(status=RequestStatus.NEW, flags=_flags(new.flags, add)), events
     if confirmed >= amount:
         if req.status != RequestStatus.SETTLED:
             new = new.replace(status=RequestStatus.SETTLED,
@@ -108,19 +273,55 @@ def evaluate(req: PaymentRequest, outputs: Sequence[Received], tip: int, now: da
         return new, events
     if req.status == RequestStatus.SETTLED:  # a reorg took confirmations away
         return new.replace(status=RequestStatus.PROCESSING,
-                           flags=_flags(new.flags, ["reorged"])), events
-    if now > req.expires_at + policy.monitoring:
+                           flags=_flags(new.flags, [Flag.REORGED])), events
+    if req.settled_at is None and now > (new.first_seen_at or now) + policy.monitoring:
         return new.replace(status=RequestStatus.INVALID,
                            closed_reason="not confirmed within the monitoring window"), events
     if req.status != RequestStatus.PROCESSING:
         events.append(Event("payment_processing", req.id, {}))
-    return new, events
+    return new.replace(status=RequestStatus.PROCESSING), events
 
 
-def apply_to_lease(lease: Lease, before: PaymentRequest, after: PaymentRequest,
-                   now: datetime) -> tuple[Lease, list[Event]]:
-    """The lease after one of its requests changed status. Pure."""
+def promised_sats(req: PaymentRequest) -> int:
+    """What of the money received keeps a promise: the amount while the request is open
+    or settled (and honoured); nothing once expired, invalid or unhonoured."""
+    if Flag.UNHONOURED in req.flags:
+        return 0
+    if req.status in (RequestStatus.NEW, RequestStatus.PROCESSING, RequestStatus.SETTLED):
+        return req.amount_sats
+    return 0
+
+
+def with_refund(req: PaymentRequest) -> PaymentRequest:
+    """``refund_sats`` and the ``refund_due`` flag from what arrived (confirmed as the
+    policy asks) beyond what keeps a promise: an overpaid surplus, money for an expired
+    (late, cancelled), invalid or unhonoured request. Accepting a late payment
+    (``pay accept``) takes it back. Pure."""
+    refund = max(0, req.confirmed_sats - promised_sats(req))
+    flags = _flags(req.flags, [Flag.REFUND_DUE] if refund else [], drop=[Flag.REFUND_DUE])
+    return req.replace(refund_sats=refund or None, flags=flags)
+
+
+# -- leases ------------------------------------------------------------------------------
+def apply_request(lease: Lease, before: PaymentRequest, after: PaymentRequest,
+                  now: datetime, *, can_reopen: bool = True
+                  ) -> tuple[Lease, PaymentRequest, list[Event]]:
+    """The lease (and the request) after one of the lease's requests changed. Pure.
+
+    ``can_reopen``: whether the lease's pool has room for it again (not throttled, a
+    free slot) — needed to bring back a lease that expired or ended. A settlement that
+    cannot be delivered flags the request ``unhonoured`` with a refund due."""
     events: list[Event] = []
+    if after.purpose == "rent" and before.status == RequestStatus.EXPIRED and \
+            after.status in (RequestStatus.PROCESSING, RequestStatus.SETTLED) and \
+            lease.status == LeaseStatus.EXPIRED and lease.requests[:1] == (after.id,) and \
+            Flag.ACCEPTED not in after.flags:
+        if not can_reopen:
+            return lease, _unhonoured(after, f"lease {lease.id} expired and its pool has no "
+                                             "room for it now"), events
+        # its payment was on time after all (a look after expiry had missed it)
+        lease = lease.replace(status=LeaseStatus.AWAITING_PAYMENT, closed_at=None,
+                              note=f"payment {after.id} was first seen in time")
     first_settlement = after.status == RequestStatus.SETTLED and before.settled_at is None
     if first_settlement and after.hours:
         paid_hours = lease.paid_hours + after.hours
@@ -129,23 +330,57 @@ def apply_to_lease(lease: Lease, before: PaymentRequest, after: PaymentRequest,
                                   paid_hours=paid_hours,
                                   ends_at=now + timedelta(hours=paid_hours))
             events.append(Event("lease_active", lease.id, {}))
-        elif lease.starts_at is not None:
+        elif lease.status in (LeaseStatus.ACTIVE, LeaseStatus.SUSPENDED) and \
+                lease.starts_at is not None:
             lease = lease.replace(paid_hours=paid_hours,
                                   ends_at=lease.starts_at + timedelta(hours=paid_hours))
-        return lease, events
+        elif lease.status == LeaseStatus.ENDED and lease.starts_at is not None and \
+                lease.ends_at is not None and can_reopen:
+            # paid after its end: it runs again from now for the hours bought; like a
+            # suspension, the time it was off is not counted (starts_at moves with it)
+            gap = max(timedelta(0), now - lease.ends_at)
+            starts = lease.starts_at + gap
+            lease = lease.replace(status=LeaseStatus.ACTIVE, closed_at=None,
+                                  paid_hours=paid_hours, starts_at=starts,
+                                  ends_at=starts + timedelta(hours=paid_hours),
+                                  note=f"reopened: {after.id} settled after the lease ended")
+            events.append(Event("lease_active", lease.id, {"reopened": True}))
+        else:
+            return lease, _unhonoured(after, f"lease {lease.id} is {lease.status.value}"
+                                      + (" and its pool has no room for it now"
+                                         if lease.status == LeaseStatus.ENDED else "")), events
+        return lease, after, events
     if after.status == RequestStatus.SETTLED and lease.status == LeaseStatus.SUSPENDED \
             and lease.note and lease.note.startswith("reorg"):
-        return lease.replace(status=LeaseStatus.ACTIVE, note=None), events
+        off = now - (lease.suspended_at or now)  # give back the time it was off
+        return lease.replace(status=LeaseStatus.ACTIVE, note=None, suspended_at=None,
+                             starts_at=lease.starts_at + off if lease.starts_at else None,
+                             ends_at=lease.ends_at + off if lease.ends_at else None
+                             ), after, events
     if before.status == RequestStatus.SETTLED and after.status != RequestStatus.SETTLED \
             and lease.status == LeaseStatus.ACTIVE:
-        return lease.replace(status=LeaseStatus.SUSPENDED,
-                             note=f"reorg: payment {after.id} lost its confirmations"), events
+        return lease.replace(status=LeaseStatus.SUSPENDED, suspended_at=now,
+                             note=f"reorg: payment {after.id} lost its confirmations"
+                             ), after, events
     if after.purpose == "rent" and lease.status == LeaseStatus.AWAITING_PAYMENT and \
             after.status in (RequestStatus.EXPIRED, RequestStatus.INVALID) and \
             before.status != after.status:
         lease = lease.replace(status=LeaseStatus.EXPIRED, closed_at=now,
                               note=after.closed_reason)
         events.append(Event("lease_expired", lease.id, {"reason": after.closed_reason}))
+    return lease, after, events
+
+
+def _unhonoured(req: PaymentRequest, why: str) -> PaymentRequest:
+    return with_refund(req.replace(flags=_flags(req.flags, [Flag.UNHONOURED]),
+                                   closed_reason=f"not honoured: {why}; refund due"))
+
+
+def apply_to_lease(lease: Lease, before: PaymentRequest, after: PaymentRequest,
+                   now: datetime) -> tuple[Lease, list[Event]]:
+    """The lease after one of its requests changed status (``apply_request`` without the
+    request, for callers that do not store it). Pure."""
+    lease, _, events = apply_request(lease, before, after, now)
     return lease, events
 
 

@@ -40,6 +40,18 @@ class RequestStatus(StrEnum):
     INVALID = "invalid"
 
 
+class RequestFlag(StrEnum):
+    """Flags a payment request carries (in ``PaymentRequest.flags``)."""
+
+    PARTIAL = "partial"  # underpaid: the remainder can still be paid
+    OVERPAID = "overpaid"  # more than the amount arrived (the surplus is to refund)
+    LATE = "late"  # first seen on the chain after the window: the operator decides
+    ACCEPTED = "accepted"  # the operator accepted a late payment (``pay accept``)
+    REORGED = "reorged"  # a reorg took confirmations away after it had settled
+    REFUND_DUE = "refund_due"  # money arrived that no promise is kept for (refund_sats)
+    UNHONOURED = "unhonoured"  # settled, but what it paid for cannot be delivered
+
+
 class Record:
     """Mixin: typed conversion from and to plain TOML-ready dicts."""
 
@@ -338,7 +350,8 @@ class PaymentRequest(Record):
         rate_source: where ``rate`` came from (``fixed``, ``override``, ``live:bitpay``...).
         wallet: ``keys`` or ``descriptor``.
         address_index: derivation index for descriptor wallets.
-        flags: ``partial``, ``overpaid``, ``late``, ``accepted``.
+        flags: see ``RequestFlag`` (``partial``, ``overpaid``, ``late``, ``accepted``,
+            ``reorged``, ``refund_due``, ``unhonoured``).
         paid_sats: sats seen paying the address (mempool and chain, replacements excluded).
         confirmed_sats: sats with the confirmations the policy asks for.
         txids: transactions seen paying it.
@@ -358,6 +371,18 @@ class PaymentRequest(Record):
         ln_paid_msat: what the node says was paid over Lightning.
         ln_settled_at: when the node settled the invoice (authoritative for "late").
         ln_preimage: the payment preimage (hex): proof of payment.
+        observed_height: tip height of the last chain observation applied to it (an
+            answer taken at an older tip never moves it; see ``lifecycle.Observation``).
+        observed_hash: tip block hash of that observation, where the backend gives one.
+        observed_at: when that observation was taken (the clock read before asking).
+        first_seen_at: when the chain first saw a payment to its address (node receive
+            time, mempool entry, block time; the observation's time when unknown); the
+            monitoring window counts from here.
+        paid_at: when the payments first covered the amount, by the chain's first-seen
+            times (for Esplora's unconfirmed outputs, the last look that did not see them);
+            ``late`` means this is after ``expires_at``.
+        refund_sats: sats received that no promise is kept for (overpaid surplus, money
+            for an expired, cancelled, invalid or unhonoured request); None when none.
     """
 
     id: str
@@ -398,6 +423,12 @@ class PaymentRequest(Record):
     ln_paid_msat: int = 0
     ln_settled_at: datetime | None = None
     ln_preimage: str | None = None
+    observed_height: int | None = None
+    observed_hash: str | None = None
+    observed_at: datetime | None = None
+    first_seen_at: datetime | None = None
+    paid_at: datetime | None = None
+    refund_sats: int | None = None
 
 
 class Consideration(StrEnum):
@@ -432,6 +463,9 @@ class Pool(Record):
         accrued_until: running cost is accrued up to here.
         cost_months: accrued running cost per month (``YYYY-MM`` → sats).
         revenue_months: settled lease revenue per month (``YYYY-MM`` → sats).
+        cost_fiat_booked: a fiat cost only: the fiat value of the cost booked so far (each
+            step's sats at that step's rate), so the next step books the fiat still
+            unbooked and accrual never drifts with the tick frequency.
     """
 
     name: str
@@ -455,6 +489,7 @@ class Pool(Record):
     accrued_until: datetime | None = None
     cost_months: dict[str, int] = dataclasses.field(default_factory=dict)
     revenue_months: dict[str, int] = dataclasses.field(default_factory=dict)
+    cost_fiat_booked: Decimal | None = None
 
 
 class ContributionKind(StrEnum):

@@ -254,6 +254,11 @@ def _check(c: Console, d: dict) -> None:
     for h in d["hooks_failed"]:
         c.print(f"  [red]hook failed[/] {h['event']} {h['id']}: {_esc(h['error'])} "
                 "(retried next tick)")
+    for rid in d.get("held", []):
+        c.print(f"  {rid}: answer older than one already applied; left as it was")
+    for p in d.get("pools", []):
+        if not p["runway_known"]:
+            c.print(f"  [yellow]pool {_esc(p['pool'])}[/]: {_esc(p['reason'])}")
     if not d["transitions"] and not d["hooks_delivered"] and not d["hooks_failed"]:
         c.print("  nothing changed")
     pending = {k: v for k, v in d.get("statuses", {}).items() if v != "settled"}

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 from fractions import Fraction
 
 from cloudlease.errors import BadValue
@@ -31,7 +31,7 @@ from cloudlease.model import (
     Payout,
     Pool,
 )
-from cloudlease.money import plain, split
+from cloudlease.money import fiat_to_sats, plain, split
 
 
 # -- months -----------------------------------------------------------------------------
@@ -67,23 +67,50 @@ def add_months(when: datetime, months: int) -> datetime:
 
 
 # -- running cost -----------------------------------------------------------------------
-def _cost_between(pool: Pool, start: datetime, end: datetime, rate: Decimal | None) -> int:
-    """Cost in sats of running the pool from ``start`` to ``end``.
+# Accrual is computed from totals, so how often it runs never changes the result:
+# - a sat cost: cost since creation at ``t`` is ``cost_sats × seconds // 3600``; a step
+#   books total(end) − total(start).
+# - a fiat cost: the pool keeps ``cost_fiat_booked``, the fiat value of what it booked so
+#   far (each step's sats at that step's rate). A step books the fiat spent since creation
+#   and not yet booked, converted at the step's rate with ``money.fiat_to_sats`` (the one
+#   conversion: rounded up, so cost is never understated), and adds that booking's exact
+#   fiat value. At a constant rate the total is exactly fiat_to_sats(cost since creation)
+#   whatever the tick schedule; the sub-sat part carries over instead of being lost.
+#   Arithmetic is in fiat × seconds so the only division is the final one.
+def _sat_cost_until(pool: Pool, t: datetime) -> int:
+    seconds = int((t - pool.created_at).total_seconds())
+    return pool.cost_sats * seconds // 3600  # type: ignore[operator]
 
-    Sat costs are cumulative from the pool's creation, so accruing in many small steps
-    gives exactly the same total as one big step (no rounding drift)."""
-    if end <= start:
-        return 0
-    if pool.cost_sats is not None:
-        def total(t: datetime) -> int:
-            seconds = int((t - pool.created_at).total_seconds())
-            return pool.cost_sats * seconds // 3600  # type: ignore[operator]
-        return total(end) - total(start)
-    if pool.cost_fiat is None or rate is None:
-        return 0
-    seconds = Decimal(int((end - start).total_seconds()))
-    sats = pool.cost_fiat * seconds / 3600 * 100_000_000 / rate
-    return int(sats.to_integral_value(rounding=ROUND_FLOOR))
+
+def _fiat_seconds(pool: Pool, t: datetime) -> Decimal:
+    """Fiat spent from creation to ``t``, times 3600 (exact)."""
+    with localcontext() as c:
+        c.prec = 60
+        return pool.cost_fiat * int((t - pool.created_at).total_seconds())  # type: ignore[operator]
+
+
+def _booked_start(pool: Pool, start: datetime) -> Decimal:
+    """``cost_fiat_booked`` of a pool accrued before it was kept: the fiat spent up to
+    ``start``, rounded up at 1e-12 (never books a spurious sat)."""
+    if pool.cost_fiat_booked is not None:
+        return pool.cost_fiat_booked
+    with localcontext() as c:
+        c.prec = 60
+        return (_fiat_seconds(pool, start) / 3600).quantize(Decimal("1e-12"),
+                                                            rounding=ROUND_CEILING)
+
+
+def _fiat_step(pool: Pool, booked: Decimal, until: datetime, rate: Decimal
+               ) -> tuple[int, Decimal]:
+    """Sats for the fiat cost spent by ``until`` and not yet booked, and the new booked
+    fiat value."""
+    with localcontext() as c:
+        c.prec = 60
+        unbooked = _fiat_seconds(pool, until) - booked * 3600  # fiat × seconds
+        if unbooked <= 0:
+            return 0, booked
+        sats = fiat_to_sats(unbooked, rate * 3600)
+        return sats, booked + (Decimal(sats) * rate).scaleb(-8)
 
 
 def accrue(pool: Pool, now: datetime, rate: Decimal | None = None) -> Pool:
@@ -91,24 +118,30 @@ def accrue(pool: Pool, now: datetime, rate: Decimal | None = None) -> Pool:
     start = pool.accrued_until or pool.created_at
     if now <= start:
         return pool
-    if pool.cost_sats is None and rate is None:
+    if pool.cost_sats is None and (rate is None or pool.cost_fiat is None):
         return pool  # a fiat cost with no rate right now: catch up next time
     months = dict(pool.cost_months)
+    booked = _booked_start(pool, start) if pool.cost_sats is None else None
     cursor = start
     while cursor < now:
         edge = min(next_month(datetime(cursor.year, cursor.month, 1, tzinfo=UTC)), now)
         key = month_key(cursor)
-        months[key] = months.get(key, 0) + _cost_between(pool, cursor, edge, rate)
+        if booked is None:
+            sats = _sat_cost_until(pool, edge) - _sat_cost_until(pool, cursor)
+        else:
+            sats, booked = _fiat_step(pool, booked, edge, rate)  # type: ignore[arg-type]
+        months[key] = months.get(key, 0) + sats
         cursor = edge
-    return pool.replace(cost_months=months, accrued_until=now)
+    return pool.replace(cost_months=months, accrued_until=now, cost_fiat_booked=booked)
 
 
 def cost_per_hour_sats(pool: Pool, rate: Decimal | None) -> int | None:
+    """The running cost of an hour in sats; None when a fiat cost has no rate (unknown)."""
     if pool.cost_sats is not None:
         return pool.cost_sats
     if pool.cost_fiat is None or rate is None:
         return None
-    return int((pool.cost_fiat * 100_000_000 / rate).to_integral_value(rounding=ROUND_FLOOR))
+    return fiat_to_sats(pool.cost_fiat, rate)
 
 
 # -- funding and start-up -----------------------------------------------------------------

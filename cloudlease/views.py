@@ -70,7 +70,8 @@ def request(r: PaymentRequest) -> dict[str, Any]:
         "paid_sats": r.paid_sats, "confirmed_sats": r.confirmed_sats, "txids": list(r.txids),
         "seen_at": r.seen_at, "settled_at": r.settled_at, "closed_reason": r.closed_reason,
         "tenant": r.tenant, "pool": r.pool, "invest_sats": r.invest_sats,
-        "contribution": r.contribution,
+        "contribution": r.contribution, "first_seen_at": r.first_seen_at,
+        "paid_at": r.paid_at, "refund_sats": r.refund_sats or 0,
     }
 
 

@@ -19,6 +19,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from cloudlease.bitcoin.backends.base import Received
+from cloudlease.bitcoin.backends.base import ChainTip, Received
 from cloudlease.bitcoin.backends.bitcoind import (
     BitcoindBackend,
     BitcoindRPCError,
@@ -332,6 +333,8 @@ def test_received_keeps_confirmed_and_mempool_outputs_only(fake: FakeNode) -> No
             return {"vsize": 141} if params[0] in mempool else txs["missing"]
         if method == "syncwithvalidationinterfacequeue":
             raise KeyError("a node without this hidden RPC: the error is ignored")
+        if method == "getwalletinfo":
+            return {"scanning": False}
         raise AssertionError(method)
 
     fake.dispatch = dispatch
@@ -352,7 +355,8 @@ def test_received_keeps_confirmed_and_mempool_outputs_only(fake: FakeNode) -> No
 
 def test_received_refuses_an_unwatched_address(fake: FakeNode) -> None:
     fake.dispatch = lambda method, params: (
-        {"ismine": False, "iswatchonly": False} if method == "getaddressinfo" else None
+        {"ismine": False, "iswatchonly": False} if method == "getaddressinfo"
+        else {"scanning": False} if method == "getwalletinfo" else None
     )
     with backend_for(fake) as b, pytest.raises(BackendError, match="not watched"):
         b.received(["bcrt1qnotours"])
@@ -363,6 +367,163 @@ def test_received_of_nothing_asks_nothing(fake: FakeNode) -> None:
         assert b.received([]) == {}
         b.watch([])
     assert fake.requests == []
+
+
+# --- what the wallet can vouch for, and answers that contradict themselves --------------------
+CREATED = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+ADDR = "bcrt1qpaid"
+
+
+class Wallet:
+    """A scripted watch wallet: one address, its label, transactions and wallet state."""
+
+    def __init__(self, label: str = "cloudlease from 2026-03-02T07:00:00Z") -> None:
+        self.label = label
+        self.watched = True
+        self.walletinfo: dict[str, Any] = {"scanning": False,
+                                           "lastprocessedblock": {"height": 110}}
+        self.txs: dict[str, dict] = {}
+        self.listed: list[str] | None = None  # txids listreceivedbyaddress gives
+        self.imports: list[list[dict]] = []
+        self.chain: dict[str, Any] = {"blocks": 110, "bestblockhash": "ab" * 32,
+                                      "chain": "regtest", "initialblockdownload": False}
+        self.headers: dict[str, int] = {}
+
+    def dispatch(self, method: str, params: Any) -> Any:
+        if method == "syncwithvalidationinterfacequeue":
+            return None
+        if method == "getwalletinfo":
+            return self.walletinfo
+        if method == "getaddressinfo":
+            return {"ismine": self.watched, "labels": [self.label]}
+        if method == "listreceivedbyaddress":
+            return [{"address": ADDR, "txids": self.listed if self.listed is not None
+                     else sorted(self.txs)}]
+        if method == "gettransaction":
+            return self.txs[params[0]]
+        if method == "getmempoolentry":
+            return {"time": 1_772_442_000}
+        if method == "getblockchaininfo":
+            return self.chain
+        if method == "getblockheader":
+            return {"confirmations": self.headers[params[0]]}
+        if method in ("listwallets",):
+            return ["cloudlease-watch"]
+        if method == "getdescriptorinfo":
+            return {"checksum": "abcd1234"}
+        if method == "importdescriptors":
+            self.imports.append(params[0])
+            return [{"success": True} for _ in params[0]]
+        raise AssertionError(method)
+
+
+def _tx(txid: str, conf: int, height: int | None = None, sats: str = "0.0001",
+        vout: int = 0, **extra: Any) -> dict:
+    doc: dict[str, Any] = {"txid": txid, "confirmations": conf, "bip125-replaceable": "no",
+                           "time": 1_772_442_100, "timereceived": 1_772_442_200,
+                           "details": [{"address": ADDR, "category": "receive",
+                                        "amount": Decimal(sats), "vout": vout}]}
+    if height is not None:
+        doc["blockheight"] = height
+        doc["blockhash"] = "cd" * 32
+    doc.update(extra)
+    return doc
+
+
+@pytest.fixture
+def wallet(fake: FakeNode) -> Wallet:
+    w = Wallet()
+    fake.dispatch = w.dispatch
+    return w
+
+
+def test_received_reports_first_seen_and_block(fake: FakeNode, wallet: Wallet) -> None:
+    wallet.txs = {"a" * 64: _tx("a" * 64, 2, 109), "b" * 64: _tx("b" * 64, 0)}
+    with backend_for(fake) as b:
+        got = b.received({ADDR: CREATED})[ADDR]
+    confirmed, pending = got
+    assert confirmed.first_seen == datetime.fromtimestamp(1_772_442_100, UTC)
+    assert confirmed.block_hash == "cd" * 32 and confirmed.height == 109
+    assert pending.first_seen == datetime.fromtimestamp(1_772_442_000, UTC)  # mempool entry
+
+
+@pytest.mark.parametrize("label", ["cloudlease", "cloudlease from 2026-03-02T08:00:00Z",
+                                   "someone else's"])
+def test_an_address_watched_from_too_late_is_uncertain(fake: FakeNode, wallet: Wallet,
+                                                      label: str) -> None:
+    """Imported with "now" (by hand, an older version) or after its request was made: the
+    wallet cannot have seen a payment made before — not "nothing received"."""
+    wallet.label = label
+    with backend_for(fake) as b, pytest.raises(BackendError, match="cannot have seen"):
+        b.received({ADDR: CREATED})
+    with backend_for(fake) as b:
+        assert b.received([ADDR]) == {ADDR: []}  # without times it cannot judge
+
+
+def test_a_rescanning_or_lagging_wallet_is_uncertain(fake: FakeNode, wallet: Wallet) -> None:
+    wallet.walletinfo = {"scanning": {"duration": 12, "progress": Decimal("0.42")}}
+    with backend_for(fake) as b, pytest.raises(BackendError, match=r"rescanning .*42 %"):
+        b.received({ADDR: CREATED})
+    wallet.walletinfo = {"scanning": False, "lastprocessedblock": {"height": 105}}
+    with backend_for(fake) as b:
+        b.received({ADDR: CREATED})  # no tip read yet: nothing to compare with
+        assert b.tip().height == 110
+        with pytest.raises(BackendError, match="behind"):
+            b.received({ADDR: CREATED})
+
+
+def test_watch_imports_from_the_request_time_and_fixes_a_late_import(
+        fake: FakeNode, wallet: Wallet) -> None:
+    with backend_for(fake) as b:
+        b.watch({ADDR: CREATED})  # already watched from 07:00: nothing to do
+        assert wallet.imports == []
+        wallet.label = "cloudlease"  # an import from "now"
+        b.watch({ADDR: CREATED})
+        [[req]] = wallet.imports
+        assert req["timestamp"] == int((CREATED - timedelta(hours=2)).timestamp())
+        assert req["label"] == "cloudlease from 2026-03-02T07:00:00Z"
+        wallet.watched, wallet.imports = False, []
+        b.watch([ADDR])  # without a time: "now", marked so that a timed call re-imports
+        assert [(r["timestamp"], r["label"]) for [r] in wallet.imports] == [("now",
+                                                                              "cloudlease")]
+
+
+@pytest.mark.parametrize("txs", [
+    # one output listed twice with different values
+    {"a" * 64: _tx("a" * 64, 1, 110, extra=None) | {"details": [
+        {"address": ADDR, "category": "receive", "amount": Decimal("0.0001"), "vout": 0},
+        {"address": ADDR, "category": "receive", "amount": Decimal("0.01"), "vout": 0}]}},
+    # confirmation counts implying two different tips
+    {"a" * 64: _tx("a" * 64, 1, 110), "b" * 64: _tx("b" * 64, 1, 105)},
+    # an answer for another transaction
+    {"a" * 64: _tx("c" * 64, 1, 110)},
+])
+def test_a_node_that_contradicts_itself_is_uncertain(fake: FakeNode, wallet: Wallet,
+                                                    txs: dict) -> None:
+    for doc in txs.values():
+        doc.pop("extra", None)
+    wallet.txs = txs
+    with backend_for(fake) as b, pytest.raises(BackendError, match="contradicts itself"):
+        b.received({ADDR: CREATED})
+    gets = [r for r in fake.requests if b"gettransaction" in r["body"]]
+    assert len(gets) == 2  # read again once (a block may have come between), then refused
+
+
+def test_tip_and_orphaned_blocks(fake: FakeNode, wallet: Wallet) -> None:
+    wallet.headers = {"11" * 32: 3, "22" * 32: -1}
+
+    def unknown(method: str, params: Any) -> Any:
+        if method == "getblockheader" and params[0] not in wallet.headers:
+            raise KeyError("Block not found")
+        return wallet.dispatch(method, params)
+
+    fake.dispatch = unknown
+    with backend_for(fake) as b:
+        assert b.tip() == ChainTip(110, "ab" * 32)
+        assert b.orphaned(["11" * 32, "22" * 32, "33" * 32, "short"]) == {"22" * 32}
+        wallet.chain = {**wallet.chain, "chain": "main", "initialblockdownload": True}
+        with pytest.raises(BackendError, match="still syncing"):
+            b.tip()
 
 
 # --- a real regtest node ----------------------------------------------------------------------
@@ -482,6 +643,10 @@ def mine(rpc: RPC, n: int = 1) -> list[str]:
     return rpc("generatetoaddress", n, rpc("getnewaddress", wallet="miner"))
 
 
+def _core(r: Received) -> tuple:
+    return (r.address, r.txid, r.vout, r.sats, r.height, r.rbf)
+
+
 def vout_of(rpc: RPC, txid: str, address: str) -> list[tuple[int, int]]:
     tx = rpc("getrawtransaction", txid, True)
     return [
@@ -519,7 +684,10 @@ def test_node_payment_mempool_block_and_reorg(backend: BitcoindBackend, rpc: RPC
     assert sats == 12_345_678
 
     got = backend.received([address, unpaid])
-    assert got == {address: [Received(address, txid, vout, 12_345_678, None, True)], unpaid: []}
+    assert {a: [_core(r) for r in rs] for a, rs in got.items()} == {
+        address: [_core(Received(address, txid, vout, 12_345_678, None, True))], unpaid: []}
+    first_seen = got[address][0].first_seen  # the node's own receive time
+    assert first_seen is not None and abs((first_seen - datetime.now(UTC)).total_seconds()) < 60
     assert got[address][0].confirmations(backend.tip_height()) == 0
     upper = backend.received([address.upper()])  # bech32 is case-insensitive
     assert [(r.address, r.txid) for r in upper[address.upper()]] == [(address.upper(), txid)]
@@ -528,6 +696,8 @@ def test_node_payment_mempool_block_and_reorg(backend: BitcoindBackend, rpc: RPC
     height = rpc("getblock", block)["height"]
     [rec] = backend.received([address])[address]
     assert (rec.txid, rec.vout, rec.sats, rec.height) == (txid, vout, 12_345_678, height)
+    assert rec.block_hash == block  # (the mempool entry time is no longer asked for)
+    assert abs((rec.first_seen - first_seen).total_seconds()) <= 2
     assert rec.confirmations(backend.tip_height()) == 1
     assert rec.rbf is True  # it signalled, though it can no longer be replaced
 
@@ -596,3 +766,91 @@ def test_node_unwatched_address_and_wrong_password(node_url: str, rpc: RPC) -> N
     with BitcoindBackend(bad) as b, pytest.raises(BackendError, match="HTTP 401") as info:
         b.tip_height()
     assert SECRET not in str(info.value)
+
+
+@pytest.fixture(scope="module")
+def private_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RPC]:
+    """A regtest node of its own (the installed bitcoind, a fresh chain), for tests that
+    move the node's clock: blocks hours in the future would spoil the shared node."""
+    in_ci = os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+    installed = Path(os.environ.get("CLOUDLEASE_NODE_DIR")
+                     or Path.home() / ".cache" / "cloudlease-node") / "knots"
+    if not (installed / "usr" / "bin" / "bitcoind").exists():
+        reason = f"no bitcoind installed in {installed} (bash scripts/regtest-node install)"
+        if in_ci:
+            pytest.fail(f"CI is set, so node tests may not skip: {reason}")
+        pytest.skip(reason)
+    folder = tmp_path_factory.mktemp("private-node")
+    (folder / "knots").symlink_to(installed)
+    env = {**os.environ, "CLOUDLEASE_NODE_DIR": str(folder)}
+
+    def script(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True,
+                              timeout=180, env=env, check=False)
+
+    started = script("start")
+    assert started.returncode == 0, started.stderr
+    try:
+        url = next(line.split("=", 1)[1].strip().strip('"')
+                   for line in script("env").stdout.splitlines()
+                   if line.startswith("export CLOUDLEASE_TEST_RPC_URL="))
+        node = RPC(url)
+        node.url = url  # type: ignore[attr-defined]
+        node("createwallet", {"wallet_name": "payee", "descriptors": True})
+        yield node
+    finally:
+        script("stop")
+
+
+def warp(node: RPC, hours: int) -> None:
+    """Move the node's clock ``hours`` on and mine 11 blocks there, so the chain's median
+    time — what importdescriptors takes as "now" — is that late."""
+    node("setmocktime", int(datetime.now(UTC).timestamp()) + hours * 3600)
+    node("generatetoaddress", 11, node("getnewaddress", wallet="miner"))
+
+
+@pytest.mark.node
+def test_node_rebuilt_wallet_still_sees_a_payment_made_hours_earlier(
+        private_node: RPC) -> None:
+    """A fresh watch wallet that imports with "now" cannot see a payment five hours old
+    and must say so; importing from the request's time rescans and finds it."""
+    node, url = private_node, private_node.url  # type: ignore[attr-defined]
+    created = datetime.now(UTC).replace(microsecond=0)
+    address, pending = node("getnewaddress", wallet="payee"), node("getnewaddress", wallet="payee")
+    txid = pay(node, address, "0.001")
+    mine(node)
+    warp(node, 5)
+    unconfirmed = pay(node, pending, "0.002")
+    with BitcoindBackend(url, wallet="rebuilt-1", timeout=60) as b:
+        b.watch([address])  # the old way: from "now"
+        assert b.received([address]) == {address: []}  # it really cannot see it...
+        with pytest.raises(BackendError, match="cannot have seen"):
+            b.received({address: created})  # ...and, given the time, it says so
+        b.watch({address: created})  # imported again from then: the node rescans
+        [rec] = b.received({address: created})[address]
+        assert rec.txid == txid and rec.sats == 100_000
+    with BitcoindBackend(url, wallet="rebuilt-2", timeout=60) as b:  # brand new
+        since = {address: created, pending: created}
+        b.watch(since)
+        got = b.received(since)
+        assert [r.txid for r in got[address]] == [txid]
+        [rec] = got[pending]  # the mempool is scanned on import too
+        assert rec.txid == unconfirmed and rec.height is None
+        [confirmed] = got[address]
+        assert confirmed.first_seen is not None
+        assert abs((confirmed.first_seen - created).total_seconds()) < 120  # not the rescan
+
+
+@pytest.mark.node
+def test_node_tip_and_orphaned_after_invalidateblock(backend: BitcoindBackend,
+                                                     rpc: RPC) -> None:
+    [block] = mine(rpc)
+    tip = backend.tip()
+    assert tip == ChainTip(rpc("getblockcount"), block)
+    rpc("invalidateblock", block)
+    try:
+        assert backend.tip().height == tip.height - 1
+        assert backend.orphaned([block, backend.tip().hash, "00" * 32]) == {block}
+    finally:
+        rpc("reconsiderblock", block)
+    assert backend.orphaned([block]) == set()

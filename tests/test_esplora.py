@@ -10,6 +10,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -195,7 +196,8 @@ def test_many_addresses_concurrently(chain: Devchain, server, make_backend) -> N
     assert list(result) == addresses
     assert [r.sats for r in result[ADDR]] == [1] and [r.sats for r in result[ADDR2]] == [2]
     assert result[FAUCET_ADDRESS] == []  # it only funds inputs
-    assert backend.requests_made == 3
+    # a listing per address, and the address totals for each that lists a transaction
+    assert backend.requests_made == 6
 
 
 def test_many_generated_addresses(chain: Devchain, server, make_backend) -> None:
@@ -212,7 +214,7 @@ def test_many_generated_addresses(chain: Devchain, server, make_backend) -> None
     result = backend.received(addresses)
     assert [r.sats for a in addresses for r in result[a]] == list(range(1000, 1120))
     assert all(r.height == 1 for a in addresses for r in result[a])
-    assert backend.requests_made == 120
+    assert backend.requests_made == 240  # listing and totals per paid address
 
 
 def test_bad_addresses_and_config_are_refused(make_backend) -> None:
@@ -386,10 +388,67 @@ def test_malformed_answers_are_errors_without_retry(fault, make_backend, body: s
     assert srv.hits == 1
 
 
+def _totals(chain=(0, 0, 0), mempool=(0, 0, 0)) -> str:
+    def part(p):
+        return {"tx_count": p[0], "funded_txo_count": p[1], "funded_txo_sum": p[2],
+                "spent_txo_count": 0, "spent_txo_sum": 0}
+    return json.dumps({"address": ADDR, "chain_stats": part(chain), "mempool_stats": part(mempool)})
+
+
 def test_a_well_formed_answer_parses(fault, make_backend) -> None:
-    srv = fault([(200, json.dumps([_TX]), {})])
+    srv = fault([(200, json.dumps([_TX]), {}), (200, _totals(mempool=(1, 1, 5)), {})])
     [got] = make_backend([srv.url]).received([ADDR])[ADDR]
     assert (got.txid, got.sats, got.height, got.rbf) == (TXID, 5, None, False)
+    assert got.first_seen is None  # Esplora has no mempool first-seen time
+
+
+_CONFIRMED = {**_TX, "status": {"confirmed": True, "block_height": 7, "block_time": 1714564800,
+                                "block_hash": "cd" * 32}}
+
+
+def test_a_confirmed_output_carries_its_block_time_and_hash(fault, make_backend) -> None:
+    srv = fault([(200, json.dumps([_CONFIRMED]), {}), (200, _totals(chain=(1, 1, 5)), {})])
+    [got] = make_backend([srv.url]).received([ADDR])[ADDR]
+    assert got.first_seen == datetime(2024, 5, 1, 12, tzinfo=UTC)
+    assert (got.height, got.block_hash) == (7, "cd" * 32)
+
+
+@pytest.mark.parametrize(("listing", "totals"), [
+    # one txid twice with different values (refused before the totals are read)
+    ([_TX, {**_TX, "vout": [{"scriptpubkey_address": ADDR, "value": 500000}]}], None),
+    # one txid twice, once confirmed and once not
+    ([_TX, _CONFIRMED], None),
+    # outputs that do not add up to the address totals
+    ([_TX], _totals(mempool=(1, 1, 4))),
+    ([_TX], _totals(mempool=(1, 2, 10))),
+    ([_CONFIRMED], _totals(chain=(2, 2, 10))),
+    ([_CONFIRMED], _totals(mempool=(1, 1, 5))),  # confirmed here, unconfirmed there
+])
+def test_contradictory_answers_are_uncertain(fault, make_backend, listing, totals) -> None:
+    one_read = [(200, json.dumps(listing), {})] + ([(200, totals, {})] if totals else [])
+    srv = fault(one_read * 2)
+    backend = make_backend([srv.url], retries=0)
+    with pytest.raises(BackendError, match="consistent"):
+        backend.received([ADDR])
+    assert srv.hits == 2 * len(one_read)  # read again once (it may have changed), refused
+
+
+def test_an_answer_that_changed_while_read_is_read_again(fault, make_backend) -> None:
+    srv = fault([(200, json.dumps([_TX]), {}), (200, _totals(chain=(1, 1, 5)), {}),
+                 (200, json.dumps([_CONFIRMED]), {}), (200, _totals(chain=(1, 1, 5)), {})])
+    [got] = make_backend([srv.url]).received([ADDR])[ADDR]
+    assert got.height == 7 and srv.hits == 4
+
+
+def test_tip_is_a_hash_and_its_height(chain: Devchain, server, make_backend) -> None:
+    backend = make_backend([server.url])
+    [first, second] = chain.mine(2)
+    tip = backend.tip()
+    assert (tip.height, tip.hash) == (2, second)
+    assert backend.orphaned([first, second]) == set()
+    chain.reorg(1)
+    assert backend.tip() == type(tip)(1, first)
+    assert backend.orphaned([first, second, "not a hash"]) == {second}
 
 
 @pytest.mark.parametrize("body", ["", "abc", "-1", "1.5", "١٢", "12 13", "99999999999"])

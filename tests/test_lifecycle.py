@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cloudlease.bitcoin.backends.base import Received
-from cloudlease.lifecycle import Policy, apply_to_lease, end_if_due, evaluate
+from cloudlease.lifecycle import Observation, Policy, apply_to_lease, end_if_due, evaluate
 from cloudlease.model import Lease, LeaseStatus, PaymentRequest, RequestStatus
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -23,8 +23,14 @@ def req(**kw) -> PaymentRequest:
     return PaymentRequest(**base)
 
 
-def out(sats: int, height: int | None = None, rbf: bool = False, txid: str = "aa") -> Received:
-    return Received(ADDR, txid, 0, sats, height, rbf)
+def out(sats: int, height: int | None = None, rbf: bool = False, txid: str = "aa",
+        seen: datetime | None = None) -> Received:
+    return Received(ADDR, txid, 0, sats, height, rbf, seen)
+
+
+def obs(height: int, block: str | None = None, at: datetime | None = None,
+        orphaned: set[str] = frozenset()) -> Observation:
+    return Observation(height, at or NOW, block, frozenset(orphaned))
 
 
 def lease(**kw) -> Lease:
@@ -84,10 +90,10 @@ def test_overpaid_is_flagged_and_settles():
 
 def test_late_payment_never_activates():
     late = T0 + timedelta(minutes=30)
-    r, _ = evaluate(req(), [out(10_000, height=100)], 100, late, POLICY)
-    assert r.status == "expired" and "late" in r.flags
+    r, _ = evaluate(req(), [out(10_000, height=100, seen=late)], 100, late, POLICY)
+    assert r.status == "expired" and "late" in r.flags and r.paid_at == late
     expired, _ = evaluate(req(), [], 100, T0 + timedelta(minutes=16), POLICY)
-    r, _ = evaluate(expired, [out(10_000)], 100, late, POLICY)
+    r, _ = evaluate(expired, [out(10_000)], 100, late, POLICY)  # no first-seen time
     assert r.status == "expired" and "late" in r.flags
 
 
@@ -102,16 +108,18 @@ def test_zero_conf_only_below_cap_and_without_rbf():
 
 
 def test_policy_zero_still_needs_a_confirmation_for_rbf():
-    pol = Policy(confirmations=0)
+    pol = Policy(confirmations=0, zero_conf_max_sats=10_000)
     assert evaluate(req(), [out(10_000)], 100, NOW, pol)[0].status == "settled"
     assert evaluate(req(), [out(10_000, rbf=True)], 100, NOW, pol)[0].status == "processing"
 
 
 def test_reorg_moves_settled_back_to_processing():
-    settled, _ = evaluate(req(), [out(10_000, height=100)], 100, NOW, POLICY)
-    r, _ = evaluate(settled, [out(10_000)], 99, NOW, POLICY)
+    settled, _ = evaluate(req(), [out(10_000, height=100)], obs(100, "b100"), NOW, POLICY)
+    # invalidateblock: a lower tip, and the block it recorded is gone from the chain
+    r, _ = evaluate(settled, [out(10_000)], obs(99, "b99", orphaned={"b100"}), NOW, POLICY)
     assert r.status == "processing" and "reorged" in r.flags
     assert r.settled_at == settled.settled_at  # hours are never applied twice
+    assert (r.observed_height, r.observed_hash) == (99, "b99")
 
 
 def test_replacement_that_pays_less_goes_back_to_new_partial():
@@ -121,8 +129,10 @@ def test_replacement_that_pays_less_goes_back_to_new_partial():
 
 
 def test_double_spent_payment_disappears():
-    processing, _ = evaluate(req(), [out(10_000)], 100, NOW, POLICY)
-    r, _ = evaluate(processing, [], 100, NOW, POLICY)
+    processing, _ = evaluate(req(), [out(10_000)], obs(100, "b100"), NOW, POLICY)
+    # at the same tip, nothing on the chain explains it (another server's mempool?): held
+    assert evaluate(processing, [], obs(100, "b100"), NOW, POLICY) == (processing, [])
+    r, _ = evaluate(processing, [], obs(101, "b101"), NOW, POLICY)  # a newer tip: gone
     assert r.status == "new" and r.paid_sats == 0
 
 
@@ -195,6 +205,8 @@ def test_never_settled_without_enough_confirmed_sats(outs, tip, minutes):
         assert r.paid_sats >= r.amount_sats
 
 
-def test_terminal_invalid_is_left_alone():
+def test_terminal_invalid_stays_invalid_but_flags_money_that_arrives():
     r = req(status=RequestStatus.INVALID)
-    assert evaluate(r, [out(10_000, height=1)], 5, NOW, POLICY) == (r, [])
+    after, events = evaluate(r, [out(10_000, height=1)], 5, NOW, POLICY)
+    assert after.status == "invalid" and not events
+    assert "refund_due" in after.flags and after.refund_sats == 10_000

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
-from tests.test_bitcoind import RPC, node_url, pay, rpc  # noqa: F401 - fixtures
+from tests.test_bitcoind import (  # noqa: F401 - fixtures
+    RPC,
+    node_url,
+    pay,
+    private_node,
+    rpc,
+    warp,
+)
 
 pytestmark = pytest.mark.node
 
@@ -56,6 +64,33 @@ def test_real_payment_processing_settled_reorg(cli, node_home, rpc):  # noqa: F8
     cli("tick")
     assert cli.json("lease", "show", lease["id"])["status"] == "active"
     cli("verify")
+
+
+def test_a_rebuilt_watch_wallet_keeps_a_settled_payment(cli, private_node, monkeypatch):  # noqa: F811
+    """The watch wallet is rebuilt (a new, empty one) five hours after a payment settled:
+    the next tick imports the address from the request's time, and the request stays
+    settled (imported from "now", it saw nothing: back to new, then expired)."""
+    node = private_node
+    cli("init", "--backend", "bitcoind", "--rpc-url", node.url)
+    lease = cli.json("rent", "--hours", "10")
+    p = lease["payment"]
+    pay(node, p["address"], btc(p["amount_sats"]))
+    mine(node)
+    cli("tick")
+    assert cli.json("lease", "show", lease["id"])["status"] == "active"
+    warp(node, 5)  # five hours of chain later
+    cfg = cli.home / "config.toml"
+    cfg.write_text(cfg.read_text().replace('rpc_wallet = "cloudlease-watch"',
+                                           'rpc_wallet = "rebuilt"'))
+    later = datetime.now(UTC) + timedelta(hours=5)
+    monkeypatch.setenv("CLOUDLEASE_NOW", later.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    tick = cli.json("tick")
+    assert tick["transitions"] == [] and p["id"] in tick["checked"]
+    for _ in range(3):
+        cli("tick")
+    shown = cli.json("lease", "show", lease["id"])
+    assert shown["status"] == "active" and shown["payment"]["status"] == "settled"
+    assert node("getwalletinfo", wallet="rebuilt")["private_keys_enabled"] is False
 
 
 def test_rbf_bump_is_counted_once(cli, node_home, rpc):  # noqa: F811

@@ -61,6 +61,11 @@ _ESPLORA_TYPES = {
 }
 
 
+def _now_unix() -> int:
+    """Now (CLOUDLEASE_NOW honoured) as unix seconds: the time the simulated chain records."""
+    return int(clock.now().timestamp())
+
+
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -157,7 +162,10 @@ class ChainView:
         for txid in reversed(state["mempool"]):
             for address in self._addresses(txid):
                 self._unconfirmed[address] = self._unconfirmed.get(address, 0) + 1
+        self._heights: dict[str, int] = {}
+        self._hashes: list[str] = [block["hash"] for block in blocks]
         for block in reversed(blocks):
+            self._heights[block["hash"]] = block["height"]
             for txid in reversed(block["txids"]):
                 self._block_of[txid] = block
         for txid in [*reversed(state["mempool"]), *self._confirmed_newest_first(blocks)]:
@@ -172,6 +180,26 @@ class ChainView:
     def _addresses(self, txid: str) -> dict[str, None]:
         """The addresses a transaction touches, each once (someone may pay the change one)."""
         return dict.fromkeys((self._txs[txid]["address"], CHANGE_ADDRESS, FAUCET_ADDRESS))
+
+    def first_seen(self, txid: str) -> int | None:
+        """Unix time the simulated chain first saw the transaction (its mempool entry, or
+        its block when a file from before times were recorded lacks one); None if unknown."""
+        rec = self._txs.get(txid)
+        if rec is None:
+            return None
+        when = rec.get("time")
+        if type(when) is int:
+            return when
+        block = self._block_of.get(txid)
+        return block["time"] if block is not None else None
+
+    def block_height(self, block_hash: str) -> int | None:
+        """Height of a block in the best chain, or None when it is not (or no longer) there."""
+        return self._heights.get(block_hash)
+
+    def hash_at(self, height: int) -> str:
+        """Hash of the best-chain block at ``height``."""
+        return self._hashes[height]
 
     def status(self, txid: str) -> dict[str, Any]:
         block = self._block_of.get(txid)
@@ -455,6 +483,7 @@ class Devchain:
             "rbf": rbf,
             "prev": prev,
             "n": n,
+            "time": _now_unix(),  # when the simulated mempool first saw it
         }
         return txid
 
@@ -462,7 +491,7 @@ class Devchain:
         """Mine ``n`` blocks (the first takes the whole mempool); returns their hashes."""
         if type(n) is not int or not 1 <= n <= MAX_MINE:
             raise BadValue(f"number of blocks must be from 1 to {MAX_MINE}: {n!r}")
-        when = int(clock.now().timestamp())
+        when = _now_unix()
         hashes = []
         with self._change() as state:
             for _ in range(n):
@@ -571,7 +600,7 @@ class Devchain:
             state["txs"][txid] = {
                 "address": address, "spk": spk, "type": kind, "sats": tx.vout[0].value,
                 "fee": total_in - total_out, "rbf": any(v.sequence < RBF_BELOW for v in tx.vin),
-                "prev": tx.vin[0].txid.hex(), "n": state["counter"],
+                "prev": tx.vin[0].txid.hex(), "n": state["counter"], "time": _now_unix(),
             }
             for vin in tx.vin:
                 spent[f"{vin.txid.hex()}:0"] = txid

@@ -7,7 +7,9 @@ changes), so payments, blocks and reorgs made by other processes show at once.
 
 Endpoints (as Blockstream's esplora / electrs): ``/blocks/tip/height``, ``/blocks/tip/hash``,
 ``/address/:a``, ``/address/:a/txs``, ``/address/:a/txs/chain[/:last_seen_txid]``,
-``/address/:a/txs/mempool``, ``/tx/:txid``, ``/tx/:txid/status``. Anything else is a 404.
+``/address/:a/txs/mempool``, ``/tx/:txid``, ``/tx/:txid/status``, ``/block/:hash/status``
+(as electrs: ``{"in_best_chain": false}`` for a block not in the best chain, known or not).
+Anything else is a 404.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ _ROUTES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(rf"/address/{_ADDR}/utxo"), "address_utxo"),
     (re.compile(rf"/tx/{_TXID}"), "tx"),
     (re.compile(rf"/tx/{_TXID}/status"), "tx_status"),
+    (re.compile(rf"/block/{_TXID}/status"), "block_status"),
 ]
 
 
@@ -179,6 +182,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _tx_status(self, view: ChainView, txid: str) -> Any:
         return self._tx(view, txid)["status"]
+
+    def _block_status(self, view: ChainView, block_hash: str) -> Any:
+        height = view.block_height(block_hash)
+        if height is None:
+            return {"in_best_chain": False}
+        status: dict[str, Any] = {"in_best_chain": True, "height": height, "next_best": None}
+        if height < view.height:
+            status["next_best"] = view.hash_at(height + 1)
+        return status
 
 
 def _loopback(host: str) -> tuple[str, socket.AddressFamily]:

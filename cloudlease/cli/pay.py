@@ -18,7 +18,11 @@ def _report_data(report) -> dict:
     return {"backend": report.backend, "tip_height": report.tip_height,
             "checked": report.checked, "transitions": report.transitions,
             "events": report.events, "hooks_delivered": report.hooks_delivered,
-            "hooks_failed": report.hooks_failed, "statuses": report.statuses}
+            "hooks_failed": report.hooks_failed, "statuses": report.statuses,
+            "held": report.held,
+            "pools": [{"pool": d.pool.name, "runway_known": d.known, "change": d.change,
+                       "runway_hours": d.runway_hours, "throttled": d.pool.throttled,
+                       "reason": d.reason} for d in report.pools]}
 
 
 @command(app, "check")

@@ -17,7 +17,7 @@ from cloudlease import clock, lifecycle
 from cloudlease.bitcoin.backends.base import Received
 from cloudlease.context import Context
 from cloudlease.ledger.session import Ledger, normalize_id
-from cloudlease.model import PaymentRequest, RequestStatus
+from cloudlease.model import LeaseStatus, PaymentRequest, RequestStatus
 from cloudlease.ops import deliver, pools
 
 RECHECK_SETTLED = timedelta(hours=6)  # keep watching settled payments this long for reorgs
@@ -35,6 +35,8 @@ class Report:
         tip_height: the chain height seen.
         backend: backend name.
         statuses: final status of each request asked about (``pay check``).
+        held: requests whose chain answer was older than one already applied (unchanged).
+        pools: the monitor's decision per pool (``tick``), unknown runways included.
     """
 
     checked: list[str] = field(default_factory=list)
@@ -45,6 +47,8 @@ class Report:
     tip_height: int | None = None
     backend: str = ""
     statuses: dict[str, str] = field(default_factory=dict)
+    held: list[str] = field(default_factory=list)
+    pools: list[Any] = field(default_factory=list)
 
 
 def policy(ctx: Context) -> lifecycle.Policy:
@@ -56,10 +60,10 @@ def policy(ctx: Context) -> lifecycle.Policy:
 
 def watched(ledger: Ledger, now: datetime, monitoring: timedelta) -> list[PaymentRequest]:
     """Requests worth asking the chain about: open ones, settled ones still young enough to
-    be reorged, and expired ones that may yet receive a late payment."""
+    be reorged, and expired or invalid ones that may yet receive money (to flag it)."""
     return ledger.requests.where(
         "status IN ('new', 'processing') OR (status = 'settled' AND settled_at > ?) "
-        "OR (status = 'expired' AND expires_at > ?)",
+        "OR (status IN ('expired', 'invalid') AND expires_at > ?)",
         ((now - RECHECK_SETTLED).isoformat(), (now - monitoring).isoformat()))
 
 
@@ -76,31 +80,35 @@ def check(ctx: Context, ids: list[str] | None = None, *, tick: bool = False,
         wanted = watched(ledger, now, pol.monitoring)
     report = Report()
     received: dict[str, list[Received]] = {}
-    tip = None
+    obs: lifecycle.Observation | None = None
     if wanted:  # nothing open: no need to ask the chain (a tick still runs the monitor)
         backend = backend or make_backend(ctx.settings, ctx.home)
         report.backend = backend.name
         try:
-            addresses = [r.address for r in wanted]
-            backend.watch(addresses)
-            tip = backend.tip_height()
-            received = backend.received(addresses)
+            # each address with the time a payment to it can first have been made; the tip
+            # is read before the outputs, so the answer is never older than its label
+            since = {r.address: r.created_at for r in wanted}
+            backend.watch(since)
+            tip = backend.tip()
+            orphaned = backend.orphaned({r.observed_hash for r in wanted if r.observed_hash})
+            received = backend.received(since)
         finally:
             close = getattr(backend, "close", None)
             if close is not None:
                 close()
-    report.tip_height = tip
+        obs = lifecycle.Observation(tip.height, now, tip.hash, frozenset(orphaned))
+    report.tip_height = obs.height if obs is not None else None
     report.checked = [r.id for r in wanted]
     with ctx.transaction("tick" if tick else "pay check") as ledger:
         events: list[lifecycle.Event] = []
         fresh = ledger.requests.many(r.id for r in wanted)
         for r in wanted:
-            if r.id in fresh and tip is not None:
-                _apply(ledger, fresh[r.id], received.get(r.address, []), tip, now, pol,
+            if r.id in fresh and obs is not None:
+                _apply(ledger, fresh[r.id], received.get(r.address, []), obs, now, pol,
                        report, events)
         if tick:
             _end_leases(ledger, now, report, events)
-            events += pools.monitor(ctx, ledger, now)
+            events += pools.monitor(ctx, ledger, now, report.pools)
         deliver.enqueue(ctx, ledger, events, now)
         report.events = [f"{e.name} {e.subject}" for e in events]
         report.statuses = {r.id: ledger.requests[r.id].status.value
@@ -110,24 +118,29 @@ def check(ctx: Context, ids: list[str] | None = None, *, tick: bool = False,
     return report
 
 
-def _apply(ledger: Ledger, before: PaymentRequest, outputs: list[Received], tip: int,
-           now: datetime, pol: lifecycle.Policy, report: Report,
+def _apply(ledger: Ledger, before: PaymentRequest, outputs: list[Received],
+           obs: lifecycle.Observation, now: datetime, pol: lifecycle.Policy, report: Report,
            events: list[lifecycle.Event]) -> None:
-    after, evs = lifecycle.evaluate(before, outputs, tip, now, pol)
+    if lifecycle.order(before, obs) is lifecycle.Order.STALE:
+        report.held.append(before.id)  # an answer older than one already applied
+    after, evs = lifecycle.evaluate(before, outputs, obs, now, pol)
     events += evs
     if after == before:
         return
+    lease = ledger.leases.get(after.lease) if after.lease else None
+    new_lease = lease
+    if lease is not None:  # the lease first: it may flag the request (unhonoured)
+        reopen = lease.status not in (LeaseStatus.ENDED, LeaseStatus.EXPIRED) or \
+            pools.can_reopen(ledger, lease, now)  # (counting slots only when it matters)
+        new_lease, after, evs = lifecycle.apply_request(lease, before, after, now,
+                                                        can_reopen=reopen)
+        events += evs
     ledger.requests[after.id] = after
     if after.status != before.status:
         report.transitions.append({"id": after.id, "from": before.status.value,
                                    "to": after.status.value})
         pools.on_request_change(ledger, before, after, now)
-    lease = ledger.leases.get(after.lease) if after.lease else None
-    if lease is None:
-        return
-    new_lease, evs = lifecycle.apply_to_lease(lease, before, after, now)
-    events += evs
-    if new_lease != lease:
+    if lease is not None and new_lease is not None and new_lease != lease:
         ledger.leases[lease.id] = new_lease
         if new_lease.status != lease.status:
             report.transitions.append({"id": lease.id, "from": lease.status.value,

@@ -102,7 +102,7 @@ def rent(ctx: Context, hours: str | int, *, plan: str | None = None, tenant: str
                       pool=p.pool)
         ledger.leases[lease_id] = lease
         warning = requests.gap_warning(ctx, ledger)
-    warnings = [w for w in (warning, requests.watch_now(ctx, [req.address])) if w]
+    warnings = [w for w in (warning, requests.watch_now(ctx, {req.address: req.created_at})) if w]
     return Rental(lease, req, q, warnings=tuple(warnings))
 
 

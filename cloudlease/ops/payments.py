@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from cloudlease import clock, validate
+from cloudlease import clock, lifecycle, validate
 from cloudlease.context import Context
 from cloudlease.errors import BadValue, Conflict
 from cloudlease.model import Lease, LeaseStatus, PaymentRequest, RequestStatus
@@ -44,7 +44,7 @@ def accept(ctx: Context, request_id: str, *, requote: bool = False,
         else:
             changes.update(status=RequestStatus.NEW,
                            expires_at=now + timedelta(minutes=ctx.settings.expiry_minutes))
-        req = req.replace(**changes)
+        req = lifecycle.with_refund(req.replace(**changes))  # accepted: no refund due
         ledger.requests[req.id] = req
         if lease is not None and lease.status == LeaseStatus.EXPIRED:
             lease = lease.replace(status=LeaseStatus.AWAITING_PAYMENT, closed_at=None,

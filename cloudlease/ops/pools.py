@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from cloudlease import clock, lifecycle, risk, validate
+from cloudlease import clock, lifecycle, poolpolicy, risk, validate
 from cloudlease.context import Context
 from cloudlease.errors import BackendError, BadValue, Conflict
 from cloudlease.ledger.session import Ledger
@@ -18,7 +18,6 @@ from cloudlease.model import (
     LeaseStatus,
     Payout,
     Pool,
-    RequestStatus,
 )
 from cloudlease.money import DUST_SATS, Fiat, parse_amount, split
 from cloudlease.ops import requests
@@ -223,59 +222,54 @@ def new_contribution(ctx: Context, ledger: Ledger, pool: Pool, tenant: str,
 
 def on_request_change(ledger: Ledger, before, after, now: datetime) -> None:
     """Book what a request's new status means for pools: contributions and revenue."""
-    first_settlement = after.status == RequestStatus.SETTLED and before.settled_at is None
     c = ledger.contributions.get(after.contribution) if after.contribution else None
     if c is not None:
-        if first_settlement and c.status == "pending":
-            pool = ledger.pools.get(c.pool)
-            startup = pool is not None and risk.in_startup(pool, now)
-            ledger.contributions[c.id] = c.replace(status="settled", settled_at=now,
-                                                   startup=startup)
-        elif after.status in (RequestStatus.EXPIRED, RequestStatus.INVALID) and \
-                c.status == "pending" and "accepted" not in after.flags:
-            ledger.contributions[c.id] = c.replace(status="cancelled")
-    if first_settlement and after.lease:
+        ledger.contributions[c.id] = poolpolicy.contribution_after(
+            c, ledger.pools.get(c.pool), before, after, now)
+    revenue = poolpolicy.revenue_sats(before, after)
+    if revenue and after.lease:
         lease = ledger.leases.get(after.lease)
         pool = ledger.pools.get(lease.pool) if lease and lease.pool else None
         if pool is not None:
             key = risk.month_key(now)
-            revenue = after.amount_sats - after.invest_sats
             months = dict(pool.revenue_months)
             months[key] = months.get(key, 0) + revenue
             ledger.pools[pool.name] = pool.replace(revenue_months=months)
 
 
+def can_reopen(ledger: Ledger, lease, now: datetime) -> bool:
+    """Whether the lease's pool has room to bring it back (see poolpolicy.has_room)."""
+    pool = ledger.pools.get(lease.pool) if lease.pool else None
+    return poolpolicy.has_room(pool, slots_in_use(ledger, pool.name, now)[0] if pool else 0)
+
+
 # -- the monitor -------------------------------------------------------------------------
-def monitor(ctx: Context, ledger: Ledger, now: datetime) -> list[lifecycle.Event]:
-    """Accrue cost, end start-up, throttle/unthrottle, ask investors to top up."""
+def monitor(ctx: Context, ledger: Ledger, now: datetime,
+            decisions: list[poolpolicy.PoolDecision] | None = None) -> list[lifecycle.Event]:
+    """Accrue cost, end start-up, throttle/unthrottle, ask investors to top up (the
+    decisions are ``poolpolicy.decide``'s; ``decisions`` collects them for the report)."""
     events: list[lifecycle.Event] = []
     for pool in ledger.pools.all():
         name = pool.name
         rate = _rate_for(ctx, pool)
         pool = risk.update_startup(risk.accrue(pool, now, rate), now)
-        ledger.pools[name] = pool
         funding = risk.funding_level(pool, of_pool(ledger.contributions, name),
                                      of_pool(ledger.payouts, name))
-        cph = risk.cost_per_hour_sats(pool, rate)
-        runway = risk.runway_hours(funding, cph)
-        info = {"pool": name, "funding_sats": funding,
-                "runway_hours": str(runway) if runway is not None else None}
-        if funding <= 0 and not pool.throttled and cph:
-            pool = pool.replace(throttled=True, throttled_at=now)
-            events.append(lifecycle.Event("pool_throttled", f"pool:{name}", info))
-            if pool.suspend_on_throttle:
-                _suspend(ledger, name, now)
-        elif pool.throttled and (runway is None or runway > pool.min_runway_hours):
-            pool = pool.replace(throttled=False, throttled_at=None)
-            events.append(lifecycle.Event("pool_restored", f"pool:{name}", info))
-            _resume(ledger, name, now)
-        low = runway is not None and runway < pool.min_runway_hours
-        if low and not pool.low_funds:
-            events.append(lifecycle.Event("pool_low_funds", f"pool:{name}", info))
-        pool = pool.replace(low_funds=low)
+        decision = poolpolicy.decide(pool, funding, risk.cost_per_hour_sats(pool, rate), now)
+        if decisions is not None:
+            decisions.append(decision)
+        pool = decision.pool
         ledger.pools[name] = pool
-        if low and cph:
-            _ask_for_topups(ctx, ledger, pool, funding, cph, now)
+        info = {"pool": name, "funding_sats": funding,
+                "runway_hours": str(decision.runway_hours)
+                if decision.runway_hours is not None else None}
+        events += [lifecycle.Event(e, f"pool:{name}", info) for e in decision.events]
+        if decision.suspend:
+            _suspend(ledger, name, now)
+        if decision.resume:
+            _resume(ledger, name, now)
+        if decision.topup_sats:
+            _ask_for_topups(ctx, ledger, pool, decision.topup_sats, now)
     return events
 
 
@@ -297,10 +291,9 @@ def _resume(ledger: Ledger, pool: str, now: datetime) -> None:
                                                     starts_at=starts)
 
 
-def _ask_for_topups(ctx: Context, ledger: Ledger, pool: Pool, funding: int, cph: int,
-                    now: datetime) -> None:
+def _ask_for_topups(ctx: Context, ledger: Ledger, pool: Pool, need: int, now: datetime
+                    ) -> None:
     """One open top-up request per investor for their share of what restores the target."""
-    need = pool.target_runway_hours * cph - funding
     contributions = of_pool(ledger.contributions, pool.name)
     share = risk.shares(risk.stakes(pool, contributions, now))
     if need <= 0 or not share:

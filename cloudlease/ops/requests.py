@@ -7,7 +7,7 @@ its address is written: a crash can leave an unused key, never an address withou
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from cloudlease import clock
 from cloudlease.context import Context
@@ -110,9 +110,10 @@ def gap_warning(ctx: Context, ledger: Ledger, *, exact: bool = False) -> str | N
     return None
 
 
-def watch_now(ctx: Context, addresses: list[str]) -> str | None:
-    """Have a bitcoind backend import new addresses at once, so a payment made before
-    the next tick is seen in the mempool too. Best effort: tick imports them anyway."""
+def watch_now(ctx: Context, addresses: dict[str, datetime]) -> str | None:
+    """Have a bitcoind backend import new addresses (address → request creation time) at
+    once, so a payment made before the next tick is seen in the mempool too. Best effort:
+    tick imports them anyway."""
     if ctx.settings.backend != "bitcoind" or not addresses:
         return None
     from cloudlease.bitcoin.backends import make_backend

@@ -1,20 +1,47 @@
 """The one small interface every chain backend offers.
 
-A backend answers two questions: how high is the chain, and what has each address
-received (per output: txid, vout, sats, the block height it confirmed at or None while in
-the mempool, and whether its transaction signals RBF). Confirmations are derived from
-the tip height by the caller, so one tip read serves a whole batch of addresses.
+A backend answers three questions: where is the tip of the chain (height and hash, read
+together), which of some block hashes are no longer in its best chain, and what has each
+address received (per output: txid, vout, sats, the block it confirmed in or None while in
+the mempool, whether its transaction signals RBF, and when the chain first saw it).
+Confirmations are derived from the tip height by the caller, so one tip read serves a
+whole batch of addresses.
+
+Ordering: the caller reads the tip *before* asking for outputs, so an answer is never
+older than the tip it is labelled with (see ``lifecycle.Observation``).
 
 A backend never answers "nothing received" when it does not know: any timeout, HTTP
-error, refused connection or malformed answer raises ``BackendError`` (exit 6).
+error, refused connection, malformed or self-contradictory answer, or a source that cannot
+have seen the payment (a watch wallet still rescanning, an address imported after the
+payment could have been made) raises ``BackendError`` (exit 6).
 A transaction that was replaced or double-spent no longer appears in ``received``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Protocol
+
+#: What ``watch`` and ``received`` take: addresses, or address → the earliest time a
+#: payment to it can have been made (the request's creation time). With times, a backend
+#: that keeps its own index (bitcoind) makes sure it scanned from then and refuses to
+#: answer for an address it cannot vouch for; without them it does its best.
+Addresses = Iterable[str] | Mapping[str, datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class ChainTip:
+    """The best block, as one backend saw it at one moment.
+
+    Attributes:
+        height: its height.
+        hash: its hash (hex), or None where the backend cannot say.
+    """
+
+    height: int
+    hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +55,11 @@ class Received:
         sats: the output value in satoshis (int).
         height: block height it confirmed in, or None while unconfirmed.
         rbf: True when the transaction signals BIP125 replaceability.
+        first_seen: when the chain first saw the transaction (UTC): the node's mempool
+            entry or receive time (bitcoind), the devchain's recorded time, or the block
+            time of a confirmed output (Esplora); None when the backend cannot say
+            (Esplora has no mempool first-seen time).
+        block_hash: hash of the block it confirmed in, where the backend gives it.
     """
 
     address: str
@@ -36,12 +68,26 @@ class Received:
     sats: int
     height: int | None
     rbf: bool
+    first_seen: datetime | None = None
+    block_hash: str | None = None
 
     def confirmations(self, tip_height: int) -> int:
         """Tip height − block height + 1, or 0 while unconfirmed."""
         if self.height is None:
             return 0
         return max(0, tip_height - self.height + 1)
+
+
+def utc_from_unix(value: int) -> datetime:
+    """A backend's unix time as an aware UTC datetime (whole seconds)."""
+    return datetime.fromtimestamp(value, UTC)
+
+
+def since_times(addresses: Addresses) -> tuple[list[str], dict[str, datetime] | None]:
+    """The addresses in order, without repeats, and their times when a mapping was given."""
+    if isinstance(addresses, Mapping):
+        return list(dict.fromkeys(addresses)), dict(addresses)
+    return list(dict.fromkeys(addresses)), None
 
 
 class Backend(Protocol):
@@ -53,10 +99,22 @@ class Backend(Protocol):
         """Height of the best block."""
         ...
 
-    def received(self, addresses: Iterable[str]) -> dict[str, list[Received]]:
+    def tip(self) -> ChainTip:
+        """Height and hash of the best block, read together (one consistent pair)."""
+        ...
+
+    def orphaned(self, hashes: Iterable[str]) -> set[str]:
+        """Those of ``hashes`` that are not (or no longer) in the backend's best chain.
+
+        A hash the backend does not know counts as orphaned only where the backend is the
+        whole chain (devchain, Esplora's own rule); bitcoind leaves unknown hashes out."""
+        ...
+
+    def received(self, addresses: Addresses) -> dict[str, list[Received]]:
         """Every output paying each address (a key for every address asked, maybe empty)."""
         ...
 
-    def watch(self, addresses: Iterable[str]) -> None:
-        """Make sure the backend tracks these addresses (a no-op where nothing is needed)."""
+    def watch(self, addresses: Addresses) -> None:
+        """Make sure the backend tracks these addresses from their times (a no-op where
+        nothing is needed)."""
         ...

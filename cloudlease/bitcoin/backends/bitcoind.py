@@ -29,14 +29,22 @@ message never carries the RPC password or cookie (credentials are stripped from 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from cloudlease.bitcoin.backends.base import Received
+from cloudlease.bitcoin.backends.base import (
+    Addresses,
+    ChainTip,
+    Received,
+    since_times,
+    utc_from_unix,
+)
 from cloudlease.errors import BackendError, BadValue
 
 SATS_PER_BTC = Decimal(100_000_000)
@@ -49,6 +57,17 @@ RPC_INVALID_ADDRESS_OR_KEY = -5  # also "Transaction not in mempool"
 RPC_WALLET_ERROR = -4  # also "Wallet ... already exists"
 RPC_WALLET_NOT_FOUND = -18
 RPC_WALLET_ALREADY_LOADED = -35
+
+#: Addresses are imported from this long before their request was made (on top of the
+#: node's own 2 h window for block timestamps): clock differences never hide a payment.
+IMPORT_MARGIN = timedelta(hours=2)
+#: Label of imported addresses; ``<label> from <UTC time>`` records the rescan start, so a
+#: later call can tell whether the wallet can have seen a payment (no extra RPC).
+IMPORT_LABEL = "cloudlease"
+
+
+class _Inconsistent(Exception):
+    """The node's answers contradict each other (or changed between two calls)."""
 
 
 class BitcoindRPCError(BackendError):
@@ -158,6 +177,7 @@ class BitcoindBackend:
         self._session = session
         self._own_session = session is None
         self._ids = itertools.count(1)
+        self._last_tip: ChainTip | None = None
         self._secrets: set[str] = {s for s in (self._password,) if s}
 
     def __repr__(self) -> str:
@@ -180,25 +200,77 @@ class BitcoindBackend:
     def tip_height(self) -> int:
         return _int(self.call("getblockcount"), "block count")
 
-    def watch(self, addresses: Iterable[str]) -> None:
-        addrs = list(dict.fromkeys(addresses))
+    def tip(self) -> ChainTip:
+        """Height and hash from one ``getblockchaininfo``; a node still in initial block
+        download (outside regtest) cannot vouch for recent payments: BackendError."""
+        info = self.call("getblockchaininfo")
+        if not isinstance(info, dict):
+            raise BackendError("bitcoind sent a malformed getblockchaininfo answer")
+        height = _int(info.get("blocks"), "block count")
+        best = info.get("bestblockhash")
+        if not isinstance(best, str) or len(best) != 64:
+            raise BackendError("bitcoind sent a malformed best block hash")
+        if info.get("initialblockdownload") is True and info.get("chain") != "regtest":
+            raise BackendError(f"bitcoind at {self.url} is still syncing (initial block "
+                               f"download at height {height}); its answers would be stale")
+        self._last_tip = ChainTip(height, best.lower())
+        return self._last_tip
+
+    def orphaned(self, hashes: Iterable[str]) -> set[str]:
+        """``getblockheader``: confirmations -1 means the block left the best chain. A
+        hash the node does not know is left out (the node may be behind, not reorged)."""
+        wanted = [h for h in dict.fromkeys(hashes) if isinstance(h, str) and len(h) == 64]
+        if not wanted:
+            return set()
+        out = set()
+        for block_hash, (header, error) in zip(
+                wanted, self._batch([("getblockheader", [h, True]) for h in wanted]),
+                strict=True):
+            if error is not None:
+                if error.rpc_code == RPC_INVALID_ADDRESS_OR_KEY:
+                    continue  # unknown block
+                raise error
+            if not isinstance(header, dict):
+                raise BackendError(f"bitcoind sent a malformed header for block {block_hash}")
+            if _int(header.get("confirmations"), "confirmation count") < 0:
+                out.add(block_hash)
+        return out
+
+    def watch(self, addresses: Addresses) -> None:
+        """Import each address as ``addr(...)`` into the watch wallet, with the time a
+        payment to it can first have been made (minus ``IMPORT_MARGIN``) so the node
+        rescans from then. An address already watched from that time or earlier is left
+        alone; one watched from later (an older import with "now", a rebuilt wallet) is
+        imported again with the earlier time, which makes the node rescan. Without times
+        (a plain list) new addresses are imported from "now" and marked as such."""
+        addrs, since = since_times(addresses)
         if not addrs:
             return
         self.ensure_wallet()
         infos = self._checked_batch([("getaddressinfo", [a]) for a in addrs], wallet=True)
-        missing = [a for a, info in zip(addrs, infos, strict=True) if not _is_watched(info)]
-        if not missing:
+        todo: list[tuple[str, int | str, str]] = []  # address, timestamp, label
+        for address, info in zip(addrs, infos, strict=True):
+            if since is None:
+                if not _is_watched(info):
+                    todo.append((address, "now", IMPORT_LABEL))
+                continue
+            need = _import_time(since[address])
+            have = _label_time(info)
+            if not _is_watched(info) or have is None or have > need:
+                todo.append((address, need, f"{IMPORT_LABEL} from {_iso(need)}"))
+        if not todo:
             return
-        checks = self._checked_batch([("getdescriptorinfo", [f"addr({a})"]) for a in missing])
+        checks = self._checked_batch(
+            [("getdescriptorinfo", [f"addr({a})"]) for a, _, _ in todo])
         requests_ = []
-        for address, check in zip(missing, checks, strict=True):
+        for (address, timestamp, label), check in zip(todo, checks, strict=True):
             if not isinstance(check, dict) or not isinstance(check.get("checksum"), str):
                 raise BackendError(f"bitcoind sent a malformed getdescriptorinfo for {address}")
             requests_.append(
                 {
                     "desc": f"addr({address})#{check['checksum']}",
-                    "timestamp": "now",
-                    "label": "cloudlease",
+                    "timestamp": timestamp,
+                    "label": label,
                 }
             )
         for start in range(0, len(requests_), _IMPORT_CHUNK):
@@ -217,27 +289,54 @@ class BitcoindBackend:
                         f"'{self.wallet}': {detail}"
                     )
 
-    def received(self, addresses: Iterable[str]) -> dict[str, list[Received]]:
-        addrs = list(dict.fromkeys(addresses))
+    def received(self, addresses: Addresses) -> dict[str, list[Received]]:
+        """What each address received, or BackendError when the watch wallet cannot vouch
+        for the answer: it is still rescanning, it is behind the node, an address is not
+        watched, or (with times) was imported from a later time than its request was made;
+        or when the node's answers contradict each other (read again once first)."""
+        addrs, since = since_times(addresses)
         out: dict[str, list[Received]] = {a: [] for a in addrs}
         if not addrs:
             return out
+        try:
+            return self._received(addrs, since)
+        except _Inconsistent:
+            pass  # a block may have arrived between two calls of a batch: read again
+        try:
+            return self._received(addrs, since)
+        except _Inconsistent as exc:
+            raise BackendError(f"bitcoind at {self.url} contradicts itself: {exc}") from None
+
+    def _received(self, addrs: list[str], since: dict[str, Any] | None
+                  ) -> dict[str, list[Received]]:
+        out: dict[str, list[Received]] = {a: [] for a in addrs}
         # The wallet learns of mempool transactions asynchronously: let it catch up first
         # (batch items run in order; a node without this hidden RPC just answers an error).
-        calls: list[tuple[str, list[Any]]] = [("syncwithvalidationinterfacequeue", [])]
+        calls: list[tuple[str, list[Any]]] = [("syncwithvalidationinterfacequeue", []),
+                                              ("getwalletinfo", [])]
         for a in addrs:
             calls.append(("getaddressinfo", [a]))
             calls.append(("listreceivedbyaddress", [0, False, True, a]))
         results = self._wallet_batch(calls, optional=1)
+        self._check_wallet(results[0])
 
         txids: dict[str, None] = {}
         for i, address in enumerate(addrs):
-            info, listed = results[2 * i], results[2 * i + 1]
+            info, listed = results[1 + 2 * i], results[2 + 2 * i]
             if not _is_watched(info):
                 raise BackendError(
                     f"address {address} is not watched by wallet '{self.wallet}' on bitcoind "
                     f"at {self.url}; watch() it first"
                 )
+            if since is not None:
+                have, need = _label_time(info), _import_time(since[address])
+                if have is None or have > need:
+                    when = "an unknown time" if have is None else _iso(have)
+                    raise BackendError(
+                        f"wallet '{self.wallet}' watches {address} from {when}, later than "
+                        f"its payment could have been made ({_iso(need)}); it cannot have seen "
+                        "it yet: import it again from then (the next tick does)"
+                    )
             if not isinstance(listed, list):
                 raise BackendError("bitcoind sent a malformed listreceivedbyaddress answer")
             for entry in listed:
@@ -255,9 +354,12 @@ class BitcoindBackend:
         wanted = {_norm(a): a for a in addrs}  # the node writes bech32 in lower case
         found: list[tuple[Received, int]] = []  # (output, confirmations)
         tip: int | None = None
+        implied: set[int] = set()  # the tip each confirmed transaction's answer implies
         for txid, tx in zip(order, txs, strict=True):
             if not isinstance(tx, dict):
                 raise BackendError(f"bitcoind sent a malformed gettransaction for {txid}")
+            if tx.get("txid", txid) != txid:
+                raise _Inconsistent(f"asked for transaction {txid}, got {tx.get('txid')}")
             confirmations = _int(tx.get("confirmations"), "confirmation count")
             details = tx.get("details")
             if not isinstance(details, list):
@@ -267,55 +369,91 @@ class BitcoindBackend:
             ):
                 continue  # conflicted by a confirmed transaction, or abandoned
             height: int | None = None
+            block_hash = tx.get("blockhash") if confirmations > 0 else None
             if confirmations > 0:
                 if "blockheight" in tx:
                     height = _int(tx["blockheight"], "block height")
+                    implied.add(height + confirmations - 1)
                 else:
                     if tip is None:
                         tip = self.tip_height()
                     height = tip - confirmations + 1
             rbf = self._rbf(tx, confirmations)
+            seen = _first_seen(tx)
             for d in details:
                 if not isinstance(d, dict):
                     raise BackendError(f"bitcoind sent a malformed detail for {txid}")
                 asked = wanted.get(_norm(d.get("address")))
                 if d.get("category") not in _RECEIVE_CATEGORIES or asked is None:
                     continue
+                sats = btc_to_sats(d.get("amount"))
+                if sats <= 0:
+                    raise _Inconsistent(f"transaction {txid} receives {sats} sat")
                 found.append(
                     (
                         Received(
                             address=asked,
                             txid=txid,
                             vout=_int(d.get("vout"), "output index"),
-                            sats=btc_to_sats(d.get("amount")),
+                            sats=sats,
                             height=height,
                             rbf=rbf,
+                            first_seen=seen,
+                            block_hash=block_hash if isinstance(block_hash, str) else None,
                         ),
                         confirmations,
                     )
                 )
+        if len(implied) > 1:
+            raise _Inconsistent(f"confirmation counts imply different tips {sorted(implied)}")
 
         pending = list(dict.fromkeys(r.txid for r, c in found if c == 0))
-        in_mempool: set[str] = set()
+        in_mempool: dict[str, Any] = {}
         if pending:
             entries = self._batch([("getmempoolentry", [t]) for t in pending])
             for txid, (result, error) in zip(pending, entries, strict=True):
                 if error is None and isinstance(result, dict):
-                    in_mempool.add(txid)
+                    in_mempool[txid] = result.get("time")
                 elif error is not None and error.rpc_code != RPC_INVALID_ADDRESS_OR_KEY:
                     raise error
-        seen: set[tuple[str, int, str]] = set()
+        seen_outputs: dict[tuple[str, int, str], int] = {}
         for rec, confirmations in found:
             if confirmations == 0 and rec.txid not in in_mempool:
                 continue  # replaced (RBF), double-spent or dropped from the mempool
             key = (rec.txid, rec.vout, rec.address)
-            if key in seen:
+            if key in seen_outputs:
+                if seen_outputs[key] != rec.sats:
+                    raise _Inconsistent(f"output {rec.txid}:{rec.vout} is listed with "
+                                        f"{seen_outputs[key]} and {rec.sats} sat")
                 continue
-            seen.add(key)
+            seen_outputs[key] = rec.sats
+            entered = in_mempool.get(rec.txid)
+            if confirmations == 0 and type(entered) is int and (
+                    rec.first_seen is None or utc_from_unix(entered) < rec.first_seen):
+                # the node's own mempool entry time (a rebuilt wallet dates what it finds
+                # by its rescan)
+                rec = dataclasses.replace(rec, first_seen=utc_from_unix(entered))
             out[rec.address].append(rec)
         for recs in out.values():
             recs.sort(key=lambda r: (r.height is None, r.height or 0, r.txid, r.vout))
         return out
+
+    def _check_wallet(self, info: Any) -> None:
+        """Refuse to answer from a wallet that is rescanning or behind the node."""
+        if not isinstance(info, dict):
+            raise BackendError("bitcoind sent a malformed getwalletinfo answer")
+        scanning = info.get("scanning")
+        if isinstance(scanning, dict):
+            progress = scanning.get("progress")
+            done = f" ({int(progress * 100)} % done)" if isinstance(progress, Decimal) else ""
+            raise BackendError(f"wallet '{self.wallet}' on bitcoind at {self.url} is still "
+                               f"rescanning for payments{done}; its answers are not complete")
+        last = info.get("lastprocessedblock")
+        tip = self._last_tip
+        if tip is not None and isinstance(last, dict) and isinstance(last.get("height"), int) \
+                and last["height"] < tip.height:
+            raise BackendError(f"wallet '{self.wallet}' on bitcoind at {self.url} has processed "
+                               f"blocks up to {last['height']} of {tip.height}; it is behind")
 
     # --- wallet ------------------------------------------------------------------------------
     def unspent(self, addresses: Iterable[str]) -> dict[str, list[Received]]:
@@ -617,3 +755,38 @@ def _raise_first(results: list[tuple[Any, BitcoindRPCError | None]]) -> list[Any
         if error is not None:
             raise error
     return [result for result, _ in results]
+
+
+def _import_time(since: datetime) -> int:
+    """Unix time to import an address from: its request's creation minus the margin."""
+    return max(0, int((since - IMPORT_MARGIN).timestamp()))
+
+
+def _iso(unix: int) -> str:
+    return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _label_time(info: Any) -> int | None:
+    """The rescan start recorded in the address's label (``cloudlease from <time>``)."""
+    labels = info.get("labels") if isinstance(info, dict) else None
+    times = []
+    for label in labels if isinstance(labels, list) else []:
+        text = label if isinstance(label, str) else (
+            label.get("name") if isinstance(label, dict) else None)
+        if isinstance(text, str) and text.startswith(f"{IMPORT_LABEL} from "):
+            try:
+                when = datetime.strptime(text.removeprefix(f"{IMPORT_LABEL} from "),
+                                         "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+            except ValueError:
+                continue
+            times.append(int(when.timestamp()))
+    return min(times) if times else None
+
+
+def _first_seen(tx: dict[str, Any]) -> datetime | None:
+    """When the node first saw a wallet transaction: the earliest of its receive time and
+    its "smart" time (the block time for one found by a rescan, which dates
+    ``timereceived`` by the rescan itself)."""
+    times = [tx.get(k) for k in ("time", "timereceived")]
+    known = [t for t in times if type(t) is int and t > 0]
+    return utc_from_unix(min(known)) if known else None

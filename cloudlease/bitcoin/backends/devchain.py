@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from cloudlease.bitcoin.backends.base import Received
+from cloudlease.bitcoin.backends.base import Addresses, ChainTip, Received, utc_from_unix
 from cloudlease.bitcoin.devchain import RBF_BELOW, ChainView, Devchain
 from cloudlease.errors import BackendError, LedgerError
 
 
 class DevchainBackend:
     """Backend over a devchain file: no network, no paging, same answers as its server.
+
+    The devchain is the whole chain and never lags, so every answer is certain: a block
+    hash it does not have is orphaned, and first-seen times are the recorded ones.
 
     Attributes:
         name: "devchain".
@@ -32,7 +35,15 @@ class DevchainBackend:
     def tip_height(self) -> int:
         return self._view().height
 
-    def received(self, addresses: Iterable[str]) -> dict[str, list[Received]]:
+    def tip(self) -> ChainTip:
+        view = self._view()
+        return ChainTip(view.height, view.tip_hash)
+
+    def orphaned(self, hashes: Iterable[str]) -> set[str]:
+        view = self._view()
+        return {h for h in hashes if view.block_height(h) is None}
+
+    def received(self, addresses: Addresses) -> dict[str, list[Received]]:
         view = self._view()
         result: dict[str, list[Received]] = {}
         for address in dict.fromkeys(addresses):
@@ -40,14 +51,18 @@ class DevchainBackend:
             for tx in view.address_txs(address):
                 status = tx["status"]
                 height = status["block_height"] if status["confirmed"] else None
+                block = status["block_hash"] if status["confirmed"] else None
                 rbf = any(vin["sequence"] < RBF_BELOW for vin in tx["vin"])
+                seen = view.first_seen(tx["txid"])
+                first_seen = utc_from_unix(seen) if seen is not None else None
                 for n, out in enumerate(tx["vout"]):
                     if out["scriptpubkey_address"] == address:
-                        found.append(Received(address, tx["txid"], n, out["value"], height, rbf))
+                        found.append(Received(address, tx["txid"], n, out["value"], height, rbf,
+                                              first_seen, block))
             result[address] = found
         return result
 
-    def watch(self, addresses: Iterable[str]) -> None:
+    def watch(self, addresses: Addresses) -> None:
         """Nothing to do: the devchain knows every address."""
 
     def unspent(self, addresses: Iterable[str]) -> dict[str, list[Received]]:

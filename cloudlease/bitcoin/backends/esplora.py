@@ -9,8 +9,19 @@ call raises ``BackendError`` naming the URL (without any user:password@ or query
 
 ``received`` scans addresses concurrently: ``/address/:a/txs`` (up to 50 mempool and the
 first 25 confirmed), then ``/txs/chain/:last_seen_txid`` while a page of confirmed txs is
-full. When a listing may be cut short (50 mempool txs, or paging), ``/address/:a`` tells
-how many transactions there are, and a short listing is scanned again, then refused.
+full. Whenever the listing shows any transaction, ``/address/:a`` is read too and must
+agree with it: the same number of confirmed and unconfirmed transactions, and the same
+count and sum of outputs funding the address. A listing that is cut short (more than 50
+mempool txs), lists one txid twice with different contents, or disagrees with the address
+totals is read again once (it may have changed between two reads), then refused with
+``BackendError``: contradictory answers are uncertain data, never a payment.
+
+Times: a confirmed output's ``first_seen`` is its block time; Esplora has no mempool
+first-seen time, so an unconfirmed output has none (``lifecycle`` then bounds it by the
+last look that did not see it). ``tip`` reads ``/blocks/tip/hash`` and that block's
+``/block/:hash/status`` (height and whether it is still best), so height and hash are one
+consistent pair; ``orphaned`` asks ``/block/:hash/status`` (electrs answers
+``in_best_chain: false`` for a block it does not have as well).
 """
 
 from __future__ import annotations
@@ -24,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from cloudlease.bitcoin.backends.base import Received
+from cloudlease.bitcoin.backends.base import Addresses, ChainTip, Received, utc_from_unix
 from cloudlease.errors import BackendError, BadValue
 
 CHAIN_PAGE = 25
@@ -60,6 +71,16 @@ class _Tx:
     height: int | None
     rbf: bool
     outputs: tuple[tuple[int, str | None, int], ...]  # (vout, address, sats)
+    block_hash: str | None = None
+    block_time: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Stats:
+    """``/address/:a``: per part (chain, mempool) tx count, funded output count and sum."""
+
+    chain: tuple[int, int, int]
+    mempool: tuple[int, int, int]
 
 
 def _int(value: Any, what: str, low: int = 0, high: int = 2**63) -> int:
@@ -94,8 +115,17 @@ def _parse_tx(raw: Any) -> _Tx:
     if type(confirmed) is not bool:
         raise _Malformed(f"transaction {txid}: status.confirmed is not true or false")
     height = _int(status.get("block_height"), "block_height") if confirmed else None
+    block_hash = block_time = None
+    if confirmed:
+        block_hash = status.get("block_hash")
+        if block_hash is not None and (not isinstance(block_hash, str)
+                                       or not _TXID.fullmatch(block_hash)):
+            raise _Malformed(f"transaction {txid}: bad block_hash")
+        if status.get("block_time") is not None:
+            block_time = _int(status["block_time"], "block_time", 0, 2**40)
     rbf = any(s < RBF_BELOW for s in sequences)
-    return _Tx(txid.lower(), confirmed, height, rbf, tuple(outputs))
+    return _Tx(txid.lower(), confirmed, height, rbf, tuple(outputs),
+               block_hash.lower() if block_hash else None, block_time)
 
 
 def _json(content: bytes) -> Any:
@@ -118,13 +148,33 @@ def _page(content: bytes) -> list[_Tx]:
     return [_parse_tx(item) for item in value]
 
 
-def _stats(content: bytes) -> tuple[int, int]:
+def _stats(content: bytes) -> _Stats:
     value = _json(content)
     try:
-        chain, mempool = value["chain_stats"], value["mempool_stats"]
-        return _int(chain["tx_count"], "tx_count"), _int(mempool["tx_count"], "tx_count")
+        parts = [(_int(part["tx_count"], "tx_count"),
+                  _int(part["funded_txo_count"], "funded_txo_count"),
+                  _int(part["funded_txo_sum"], "funded_txo_sum"))
+                 for part in (value["chain_stats"], value["mempool_stats"])]
     except (KeyError, TypeError):
-        raise _Malformed("address stats lack chain_stats/mempool_stats tx_count") from None
+        raise _Malformed("address stats lack chain_stats/mempool_stats counts and sums") from None
+    return _Stats(parts[0], parts[1])
+
+
+def _block_status(content: bytes) -> tuple[bool, int | None]:
+    """``/block/:hash/status``: (in the best chain, its height when it is)."""
+    value = _json(content)
+    if not isinstance(value, dict) or type(value.get("in_best_chain")) is not bool:
+        raise _Malformed("block status lacks in_best_chain")
+    if not value["in_best_chain"]:
+        return False, None
+    return True, _int(value.get("height"), "block height")
+
+
+def _hash(content: bytes) -> str:
+    text = content.decode("ascii", errors="replace").strip()
+    if not _TXID.fullmatch(text):
+        raise _Malformed(f"tip hash is not 64 hex digits: {text[:70]!r}")
+    return text.lower()
 
 
 def _height(content: bytes) -> int:
@@ -328,10 +378,30 @@ class EsploraBackend:
     def tip_height(self) -> int:
         return self._get("/blocks/tip/height", _height)
 
-    def watch(self, addresses: Iterable[str]) -> None:
+    def tip(self) -> ChainTip:
+        """The tip's hash, then that block's height: one consistent pair (if a reorg
+        replaces the block in between, read again; three tries)."""
+        for _ in range(3):
+            block_hash = self._get("/blocks/tip/hash", _hash)
+            best, height = self._get(f"/block/{block_hash}/status", _block_status)
+            if best and height is not None:
+                return ChainTip(height, block_hash)
+        raise BackendError("esplora: the tip kept changing while it was read")
+
+    def orphaned(self, hashes: Iterable[str]) -> set[str]:
+        out = set()
+        for block_hash in dict.fromkeys(hashes):
+            if not isinstance(block_hash, str) or not _TXID.fullmatch(block_hash):
+                continue  # not a block hash: nothing to ask
+            best, _ = self._get(f"/block/{block_hash.lower()}/status", _block_status)
+            if not best:
+                out.add(block_hash)
+        return out
+
+    def watch(self, addresses: Addresses) -> None:
         """Nothing to do: Esplora indexes every address."""
 
-    def received(self, addresses: Iterable[str]) -> dict[str, list[Received]]:
+    def received(self, addresses: Addresses) -> dict[str, list[Received]]:
         wanted = list(dict.fromkeys(addresses))
         for address in wanted:
             if not isinstance(address, str) or not _ADDRESS.fullmatch(address):
@@ -354,46 +424,64 @@ class EsploraBackend:
         return {a: result[a] for a in wanted}
 
     def _received_one(self, address: str) -> list[Received]:
+        problem = ""
         for _ in range(2):
-            txs, complete = self._scan(address)
-            if complete:
+            txs, problem = self._scan(address)
+            if not problem:
                 return [
-                    Received(address, tx.txid, n, sats, tx.height, tx.rbf)
+                    Received(address, tx.txid, n, sats, tx.height, tx.rbf,
+                             utc_from_unix(tx.block_time) if tx.block_time is not None
+                             else None, tx.block_hash)
                     for tx in txs
                     for n, paid_to, sats in tx.outputs
                     if paid_to == address
                 ]
-        raise BackendError(
-            f"esplora: the history of {address} changed while it was read, or lists more "
-            f"than {MEMPOOL_MAX} unconfirmed transactions; cannot give a complete answer"
-        )
+        raise BackendError(f"esplora: no complete, consistent answer for {address}: {problem}")
 
-    def _scan(self, address: str) -> tuple[list[_Tx], bool]:
-        """Every transaction of the address (deduplicated), and whether the listing is
-        known to be complete."""
+    def _scan(self, address: str) -> tuple[list[_Tx], str]:
+        """Every transaction of the address (deduplicated), and "" — or what makes the
+        answer unusable (cut short, changed while read, contradicting itself)."""
         base = f"/address/{quote(address, safe='')}"
         first = self._get(base + "/txs", _page)
         seen: dict[str, _Tx] = {}
+        problem = ""
+
+        def add(tx: _Tx) -> None:
+            nonlocal problem
+            known = seen.setdefault(tx.txid, tx)
+            if known != tx:
+                problem = f"transaction {tx.txid} is listed twice with different contents"
+
         for tx in first:
-            seen.setdefault(tx.txid, tx)
+            add(tx)
         mempool = sum(1 for tx in first if not tx.confirmed)
         page = [tx for tx in first if tx.confirmed]
-        paged = len(page) >= CHAIN_PAGE
         for _ in range(MAX_PAGES):
             if len(page) < CHAIN_PAGE:
                 break
             page = self._get(f"{base}/txs/chain/{page[-1].txid}", _page)
             if any(not tx.confirmed for tx in page):
                 raise BackendError(f"esplora: an unconfirmed transaction in {address}'s chain page")
-            fresh = [tx for tx in page if tx.txid not in seen]
-            if page and not fresh:
+            if page and all(tx.txid in seen for tx in page):
                 raise BackendError(f"esplora: paging {address}'s history does not advance")
-            for tx in fresh:
-                seen[tx.txid] = tx
-        if not paged and mempool < MEMPOOL_MAX:
-            return list(seen.values()), True
-        chain_count, mempool_count = self._get(base, _stats)
-        confirmed = sum(1 for tx in seen.values() if tx.confirmed)
-        unconfirmed = len(seen) - confirmed
-        complete = confirmed >= chain_count and unconfirmed >= mempool_count
-        return list(seen.values()), complete
+            for tx in page:
+                add(tx)
+        if problem or not seen:
+            return list(seen.values()), problem
+        stats = self._get(base, _stats)
+        listed = {True: [0, 0, 0], False: [0, 0, 0]}  # confirmed? → tx count, funded count, sum
+        for tx in seen.values():
+            part = listed[tx.confirmed]
+            part[0] += 1
+            for _, paid_to, sats in tx.outputs:
+                if paid_to == address:
+                    part[1] += 1
+                    part[2] += sats
+        if mempool >= MEMPOOL_MAX and stats.mempool[0] > mempool:
+            return list(seen.values()), f"lists more than {MEMPOOL_MAX} unconfirmed transactions"
+        if tuple(listed[True]) != stats.chain or tuple(listed[False]) != stats.mempool:
+            return list(seen.values()), (
+                f"the listing (confirmed {tuple(listed[True])}, unconfirmed "
+                f"{tuple(listed[False])}) disagrees with the address totals (confirmed "
+                f"{stats.chain}, unconfirmed {stats.mempool}) as (txs, outputs, sats)")
+        return list(seen.values()), ""
