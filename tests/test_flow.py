@@ -359,3 +359,27 @@ def test_tick_with_nothing_open_does_not_need_the_chain(cli, tmp_path):
     assert tick["checked"] == [] and tick["tip_height"] is None
     cli("rent", "--hours", "1")
     assert cli.json("tick", code=6)["code"] == "backend_unavailable"
+
+
+def test_payments_table_keeps_each_output(cli, home):
+    """Every output paying a request is a row of ``payments``: seen, confirmed, gone."""
+    from cloudlease.context import Context
+
+    lease = cli.json("rent", "--hours", "1")
+    rid = lease["payment"]["id"]
+    first = cli.json("devchain", "pay", rid, "--sats", "400", "--rbf")
+    cli("tick")
+    ctx = Context.at(home)
+    rows = ctx.read().payments.where("request = ?", (rid,))
+    assert [(p.id, p.status.value, p.sats) for p in rows] == [
+        (f"{first['txid']}:0", "seen", 400)]
+    replaced = cli.json("devchain", "replace", first["txid"], "--sats", "1000")
+    cli("devchain", "mine")
+    cli("tick")
+    rows = {p.id: p for p in ctx.read().payments.where("request = ?", (rid,))}
+    assert rows[f"{first['txid']}:0"].status.value == "gone"
+    assert rows[f"{replaced['txid']}:0"].status.value == "confirmed"
+    assert rows[f"{replaced['txid']}:0"].height == 1
+    ctx.close()
+    assert cli.json("lease", "show", lease["id"])["status"] == "active"
+    cli("verify", "--full")

@@ -467,3 +467,18 @@ def test_schema_names_every_record_field():
         ddl = "\n".join(schema.table_ddl(spec, "sqlite"))
         for name in spec.codec.names:
             assert f"    {name} " in ddl
+
+
+def test_a_host_with_a_copied_config_and_the_url_in_its_environment(cli, pg_database,
+                                                                   tmp_path, monkeypatch):
+    a, c = tmp_path / "host-a", tmp_path / "host-c"
+    c.mkdir()
+    monkeypatch.setenv("CLOUDLEASE_LEDGER_URL", pg_database)
+    cli.json("init", "--home", str(a), "--xpub", VPUB)  # the URL only in the environment
+    assert 'url = ""' in (a / "config.toml").read_text()
+    shutil.copy(a / "config.toml", c / "config.toml")
+    (c / "config.toml").chmod(0o600)
+    first = cli.json("rent", "--hours", "1", "--home", str(a))
+    second = cli.json("rent", "--hours", "1", "--home", str(c))
+    assert (first["id"], second["id"]) == ("L-1", "L-2")
+    assert len(cli.json("lease", "list", "--home", str(c))) == 2

@@ -17,7 +17,7 @@ from cloudlease import clock, lifecycle
 from cloudlease.bitcoin.backends.base import Received
 from cloudlease.context import Context
 from cloudlease.ledger.session import Ledger, normalize_id
-from cloudlease.model import LeaseStatus, PaymentRequest, RequestStatus
+from cloudlease.model import LeaseStatus, Payment, PaymentRequest, PaymentStatus, RequestStatus
 from cloudlease.ops import deliver, pools
 
 RECHECK_SETTLED = timedelta(hours=6)  # keep watching settled payments this long for reorgs
@@ -102,6 +102,8 @@ def check(ctx: Context, ids: list[str] | None = None, *, tick: bool = False,
     with ctx.transaction("tick" if tick else "pay check") as ledger:
         events: list[lifecycle.Event] = []
         fresh = ledger.requests.many(r.id for r in wanted)
+        if obs is not None:
+            _record_payments(ledger, fresh, received, obs, now)
         for r in wanted:
             if r.id in fresh and obs is not None:
                 _apply(ledger, fresh[r.id], received.get(r.address, []), obs, now, pol,
@@ -116,6 +118,43 @@ def check(ctx: Context, ids: list[str] | None = None, *, tick: bool = False,
     if tick or report.events:
         deliver.run_pending(ctx, report)
     return report
+
+
+def _record_payments(ledger: Ledger, requests: dict[str, PaymentRequest],
+                     received: dict[str, list[Received]], obs: lifecycle.Observation,
+                     now: datetime) -> None:
+    """Keep one ``payments`` row per output seen paying a request (``<txid>:<vout>``): in a
+    block or in the mempool, or gone (replaced, double-spent, reorged out and not seen
+    again). Written only when something changed; a stale answer records nothing."""
+    known: dict[str, Payment] = {}
+    ids = [r.id for r in requests.values() if lifecycle.order(r, obs) is not
+           lifecycle.Order.STALE]
+    for i in range(0, len(ids), 400):
+        chunk = ids[i:i + 400]
+        for p in ledger.payments.where(f"request IN ({', '.join('?' * len(chunk))}) AND "
+                                       "method = 'onchain'", chunk):
+            known[p.id] = p
+    by_address = {requests[rid].address: rid for rid in ids}
+    seen: set[str] = set()
+    for address, outputs in received.items():
+        rid = by_address.get(address)
+        if rid is None:
+            continue
+        for o in outputs:
+            pid = f"{o.txid}:{o.vout}"
+            seen.add(pid)
+            old = known.get(pid)
+            status = PaymentStatus.CONFIRMED if o.height is not None else PaymentStatus.SEEN
+            new = Payment(id=pid, request=rid, method="onchain", sats=o.sats, status=status,
+                          first_seen_at=old.first_seen_at if old else now, txid=o.txid,
+                          vout=o.vout, height=o.height,
+                          chain_seen_at=(old.chain_seen_at if old and old.chain_seen_at
+                                         else o.first_seen))
+            if new != old:
+                ledger.payments[pid] = new
+    for pid, old in known.items():
+        if pid not in seen and old.status != PaymentStatus.GONE:
+            ledger.payments[pid] = old.replace(status=PaymentStatus.GONE, height=None)
 
 
 def _apply(ledger: Ledger, before: PaymentRequest, outputs: list[Received],
