@@ -164,7 +164,11 @@ def _apply(ledger: Ledger, before: PaymentRequest, outputs: list[Received],
         report.held.append(before.id)  # an answer older than one already applied
     after, evs = lifecycle.evaluate(before, outputs, obs, now, pol)
     events += evs
-    if after == before:
+    if after == before or after.replace(observed_height=before.observed_height,
+                                        observed_hash=before.observed_hash,
+                                        observed_at=before.observed_at) == before:
+        # nothing but the look itself: not worth a write per open request per pass (a
+        # look that matters — one that expires the request — changes it and is recorded)
         return
     lease = ledger.leases.get(after.lease) if after.lease else None
     new_lease = lease
