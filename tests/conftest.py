@@ -65,6 +65,12 @@ def home(cli: Cli) -> Path:
     return cli.home
 
 
+def home_files(home: Path) -> dict[str, bytes]:
+    """Every file under a home with its bytes: a refused command must change none."""
+    return {str(p.relative_to(home)): p.read_bytes()
+            for p in sorted(home.rglob("*")) if p.is_file() and not p.is_symlink()}
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60,
             check: bool = False) -> subprocess.CompletedProcess[str]:
     """cloudlease in a real subprocess."""

@@ -9,10 +9,11 @@ import typer
 
 from cloudlease import __version__
 from cloudlease.cli import admin, devchain, invoice, lease, pay, plan, pool, tenant, wallet
-from cloudlease.cli.common import STATE, HomeOpt, JsonOpt, LockOpt
+from cloudlease.cli.common import STATE, HomeOpt, JsonOpt, LockOpt, RootGroup
 
 app = typer.Typer(
     name="cloudlease",
+    cls=RootGroup,  # usage errors as one line or the JSON error document, exit 2
     help="Rent out compute by the hour for Bitcoin.",
     no_args_is_help=True,
     add_completion=False,

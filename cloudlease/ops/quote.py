@@ -9,6 +9,7 @@ from cloudlease.config import Settings
 from cloudlease.errors import BackendError, BadValue
 from cloudlease.model import Plan
 from cloudlease.money import DUST_SATS, MAX_SATS, fiat_to_sats, format_decimal
+from cloudlease.money import parse_rate as parse_rate  # the one rate parser, re-exported
 
 
 @dataclass(frozen=True)
@@ -28,16 +29,6 @@ class Quote:
     currency: str | None = None
     rate: Decimal | None = None
     rate_source: str | None = None
-
-
-def parse_rate(text: str) -> Decimal:
-    try:
-        rate = Decimal(text.replace(",", "").strip())
-    except ArithmeticError:
-        raise BadValue(f"--rate must be a number (fiat per BTC), got {text!r}") from None
-    if not rate.is_finite() or rate <= 0:
-        raise BadValue(f"--rate must be a positive number, got {text!r}")
-    return rate
 
 
 def lock_rate(settings: Settings, override: Decimal | None = None) -> tuple[Decimal, str]:
