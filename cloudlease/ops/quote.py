@@ -41,10 +41,11 @@ def lock_rate(settings: Settings, override: Decimal | None = None) -> tuple[Deci
                            "config.toml, pass --rate, or use rates.source = \"live\"")
         return settings.fixed_rate, "fixed"
     if settings.rate_source == "live":
-        from cloudlease.bitcoin.rates import live_rate
+        from cloudlease.bitcoin.rates import live_quote
 
         try:
-            return live_rate(settings.currency, timeout=settings.rate_timeout), "live"
+            live = live_quote(settings.currency, timeout=settings.rate_timeout)
+            return live.rate, f"live:{live.source}"  # the provider, e.g. live:bitpay
         except BackendError:
             raise
         except Exception as exc:  # a rate source failing in a way it does not describe
