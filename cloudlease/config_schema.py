@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from cloudlease.money import MAX_RATE, MAX_SATS
+
 NETWORKS = ("mainnet", "testnet", "testnet4", "signet", "regtest")
 BACKENDS = ("devchain", "esplora", "bitcoind")
 HOOK_EVENTS = ("lease_active", "lease_ended", "lease_expired", "payment_processing",
@@ -31,8 +33,6 @@ WALLET_KINDS = ("keys", "descriptor")
 LIGHTNING_BACKENDS = ("none", "devchain", "electrum", "lnd")
 PROVISION_DRIVERS = ("none", "command", "ssh-account", "podman")
 MAX_SECONDS = 3600
-MAX_SATS = 21_000_000 * 100_000_000
-MAX_RATE = Decimal(10) ** 15
 
 # ISO 3166-1 alpha-2 (tzdata's iso3166.tab, 249 codes).
 COUNTRIES = frozenset("""

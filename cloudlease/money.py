@@ -62,9 +62,15 @@ def format_decimal(value: Decimal, places: int | None = None) -> str:
 
 
 def plain(value: Decimal) -> Decimal:
-    """Without a trailing zero or exponent: 20.0 → 20, 1.50 → 1.5 (TOML adds ``.0``)."""
-    normal = value.normalize()
-    return normal.quantize(Decimal(1)) if normal == normal.to_integral_value() else normal
+    """Without a trailing zero or exponent: 20.0 → 20, 1.50 → 1.5 (TOML adds ``.0``).
+
+    Exact at any size: ``normalize``/``quantize`` work within the context's 28 digits and
+    raised InvalidOperation (or rounded) on a longer number someone typed."""
+    if not value.is_finite():
+        return value
+    if value == value.to_integral_value():
+        return Decimal(int(value))
+    return Decimal(format(value, "f").rstrip("0"))
 
 
 def btc_text(sats: int) -> str:

@@ -114,3 +114,23 @@ def test_cli_refuses_other_number_forms(cli, home, args, fragment):
     human = cli(*args, code=2)
     assert human.stderr.startswith("error: ") and human.stderr.count("\n") == 1
     assert "Traceback" not in human.stderr and "╭" not in human.stderr
+
+
+def test_plain_is_exact_at_any_length():
+    from cloudlease.money import plain
+
+    long = Decimal("999999999999999999999999999999.159")
+    assert plain(long) == long and str(plain(long)) == "999999999999999999999999999999.159"
+    assert str(plain(Decimal("20.0"))) == "20" and str(plain(Decimal("1.50"))) == "1.5"
+    assert str(plain(Decimal("1E+3"))) == "1000"
+
+
+def test_an_absurd_return_multiple_is_refused_before_it_is_stored(cli, home):
+    """Found by the fuzz test: a 33-digit multiple was stored, then every pool command
+    crashed rendering it."""
+    before = home_files(home)
+    err = cli.json("pool", "add", "p", "--slots", "2", "--cost-per-hour", "100 sat",
+                   "--consideration", "fixed_return", "--investor-pct", "10",
+                   "--return-multiple", "999999999999999999999999999999.159", code=2)
+    assert "at most 1000" in err["message"]
+    assert home_files(home) == before

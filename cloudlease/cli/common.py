@@ -131,7 +131,8 @@ _TEXT_GATES: dict[str, Callable[[str], object]] = {
     "startup_weight": lambda t: validate.number(
         t, "--startup-weight", expect="a weight from 1 to 10"),
     "return_multiple": lambda t: validate.number(
-        t, "--return-multiple", expect="a multiple of at least 1 (e.g. 1.5)"),
+        t, "--return-multiple", low=1, high=1000,
+        expect="a multiple of at least 1 and at most 1000 (e.g. 1.5)"),
     "fee_rate": lambda t: validate.number(t, "--fee-rate", expect="a fee rate in sat/vB"),
     "period": lambda t: clock.parse_period(t, "--period"),
 }
