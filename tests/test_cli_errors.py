@@ -184,3 +184,10 @@ def test_closed_pipe_is_silent_exit_141(cli, home, args):
         os.close(write)
     assert proc.returncode == 141, proc.stderr
     assert proc.stderr == ""
+
+
+def test_a_prompt_without_an_answer_is_exit_2_on_its_own_line(cli, home):
+    cli("rent", "--hours", "1")
+    result = cli("wallet", "show", "--reveal", input="", code=2)
+    assert result.stderr.endswith("\nerror: aborted (no answer)\n")
+    assert "wif" not in result.stdout and "Traceback" not in result.stderr

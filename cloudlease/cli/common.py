@@ -381,6 +381,7 @@ class RootGroup(TyperGroup):
             write_error(_usage_message(exc), "usage", code, json_mode or STATE.json_mode)
         except typer.Abort:
             code = int(ExitCode.USAGE)
+            sys.stderr.write("\n")  # the prompt that got no answer ends without one
             write_error("aborted (no answer)", "aborted", code, json_mode or STATE.json_mode)
         except typer.Exit as exc:
             code = exc.exit_code
