@@ -1,40 +1,71 @@
 """``config.toml``: the operator's settings. Written once at ``init`` from a commented
-template and never rewritten by the tool; read and checked on every command."""
+template and never rewritten by the tool; read and checked whole on every command.
+
+The file must be a regular file (not a symbolic link, a directory or a FIFO) of at most
+1 MiB, UTF-8 TOML that fits ``config_schema.SCHEMA`` exactly. Because its hooks are
+commands that cloudlease runs, it must not be writable by others; because it may hold
+credentials (an RPC or Lightning URL with a password, a webhook secret, a ledger URL with a
+password), it must not be readable by others while it does: ``chmod 600`` (``init`` writes
+it 0600 through ``write_new``).
+"""
 
 from __future__ import annotations
 
+import difflib
 import os
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cloudlease import config_schema as schema
+from cloudlease.config_schema import BACKENDS, HOOK_EVENTS, NETWORKS
+from cloudlease.config_template import DEFAULT_ESPLORA, render_template
 from cloudlease.errors import BadValue, LedgerError
 
-NETWORKS = ("mainnet", "testnet", "testnet4", "signet", "regtest")
-BACKENDS = ("devchain", "esplora", "bitcoind")
-HOOK_EVENTS = ("lease_active", "lease_ended", "lease_expired", "payment_processing",
-               "pool_low_funds", "pool_throttled", "pool_restored")
-DEFAULT_ESPLORA = {
-    "mainnet": ["https://blockstream.info/api", "https://mempool.space/api"],
-    "testnet": ["https://blockstream.info/testnet/api", "https://mempool.space/testnet/api"],
-    "testnet4": ["https://mempool.space/testnet4/api"],
-    "signet": ["https://mempool.space/signet/api", "https://blockstream.info/signet/api"],
-    "regtest": ["http://127.0.0.1:3002"],
-}
+__all__ = ["BACKENDS", "DEFAULT_ESPLORA", "HOOK_EVENTS", "NETWORKS", "Settings", "Webhook",
+           "check_network", "load", "parse", "render_template", "write_new"]
+
+MAX_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """One ``[[webhooks]]`` endpoint.
+
+    Attributes:
+        url: https (or http to this machine) endpoint that receives the events.
+        secret: the HMAC-SHA256 key (at least 16 characters); never shown.
+        events: the event names it receives (default: all of ``HOOK_EVENTS``).
+        timeout: seconds for one delivery (Decimal; a float only at the socket).
+    """
+
+    url: str
+    secret: str = field(repr=False)
+    events: tuple[str, ...] = HOOK_EVENTS
+    timeout: Decimal = Decimal(10)
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Checked settings from config.toml (see the template for what each means)."""
+    """Checked settings from config.toml (see the template for what each means).
+
+    Timeouts that existed before are float seconds (``rate_timeout``, ``backend_timeout``,
+    ``hook_timeout``); the newer ones are ``Decimal`` seconds, turned into a float only at
+    the socket or subprocess call. Fields holding a credential are left out of ``repr``.
+    """
 
     network: str
     currency: str = "USD"
     operator_name: str = ""
     operator_address: str = ""
     operator_timezone: str = "UTC"
+    operator_vat_id: str = ""
+    operator_country: str = ""
+    operator_email: str = ""
+    payment_terms: str = "Due on receipt."
     expiry_minutes: int = 15
     monitoring_hours: int = 24
     confirmations: int = 1
@@ -47,14 +78,31 @@ class Settings:
     gap_limit: int = 20
     backend: str = "devchain"
     esplora_urls: tuple[str, ...] = ()
-    rpc_url: str = ""
+    rpc_url: str = field(default="", repr=False)
     rpc_cookie_file: str = ""
     rpc_wallet: str = "cloudlease-watch"
     backend_timeout: float = 10.0
     hooks: dict[str, str] = field(default_factory=dict)
     hook_timeout: float = 10.0
-    ledger_url: str = ""
+    tax_rates: dict[str, Decimal] = field(default_factory=dict)  # country → percent
+    tax_reverse_charge: bool = True
+    ledger_url: str = field(default="", repr=False)
     ledger_id: str = ""
+    lightning_backend: str = "none"
+    lightning_url: str = field(default="", repr=False)
+    lightning_macaroon: str = ""
+    lightning_tls_cert: str = ""
+    lightning_timeout: Decimal = Decimal(10)
+    provision_driver: str = "none"
+    provision_command: str = ""
+    provision_listen_address: str = "0.0.0.0"
+    provision_ssh_host: str = ""
+    provision_port_min: int = 40000
+    provision_port_max: int = 40999
+    provision_image: str = ""
+    provision_network: str = ""
+    provision_timeout: Decimal = Decimal(120)
+    webhooks: tuple[Webhook, ...] = ()
 
     @property
     def effective_rpc_url(self) -> str:
@@ -62,180 +110,272 @@ class Settings:
 
     @property
     def effective_ledger_url(self) -> str:
-        return os.environ.get("CLOUDLEASE_LEDGER_URL") or self.ledger_url
-
-
-def render_template(*, network: str, currency: str = "USD", wallet_kind: str = "keys",
-                    descriptor: str = "", backend: str = "devchain",
-                    esplora_urls: list[str] | None = None, rpc_url: str = "",
-                    fixed_rate: str = "", ledger_url: str = "", ledger_id: str = "") -> str:
-    """The commented config.toml written by ``init``."""
-    import tomli_w
-
-    def q(value: Any) -> str:
-        return tomli_w.dumps({"v": value})[4:].strip()
-
-    urls = esplora_urls or DEFAULT_ESPLORA[network]
-    rate_source = "fixed" if fixed_rate or network == "regtest" else "live"
-    fixed_rate = fixed_rate or ("100000" if network == "regtest" else "")
-    return f"""\
-# cloudlease configuration. This file is yours: cloudlease wrote it once at `init`
-# and never rewrites it. Edit it by hand; `cloudlease verify` checks it.
-
-network = {q(network)}          # fixed at init: mainnet | testnet | testnet4 | signet | regtest
-currency = {q(currency)}            # fiat currency for prices, rates and invoices
-
-[operator]
-name = ""                   # shown on invoices
-address = ""
-timezone = "UTC"            # invoice periods and export dates: calendar months in this zone
-
-[payment]
-expiry_minutes = 15         # payment window; the exchange rate is locked for this long
-monitoring_hours = 24       # a seen payment must confirm within this, or the request is invalid
-confirmations = 1           # speed policy: 0 high, 1 medium, 2 low-medium, 6 low
-zero_conf_max_sats = 0      # accept unconfirmed payments up to this (never RBF-signalling ones)
-
-[rates]
-source = {q(rate_source)}          # fixed | live (live asks BitPay, then blockchain.info)
-fixed = {q(fixed_rate)}           # {currency} per BTC when source = "fixed"
-timeout_seconds = 5
-
-[wallet]
-kind = {q(wallet_kind)}              # descriptor (watch-only, recommended) | keys (quick start)
-descriptor = {q(descriptor)}
-gap_limit = 20
-
-[backend]
-kind = {q(backend)}          # devchain (simulated, regtest only) | esplora | bitcoind
-esplora_urls = {q(urls)}
-rpc_url = {q(rpc_url)}    # http://user:pass@127.0.0.1:8332 (CLOUDLEASE_RPC_URL overrides)
-rpc_cookie_file = ""         # instead of user:pass in the URL
-rpc_wallet = "cloudlease-watch"
-timeout_seconds = 10
-
-[ledger]
-# "" keeps the ledger in this home (ledger.db); a postgresql:// URL shares one ledger
-# between several hosts (CLOUDLEASE_LEDGER_URL overrides it)
-url = {q(ledger_url)}
-id = {q(ledger_id)}   # the ledger this home belongs to (checked on every command)
-
-[hooks]
-timeout_seconds = 10
-# Commands run on events, with the event as JSON on stdin. For example:
-# lease_active = "/usr/local/bin/provision-vm"
-# lease_ended = "/usr/local/bin/teardown-vm"
-"""
+        """``CLOUDLEASE_LEDGER_URL`` if set, else ``[ledger] url`` ("" = SQLite in the
+        home). The variable is checked as strictly as the file."""
+        env = os.environ.get("CLOUDLEASE_LEDGER_URL")
+        if env:
+            try:
+                schema.SCHEMA["ledger"]["url"].check(env)
+            except schema.Bad as exc:
+                raise LedgerError(f"CLOUDLEASE_LEDGER_URL: {exc}",
+                                  code="config_invalid") from None
+            return env
+        return self.ledger_url
 
 
 def load(path: Path) -> Settings:
+    """Read and check ``path`` whole (``LedgerError``, exit 5, naming file and key)."""
+    where = str(path)
     try:
-        raw = tomllib.loads(path.read_text("utf-8"), parse_float=Decimal)
+        info = os.lstat(path)
     except FileNotFoundError:
         raise LedgerError(f"no config at {path} (run 'cloudlease init')",
                           code="config_missing") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise LedgerError(f"cannot read {path}: {exc.strerror}", code="config_invalid") \
+            from None
+    _check_kind(path, info)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        raise LedgerError(f"cannot read {path}: {exc.strerror}", code="config_invalid") \
+            from None
+    try:
+        info = os.fstat(fd)
+        _check_kind(path, info)  # the file opened is the file checked
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(MAX_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_BYTES:
+        raise LedgerError(f"{path} is larger than {MAX_BYTES // 1024} KiB; it cannot be a "
+                          "cloudlease config", code="config_invalid")
+    try:
+        raw = tomllib.loads(data.decode("utf-8"), parse_float=Decimal)
+    except UnicodeDecodeError:
+        raise LedgerError(f"{path} is not UTF-8 text", code="config_invalid") from None
+    except tomllib.TOMLDecodeError as exc:
         raise LedgerError(f"{path} is not valid TOML: {exc}", code="config_invalid") from None
-    return parse(raw, str(path))
+    settings = parse(raw, where)
+    _check_mode(path, info, settings)
+    return settings
+
+
+def _check_kind(path: Path, info: os.stat_result) -> None:
+    if stat.S_ISLNK(info.st_mode):
+        raise LedgerError(f"{path} is a symbolic link; cloudlease refuses it (a link lets "
+                          "someone else swap the settings): put the file itself there",
+                          code="config_invalid")
+    if stat.S_ISDIR(info.st_mode):
+        raise LedgerError(f"{path} is a directory, not a config file", code="config_invalid")
+    if not stat.S_ISREG(info.st_mode):
+        raise LedgerError(f"{path} is not a regular file", code="config_invalid")
+
+
+def credentials(settings: Settings) -> list[str]:
+    """Which settings hold a credential (by key), for the permission check."""
+    from cloudlease.net import parse_url
+
+    found = []
+    for key, value, schemes in (
+            ("backend.rpc_url", settings.rpc_url, ("http", "https")),
+            ("lightning.url", settings.lightning_url, ("http", "https")),
+            ("ledger.url", settings.ledger_url, ("postgresql", "postgres"))):
+        if value and parse_url(value, schemes=schemes, host_required=False).password:
+            found.append(key)
+    for i, hook in enumerate(settings.webhooks, 1):
+        found.append(f"webhooks[{i}].secret")
+        if parse_url(hook.url, schemes=("http", "https")).password:
+            found.append(f"webhooks[{i}].url")
+    return found
+
+
+def _check_mode(path: Path, info: os.stat_result, settings: Settings) -> None:
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o022:
+        raise LedgerError(f"{path} is writable by others (mode {mode:04o}) and names commands "
+                          f"that cloudlease runs; run chmod 600 {path}", code="config_unsafe")
+    held = credentials(settings) if mode & 0o044 else []
+    if held:
+        raise LedgerError(f"{path} holds a credential ({', '.join(held)}) but others can "
+                          f"read it (mode {mode:04o}); run chmod 600 {path}",
+                          code="config_unsafe")
+
+
+def write_new(path: Path, text: str) -> None:
+    """Write a new config (``init``): atomically, mode 0600, never through a symlink."""
+    from cloudlease.ledger.fsio import atomic_write
+
+    if path.is_symlink():
+        raise LedgerError(f"{path} is a symbolic link; cloudlease refuses it",
+                          code="config_invalid")
+    atomic_write(path, text.encode("utf-8"), mode=0o600)
+
+
+class _Reader:
+    """Walks the raw TOML against the schema, raising on the first problem."""
+
+    def __init__(self, raw: dict[str, Any], where: str) -> None:
+        self.raw = raw
+        self.where = where
+
+    def fail(self, name: str, problem: str) -> LedgerError:
+        return LedgerError(f"{self.where}:{name}: {problem}", code="config_invalid")
+
+    def unknown(self, name: str, known: list[str], kind: str) -> LedgerError:
+        key = name.rpartition(".")[2]
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return self.fail(name, f"unknown {kind} ({hint}allowed: {', '.join(known)})")
+
+    def tables(self) -> None:
+        top = schema.SCHEMA[""]
+        known = [*top, *(t for t in schema.SCHEMA if t), *schema.ARRAYS]
+        for name, value in self.raw.items():
+            if name in top:
+                continue
+            if name in schema.ARRAYS:
+                if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+                    raise self.fail(name, f"expected an array of tables ([[{name}]])")
+                continue
+            if name not in schema.SCHEMA:
+                raise self.unknown(name, known, "table or key")
+            if not isinstance(value, dict):
+                raise self.fail(name, f"got {schema.shown(value)}; expected a table "
+                                      f"([{name}])")
+
+    def table(self, table: str, keys: dict[str, schema.Key], src: dict[str, Any],
+              prefix: str) -> dict[str, Any]:
+        for key in src:
+            if key not in keys:
+                raise self.unknown(f"{prefix}{key}", list(keys), "key")
+        out = {}
+        for key, spec in keys.items():
+            if key not in src:
+                out[key] = spec.default
+                continue
+            try:
+                out[key] = spec.check(src[key])
+            except schema.Bad as exc:
+                raise self.fail(f"{prefix}{key}", str(exc)) from None
+        return out
+
+    def get(self, table: str) -> dict[str, Any]:
+        src = self.raw if table == "" else self.raw.get(table, {})
+        if table == "":
+            src = {k: v for k, v in src.items() if k in schema.SCHEMA[""]}
+        return self.table(table, schema.SCHEMA[table], src, f"{table}." if table else "")
 
 
 def parse(raw: dict[str, Any], where: str = "config.toml") -> Settings:
-    def get(table: str | None, key: str, kind: type | tuple[type, ...], default: Any) -> Any:
-        src = raw if table is None else raw.get(table, {})
-        if not isinstance(src, dict):
-            raise LedgerError(f"{where}: [{table}] must be a table", code="config_invalid")
-        value = src.get(key, default)
-        if isinstance(kind, tuple) and Decimal in kind and type(value) is int:
-            value = Decimal(value)
-        if not isinstance(value, kind) or (type(value) is bool and kind is int):
-            name = f"{table}.{key}" if table else key
-            raise LedgerError(f"{where}: {name} has the wrong type", code="config_invalid")
-        return value
-
-    network = get(None, "network", str, "regtest")
-    if network not in NETWORKS:
-        raise LedgerError(f"{where}: network {network!r} is not one of {', '.join(NETWORKS)}",
-                          code="config_invalid")
-    backend = get("backend", "kind", str, "devchain")
-    if backend not in BACKENDS:
-        raise LedgerError(f"{where}: backend.kind {backend!r} is not one of "
-                          f"{', '.join(BACKENDS)}", code="config_invalid")
-    confirmations = get("payment", "confirmations", int, 1)
-    if not 0 <= confirmations <= 100:
-        raise LedgerError(f"{where}: payment.confirmations must be 0..100", code="config_invalid")
-    fixed = get("rates", "fixed", (str, Decimal), "")
-    fixed_rate = None
-    if fixed not in ("", None):
-        try:
-            fixed_rate = Decimal(str(fixed))
-        except ArithmeticError:
-            fixed_rate = None
-        if fixed_rate is None or not fixed_rate.is_finite() or fixed_rate <= 0:
-            raise LedgerError(f"{where}: rates.fixed must be a positive number",
-                              code="config_invalid")
-    hooks_raw = raw.get("hooks", {})
-    hooks = {k: v for k, v in hooks_raw.items() if k in HOOK_EVENTS and isinstance(v, str) and v}
-    unknown = [k for k in hooks_raw if k not in HOOK_EVENTS and k != "timeout_seconds"]
-    if unknown:
-        raise LedgerError(f"{where}: unknown hook event {unknown[0]!r} (events: "
-                          f"{', '.join(HOOK_EVENTS)})", code="config_invalid")
-    timezone = get("operator", "timezone", str, "UTC")
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise LedgerError(f"{where}: operator.timezone {timezone!r} is not a known time zone "
-                          "(e.g. UTC, Europe/Berlin)", code="config_invalid") from None
-    wallet_kind = get("wallet", "kind", str, "keys")
-    if wallet_kind not in ("keys", "descriptor"):
-        raise LedgerError(f"{where}: wallet.kind must be keys or descriptor",
-                          code="config_invalid")
+    """Settings from parsed TOML, checked whole against ``config_schema``."""
+    r = _Reader(raw, where)
+    r.tables()
+    top, op, pay, rates, wallet = (r.get(t) for t in ("", "operator", "payment", "rates",
+                                                       "wallet"))
+    backend, hooks, tax, ledger = (r.get(t) for t in ("backend", "hooks", "tax", "ledger"))
+    ln, prov = r.get("lightning"), r.get("provision")
+    tax_rates = _tax_rates(r, tax["rates"])
+    webhooks = tuple(_webhook(r, item, i) for i, item in
+                     enumerate(raw.get("webhooks", []), 1))
+    if wallet["kind"] == "descriptor" and not wallet["descriptor"].strip():
+        raise r.fail("wallet.descriptor", 'is empty but wallet.kind = "descriptor"; give '
+                                          "the watch-only descriptor or xpub")
+    if backend["kind"] == "esplora" and not backend["esplora_urls"]:
+        raise r.fail("backend.esplora_urls", 'is empty but backend.kind = "esplora"; give '
+                                             "at least one base URL")
+    if ln["backend"] in ("electrum", "lnd") and not ln["url"]:
+        raise r.fail("lightning.url", f'is empty but lightning.backend = "{ln["backend"]}"')
+    if ln["backend"] == "lnd" and not ln["macaroon"]:
+        raise r.fail("lightning.macaroon", 'is empty but lightning.backend = "lnd" (give the '
+                                           "invoice macaroon's path)")
+    if prov["port_min"] > prov["port_max"]:
+        raise r.fail("provision.port_min", f"{prov['port_min']} is more than "
+                                           f"provision.port_max ({prov['port_max']})")
+    if prov["driver"] == "command" and not prov["command"]:
+        raise r.fail("provision.command", 'is empty but provision.driver = "command"')
+    if prov["driver"] == "podman" and not prov["image"]:
+        raise r.fail("provision.image", 'is empty but provision.driver = "podman"')
     return Settings(
-        network=network,
-        currency=get(None, "currency", str, "USD").upper(),
-        operator_name=get("operator", "name", str, ""),
-        operator_address=get("operator", "address", str, ""),
-        operator_timezone=timezone,
-        expiry_minutes=_positive(get("payment", "expiry_minutes", int, 15), where,
-                                 "payment.expiry_minutes"),
-        monitoring_hours=_positive(get("payment", "monitoring_hours", int, 24), where,
-                                   "payment.monitoring_hours"),
-        confirmations=confirmations,
-        zero_conf_max_sats=get("payment", "zero_conf_max_sats", int, 0),
-        rate_source=get("rates", "source", str, "fixed"),
-        fixed_rate=fixed_rate,
-        rate_timeout=_seconds(get("rates", "timeout_seconds", (int, Decimal), Decimal(5)),
-                              where, "rates.timeout_seconds"),
-        wallet_kind=wallet_kind,
-        descriptor=get("wallet", "descriptor", str, ""),
-        gap_limit=get("wallet", "gap_limit", int, 20),
-        backend=backend,
-        esplora_urls=tuple(get("backend", "esplora_urls", list, [])),
-        rpc_url=get("backend", "rpc_url", str, ""),
-        rpc_cookie_file=get("backend", "rpc_cookie_file", str, ""),
-        rpc_wallet=get("backend", "rpc_wallet", str, "cloudlease-watch"),
-        backend_timeout=_seconds(get("backend", "timeout_seconds", (int, Decimal),
-                                     Decimal(10)), where, "backend.timeout_seconds"),
-        hooks=hooks,
-        hook_timeout=_seconds(get("hooks", "timeout_seconds", (int, Decimal), Decimal(10)),
-                              where, "hooks.timeout_seconds"),
-        ledger_url=get("ledger", "url", str, ""),
-        ledger_id=get("ledger", "id", str, ""),
+        network=top["network"],
+        currency=top["currency"],
+        operator_name=op["name"],
+        operator_address=op["address"],
+        operator_timezone=op["timezone"],
+        operator_vat_id=op["vat_id"],
+        operator_country=op["country"],
+        operator_email=op["email"],
+        payment_terms=op["payment_terms"],
+        expiry_minutes=pay["expiry_minutes"],
+        monitoring_hours=pay["monitoring_hours"],
+        confirmations=pay["confirmations"],
+        zero_conf_max_sats=pay["zero_conf_max_sats"],
+        rate_source=rates["source"],
+        fixed_rate=rates["fixed"] if rates["fixed"] != "" else None,
+        rate_timeout=float(rates["timeout_seconds"]),
+        wallet_kind=wallet["kind"],
+        descriptor=wallet["descriptor"],
+        gap_limit=wallet["gap_limit"],
+        backend=backend["kind"],
+        esplora_urls=tuple(backend["esplora_urls"]),
+        rpc_url=backend["rpc_url"],
+        rpc_cookie_file=backend["rpc_cookie_file"],
+        rpc_wallet=backend["rpc_wallet"],
+        backend_timeout=float(backend["timeout_seconds"]),
+        hooks={e: hooks[e] for e in HOOK_EVENTS if hooks[e] is not None},
+        hook_timeout=float(hooks["timeout_seconds"]),
+        tax_rates=tax_rates,
+        tax_reverse_charge=tax["reverse_charge"],
+        ledger_url=ledger["url"],
+        ledger_id=ledger["id"],
+        lightning_backend=ln["backend"],
+        lightning_url=ln["url"],
+        lightning_macaroon=ln["macaroon"],
+        lightning_tls_cert=ln["tls_cert"],
+        lightning_timeout=ln["timeout_seconds"],
+        provision_driver=prov["driver"],
+        provision_command=prov["command"],
+        provision_listen_address=prov["listen_address"],
+        provision_ssh_host=prov["ssh_host"],
+        provision_port_min=prov["port_min"],
+        provision_port_max=prov["port_max"],
+        provision_image=prov["image"],
+        provision_network=prov["network"],
+        provision_timeout=prov["timeout_seconds"],
+        webhooks=webhooks,
     )
 
 
-def _seconds(value: Decimal, where: str, name: str) -> float:
-    """A timeout in seconds: the one place config turns a number into a float (sockets
-    and subprocess want one); durations, never money."""
-    if not value.is_finite() or not 0 < value <= 3600:
-        raise LedgerError(f"{where}: {name} must be from 0 to 3600 seconds",
-                          code="config_invalid")
-    return float(value)
+def _tax_rates(r: _Reader, value: Any) -> dict[str, Decimal]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise r.fail("tax.rates", f"got {schema.shown(value)}; expected a table of country "
+                                  'code = percent (e.g. [tax.rates] DE = 19)')
+    check_country, check_percent = schema.country(), schema.percent()
+    out = {}
+    for code, pct in value.items():
+        try:
+            if not code:
+                raise schema.Bad("expected a country code")
+            check_country(code)
+        except schema.Bad as exc:
+            raise r.fail(f"tax.rates.{code}", str(exc)) from None
+        try:
+            out[code] = check_percent(pct)
+        except schema.Bad as exc:
+            raise r.fail(f"tax.rates.{code}", str(exc)) from None
+    return out
 
 
-def _positive(value: int, where: str, name: str) -> int:
-    if value <= 0:
-        raise LedgerError(f"{where}: {name} must be positive", code="config_invalid")
-    return value
+def _webhook(r: _Reader, item: dict[str, Any], i: int) -> Webhook:
+    prefix = f"webhooks[{i}]."
+    values = r.table("webhooks", schema.WEBHOOK, item, prefix)
+    for key in ("url", "secret"):
+        if values[key] is None:
+            raise r.fail(f"{prefix}{key}", "is required")
+    return Webhook(url=values["url"], secret=values["secret"], events=tuple(values["events"]),
+                   timeout=values["timeout_seconds"])
 
 
 def check_network(name: str) -> str:

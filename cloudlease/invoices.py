@@ -37,7 +37,6 @@ from cloudlease.errors import BadValue, LedgerError
 from cloudlease.model import Contribution, Invoice, InvoiceStatus, Lease, PaymentRequest, Payout
 from cloudlease.money import btc_text, sats_to_fiat
 
-_PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 _NUMBER = re.compile(r"^(INV|STM)-(\d{4})-(\d{4,})$")
 SERIES = {"invoice": "INV", "statement": "STM"}
 LEASE_PURPOSES = ("rent", "extend")
@@ -55,10 +54,9 @@ def zone(name: str) -> ZoneInfo:
 
 
 def parse_period(text: str) -> str:
-    m = _PERIOD.match(text.strip()) if isinstance(text, str) else None
-    if not m or int(m.group(1)) < 2009:
-        raise BadValue(f"period must be a month as YYYY-MM (e.g. 2026-03), got {text!r}")
-    return text.strip()
+    from cloudlease.clock import parse_period as parse
+
+    return parse(text)
 
 
 def period_bounds(period: str, tz: ZoneInfo) -> tuple[datetime, datetime]:

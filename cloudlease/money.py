@@ -1,7 +1,9 @@
 """Money: integer satoshis and Decimal fiat. No float ever touches an amount.
 
 Amounts typed by people look like ``1500 sat``, ``0.00002 BTC`` or ``0.40 USD``; a bare
-number is read as sats. Fiat converts to sats at a locked rate, rounding up to the whole
+number is read as sats. The number is ASCII digits with at most one ``.`` (see
+``validate``): ``0,5 BTC``, ``1_000 sat`` and other scripts' digits are refused, never read
+as something else. Fiat converts to sats at a locked rate, rounding up to the whole
 sat. Splits use the largest-remainder method so the parts always add up to the whole.
 """
 
@@ -10,16 +12,19 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, Decimal, InvalidOperation, localcontext
+from decimal import ROUND_CEILING, Decimal, localcontext
 from fractions import Fraction
 
 from cloudlease.errors import BadValue
+from cloudlease.validate import number
 
 SATS_PER_BTC = 100_000_000
 MAX_SATS = 21_000_000 * SATS_PER_BTC
 DUST_SATS = 546  # the largest standard dust threshold (P2PKH); refuse requests below it
 
-_AMOUNT = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]+)?|\.[0-9]+)\s*([A-Za-z]{0,5})\s*$")
+_AMOUNT = re.compile(r"[ \t]*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)[ \t]*([A-Za-z]{0,5})[ \t]*")
+_MAX_AMOUNT_CHARS = 60
+MAX_RATE = Decimal(10) ** 15  # fiat per BTC; far above any currency's real rate
 _FIAT_CODE = re.compile(r"^[A-Z]{3}$")
 
 
@@ -57,9 +62,15 @@ def format_decimal(value: Decimal, places: int | None = None) -> str:
 
 
 def plain(value: Decimal) -> Decimal:
-    """Without a trailing zero or exponent: 20.0 → 20, 1.50 → 1.5 (TOML adds ``.0``)."""
-    normal = value.normalize()
-    return normal.quantize(Decimal(1)) if normal == normal.to_integral_value() else normal
+    """Without a trailing zero or exponent: 20.0 → 20, 1.50 → 1.5 (TOML adds ``.0``).
+
+    Exact at any size: ``normalize``/``quantize`` work within the context's 28 digits and
+    raised InvalidOperation (or rounded) on a longer number someone typed."""
+    if not value.is_finite():
+        return value
+    if value == value.to_integral_value():
+        return Decimal(int(value))
+    return Decimal(format(value, "f").rstrip("0"))
 
 
 def btc_text(sats: int) -> str:
@@ -76,17 +87,16 @@ def parse_amount(text: str, *, currency: str | None = None, what: str = "amount"
     ``currency`` is the ledger's fiat currency: a fiat amount in any other currency is
     refused, so a typo never prices a lease in the wrong money.
     """
+    forms = f"'1500 sat', '0.0002 BTC' or '0.40 {currency or 'USD'}'"
     if not isinstance(text, str):
-        raise BadValue(f"{what}: expected text like '1500 sat', '0.0002 BTC' or '0.40 USD'")
-    m = _AMOUNT.match(text)
+        raise BadValue(f"{what}: expected an amount like {forms}")
+    m = _AMOUNT.fullmatch(text) if len(text) <= _MAX_AMOUNT_CHARS else None
     if not m:
-        raise BadValue(f"{what}: {text!r} is not an amount (try '1500 sat', '0.0002 BTC' or "
-                       f"'0.40 {currency or 'USD'}')")
-    number, unit = m.group(1).replace("_", "").replace(",", ""), m.group(2)
-    try:
-        value = Decimal(number)
-    except InvalidOperation:  # pragma: no cover - the regex admits only digits
-        raise BadValue(f"{what}: {text!r} is not a number") from None
+        shown = repr(text[:_MAX_AMOUNT_CHARS]) + ("…" if len(text) > _MAX_AMOUNT_CHARS else "")
+        raise BadValue(f"{what}: {shown} is not an amount; use {forms} (ASCII digits with at "
+                       "most one '.' as the decimal point; no sign, separators or exponent)")
+    number, unit = m.group(1), m.group(2)
+    value = Decimal(number)  # the regex admits ASCII digits and one point only
     unit_up = unit.upper()
     if unit_up in ("", "SAT", "SATS"):
         if value != value.to_integral_value():
@@ -110,6 +120,13 @@ def parse_amount(text: str, *, currency: str | None = None, what: str = "amount"
     if sats > MAX_SATS:
         raise BadValue(f"{what}: {text.strip()!r} is more than 21 million BTC")
     return sats
+
+
+def parse_rate(text: str, what: str = "rate") -> Decimal:
+    """An exchange rate typed by a person: fiat per 1 BTC, positive, in the one number
+    syntax (``1,5`` is refused, never read as 15)."""
+    return number(text, what, low=0, low_open=True, high=MAX_RATE,
+                  expect=f"a positive number of fiat units per BTC, at most {MAX_RATE:,}")
 
 
 def fiat_to_sats(amount: Decimal, rate: Decimal) -> int:

@@ -52,13 +52,9 @@ def next_month(start: datetime) -> datetime:
 
 
 def parse_period(text: str) -> str:
-    text = text.strip()
-    if len(text) != 7 or text[4] != "-":
-        raise BadValue(f"not a month: {text!r} (use YYYY-MM)")
-    start = month_start(text)
-    if not 1 <= start.month <= 12:
-        raise BadValue(f"not a month: {text!r}")
-    return month_key(start)
+    from cloudlease.clock import parse_period as parse
+
+    return parse(text)
 
 
 def add_months(when: datetime, months: int) -> datetime:

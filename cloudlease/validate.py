@@ -1,14 +1,24 @@
-"""Checks on values people type: names, hours, e-mail addresses, free text."""
+"""Checks on values people type: names, numbers, hours, e-mail addresses, free text.
+
+Numbers (amounts, counts, hours, rates, percents, fee rates, seconds) have one syntax:
+ASCII digits with at most one ``.`` as the decimal point (``2``, ``0.5``, ``.5``). No
+sign, no exponent, no thousands separator (``1,5`` is not 15 and ``1_000`` is not 1000),
+no other script's digits (``Decimal('١٢')`` is 12), no NaN or infinity. Anything else is
+``BadValue`` (exit 2) naming the accepted forms.
+"""
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from cloudlease.errors import BadValue
 
 MAX_HOURS = 24 * 366  # a year: anything longer is a typo, not a rental
+MAX_NUMBER_CHARS = 40  # more digits than any real amount, count or rate
+NUMBER_FORMS = "ASCII digits with at most one '.' as the decimal point (e.g. 2, 0.5, 1500)"
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -44,22 +54,67 @@ def email(text: str) -> str:
     return text
 
 
-def hours(text: str | int) -> int:
-    """Whole hours from 1 to a year; refuses 0, negatives, fractions, NaN, inf, junk."""
-    raw = str(text).strip()
-    try:
-        value = Decimal(raw)
-    except InvalidOperation:
-        raise BadValue(f"hours must be a whole number, got {raw!r}") from None
-    if not value.is_finite():
-        raise BadValue(f"hours must be a finite whole number, got {raw!r}")
-    if value != value.to_integral_value():
-        raise BadValue(f"hours must be a whole number, got {raw!r}")
-    if value <= 0:
-        raise BadValue(f"hours must be at least 1, got {raw!r}")
-    if value > MAX_HOURS:
-        raise BadValue(f"hours must be at most {MAX_HOURS} (a year), got {raw!r}")
+def number_syntax(text: str | int, what: str, expect: str = "a number") -> str:
+    """The number's text, stripped, if it has the one accepted syntax (see the module doc);
+    else ``BadValue`` saying what was expected and the accepted forms."""
+    if type(text) is int:
+        text = str(text)
+    prefix = f"{what}: " if what else ""
+    if not isinstance(text, str):
+        raise BadValue(f"{prefix}expected {expect}; use {NUMBER_FORMS}")
+    raw = text.strip(" \t")
+    if len(raw) > MAX_NUMBER_CHARS:
+        raise BadValue(f"{prefix}{_show(raw)} is too long for {expect} ({NUMBER_FORMS})")
+    if not _NUMBER.fullmatch(raw):
+        sign = "; no sign" if raw.startswith(("-", "+")) else ""
+        raise BadValue(f"{prefix}{_show(raw)} is not {expect}; use {NUMBER_FORMS}{sign}")
+    return raw
+
+
+def _range(low: Decimal | int | None, high: Decimal | int | None, low_open: bool) -> str:
+    if low is not None and high is not None and not low_open:
+        return f" from {low} to {high}"
+    parts = []
+    if low is not None:
+        parts.append(f"more than {low}" if low_open else f"at least {low}")
+    if high is not None:
+        parts.append(f"at most {high}")
+    return (", " + " and ".join(parts)) if parts else ""
+
+
+def number(text: str | int, what: str, *, low: Decimal | int | None = None,
+           high: Decimal | int | None = None, low_open: bool = False,
+           expect: str | None = None) -> Decimal:
+    """A Decimal in the accepted syntax, within ``low``..``high`` (``low_open``: above low)."""
+    expect = expect or "a number" + _range(low, high, low_open)
+    value = Decimal(number_syntax(text, what, expect))
+    if (low is not None and (value < low or (low_open and value == low))) or \
+            (high is not None and value > high):
+        raise BadValue(f"{what} must be {expect}, got {_show(str(text).strip())}")
+    return value
+
+
+def whole(text: str | int, what: str, *, low: int | None = None,
+          high: int | None = None, expect: str | None = None) -> int:
+    """A whole number in the accepted syntax (no fraction), within ``low``..``high``."""
+    expect = expect or "a whole number" + _range(low, high, False)
+    value = Decimal(number_syntax(text, what, expect))
+    if value != value.to_integral_value() or (low is not None and value < low) or \
+            (high is not None and value > high):
+        raise BadValue(f"{what} must be {expect}, got {_show(str(text).strip())}")
     return int(value)
+
+
+def hours(text: str | int) -> int:
+    """Whole hours from 1 to a year; refuses 0, fractions, signs, separators and junk."""
+    return whole(text, "hours", low=1, high=MAX_HOURS,
+                 expect=f"a whole number of hours, at least 1 and at most {MAX_HOURS}")
+
+
+def _show(text: str) -> str:
+    """A value quoted for a one-line message: escapes, and cut short when long."""
+    shown = repr(text[:MAX_NUMBER_CHARS])
+    return shown + ("…" if len(text) > MAX_NUMBER_CHARS else "")
 
 
 def idempotency_key(text: str) -> str:

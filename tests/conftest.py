@@ -160,6 +160,14 @@ def home(cli: Cli) -> Path:
 keys_home = home  # for modules that run ``home`` on both engines but need a keys wallet
 
 
+def home_files(home: Path) -> dict[str, bytes]:
+    """Every file under a home with its bytes: a refused command must change none (the
+    ledger's -shm index is left out: SQLite may touch it on a mere read)."""
+    return {str(p.relative_to(home)): p.read_bytes()
+            for p in sorted(home.rglob("*")) if p.is_file() and not p.is_symlink()
+            and not p.name.endswith("-shm")}
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60,
             check: bool = False) -> subprocess.CompletedProcess[str]:
     """cloudlease in a real subprocess."""

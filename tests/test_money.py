@@ -19,7 +19,7 @@ from cloudlease.money import (
 
 
 @pytest.mark.parametrize("text,expected", [
-    ("1500 sat", 1500), ("1500", 1500), ("1,500 sats", 1500), ("0.00002 BTC", 2000),
+    ("1500 sat", 1500), ("1500", 1500), ("1500 sats", 1500), ("0.00002 BTC", 2000),
     ("0.00002btc", 2000), ("1 BTC", 100_000_000), ("21000000 BTC", MAX_SATS),
     (".5 BTC", 50_000_000),
 ])

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.node
 def node_home(cli, node_url, rpc):  # noqa: F811
     cli("init", "--backend", "bitcoind", "--rpc-url", node_url)
     cfg = cli.home / "config.toml"
+    cfg.chmod(0o600)  # it holds the RPC password (see test_config: init writes 0600)
     wallet = f"cl-flow-{uuid.uuid4().hex[:10]}"
     cfg.write_text(cfg.read_text().replace('rpc_wallet = "cloudlease-watch"',
                                            f'rpc_wallet = "{wallet}"'))
@@ -111,6 +112,7 @@ def test_rbf_bump_is_counted_once(cli, node_home, rpc):  # noqa: F811
 
 def test_node_down_is_exit_6(cli, tmp_path):
     cli("init", "--backend", "bitcoind", "--rpc-url", "http://u:secretpw@127.0.0.1:9")
+    (cli.home / "config.toml").chmod(0o600)  # it holds the RPC password
     cli("rent", "--hours", "1")
     before = cli.ledger_snapshot()
     err = cli.json("tick", code=6)

@@ -52,7 +52,7 @@ def settle(cli, request_id):
     (["pool", "add", "x", "--slots", "1", "--cost-per-hour", "1 sat", "--consideration",
       "shares", "--investor-pct", "10"], 2, "--consideration"),
     (["pool", "add", "x", "--slots", "1", "--cost-per-hour", "1 sat", "--consideration",
-      "ownership", "--investor-pct", "nan"], 2, "finite"),
+      "ownership", "--investor-pct", "nan"], 2, "is not a percentage"),
     (["pool", "add", "gpu", "--slots", "1", "--cost-per-hour", "1 sat", "--consideration",
       "ownership", "--investor-pct", "10"], 4, "already exists"),
     (["plan", "add", "p2", "--price-per-hour", "1000 sat", "--pool", "nope"], 3, "no pool"),

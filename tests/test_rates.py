@@ -208,3 +208,23 @@ def test_sats_for_fiat_is_the_least_covering_sat(amount: Decimal, rate: Decimal)
 def test_sats_for_fiat_refuses(amount: object, rate: object) -> None:
     with pytest.raises(BadValue):
         sats_for_fiat(amount, rate)  # type: ignore[arg-type]
+
+
+# -- the provider is stored with a locked rate ------------------------------------------------
+
+
+def test_a_live_rate_is_stored_with_its_provider(cli, home, base: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = home / "config.toml"
+    cfg.write_text(cfg.read_text().replace('source = "fixed"', 'source = "live"'))
+    cli("plan", "add", "gpu", "--price-per-hour", "0.40 USD")
+    monkeypatch.setattr(rates, "SOURCES", (bitpay_like(base, "/bitpay/{currency}", "bitpay"),
+                                           RateSource("blockchain.info", base + "/ticker",
+                                                      ("{currency}", "last"))))
+    pay = cli.json("rent", "--hours", "2", "--plan", "gpu")["payment"]
+    assert pay["rate_source"] == "live:bitpay" and pay["rate"] == "97345.67"
+    monkeypatch.setattr(rates, "SOURCES", (bitpay_like(base, "/down", "bitpay"),
+                                           RateSource("blockchain.info", base + "/ticker",
+                                                      ("{currency}", "last"))))
+    pay = cli.json("rent", "--hours", "2", "--plan", "gpu")["payment"]
+    assert pay["rate_source"] == "live:blockchain.info" and pay["rate"] == "97000.5"

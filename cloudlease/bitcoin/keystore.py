@@ -15,6 +15,9 @@ Safety rules:
   ``os.replace``, fsync of the folder) and never with wider permissions;
 - a keystore that group or others may read or write, or that another user owns, is
   refused (``LedgerError``) before it is read;
+- a keystore that is a symbolic link (or not a regular file) is refused on every open
+  (``O_NOFOLLOW``) and before every write: a link would let the keys be read from, or
+  written to, a place nobody checks;
 - no private key ever appears in an exception message or a ``repr``.
 
 Locking is the caller's business: hold the ledger lock from :meth:`KeyStore.load` (or the
@@ -26,6 +29,7 @@ only as P2SH-P2WPKH (it always writes a scriptSig) and skips native P2WPKH outpu
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Iterable, Sequence
@@ -94,13 +98,27 @@ class KeyStore:
     # -- reading ---------------------------------------------------------------------------
 
     def check_permissions(self) -> None:
-        """Refuse (``LedgerError``) a keystore that others may read or write, or own."""
+        """Refuse (``LedgerError``) a keystore that others may read or write, or own, or
+        that is a symbolic link."""
         try:
-            self._check_mode(self.path.stat())
+            self._check_mode(self.path.lstat())
         except FileNotFoundError:
             return
 
+    def _open(self, flags: int) -> int:
+        """``os.open`` that never follows a symbolic link (ELOOP becomes a clear error)."""
+        try:
+            return os.open(self.path, flags | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise _link_error(self.path) from None
+            raise
+
     def _check_mode(self, info: os.stat_result) -> None:
+        if stat.S_ISLNK(info.st_mode):
+            raise _link_error(self.path)
+        if not stat.S_ISREG(info.st_mode):
+            raise LedgerError(f"{self.path} is not a regular file; cloudlease refuses it")
         mode = stat.S_IMODE(info.st_mode)
         fix = f"run chmod 600 {self.path}"
         if mode & 0o044:
@@ -117,7 +135,7 @@ class KeyStore:
         """
 
         try:
-            with open(self.path, "rb") as handle:
+            with os.fdopen(self._open(os.O_RDONLY), "rb") as handle:
                 self._check_mode(os.fstat(handle.fileno()))
                 raw = handle.read()
         except FileNotFoundError:
@@ -275,13 +293,13 @@ class KeyStore:
         address = p2wpkh_address(key.public_key, network)
         wif = key.to_wif()
         entry = {"wif": wif, "network": network}
-        if not self.path.exists():
+        if not os.path.lexists(self.path):
             self._ensure_loaded()
             self._keys[address] = entry
             self.save()
             return address, wif
         chunk = "\n" + tomli_w.dumps({"keys": {address: entry}})
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
+        fd = self._open(os.O_RDWR | os.O_APPEND)
         try:
             info = os.fstat(fd)
             self._check_mode(info)
@@ -290,7 +308,7 @@ class KeyStore:
                 fd = -1
                 self.load()  # drops the torn table
                 self.save()
-                fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
+                fd = self._open(os.O_RDWR | os.O_APPEND)
             os.write(fd, chunk.encode("utf-8"))
             os.fsync(fd)
         finally:
@@ -307,7 +325,44 @@ class KeyStore:
         self._ensure_loaded()
         text = _HEADER + tomli_w.dumps({"schema_version": SCHEMA_VERSION, "keys": self._keys})
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self.path.is_symlink():  # os.replace would swap the link for a file silently
+            raise _link_error(self.path)
         atomic_write(self.path, text.encode("utf-8"), mode=0o600)
+
+
+def _link_error(path: Path) -> LedgerError:
+    return LedgerError(f"{path} is a symbolic link; cloudlease refuses to read or write keys "
+                       "through one: put the keystore file itself there (mode 0600)")
+
+
+def health(path: str | os.PathLike[str], *, expected: bool) -> dict[str, Any]:
+    """What ``wallet show`` reports about the keystore, without reading any key.
+
+    ``expected``: the wallet is a keys wallet that has handed out addresses, so the file
+    must exist. Returns ``{"path", "exists", "mode" ("0600" or None), "problem"}`` where
+    ``problem`` is one line for a note (None when all is well): missing while expected, a
+    symbolic link, not a regular file, readable or writable by others, another user's.
+    """
+    path = Path(path)
+    result: dict[str, Any] = {"path": str(path), "exists": False, "mode": None,
+                              "problem": None}
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        if expected:
+            result["problem"] = (f"the keystore {path} is missing: the keys of the addresses "
+                                 "handed out are not here; restore it from a backup")
+        return result
+    except OSError as exc:
+        result["problem"] = f"cannot check the keystore {path}: {exc.strerror}"
+        return result
+    result["exists"] = True
+    result["mode"] = f"{stat.S_IMODE(info.st_mode):04o}"
+    try:
+        KeyStore(path)._check_mode(info)
+    except LedgerError as exc:
+        result["problem"] = exc.message
+    return result
 
 
 def _parse(raw: bytes) -> dict[str, Any]:

@@ -6,9 +6,10 @@ of sats per fiat unit* (``int(1 / rate * 1e8)``). That truncation costs up to 0.
 and much more on small units: about 15 % on JPY, and a zero (then a division by zero) on
 KRW or CLP. So this module asks those providers itself, keeps the rate as an exact
 ``Decimal`` (JSON numbers are parsed as ``Decimal``, never ``float``) and bounds each call
-twice: ``requests`` gets connect/read timeouts, and the whole call runs in a daemon thread
-joined with the remaining time, which also bounds what requests' timeouts do not (DNS
-resolution, a server dripping bytes). A call that overruns is abandoned, not waited for.
+twice: ``net.Http`` gives it a total deadline (a server dripping bytes is cut off), a size
+cap and no redirects, and the whole call runs in a daemon thread joined with the remaining
+time, which also bounds what a socket deadline cannot (DNS resolution). A call that
+overruns is abandoned, not waited for.
 
 Any timeout, HTTP error, malformed answer, or a zero, negative or non-finite rate raises
 ``BackendError`` (exit 6). There is never a silent zero.
@@ -120,22 +121,22 @@ def _positive_rate(value: Any, source: str) -> Decimal:
 
 
 def _fetch(source: RateSource, currency: str, timeout: float) -> Decimal:
-    """Ask one provider (blocking; ``requests`` timeouts as a first bound)."""
-    import requests
+    """Ask one provider (blocking) through ``net.Http``: a deadline of ``timeout`` seconds
+    for the whole call, at most 1 MiB, no redirect, credentials never shown."""
+    from cloudlease.net import Http, HttpError
 
     url = source.url.format(currency=currency)
-    headers = {"Accept": "application/json", "User-Agent": "cloudlease"}
     try:
-        with requests.get(url, headers=headers, timeout=(timeout, timeout), stream=True) as resp:
-            if resp.status_code != 200:
-                raise BackendError(f"{source.name} answered HTTP {resp.status_code}")
-            body = resp.raw.read(_MAX_BODY + 1, decode_content=True)
-    except requests.RequestException as exc:
-        raise BackendError(f"{source.name} unreachable ({type(exc).__name__})") from None
-    if len(body) > _MAX_BODY:
-        raise BackendError(f"{source.name} answer is too large")
+        with Http(timeout=timeout, max_bytes=_MAX_BODY, pool_size=1) as http:
+            reply = http.get(url, headers={"Accept": "application/json"})
+    except HttpError as exc:
+        if exc.retryable:
+            raise BackendError(f"{source.name} unreachable ({exc})") from None
+        raise BackendError(f"{source.name}: {exc}") from None
+    if reply.status != 200:
+        raise BackendError(f"{source.name} answered HTTP {reply.status}")
     try:
-        data: Any = json.loads(body, parse_float=Decimal, parse_int=Decimal)
+        data: Any = json.loads(reply.body, parse_float=Decimal, parse_int=Decimal)
     except ValueError:
         raise BackendError(f"{source.name} answer is not JSON") from None
     for step in source.path:

@@ -4,24 +4,51 @@ Commands return a ``Result``; ``command`` wraps them so that ``--json`` prints o
 document, errors become one line (JSON on stderr with ``--json``) and the exit code of
 DESIGN.md, and nothing but an internal error ever shows a traceback (and then only with
 CLOUDLEASE_DEBUG=1).
+
+``RootGroup`` (the root command's class) does the same for what happens before a command
+runs: Click's usage errors (a missing option, a bad choice, an unknown command, a wrong
+type) become the same one line or JSON document, exit 2, with ``--json`` anywhere on the
+command line. It also gives every int and float parameter the one number syntax of
+``validate`` (Click's own would read ``1_0`` as 10, ``١٢`` as 12 and ``nan`` as a float).
+
+A file system error (full disk, read-only or foreign home, a directory where a file should
+be) is one line naming the path, exit 5; a network ``OSError`` that escaped a backend is
+exit 6. Failing to write the output: a closed pipe (``| head -0``) exits 141 silently, as
+Unix tools do on SIGPIPE; any other write error on stdout (``> /dev/full``) is one line on
+stderr, exit 5.
 """
 
 from __future__ import annotations
 
+import copy
+import errno
 import functools
 import inspect
 import json
+import math
 import os
 import sys
 import typing
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
-from cloudlease.errors import CloudleaseError, ExitCode, LedgerError
+try:  # typer >= 0.26 carries its own copy of Click
+    from typer import _click as click  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - older typer uses Click itself
+    import click  # type: ignore[no-redef]
+
+from cloudlease import clock, validate
+from cloudlease.errors import BadValue, CloudleaseError, ExitCode, LedgerError
+
+EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a process killed by SIGPIPE
+MAX_FLOAT_OPTION = 1e9  # every float option is seconds; time.sleep overflows near 9.2e9
+MAX_INT_OPTION = 10**9  # an int option without its own maximum (a TOML int is 64 bits)
 
 
 @dataclass
@@ -40,12 +67,16 @@ class State:
     json_mode: bool = False
     home: Path | None = None
     lock_timeout: float | None = None
+    argv_json: bool = False  # --json somewhere on the command line: errors are JSON
     _ctx: Any = None
 
     def reset(self, **values: Any) -> None:
-        """Fresh state for one invocation (tests run many in one process)."""
+        """Fresh state for one invocation (tests run many in one process); what the root
+        command saw on the command line stays."""
         self.close()
+        argv_json = self.argv_json
         self.__init__(**values)  # type: ignore[misc]
+        self.argv_json = argv_json
 
     def close(self) -> None:
         """Close the ledger connection this invocation opened, if any."""
@@ -95,8 +126,22 @@ HomeOpt = Annotated[Path | None, typer.Option(
     "--home", help="cloudlease home (default: $CLOUDLEASE_HOME, else the user data dir).",
     show_default=False)]
 LockOpt = Annotated[float | None, typer.Option(
-    "--lock-timeout", help="Seconds to wait for the ledger lock (default 5).",
-    show_default=False)]
+    "--lock-timeout", help="Seconds to wait for the ledger lock (default 5, at most 3600).",
+    min=0, max=3600, show_default=False)]
+
+# Text options that hold a number or a month, checked by name before the command runs
+# (the operation parses them again; this makes sure only the one syntax reaches it).
+_TEXT_GATES: dict[str, Callable[[str], object]] = {
+    "investor_pct": lambda t: validate.number(
+        t, "--investor-pct", expect="a percentage from 0 to 100"),
+    "startup_weight": lambda t: validate.number(
+        t, "--startup-weight", expect="a weight from 1 to 10"),
+    "return_multiple": lambda t: validate.number(
+        t, "--return-multiple", low=1, high=1000,
+        expect="a multiple of at least 1 and at most 1000 (e.g. 1.5)"),
+    "fee_rate": lambda t: validate.number(t, "--fee-rate", expect="a fee rate in sat/vB"),
+    "period": lambda t: clock.parse_period(t, "--period"),
+}
 
 
 def command(app: typer.Typer, name: str | None = None, **kwargs: Any) -> Callable:
@@ -126,7 +171,14 @@ def command(app: typer.Typer, name: str | None = None, **kwargs: Any) -> Callabl
             lock_timeout = kw.pop("lock_timeout_opt", None)
             if lock_timeout is not None:
                 STATE.lock_timeout = lock_timeout
-            run_command(lambda: fn(*args, **kw))
+
+            def call() -> Result:
+                for key, check in _TEXT_GATES.items():
+                    if isinstance(kw.get(key), str):
+                        check(kw[key])
+                return fn(*args, **kw)
+
+            run_command(call)
 
         wrapper.__signature__ = sig.replace(  # type: ignore[attr-defined]
             parameters=[*params, *extra], return_annotation=inspect.Signature.empty)
@@ -148,16 +200,76 @@ def run_command(call: Callable[[], Result]) -> None:
         fail("interrupted", "interrupted", 130)
     except (typer.Exit, typer.Abort):
         raise
+    except OSError as exc:  # the file system or the network, not a bug
+        fail(*os_error(exc))
     except Exception as exc:  # a bug: say so in one line, traceback only on request
         if os.environ.get("CLOUDLEASE_DEBUG"):
             raise
         fail(f"internal error: {type(exc).__name__}: {exc} (set CLOUDLEASE_DEBUG=1 for a "
              "traceback)", "internal", int(ExitCode.INTERNAL))
-    emit(result)
+    try:
+        emit(result)
+        sys.stdout.flush()
+    except OSError as exc:
+        output_failed(exc)
+    except SystemExit as exc:
+        if isinstance(exc.__context__, BrokenPipeError):  # Rich's answer to a closed pipe
+            raise typer.Exit(EXIT_BROKEN_PIPE) from None
+        raise
     if result.exit_code:
         if result.error:
             fail(*result.error, result.exit_code)
         raise typer.Exit(result.exit_code)
+
+
+def os_error(exc: OSError) -> tuple[str, str, int]:
+    """(message, code, exit code) for an OSError that reached the top: one line naming the
+    path and what to do; exit 5 for the file system, 6 for the network."""
+    import socket
+
+    if isinstance(exc, ConnectionError | TimeoutError | socket.gaierror) and not exc.filename:
+        return (f"network error: {exc.strerror or exc}", "backend_unavailable",
+                int(ExitCode.BACKEND))
+    path = exc.filename if exc.filename is not None else "a file"
+    if exc.filename2 is not None:
+        path = f"{exc.filename} -> {exc.filename2}"
+    why = exc.strerror or str(exc) or type(exc).__name__
+    hint = {
+        errno.ENOSPC: "the disk is full; free some space and run the command again",
+        errno.EDQUOT: "the disk quota is used up; free some space and run the command again",
+        errno.EROFS: "the file system is read-only; use a writable home (--home)",
+        errno.EACCES: "check that this user owns the cloudlease home and can write to it",
+        errno.EPERM: "check that this user owns the cloudlease home and can write to it",
+        errno.EISDIR: "a directory is where a file should be; move it away",
+        errno.ENOTDIR: "a file is where a directory should be; move it away",
+        errno.ELOOP: "a symbolic link is where a file should be; replace it with the file",
+    }.get(exc.errno or 0, "")
+    message = f"cannot use {path}: {why}" + (f" ({hint})" if hint else "")
+    return message, "file_system", int(ExitCode.LEDGER)
+
+
+def output_failed(exc: OSError) -> None:
+    """Writing the output failed: silent exit 141 for a closed pipe, else one line."""
+    if exc.errno == errno.EPIPE:
+        _silence_stdout()
+        raise typer.Exit(EXIT_BROKEN_PIPE)
+    _silence_stdout()
+    fail(f"cannot write the output to stdout: {exc.strerror or exc}", "output_failed",
+         int(ExitCode.LEDGER))
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the flush at exit cannot fail a second time."""
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError, AttributeError):
+        return  # not a real file (tests capture it)
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+    except OSError:
+        pass
 
 
 def emit(result: Result) -> None:
@@ -181,13 +293,128 @@ def emit(result: Result) -> None:
         render.note(line)
 
 
-def fail(message: str, code: str, exit_code: int) -> None:
-    message = " ".join(message.split())  # one line, always
-    if STATE.json_mode:
+def one_line(message: str) -> str:
+    """The message on one line, with control characters shown as escapes (a hostile
+    server's text must not move the cursor or recolour the terminal)."""
+    text = " ".join(str(message).split())
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text):
+        text = "".join(repr(ch)[1:-1] if unicodedata.category(ch) in ("Cc", "Cf") else ch
+                       for ch in text)
+    return text
+
+
+def write_error(message: str, code: str, exit_code: int, json_mode: bool) -> None:
+    message = one_line(message)
+    if json_mode:
         sys.stderr.write(json.dumps({"error": {"code": code, "message": message,
                                                "exit_code": exit_code}}) + "\n")
     else:
         from cloudlease import render
 
         render.error(message)
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def fail(message: str, code: str, exit_code: int) -> None:
+    write_error(message, code, exit_code, STATE.json_mode or STATE.argv_json)
     raise typer.Exit(exit_code)
+
+
+# -- the root command --------------------------------------------------------------------
+
+def wants_json(args: list[str]) -> bool:
+    """``--json`` anywhere on the command line (before a ``--``)."""
+    return "--json" in (args[: args.index("--")] if "--" in args else args)
+
+
+class _StrictNumber:
+    """Mixed into Click's int and float types: the one number syntax, finite, bounded."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                validate.number_syntax(value, "")
+            except BadValue as exc:
+                self.fail(exc.message, param, ctx)  # type: ignore[attr-defined]
+        result = super().convert(value, param, ctx)  # type: ignore[misc]
+        if isinstance(result, float) and not (math.isfinite(result)
+                                              and result <= MAX_FLOAT_OPTION):
+            self.fail(f"{value!r} is more than {MAX_FLOAT_OPTION:.0f}", param, ctx)  # type: ignore[attr-defined]
+        if isinstance(result, int) and getattr(self, "max", None) is None \
+                and result > MAX_INT_OPTION:
+            self.fail(f"{value!r} is more than {MAX_INT_OPTION}", param, ctx)  # type: ignore[attr-defined]
+        return result
+
+
+_STRICT: dict[type, type] = {}
+
+
+def harden(command: Any) -> None:
+    """Give every int and float parameter under ``command`` the one number syntax."""
+    for param in getattr(command, "params", ()):
+        kind = type(param.type)
+        if issubclass(kind, click.types.IntParamType | click.types.FloatParamType) \
+                and not issubclass(kind, _StrictNumber):
+            strict = _STRICT.setdefault(kind, type(f"Strict{kind.__name__}",
+                                                   (_StrictNumber, kind), {}))
+            hardened = copy.copy(param.type)  # keeps its min and max
+            hardened.__class__ = strict
+            param.type = hardened
+    for sub in getattr(command, "commands", {}).values():
+        harden(sub)
+
+
+class RootGroup(TyperGroup):
+    """The root command: one error line (or JSON document) and exit 2 for Click's usage
+    errors, as ``fail`` does for a command's own errors."""
+
+    def main(self, args: Any = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        STATE.reset()
+        STATE.argv_json = json_mode = wants_json(argv)
+        harden(self)
+        try:
+            code = super().main(argv, prog_name, complete_var, standalone_mode=False,
+                                **extra)
+            code = code if isinstance(code, int) else 0
+            sys.stdout.flush()
+        except _NoArgsIsHelp:
+            code = int(ExitCode.USAGE)  # the help is already on stdout
+        except click.exceptions.ClickException as exc:
+            code = int(ExitCode.USAGE)
+            write_error(_usage_message(exc), "usage", code, json_mode or STATE.json_mode)
+        except typer.Abort:
+            code = int(ExitCode.USAGE)
+            sys.stderr.write("\n")  # the prompt that got no answer ends without one
+            write_error("aborted (no answer)", "aborted", code, json_mode or STATE.json_mode)
+        except typer.Exit as exc:
+            code = exc.exit_code
+        except SystemExit as exc:
+            if not isinstance(exc.__context__, BrokenPipeError):
+                raise
+            code = EXIT_BROKEN_PIPE  # Rich met a closed pipe (printing help, say)
+        except OSError as exc:
+            try:
+                output_failed(exc)
+                code = int(ExitCode.LEDGER)
+            except typer.Exit as done:
+                code = done.exit_code
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+_NoArgsIsHelp = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
+def _usage_message(exc: Any) -> str:
+    message = exc.format_message()
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None and ctx.command.get_help_option(ctx) is not None:
+        message += f" (see '{ctx.command_path} --help')"
+    return message

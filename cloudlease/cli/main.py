@@ -1,29 +1,86 @@
-"""The ``cloudlease`` app: global options and the command groups."""
+"""The ``cloudlease`` app: global options, and the commands, loaded when asked for.
+
+A cron job runs one command; building all forty of them (importing their modules and
+turning their signatures into Click parameters) would cost it more than the command
+itself. So the root group knows only the command names and where each lives, and
+imports a module when its command is asked for (``--help`` and completion ask for all).
+"""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from cloudlease import __version__
-from cloudlease.cli import (
-    admin,
-    devchain,
-    invoice,
-    lease,
-    ledger,
-    pay,
-    plan,
-    pool,
-    tenant,
-    wallet,
-)
-from cloudlease.cli.common import STATE, HomeOpt, JsonOpt, LockOpt
+from cloudlease.cli.common import STATE, HomeOpt, JsonOpt, LockOpt, RootGroup, harden
+
+# name → (module, what): a Typer sub-app (``app``) or the function that registers the
+# module's top-level commands on a Typer
+GROUPS = {
+    "tenant": "cloudlease.cli.tenant",
+    "plan": "cloudlease.cli.plan",
+    "lease": "cloudlease.cli.lease",
+    "pool": "cloudlease.cli.pool",
+    "pay": "cloudlease.cli.pay",
+    "invoice": "cloudlease.cli.invoice",
+    "wallet": "cloudlease.cli.wallet",
+    "devchain": "cloudlease.cli.devchain",
+    "ledger": "cloudlease.cli.ledger",
+}
+TOP_LEVEL = {
+    "init": ("cloudlease.cli.admin", "register"),
+    "verify": ("cloudlease.cli.admin", "register"),
+    "rent": ("cloudlease.cli.lease", "register_top_level"),
+    "tick": ("cloudlease.cli.pay", "register"),
+    "watch": ("cloudlease.cli.pay", "register"),
+    "risk": ("cloudlease.cli.pool", "register"),
+    "payout": ("cloudlease.cli.pool", "register"),
+    "export": ("cloudlease.cli.invoice", "register"),
+}
+
+
+class LazyRoot(RootGroup):
+    """The root group: commands are imported and built on first use."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return sorted({*GROUPS, *TOP_LEVEL, *self.commands})
+
+    def get_command(self, ctx: Any, name: str) -> Any:
+        if name not in self.commands:
+            command = _load(name)
+            if command is None:
+                return None
+            harden(command)
+            self.commands[name] = command
+        return self.commands[name]
+
+
+def _load(name: str) -> Any:
+    from typer.main import get_command
+
+    if name in GROUPS:
+        sub = importlib.import_module(GROUPS[name]).app
+        command = get_command(sub)
+        command.name = name
+        return command
+    if name in TOP_LEVEL:
+        module, register = TOP_LEVEL[name]
+        holder = typer.Typer()
+        getattr(importlib.import_module(module), register)(holder)
+        for info in holder.registered_commands:
+            if info.name == name:
+                lone = typer.Typer()
+                lone.registered_commands.append(info)
+                return get_command(lone)
+    return None
+
 
 app = typer.Typer(
     name="cloudlease",
+    cls=LazyRoot,  # usage errors as one line or the JSON error document, exit 2
     help="Rent out compute by the hour for Bitcoin.",
     no_args_is_help=True,
     add_completion=False,
@@ -49,19 +106,3 @@ def main(
     """Rent out compute by the hour for Bitcoin: price, request, verify, activate."""
     STATE.reset(home=Path(home) if home else None, json_mode=json_out,
                 lock_timeout=lock_timeout)
-
-
-app.add_typer(tenant.app, name="tenant")
-app.add_typer(plan.app, name="plan")
-app.add_typer(lease.app, name="lease")
-app.add_typer(pool.app, name="pool")
-app.add_typer(pay.app, name="pay")
-app.add_typer(invoice.app, name="invoice")
-app.add_typer(wallet.app, name="wallet")
-app.add_typer(devchain.app, name="devchain")
-app.add_typer(ledger.app, name="ledger")
-lease.register_top_level(app)
-admin.register(app)
-pay.register(app)
-pool.register(app)
-invoice.register(app)

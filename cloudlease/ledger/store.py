@@ -10,7 +10,6 @@ the block writes nothing.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -130,6 +129,8 @@ def create_schema(db: Db, meta: dict[str, str], records: list[Any] | None = None
     if clash:
         raise Conflict(f"{db.where} already has a table named {sorted(clash)[0]!r} but no "
                        "cloudlease ledger; use an empty database")
+    import uuid
+
     ledger_id = meta.setdefault("ledger_id", uuid.uuid4().hex)
     meta.setdefault("schema_version", str(schema.SCHEMA_VERSION))
     with db.write(timeout):

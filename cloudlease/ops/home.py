@@ -11,7 +11,7 @@ from pathlib import Path
 from cloudlease import clock, config, validate
 from cloudlease.errors import BadValue, Conflict, LedgerError
 from cloudlease.ledger import store
-from cloudlease.ledger.fsio import FileLock, atomic_write, fsync_dir
+from cloudlease.ledger.fsio import FileLock, fsync_dir
 from cloudlease.ledger.store import Home
 from cloudlease.model import Plan
 
@@ -94,10 +94,7 @@ def init(path: Path, *, network: str = "regtest", currency: str = "USD",
             backend=backend, esplora_urls=esplora_urls, rpc_url=rpc_url or "",
             fixed_rate=fixed_rate or "", ledger_url=ledger_url or "", ledger_id=ledger_id)
         config.parse(tomllib.loads(text))  # the template must always parse
-        if home.config.is_symlink():
-            raise LedgerError(f"{home.config} is a symbolic link; cloudlease will not write "
-                              "through it", code="config_invalid")
-        atomic_write(home.config, text.encode(), mode=0o600)
+        config.write_new(home.config, text)
 
     result = InitResult(home.path, network, "descriptor" if canonical else "keys", backend,
                         starter)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from cloudlease import clock, lifecycle, poolpolicy, risk, validate
@@ -26,14 +26,9 @@ from cloudlease.ops.quote import Quote, lock_rate
 TOPUP_EXPIRY = timedelta(hours=24)  # investors get a day, not 15 minutes, to top up
 
 
-def _decimal(text: str | float | int, what: str) -> Decimal:
-    try:
-        value = Decimal(str(text).strip())
-    except InvalidOperation:
-        raise BadValue(f"{what} must be a number, got {text!r}") from None
-    if not value.is_finite():
-        raise BadValue(f"{what} must be a finite number, got {text!r}")
-    return value
+def _decimal(text: str | int, what: str) -> Decimal:
+    """A number in the one accepted syntax (``validate.number``), whoever calls."""
+    return validate.number(text, what)
 
 
 def add(ctx: Context, name: str, *, slots: int, cost_per_hour: str, consideration: str,

@@ -9,6 +9,7 @@ from cloudlease.config import Settings
 from cloudlease.errors import BackendError, BadValue
 from cloudlease.model import Plan
 from cloudlease.money import DUST_SATS, MAX_SATS, fiat_to_sats, format_decimal
+from cloudlease.money import parse_rate as parse_rate  # the one rate parser, re-exported
 
 
 @dataclass(frozen=True)
@@ -30,16 +31,6 @@ class Quote:
     rate_source: str | None = None
 
 
-def parse_rate(text: str) -> Decimal:
-    try:
-        rate = Decimal(text.replace(",", "").strip())
-    except ArithmeticError:
-        raise BadValue(f"--rate must be a number (fiat per BTC), got {text!r}") from None
-    if not rate.is_finite() or rate <= 0:
-        raise BadValue(f"--rate must be a positive number, got {text!r}")
-    return rate
-
-
 def lock_rate(settings: Settings, override: Decimal | None = None) -> tuple[Decimal, str]:
     """The rate to lock now: --rate, else config's fixed rate, else a live source."""
     if override is not None:
@@ -50,10 +41,11 @@ def lock_rate(settings: Settings, override: Decimal | None = None) -> tuple[Deci
                            "config.toml, pass --rate, or use rates.source = \"live\"")
         return settings.fixed_rate, "fixed"
     if settings.rate_source == "live":
-        from cloudlease.bitcoin.rates import live_rate
+        from cloudlease.bitcoin.rates import live_quote
 
         try:
-            return live_rate(settings.currency, timeout=settings.rate_timeout), "live"
+            live = live_quote(settings.currency, timeout=settings.rate_timeout)
+            return live.rate, f"live:{live.source}"  # the provider, e.g. live:bitpay
         except BackendError:
             raise
         except Exception as exc:  # a rate source failing in a way it does not describe

@@ -9,7 +9,7 @@ hands it to the chain backend. ``--dry-run`` signs and shows it without broadcas
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from cloudlease import clock
 from cloudlease.context import Context
@@ -44,12 +44,10 @@ def sweep(ctx: Context, to: str, fee_rate: str | None = None, *, dry_run: bool =
             raise BadValue("give --fee-rate (sat/vB): check the current rate first")
         rate = Decimal(2)
     else:
-        try:
-            rate = Decimal(fee_rate)
-        except InvalidOperation:
-            raise BadValue(f"--fee-rate must be a number of sat/vB, got {fee_rate!r}") from None
-        if not rate.is_finite() or rate < 1:
-            raise BadValue(f"--fee-rate must be at least 1 sat/vB, got {fee_rate!r}")
+        from cloudlease.validate import number
+
+        rate = number(fee_rate, "--fee-rate", low=1, high=100_000,
+                      expect="a fee rate in sat/vB from 1 to 100000")
     ledger = ctx.read()
     addresses = sorted({r.address for r in ledger.requests.where(
         "wallet = 'keys' AND paid_sats > 0")})

@@ -22,9 +22,14 @@ node's mempool; a negative confirmation count (conflicted by a confirmed transac
 an abandoned transaction never count. This scales with the addresses asked about, not with
 the size of the watch wallet (which ``listtransactions`` would page through every time).
 
+HTTP goes through ``cloudlease.net.Http`` (a total deadline per call, a size cap, no
+redirects). The RPC URL must parse one way only: a password holding a raw ``@``, ``#``,
+``/`` or ``?`` is refused with a request to percent-encode it.
+
 Every failure (refused connection, timeout, HTTP 401/403/5xx, an empty or malformed answer,
 an RPC error object, an address the wallet does not watch) raises ``BackendError``; a
-message never carries the RPC password or cookie (credentials are stripped from URLs).
+message never carries the RPC password or cookie in any form (raw, percent-encoded, or as
+the base64 of an Authorization header a server echoes back).
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 from cloudlease.bitcoin.backends.base import (
     Addresses,
@@ -157,20 +162,19 @@ class BitcoindBackend:
         timeout: float = 10.0,
         session: Any = None,
     ) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise BadValue("bitcoind RPC URL must look like http://user:password@host:port")
+        from cloudlease.net import Http, parse_url
+
         try:
-            parts.port  # noqa: B018 - validates the port
+            parsed = parse_url(url)
         except ValueError as exc:
-            raise BadValue("bitcoind RPC URL has an invalid port") from exc
+            raise BadValue(f"bitcoind RPC URL must look like http://user:password@host:port: "
+                           f"{exc}") from None
         if not wallet:
             raise BadValue("bitcoind watch wallet name must not be empty")
-        host = parts.netloc.rpartition("@")[2]
-        self._base = urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+        self._base = parsed.base().rstrip("/")
         self.url = self._base  # safe to show: no credentials
-        self._user = unquote(parts.username) if parts.username is not None else None
-        self._password = unquote(parts.password) if parts.password is not None else None
+        self._user = parsed.username
+        self._password = parsed.password
         self.wallet = wallet
         self.cookie_file = cookie_file
         self.timeout = timeout
@@ -178,7 +182,9 @@ class BitcoindBackend:
         self._own_session = session is None
         self._ids = itertools.count(1)
         self._last_tip: ChainTip | None = None
-        self._secrets: set[str] = {s for s in (self._password,) if s}
+        # a body may be large (a batch of 1000 gettransaction with their hex), never huge
+        self.http = Http(timeout=timeout, session=session, pool_size=2, max_bytes=64 << 20)
+        self.http.redact.add(self._password, self._user)
 
     def __repr__(self) -> str:
         return f"BitcoindBackend({self.url!r}, wallet={self.wallet!r})"
@@ -186,9 +192,7 @@ class BitcoindBackend:
     # --- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
         """Close the HTTP session if this backend made it."""
-        if self._own_session and self._session is not None:
-            self._session.close()
-            self._session = None
+        self.http.close()
 
     def __enter__(self) -> BitcoindBackend:
         return self
@@ -632,34 +636,27 @@ class BitcoindBackend:
         return answer.get("result"), None
 
     def _post(self, payload: Any, *, method: str, wallet: bool, timeout: float | None) -> Any:
-        requests = _requests()
+        from cloudlease.net import HttpError
+
         url = self._base + (f"/wallet/{quote(self.wallet, safe='')}" if wallet else "/")
         where = f"bitcoind at {self.url}"
         auth = self._auth()
-        session = self._get_session()
         limit = self.timeout if timeout is None else timeout
         try:
-            response = session.post(
-                url,
-                data=json.dumps(payload).encode(),
-                headers={"Content-Type": "application/json"},
-                auth=auth,
-                timeout=limit,
-            )
-        except requests.exceptions.Timeout:
-            raise BackendError(f"{where} did not answer {method} within {limit:g} s") from None
-        except requests.exceptions.ConnectionError as exc:
-            reason = "connection refused" if _refused(exc) else "connection failed"
-            raise BackendError(f"cannot reach {where}: {reason} ({method})") from None
-        except requests.exceptions.RequestException as exc:
-            raise BackendError(
-                f"request to {where} failed: {type(exc).__name__} ({method})"
-            ) from None
-        try:
-            status = response.status_code
-            body = response.content
-        finally:
-            response.close()
+            reply = self.http.post(url, body=json.dumps(payload).encode(), auth=auth,
+                                   headers={"Content-Type": "application/json"},
+                                   timeout=limit)
+        except HttpError as exc:
+            if exc.kind == "timeout":
+                raise BackendError(f"{where} did not answer {method} within {limit:g} s") \
+                    from None
+            if exc.kind == "connect":
+                reason = "connection refused" if "refused" in exc.reason else \
+                    "connection failed"
+                raise BackendError(f"cannot reach {where}: {reason} ({method})") from None
+            raise BackendError(f"request to {where} failed: {exc.reason} ({method})") \
+                from None
+        status, body = reply.status, reply.body
         if status == 401:
             raise BackendError(
                 f"{where} rejected the RPC credentials (HTTP 401); check rpcuser/rpcpassword "
@@ -695,46 +692,14 @@ class BitcoindBackend:
             user, sep, secret = cookie.partition(":")
             if not sep or not secret:
                 raise BackendError(f"bitcoind cookie file {self.cookie_file} is malformed")
-            self._secrets.add(secret)
+            self.http.redact.add(secret, user)
             return user, secret
         if self._user is not None:
             return self._user, self._password or ""
         return None
 
-    def _get_session(self) -> Any:
-        if self._session is None:
-            self._session = _requests().Session()
-            self._own_session = True
-        return self._session
-
     def _redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
-
-
-def _requests() -> Any:
-    import requests  # lazy: importing requests costs ~100 ms at CLI start-up
-
-    return requests
-
-
-def _refused(exc: BaseException) -> bool:
-    seen: set[int] = set()
-    stack: list[BaseException | None] = [exc]
-    while stack:
-        e = stack.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        if isinstance(e, ConnectionRefusedError) or "Connection refused" in str(e):
-            return True
-        stack.extend([e.__cause__, e.__context__])
-        stack.extend(a for a in getattr(e, "args", ()) if isinstance(a, BaseException))
-        reason = getattr(e, "reason", None)
-        if isinstance(reason, BaseException):
-            stack.append(reason)
-    return False
+        return self.http.redact(text)
 
 
 def _norm(address: Any) -> Any:

@@ -1,11 +1,14 @@
 """Chain backend over the Esplora HTTP API (Blockstream, mempool.space, self-hosted electrs).
 
-One shared ``requests`` session (keep-alive, a pool sized to the worker count); each call
-tries the base URLs in turn, starting with the one that last answered; 429 (honouring
-Retry-After, capped), 5xx, refused connections and timeouts are retried with exponential
-backoff. Anything else that is not a well-formed answer (4xx, 204, an empty body, bad JSON,
-a wrong shape) is not retried on that base. When no base gives a trustworthy answer the
-call raises ``BackendError`` naming the URL (without any user:password@ or query string).
+HTTP goes through ``cloudlease.net.Http``: one shared session (keep-alive, a pool sized to
+the worker count), a total deadline per request (a server trickling bytes is cut off), a
+cap on the answer's size before and after decoding (a gzip bomb stops at the cap), no
+redirects, and messages with every credential redacted. Each call tries the base URLs in
+turn, starting with the one that last answered; 429 (honouring Retry-After, capped), 5xx,
+refused connections and timeouts are retried with exponential backoff. Anything else that
+is not a well-formed answer (4xx, 3xx, 204, an empty body, bad JSON, a wrong shape, too
+large) is not retried on that base. When no base gives a trustworthy answer the call
+raises ``BackendError`` naming the URL (without any user:password@ or query string).
 
 ``received`` scans addresses concurrently: ``/address/:a/txs`` (up to 50 mempool and the
 first 25 confirmed), then ``/txs/chain/:last_seen_txid`` while a page of confirmed txs is
@@ -37,6 +40,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from cloudlease.bitcoin.backends.base import Addresses, ChainTip, Received, utc_from_unix
 from cloudlease.errors import BackendError, BadValue
+from cloudlease.net import Http, HttpError, parse_url, snippet
 
 CHAIN_PAGE = 25
 MEMPOOL_MAX = 50
@@ -59,9 +63,11 @@ class _Retryable(Exception):
 
 def redact(url: str) -> str:
     """The URL without user:password@ and without its query string (it may hold a key)."""
-    parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    try:
+        return parse_url(url).redacted()
+    except ValueError:
+        parts = urlsplit(url)
+        return urlunsplit((parts.scheme, parts.hostname or "?", "", "", ""))
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +226,7 @@ class EsploraBackend:
         max_workers: int = 8,
         session: Any = None,
         retry_after_cap: float = 10.0,
+        max_bytes: int = 4 << 20,
     ) -> None:
         if isinstance(base_urls, str):
             base_urls = [base_urls]
@@ -227,13 +234,16 @@ class EsploraBackend:
         if not bases:
             raise BadValue("esplora needs at least one base URL")
         for url in bases:
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise BadValue(f"not an http(s) URL: {redact(url)!r}")
+            try:
+                parse_url(url)
+            except ValueError as exc:
+                raise BadValue(f"esplora base URL: {exc}") from None
         if type(retries) is not int or retries < 0:
             raise BadValue(f"retries must be a whole number, 0 or more: {retries!r}")
         if type(max_workers) is not int or max_workers < 1:
             raise BadValue(f"max_workers must be at least 1: {max_workers!r}")
+        connect, total = timeout if isinstance(timeout, tuple) else (min(3.05, timeout),
+                                                                       timeout)
         self.base_urls = bases
         self.timeout = timeout
         self.retries = retries
@@ -243,24 +253,17 @@ class EsploraBackend:
         self.requests_made = 0
         self._count_lock = threading.Lock()
         self._preferred = 0  # index of the base that answered last
-        self._owns_session = session is None
-        if session is None:
-            import requests
-            from requests.adapters import HTTPAdapter
+        # connect: the TCP/TLS connect; total: the deadline of one whole request
+        self.http = Http(timeout=total, connect_timeout=connect, pool_size=max_workers,
+                         session=session, max_bytes=max_bytes)
 
-            session = requests.Session()
-            adapter = HTTPAdapter(
-                pool_connections=len(bases), pool_maxsize=max_workers, max_retries=0
-            )
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-            session.headers["User-Agent"] = "cloudlease"
-        self.session = session
+    @property
+    def session(self) -> Any:
+        return self.http.session
 
     def close(self) -> None:
         """Close the session (only when this backend made it)."""
-        if self._owns_session:
-            self.session.close()
+        self.http.close()
 
     def __enter__(self) -> EsploraBackend:
         return self
@@ -275,49 +278,41 @@ class EsploraBackend:
             self.requests_made += 1
 
     def _attempt(self, url: str, parse: Callable[[bytes], Any]) -> Any:
-        import requests
-
         self._count()
         try:
-            response = self.session.get(url, timeout=self.timeout, allow_redirects=False)
-        except requests.Timeout:
-            raise _Retryable("timed out") from None
-        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
-            raise _Retryable("connection failed") from None
-        except requests.RequestException as exc:
-            raise _Malformed(f"request failed ({exc.__class__.__name__})") from None
-        with response:
-            status = response.status_code
-            if status == 429:
-                delay = _retry_after(response.headers.get("Retry-After"), self.retry_after_cap)
-                raise _Retryable("HTTP 429 (rate limited)", delay)
-            if status >= 500:
-                raise _Retryable(f"HTTP {status}")
-            if status != 200:
-                raise _Malformed(f"HTTP {status}")
-            return parse(response.content)
+            reply = self.http.get(url)
+        except HttpError as exc:
+            if exc.retryable:
+                raise _Retryable(exc.reason) from None
+            raise _Malformed(exc.reason) from None
+        status = reply.status
+        if status == 429:
+            delay = _retry_after(reply.headers.get("retry-after"), self.retry_after_cap)
+            raise _Retryable("HTTP 429 (rate limited)", delay)
+        if status >= 500:
+            raise _Retryable(f"HTTP {status}")
+        if status != 200:
+            raise _Malformed(f"HTTP {status}")
+        return parse(reply.body)
 
     def broadcast(self, raw_hex: str) -> str:
         """``POST /tx``: relay a signed transaction; its txid. A base that refuses it (HTTP
         400: the node's own reason) is final; a base that is down is skipped."""
-        import requests
-
         problems = []
         for base in self.base_urls:
             self._count()
             try:
-                response = self.session.post(base + "/tx", data=raw_hex.strip(),
-                                             timeout=self.timeout, allow_redirects=False)
-            except requests.RequestException as exc:
-                problems.append(f"{redact(base)}: {exc.__class__.__name__}")
+                reply = self.http.post(base + "/tx", body=raw_hex.strip().encode())
+            except HttpError as exc:
+                problems.append(f"{redact(base)}: {exc.reason}")
                 continue
-            with response:
-                text = response.text.strip()
-                if response.status_code == 200 and re.fullmatch(r"[0-9a-f]{64}", text):
-                    return text
-                if response.status_code == 400:
-                    raise BadValue(f"{redact(base)} refused the transaction: {text[:200]}")
-                problems.append(f"{redact(base)}: HTTP {response.status_code}")
+            text = reply.text().strip()
+            if reply.status == 200 and re.fullmatch(r"[0-9a-f]{64}", text):
+                return text
+            if reply.status == 400:
+                raise BadValue(f"{redact(base)} refused the transaction: "
+                               f"{self.http.redact(snippet(text, 200))}")
+            problems.append(f"{redact(base)}: HTTP {reply.status}")
         raise BackendError(f"no esplora base relayed the transaction: {'; '.join(problems)}")
 
     def unspent(self, addresses: Iterable[str]) -> dict[str, list[Received]]:

@@ -1,0 +1,114 @@
+"""The commented ``config.toml`` that ``init`` writes (``config.render_template``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+DEFAULT_ESPLORA = {
+    "mainnet": ["https://blockstream.info/api", "https://mempool.space/api"],
+    "testnet": ["https://blockstream.info/testnet/api", "https://mempool.space/testnet/api"],
+    "testnet4": ["https://mempool.space/testnet4/api"],
+    "signet": ["https://mempool.space/signet/api", "https://blockstream.info/signet/api"],
+    "regtest": ["http://127.0.0.1:3002"],
+}
+
+
+def render_template(*, network: str, currency: str = "USD", wallet_kind: str = "keys",
+                    descriptor: str = "", backend: str = "devchain",
+                    esplora_urls: list[str] | None = None, rpc_url: str = "",
+                    fixed_rate: str = "", ledger_url: str = "", ledger_id: str = "") -> str:
+    """The commented config.toml written by ``init``."""
+    import tomli_w
+
+    def q(value: Any) -> str:
+        return tomli_w.dumps({"v": value})[4:].strip()
+
+    urls = esplora_urls or DEFAULT_ESPLORA[network]
+    rate_source = "fixed" if fixed_rate or network == "regtest" else "live"
+    fixed_rate = fixed_rate or ("100000" if network == "regtest" else "")
+    return f"""\
+# cloudlease configuration. This file is yours: cloudlease wrote it once at `init`
+# and never rewrites it. Edit it by hand; `cloudlease verify` checks it.
+
+network = {q(network)}          # fixed at init: mainnet | testnet | testnet4 | signet | regtest
+currency = {q(currency)}            # fiat currency for prices, rates and invoices
+
+[operator]
+name = ""                   # shown on invoices (frozen into each one at issue)
+address = ""                # may span lines (a multi-line TOML string)
+vat_id = ""                 # e.g. DE123456789
+country = ""                # ISO 3166 alpha-2, e.g. DE
+email = ""
+payment_terms = "Due on receipt."
+timezone = "UTC"            # invoice periods and export dates: calendar months in this zone
+
+[payment]
+expiry_minutes = 15         # payment window; the exchange rate is locked for this long
+monitoring_hours = 24       # a seen payment must confirm within this, or the request is invalid
+confirmations = 1           # speed policy: 0 high, 1 medium, 2 low-medium, 6 low
+zero_conf_max_sats = 0      # accept unconfirmed payments up to this (never RBF-signalling ones)
+
+[rates]
+source = {q(rate_source)}          # fixed | live (live asks BitPay, then blockchain.info)
+fixed = {q(fixed_rate)}           # {currency} per BTC when source = "fixed"
+timeout_seconds = 5
+
+[wallet]
+kind = {q(wallet_kind)}              # descriptor (watch-only, recommended) | keys (quick start)
+descriptor = {q(descriptor)}
+gap_limit = 20
+
+[backend]
+kind = {q(backend)}          # devchain (simulated, regtest only) | esplora | bitcoind
+esplora_urls = {q(urls)}
+rpc_url = {q(rpc_url)}    # http://user:pass@127.0.0.1:8332 (CLOUDLEASE_RPC_URL overrides)
+rpc_cookie_file = ""         # instead of user:pass in the URL
+rpc_wallet = "cloudlease-watch"
+timeout_seconds = 10
+
+[hooks]
+timeout_seconds = 10
+# Commands run on events, with the event as JSON on stdin. Events: lease_active,
+# lease_ended, lease_expired, payment_processing, pool_low_funds, pool_throttled,
+# pool_restored, provision_failed, payment_refund_due.
+# lease_active = "/usr/local/bin/provision-vm"
+# lease_ended = "/usr/local/bin/teardown-vm"
+
+[tax]
+reverse_charge = true       # B2B customers with a VAT id in another country: reverse charge
+# [tax.rates]               # country = percent, by the customer's country
+# DE = 19
+# FR = "20"
+
+[ledger]
+# "" = ledger.db in this home; postgresql://user:pass@host/db shares one ledger between
+# hosts (CLOUDLEASE_LEDGER_URL overrides)
+url = {q(ledger_url)}
+id = {q(ledger_id)}   # the ledger this home belongs to (checked on every command)
+
+[lightning]
+backend = "none"            # none | devchain (simulated, regtest) | electrum | lnd
+url = ""                    # electrum: http://user:pass@127.0.0.1:7777; lnd: https://host:8080
+macaroon = ""               # lnd: path of the invoice macaroon
+tls_cert = ""               # lnd: path of the node's tls.cert (pinned)
+timeout_seconds = 10
+
+[provision]
+driver = "none"             # none | command | ssh-account | podman
+command = ""                # driver "command": run per lease event, may print access JSON
+listen_address = "0.0.0.0"  # where tenants' sshd listens
+ssh_host = ""               # the host name shown to tenants ("" = this machine's name)
+port_min = 40000            # tenants' ports come from port_min..port_max (1024..65535)
+port_max = 40999
+image = ""                  # driver "podman": the container image
+network = ""                # driver "podman": the network ("" = podman's default)
+timeout_seconds = 120
+
+# Webhooks: POST each event as JSON, signed with HMAC-SHA256 (Cloudlease-Signature).
+# Repeat the table for more endpoints. A secret here means: keep this file chmod 600.
+# [[webhooks]]
+# url = "https://example.com/cloudlease"   # https, or http only to 127.0.0.1 / ::1
+# secret = "at least 16 characters, e.g. from: openssl rand -hex 32"
+# events = ["lease_active", "lease_ended"]   # default: every event
+# timeout_seconds = 10
+"""
