@@ -47,7 +47,7 @@ def sweep(ctx: Context, to: str, fee_rate: str | None = None, *, dry_run: bool =
         from cloudlease.validate import number
 
         rate = number(fee_rate, "--fee-rate", low=1, high=100_000,
-                      expect="a fee rate in sat/vB from 1 to 100000")
+                      expect="a fee rate of at least 1 sat/vB (at most 100000)")
     ledger = ctx.read()
     addresses = sorted({r.address for r in ledger.requests.where(
         "wallet = 'keys' AND paid_sats > 0")})
