@@ -18,12 +18,15 @@ import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloudlease import config_schema as schema
 from cloudlease.config_schema import BACKENDS, HOOK_EVENTS, NETWORKS
 from cloudlease.config_template import DEFAULT_ESPLORA, render_template
 from cloudlease.errors import BadValue, LedgerError
+
+if TYPE_CHECKING:
+    from cloudlease.provision.config import ProvisionSettings
 
 __all__ = ["BACKENDS", "DEFAULT_ESPLORA", "HOOK_EVENTS", "NETWORKS", "Settings", "Webhook",
            "check_network", "load", "parse", "render_template", "write_new"]
@@ -93,15 +96,7 @@ class Settings:
     lightning_macaroon: str = ""
     lightning_tls_cert: str = ""
     lightning_timeout: Decimal = Decimal(10)
-    provision_driver: str = "none"
-    provision_command: str = ""
-    provision_listen_address: str = "0.0.0.0"
-    provision_ssh_host: str = ""
-    provision_port_min: int = 40000
-    provision_port_max: int = 40999
-    provision_image: str = ""
-    provision_network: str = ""
-    provision_timeout: Decimal = Decimal(120)
+    provision: ProvisionSettings | None = None  # [provision]; None: driver "none"
     webhooks: tuple[Webhook, ...] = ()
 
     @property
@@ -274,7 +269,7 @@ def parse(raw: dict[str, Any], where: str = "config.toml") -> Settings:
     top, op, pay, rates, wallet = (r.get(t) for t in ("", "operator", "payment", "rates",
                                                        "wallet"))
     backend, hooks, tax, ledger = (r.get(t) for t in ("backend", "hooks", "tax", "ledger"))
-    ln, prov = r.get("lightning"), r.get("provision")
+    ln = r.get("lightning")
     tax_rates = _tax_rates(r, tax["rates"])
     webhooks = tuple(_webhook(r, item, i) for i, item in
                      enumerate(raw.get("webhooks", []), 1))
@@ -289,13 +284,6 @@ def parse(raw: dict[str, Any], where: str = "config.toml") -> Settings:
     if ln["backend"] == "lnd" and not ln["macaroon"]:
         raise r.fail("lightning.macaroon", 'is empty but lightning.backend = "lnd" (give the '
                                            "invoice macaroon's path)")
-    if prov["port_min"] > prov["port_max"]:
-        raise r.fail("provision.port_min", f"{prov['port_min']} is more than "
-                                           f"provision.port_max ({prov['port_max']})")
-    if prov["driver"] == "command" and not prov["command"]:
-        raise r.fail("provision.command", 'is empty but provision.driver = "command"')
-    if prov["driver"] == "podman" and not prov["image"]:
-        raise r.fail("provision.image", 'is empty but provision.driver = "podman"')
     return Settings(
         network=top["network"],
         currency=top["currency"],
@@ -333,17 +321,17 @@ def parse(raw: dict[str, Any], where: str = "config.toml") -> Settings:
         lightning_macaroon=ln["macaroon"],
         lightning_tls_cert=ln["tls_cert"],
         lightning_timeout=ln["timeout_seconds"],
-        provision_driver=prov["driver"],
-        provision_command=prov["command"],
-        provision_listen_address=prov["listen_address"],
-        provision_ssh_host=prov["ssh_host"],
-        provision_port_min=prov["port_min"],
-        provision_port_max=prov["port_max"],
-        provision_image=prov["image"],
-        provision_network=prov["network"],
-        provision_timeout=prov["timeout_seconds"],
+        provision=_provision(raw, where),
         webhooks=webhooks,
     )
+
+
+def _provision(raw: dict[str, Any], where: str) -> ProvisionSettings:
+    """``[provision]`` is checked by the provisioning package itself: every key its
+    drivers read, with their defaults (``cloudlease/provision/config.py``)."""
+    from cloudlease.provision.config import parse_section
+
+    return parse_section(raw.get("provision"), where)
 
 
 def _tax_rates(r: _Reader, value: Any) -> dict[str, Decimal]:

@@ -26,12 +26,11 @@ from cloudlease.money import MAX_RATE, MAX_SATS
 NETWORKS = ("mainnet", "testnet", "testnet4", "signet", "regtest")
 BACKENDS = ("devchain", "esplora", "bitcoind")
 HOOK_EVENTS = ("lease_active", "lease_ended", "lease_expired", "payment_processing",
-               "pool_low_funds", "pool_throttled", "pool_restored", "provision_failed",
-               "payment_refund_due")
+               "pool_low_funds", "pool_throttled", "pool_restored", "provision_ready",
+               "provision_failed", "payment_refund_due")
 RATE_SOURCES = ("fixed", "live")
 WALLET_KINDS = ("keys", "descriptor")
 LIGHTNING_BACKENDS = ("none", "devchain", "electrum", "lnd")
-PROVISION_DRIVERS = ("none", "command", "ssh-account", "podman")
 MAX_SECONDS = 3600
 
 # ISO 3166-1 alpha-2 (tzdata's iso3166.tab, 249 codes).
@@ -308,8 +307,6 @@ def secret(least: int = 16) -> Check:
     return check
 
 
-_HOST = r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]{2,45}\]|[0-9A-Fa-f:.]{2,45}"
-
 # table name ("" for the top level) → key → Key. ``config.parse`` maps them to Settings.
 SCHEMA: dict[str, dict[str, Key]] = {
     "": {
@@ -370,19 +367,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "tls_cert": Key(path(), ""),
         "timeout_seconds": Key(seconds(), Decimal(10)),
     },
-    "provision": {
-        "driver": Key(choice(*PROVISION_DRIVERS), "none"),
-        "command": Key(lambda v: v if v == "" else command()(v), ""),
-        "listen_address": Key(pattern(_HOST, "an IP address or host name"), "0.0.0.0"),
-        "ssh_host": Key(pattern(_HOST, "the host name tenants connect to"), ""),
-        "port_min": Key(whole(1024, 65535), 40000),
-        "port_max": Key(whole(1024, 65535), 40999),
-        "image": Key(pattern(r"[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}",
-                             "a container image such as docker.io/library/debian:stable"), ""),
-        "network": Key(pattern(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", "a podman network name"),
-                       ""),
-        "timeout_seconds": Key(seconds(), Decimal(120)),
-    },
+    # [provision] is checked by cloudlease/provision/config.py (parse_section): every key
+    # its drivers read, with their defaults; config.parse hands the table over whole.
+    "provision": {},
 }
 
 # [[webhooks]]: an array of tables, each with these keys.

@@ -70,9 +70,10 @@ timeout_seconds = 10
 timeout_seconds = 10
 # Commands run on events, with the event as JSON on stdin. Events: lease_active,
 # lease_ended, lease_expired, payment_processing, pool_low_funds, pool_throttled,
-# pool_restored, provision_failed, payment_refund_due.
-# lease_active = "/usr/local/bin/provision-vm"
-# lease_ended = "/usr/local/bin/teardown-vm"
+# pool_restored, provision_ready, provision_failed, payment_refund_due. Machines come
+# from [provision] below; hooks only hear about them. For example:
+# provision_failed = "/usr/local/bin/page-the-operator"
+# provision_ready = "/usr/local/bin/mail-login-details"
 
 [tax]
 reverse_charge = true       # B2B customers with a VAT id in another country: reverse charge
@@ -94,15 +95,22 @@ tls_cert = ""               # lnd: path of the node's tls.cert (pinned)
 timeout_seconds = 10
 
 [provision]
-driver = "none"             # none | command | ssh-account | podman
-command = ""                # driver "command": run per lease event, may print access JSON
-listen_address = "0.0.0.0"  # where tenants' sshd listens
-ssh_host = ""               # the host name shown to tenants ("" = this machine's name)
-port_min = 40000            # tenants' ports come from port_min..port_max (1024..65535)
-port_max = 40999
-image = ""                  # driver "podman": the container image
-network = ""                # driver "podman": the network ("" = podman's default)
-timeout_seconds = 120
+# What a paid lease becomes, made by tick outside the ledger lock and retried on the next
+# tick when it fails: none | command (your program per lease event, which may print the
+# tenant's ssh details; see examples/provision/) | ssh-account (a Unix account behind a
+# private sshd, as root) | podman (a container from `image`, as root).
+driver = "none"
+command = ""                    # driver "command": the program to run per event
+listen_address = "127.0.0.1"    # an IP of this host where each lease's sshd listens
+ssh_host = ""                   # the name tenants connect to ("" = listen_address)
+port_min = 22000                # one port per lease from port_min..port_max
+port_max = 22999
+timeout_seconds = 60            # for each program a driver runs
+state_dir = ""                  # "" = <home>/provision (root only; never under /tmp)
+image = ""                      # driver "podman": the container image
+network = "none"                # driver "podman": none (no network, no ssh) or a network
+# more keys (cgroup, cgroup_parent, tenant_group, shell, runtime, ulimits...):
+# cloudlease/provision/config.py
 
 # Webhooks: POST each event as JSON, signed with HMAC-SHA256 (Cloudlease-Signature).
 # Repeat the table for more endpoints. A secret here means: keep this file chmod 600.

@@ -248,6 +248,8 @@ class Tenant(Record):
         email: optional contact address.
         refund_address: optional Bitcoin address for refunds, valid on the ledger's network.
         removed_at: set by ``tenant remove`` when history still refers to the tenant.
+        ssh_keys: OpenSSH public key lines (checked: one line, known type, no options);
+            the provisioning drivers write each behind ``restrict,pty``. Never a private key.
     """
 
     name: str
@@ -255,6 +257,7 @@ class Tenant(Record):
     email: str | None = None
     refund_address: str | None = None
     removed_at: datetime | None = None
+    ssh_keys: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -268,6 +271,9 @@ class Plan(Record):
         price_fiat: price per hour in the ledger's currency (converted at a locked rate).
         currency: the fiat currency code when ``price_fiat`` is set.
         pool: the capacity pool the plan draws on, if any.
+        cpus: a machine's CPU limit as a number of CPUs (``Decimal('0.5')``), or no limit.
+        memory_bytes: a machine's memory limit, or no limit.
+        pids: a machine's limit on processes and threads at once, or no limit.
     """
 
     name: str
@@ -276,6 +282,9 @@ class Plan(Record):
     price_fiat: Decimal | None = None
     currency: str | None = None
     pool: str | None = None
+    cpus: Decimal | None = None
+    memory_bytes: int | None = None
+    pids: int | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -715,6 +724,60 @@ class Delivery(Record):
     claimed_by: str | None = None
     delivered_at: datetime | None = None
     last_error: str | None = None
+
+
+class MachineState(StrEnum):
+    """Where a lease's machine is (``provision.base.State`` is this enum)."""
+
+    PENDING = "pending"      # recorded before the first call; a crash leaves it for a retry
+    READY = "ready"          # the tenant can log in (or the command said it is done)
+    FAILED = "failed"        # the last call failed; ``error`` says why; retried next tick
+    SUSPENDED = "suspended"  # processes frozen, logins refused
+    RELEASED = "released"    # everything of the lease is gone
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MachineRecord(Record):
+    """The machine a paid lease became (``cloudlease/provision/``), as last recorded.
+
+    Attributes:
+        lease: the lease (the record's key).
+        driver: the driver that made it (``command``, ``ssh-account``, ``podman``).
+        state: see ``MachineState``.
+        created_at: when it was first recorded (``pending``, before the first driver call).
+        updated_at: when it last changed.
+        host: the host whose driver made it; on a shared ledger only that host drives it.
+        ssh_host / ssh_port / ssh_user: what the tenant logs in to, when there is a shell.
+        error: why the last call failed (state ``failed``), one line.
+        details: the driver's own facts (port, uid, container, ``ends_at``, host key
+            fingerprint...): JSON, never a secret.
+        attempts: driver calls that failed in a row (0 after a success).
+        action: the driver method last called (provision, suspend, resume, extend, release).
+        spec_sha: digest of the SSH keys and limits it was last set up with; a change (a
+            tenant's new key) provisions it again.
+        blocked: failed for a reason that cannot pass by itself (no SSH key to log in
+            with); tried again only when ``spec_sha`` changes, not on every tick.
+        claimed_until: a runner is calling the driver for it until then (no other takes it).
+        claimed_by: who claimed it (``host pid``).
+    """
+
+    lease: str
+    driver: str
+    state: MachineState
+    created_at: datetime
+    updated_at: datetime
+    host: str | None = None
+    ssh_host: str | None = None
+    ssh_port: int | None = None
+    ssh_user: str | None = None
+    error: str | None = None
+    details: dict = dataclasses.field(default_factory=dict)
+    attempts: int = 0
+    action: str | None = None
+    spec_sha: str | None = None
+    blocked: bool = False
+    claimed_until: datetime | None = None
+    claimed_by: str | None = None
 
 
 def record_number(record_id: str) -> int:

@@ -93,6 +93,8 @@ def _tenant(c: Console, d: dict) -> None:
     c.print(f"tenant [bold]{_esc(d['name'])}[/]"
             + (f" <{_esc(d['email'])}>" if d.get("email") else "")
             + (f", refunds to {_esc(d['refund_address'])}" if d.get("refund_address") else ""))
+    for k in d.get("ssh_keys") or []:
+        c.print(f"  ssh key {k['type']} {k['fingerprint']}")
 
 
 @view("tenant_list")
@@ -115,7 +117,22 @@ def _tenant_show(c: Console, d: dict) -> None:
 
 @view("plan")
 def _plan(c: Console, d: dict) -> None:
-    c.print(f"plan [bold]{_esc(d['name'])}[/] at {_price(d)} per hour")
+    c.print(f"plan [bold]{_esc(d['name'])}[/] at {_price(d)} per hour"
+            + (f", machines limited to {_limits(d)}" if _limits(d) != "-" else ""))
+
+
+def _limits(d: dict) -> str:
+    lim = d.get("limits") or {}
+    parts = []
+    if lim.get("cpus") is not None:
+        parts.append(f"{lim['cpus']} CPU")
+    if lim.get("memory_bytes") is not None:
+        from cloudlease.provision.keys import format_memory
+
+        parts.append(f"{format_memory(lim['memory_bytes'])} memory")
+    if lim.get("pids") is not None:
+        parts.append(f"{lim['pids']} processes")
+    return ", ".join(parts) or "-"
 
 
 def _price(d: dict) -> str:
@@ -129,9 +146,9 @@ def _plan_list(c: Console, rows: list) -> None:
     if not rows:
         c.print("no plans yet: cloudlease plan add NAME --price-per-hour AMOUNT")
         return
-    t = _table(None, "plan", "price per hour", "pool", "added")
+    t = _table(None, "plan", "price per hour", "pool", "limits", "added")
     for d in rows:
-        t.add_row(_esc(d["name"]), _price(d), _esc(d.get("pool") or "-"),
+        t.add_row(_esc(d["name"]), _price(d), _esc(d.get("pool") or "-"), _limits(d),
                   _when(d["created_at"]))
     c.print(t)
 
@@ -172,6 +189,25 @@ def _lease(c: Console, d: dict) -> None:
                 + (_esc(f" [{', '.join(r['flags'])}]") if r["flags"] else "")
                 + f": {r['amount_btc']} BTC ({_sats(r['amount_sats'])}) to {r['address']}"
                 + (f", seen {_sats(r['paid_sats'])}" if r["paid_sats"] else ""))
+    _machine(c, d.get("machine"))
+
+
+def _machine(c: Console, m: dict | None) -> None:
+    if not m:
+        return
+    state, driver = m["state"], _esc(m["driver"])
+    if state == "failed":
+        again = ("tried again when the tenant's SSH keys change" if m.get("blocked")
+                 else "retried on the next tick")
+        c.print(f"  machine [red]failed[/] ({driver}): {_esc(m['error'])} [dim]({again})[/]")
+        return
+    style = {"ready": "green", "suspended": "magenta", "released": "dim"}.get(state, "yellow")
+    c.print(f"  machine [{style}]{state}[/] ({driver})"
+            + (f": log in with [bold]{_esc(m['login'])}[/]" if state == "ready" and
+               m.get("login") else ""))
+    fingerprint = (m.get("details") or {}).get("host_key_fingerprint")
+    if fingerprint and state in ("ready", "suspended"):
+        c.print(f"  host key {_esc(fingerprint)}")
 
 
 @view("request")
@@ -259,7 +295,11 @@ def _check(c: Console, d: dict) -> None:
     for p in d.get("pools", []):
         if not p["runway_known"]:
             c.print(f"  [yellow]pool {_esc(p['pool'])}[/]: {_esc(p['reason'])}")
-    if not d["transitions"] and not d["hooks_delivered"] and not d["hooks_failed"]:
+    for m in d.get("machines") or []:
+        c.print(f"  machine {m['lease']}: {m['action']} → {_status(m['state'])}"
+                + (f": {_esc(m['error'])}" if m.get("error") else ""))
+    if not d["transitions"] and not d["hooks_delivered"] and not d["hooks_failed"] \
+            and not d.get("machines"):
         c.print("  nothing changed")
     pending = {k: v for k, v in d.get("statuses", {}).items() if v != "settled"}
     for rid, status in pending.items():

@@ -9,7 +9,16 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from cloudlease.model import Contribution, Lease, PaymentRequest, Payout, Plan, Pool, Tenant
+from cloudlease.model import (
+    Contribution,
+    Lease,
+    MachineRecord,
+    PaymentRequest,
+    Payout,
+    Plan,
+    Pool,
+    Tenant,
+)
 from cloudlease.money import btc_text, format_decimal, plain
 
 
@@ -50,13 +59,43 @@ def json_default(value: Any) -> Any:
 
 def tenant(t: Tenant) -> dict[str, Any]:
     return {"name": t.name, "email": t.email, "refund_address": t.refund_address,
-            "created_at": t.created_at}
+            "created_at": t.created_at, "ssh_keys": ssh_keys(t.ssh_keys)}
+
+
+def ssh_keys(keys: tuple[str, ...]) -> list[dict[str, str]]:
+    """Public keys with their SHA256 fingerprints (as ``ssh-keygen -l`` prints them)."""
+    import base64
+    import hashlib
+
+    out = []
+    for key in keys:
+        kind, body = key.split()[:2]
+        digest = hashlib.sha256(base64.b64decode(body)).digest()
+        out.append({"type": kind, "key": key, "fingerprint": "SHA256:" + base64.b64encode(
+            digest).decode().rstrip("=")})
+    return out
 
 
 def plan(p: Plan) -> dict[str, Any]:
     return {"name": p.name, "price_per_hour_sats": p.price_sats,
             "price_per_hour_fiat": p.price_fiat, "currency": p.currency, "pool": p.pool,
-            "created_at": p.created_at}
+            "created_at": p.created_at,
+            "limits": {"cpus": p.cpus, "memory_bytes": p.memory_bytes, "pids": p.pids}}
+
+
+def machine(rec: MachineRecord | None) -> dict[str, Any] | None:
+    """A lease's machine as ``lease show --json`` and hook events show it: its state, the
+    access details (``ssh.host``, ``ssh.port``, ``ssh.user``, and the ``login`` command),
+    the last error and the driver's public facts. Never a secret."""
+    if rec is None:
+        return None
+    ssh = ({"host": rec.ssh_host, "port": rec.ssh_port, "user": rec.ssh_user}
+           if rec.ssh_host and rec.ssh_port and rec.ssh_user else None)
+    login = f"ssh -p {ssh['port']} {ssh['user']}@{ssh['host']}" if ssh else None
+    return {"driver": rec.driver, "state": rec.state, "ssh": ssh, "login": login,
+            "error": rec.error, "blocked": rec.blocked, "attempts": rec.attempts,
+            "action": rec.action, "host": rec.host, "created_at": rec.created_at,
+            "updated_at": rec.updated_at, "details": dict(rec.details)}
 
 
 def request(r: PaymentRequest) -> dict[str, Any]:

@@ -64,7 +64,7 @@ def test_default_home_is_created_on_first_use(monkeypatch, tmp_path):
 def test_tenants(cli, home):
     t = cli.json("tenant", "add", "alice", "--email", "a@example.com")
     assert t == {"name": "alice", "email": "a@example.com", "refund_address": None,
-                 "created_at": t["created_at"]}
+                 "created_at": t["created_at"], "ssh_keys": []}
     cli("tenant", "add", "bob")
     assert [x["name"] for x in cli.json("tenant", "list")] == ["alice", "bob"]
     cli("rent", "--hours", "1", "--tenant", "alice")

@@ -78,9 +78,9 @@ BAD = [
     ("driver = \"none\"", "driver = \"kubernetes\"", "provision.driver", "ssh-account"),
     ("driver = \"none\"", "driver = \"command\"", "provision.command", "empty"),
     ("driver = \"none\"", "driver = \"podman\"", "provision.image", "empty"),
-    ("port_min = 40000", "port_min = 80", "provision.port_min", "from 1024 to 65535"),
-    ("port_min = 40000", "port_min = 41000", "provision.port_min", "more than"),
-    ("listen_address = \"0.0.0.0\"", "listen_address = \"a b\"", "provision.listen_address",
+    ("port_min = 22000", "port_min = 80", "provision.port_min", "from 1024 to 65535"),
+    ("port_min = 22000", "port_min = 23000", "provision.port_min", "more than"),
+    ("listen_address = \"127.0.0.1\"", "listen_address = \"a b\"", "provision.listen_address",
      "IP address"),
     ("", "[[webhooks]]\nurl = \"http://example.com/x\"\nsecret = \"0123456789abcdef\"",
      "webhooks[1].url", "https"),
@@ -327,9 +327,10 @@ def test_every_section_parses_into_settings():
     assert s.tax_reverse_charge is False
     assert s.ledger_url.startswith("postgresql://") and s.lightning_backend == "lnd"
     assert s.lightning_timeout == Decimal(5) and s.lightning_macaroon.endswith(".macaroon")
-    assert (s.provision_driver, s.provision_port_min, s.provision_port_max) == \
-        ("podman", 2200, 2299)
-    assert s.provision_timeout == Decimal(300) and s.provision_network == "tenants"
+    p = s.provision
+    assert (p.driver, p.port_min, p.port_max, p.listen_address) == ("podman", 2200, 2299, "::")
+    assert p.timeout_seconds == 300 and p.network == "tenants" and p.public_host == \
+        "vm.example.com"
     assert len(s.webhooks) == 2 and s.webhooks[0].events == ("lease_active", "lease_ended")
     assert s.webhooks[1].events == HOOK_EVENTS and s.webhooks[1].timeout == Decimal(10)
     assert "0123456789abcdef" not in repr(s) and "p%40ss" not in repr(s)
@@ -341,7 +342,7 @@ def test_defaults_of_the_new_sections():
         ("", "", "Due on receipt.")
     assert s.tax_rates == {} and s.tax_reverse_charge is True
     assert s.ledger_url == "" and s.lightning_backend == "none"
-    assert s.provision_driver == "none" and s.webhooks == ()
+    assert s.provision.driver == "none" and s.webhooks == ()
 
 
 def test_ledger_url_from_the_environment(monkeypatch):

@@ -81,11 +81,13 @@ def list_(
 @command(app, "show")
 def show(lease_id: Annotated[str, typer.Argument(metavar="ID", help="Lease id, e.g. L-7.")]
          ) -> Result:
-    """Show a lease and its payments."""
+    """Show a lease, its payments and its machine (how the tenant logs in)."""
     from cloudlease.ops import leases
 
-    lease, reqs = leases.show(ctx(), lease_id)
-    return Result(views.lease(lease, reqs), "lease")
+    c = ctx()
+    lease, reqs = leases.show(c, lease_id)
+    return Result({**views.lease(lease, reqs), "machine": views.machine(
+        c.read().machines.get(lease.id))}, "lease")
 
 
 @command(app, "cancel")

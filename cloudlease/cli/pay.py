@@ -22,7 +22,8 @@ def _report_data(report) -> dict:
             "held": report.held,
             "pools": [{"pool": d.pool.name, "runway_known": d.known, "change": d.change,
                        "runway_hours": d.runway_hours, "throttled": d.pool.throttled,
-                       "reason": d.reason} for d in report.pools]}
+                       "reason": d.reason} for d in report.pools],
+            "machines": report.machines}
 
 
 @command(app, "check")

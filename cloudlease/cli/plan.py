@@ -18,11 +18,19 @@ def add(
     price_per_hour: Annotated[str, typer.Option(
         "--price-per-hour", help="e.g. '1500 sat', '0.00002 BTC' or '0.40 USD'.")],
     pool: Annotated[str | None, typer.Option(help="Capacity pool the plan draws on.")] = None,
+    cpus: Annotated[str | None, typer.Option(
+        help="CPU limit of each machine, in CPUs (e.g. 0.5 or 2).")] = None,
+    memory: Annotated[str | None, typer.Option(
+        help="Memory limit of each machine, e.g. 256M or 2G (powers of 1024).")] = None,
+    pids: Annotated[str | None, typer.Option(
+        help="Limit on processes and threads at once in each machine, e.g. 64.")] = None,
 ) -> Result:
     """Add a plan."""
     from cloudlease.ops import plans
+    from cloudlease.provision.keys import parse_limits
 
-    return Result(views.plan(plans.add(ctx(), name, price_per_hour, pool)), "plan")
+    limits = parse_limits(cpus, memory, pids)
+    return Result(views.plan(plans.add(ctx(), name, price_per_hour, pool, limits)), "plan")
 
 
 @command(app, "list")

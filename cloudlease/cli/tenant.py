@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -11,6 +12,13 @@ from cloudlease.cli.common import Result, command, ctx
 
 app = typer.Typer(help="Tenants: who rents and who funds capacity.", no_args_is_help=True)
 
+SshKeyOpt = Annotated[list[str] | None, typer.Option(
+    "--ssh-key", help="An SSH public key line 'TYPE BASE64 [COMMENT]' for the tenant's "
+    "machines (repeat for several; no options such as command=).", show_default=False)]
+SshKeyFileOpt = Annotated[list[Path] | None, typer.Option(
+    "--ssh-key-file", help="A file holding one public key, e.g. ~/.ssh/id_ed25519.pub "
+    "('-' reads stdin; repeat for several).", show_default=False)]
+
 
 @command(app, "add")
 def add(
@@ -18,11 +26,38 @@ def add(
     email: Annotated[str | None, typer.Option(help="Contact e-mail.")] = None,
     refund_address: Annotated[str | None, typer.Option(
         help="Bitcoin address for refunds, on the ledger's network.")] = None,
+    ssh_key: SshKeyOpt = None,
+    ssh_key_file: SshKeyFileOpt = None,
 ) -> Result:
     """Add a tenant."""
-    from cloudlease.ops import tenants
+    from cloudlease.ops import sshkeys, tenants
 
-    return Result(views.tenant(tenants.add(ctx(), name, email, refund_address)), "tenant")
+    keys = sshkeys.collect(ssh_key or (), ssh_key_file or ())
+    return Result(views.tenant(tenants.add(ctx(), name, email, refund_address, keys)),
+                  "tenant")
+
+
+@command(app, "edit")
+def edit(
+    name: Annotated[str, typer.Argument(help="Tenant name.")],
+    ssh_key: SshKeyOpt = None,
+    ssh_key_file: SshKeyFileOpt = None,
+    no_ssh_keys: Annotated[bool, typer.Option(
+        "--no-ssh-keys", help="Remove the tenant's SSH keys (running machines stop "
+        "accepting them on the next tick).")] = False,
+) -> Result:
+    """Change a tenant: --ssh-key/--ssh-key-file replace its SSH keys (running machines
+    follow on the next tick)."""
+    from cloudlease.errors import BadValue
+    from cloudlease.ops import sshkeys
+
+    keys = sshkeys.collect(ssh_key or (), ssh_key_file or ())
+    if no_ssh_keys and keys:
+        raise BadValue("--no-ssh-keys cannot go with --ssh-key or --ssh-key-file")
+    if not keys and not no_ssh_keys:
+        raise BadValue("nothing to change: give --ssh-key KEY, --ssh-key-file FILE or "
+                       "--no-ssh-keys")
+    return Result(views.tenant(sshkeys.set_keys(ctx(), name, keys)), "tenant")
 
 
 @command(app, "list")

@@ -39,5 +39,6 @@ def wait_for_payment(ctx: Any, data: dict[str, Any], payment: dict[str, Any] | N
     from cloudlease.ops.leases import show
 
     lease, reqs = show(ctx, data["id"])
-    out = views.lease(lease, reqs)
+    out = {**views.lease(lease, reqs), "machine": views.machine(
+        ctx.read().machines.get(lease.id))}
     return Result(out, "lease", exit_code={"settled": 0, "expired": 8, "invalid": 8}[status])

@@ -67,6 +67,7 @@ SPECS: tuple[Spec, ...] = (
     _spec(model.Invoice, "invoices", "id", ("tenant, period", False), ("number", True)),
     _spec(model.Event, "events", "id"),
     _spec(model.Delivery, "deliveries", "id", ("status", False), ("event", False)),
+    _spec(model.MachineRecord, "machines", "lease", ("state", False)),
 )
 BY_NAME = {s.name: s for s in SPECS}
 BY_CLASS = {s.codec.cls: s for s in SPECS}
@@ -79,6 +80,7 @@ NOUNS = {"meta": "ledger fact", "counters": "counter", "tenants": "tenant", "pla
          "pools": "pool", "leases": "lease", "payment_requests": "payment request",
          "payments": "payment", "contributions": "contribution", "payouts": "payout",
          "invoices": "invoice", "events": "event", "deliveries": "delivery",
+         "machines": "machine of lease",
          "audit": "audit entry", "audit_rows": "audit entry"}
 
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         Event,
         Invoice,
         Lease,
+        MachineRecord,
         Meta,
         Payment,
         PaymentRequest,
@@ -255,6 +256,7 @@ class Ledger:
         self.invoices: Table[Invoice] = self._table("invoices")
         self.events: Table[Event] = self._table("events")
         self.deliveries: Table[Delivery] = self._table("deliveries")
+        self.machines: Table[MachineRecord] = self._table("machines")
         facts = {m.key: m.value for m in self.meta.all()}
         missing = [k for k in ("network", "currency", "created_at", "ledger_id") if k not in facts]
         if missing:

@@ -37,6 +37,9 @@ class Report:
         statuses: final status of each request asked about (``pay check``).
         held: requests whose chain answer was older than one already applied (unchanged).
         pools: the monitor's decision per pool (``tick``), unknown runways included.
+        machines: ``{lease, action, state, error}`` for every machine driven this pass.
+        leases_changed: leases whose record changed (activated, extended...), so ``pay
+            check`` provisions just those.
     """
 
     checked: list[str] = field(default_factory=list)
@@ -49,6 +52,8 @@ class Report:
     statuses: dict[str, str] = field(default_factory=dict)
     held: list[str] = field(default_factory=list)
     pools: list[Any] = field(default_factory=list)
+    machines: list[dict[str, Any]] = field(default_factory=list)
+    leases_changed: set[str] = field(default_factory=set)
 
 
 def policy(ctx: Context) -> lifecycle.Policy:
@@ -115,6 +120,10 @@ def check(ctx: Context, ids: list[str] | None = None, *, tick: bool = False,
         report.events = [f"{e.name} {e.subject}" for e in events]
         report.statuses = {r.id: ledger.requests[r.id].status.value
                            for r in wanted if r.id in fresh}
+    if tick or report.leases_changed:  # machines: after the commit, outside the lock
+        from cloudlease.ops import provisioning
+
+        provisioning.run(ctx, report, only=None if tick else report.leases_changed)
     if tick or report.events:
         deliver.run_pending(ctx, report)
     return report
@@ -185,6 +194,7 @@ def _apply(ledger: Ledger, before: PaymentRequest, outputs: list[Received],
         pools.on_request_change(ledger, before, after, now)
     if lease is not None and new_lease is not None and new_lease != lease:
         ledger.leases[lease.id] = new_lease
+        report.leases_changed.add(lease.id)
         if new_lease.status != lease.status:
             report.transitions.append({"id": lease.id, "from": lease.status.value,
                                        "to": new_lease.status.value})

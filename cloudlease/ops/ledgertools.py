@@ -22,7 +22,7 @@ DUMP_FORMATS = ("toml", "json")
 # -- dump -------------------------------------------------------------------------------
 def _order(spec: schema.Spec) -> str:
     key = spec.codec.key
-    if key == "id" and spec.name not in ("payments", "payouts", "deliveries"):
+    if key in ("id", "lease") and spec.name not in ("payments", "payouts", "deliveries"):
         return f"CAST(substr({key}, 3) AS INTEGER), {key}"
     return key
 
@@ -49,7 +49,7 @@ def dump(ctx: Context, fmt: str = "toml") -> str:
         for row in rows:
             rec = {n: v for n, v in zip(c.names, row, strict=True) if v is not None}
             for name in ("lines", "body", "shares", "cost_months", "revenue_months",
-                         "flags", "txids", "requests", "methods"):
+                         "flags", "txids", "requests", "methods", "details", "ssh_keys"):
                 if isinstance(rec.get(name), str):
                     rec[name] = json.loads(rec[name])
             table[str(rec.pop(c.key))] = rec

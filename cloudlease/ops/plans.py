@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from cloudlease import clock, validate
 from cloudlease.context import Context
 from cloudlease.errors import BadValue, Conflict
 from cloudlease.model import Plan
 from cloudlease.money import DUST_SATS, Fiat, parse_amount
 
+if TYPE_CHECKING:
+    from cloudlease.provision.base import Limits
 
-def add(ctx: Context, name: str, price_per_hour: str, pool: str | None = None) -> Plan:
+
+def add(ctx: Context, name: str, price_per_hour: str, pool: str | None = None,
+        limits: Limits | None = None) -> Plan:
     name = validate.name(name, "plan name")
     price = parse_amount(price_per_hour, currency=ctx.settings.currency, what="price per hour")
     if isinstance(price, int) and price < DUST_SATS:
@@ -25,6 +31,9 @@ def add(ctx: Context, name: str, price_per_hour: str, pool: str | None = None) -
                     price_fiat=price.amount if isinstance(price, Fiat) else None,
                     currency=price.currency if isinstance(price, Fiat) else None,
                     pool=pool)
+        if limits is not None:
+            plan = plan.replace(cpus=limits.cpus, memory_bytes=limits.memory_bytes,
+                                pids=limits.pids)
         ledger.plans[name] = plan
     return plan
 

@@ -9,7 +9,7 @@ from cloudlease.model import Lease, Tenant
 
 
 def add(ctx: Context, name: str, email: str | None = None,
-        refund_address: str | None = None) -> Tenant:
+        refund_address: str | None = None, ssh_keys: tuple[str, ...] = ()) -> Tenant:
     name = validate.name(name, "tenant name")
     email = validate.email(email) if email else None
     if refund_address:
@@ -25,7 +25,7 @@ def add(ctx: Context, name: str, email: str | None = None,
                            f"{existing.removed_at:%Y-%m-%d}; its history keeps the name, so "
                            "choose another name for a new tenant")
         tenant = Tenant(name=name, created_at=clock.now(), email=email,
-                        refund_address=refund_address)
+                        refund_address=refund_address, ssh_keys=ssh_keys)
         ledger.tenants[name] = tenant
     return tenant
 

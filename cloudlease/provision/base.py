@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cloudlease import clock
+from cloudlease.model import MachineState
 
 if TYPE_CHECKING:
     from cloudlease.provision.config import ProvisionSettings
@@ -28,12 +29,7 @@ if TYPE_CHECKING:
 MAX_ERROR = 300  # characters kept of a failure message
 
 
-class State(StrEnum):
-    PENDING = "pending"      # recorded before the first call; a crash leaves it for a retry
-    READY = "ready"          # the tenant can log in (or the command said it is done)
-    FAILED = "failed"        # the last call failed; ``error`` says why; retried next tick
-    SUSPENDED = "suspended"  # processes frozen, logins refused
-    RELEASED = "released"    # everything of the lease is gone
+State = MachineState  # pending | ready | failed | suspended | released (one enum, in model.py)
 
 
 class Want(StrEnum):
@@ -186,31 +182,38 @@ def make_driver(settings: ProvisionSettings, home_path: str | Path) -> Driver | 
 
 
 def reconcile(driver: Driver, spec: MachineSpec, current: Machine | None,
-              want: Want) -> Machine | None:
-    """Call the one method that moves ``current`` towards ``want``; ``None`` = nothing to do.
+              want: Want, *, changed: bool = False) -> Machine | None:
+    """Call the one method that moves ``current`` towards ``want``; ``None`` = nothing to do
+    (see :func:`planned` for which)."""
+    action = planned(spec, current, want, changed=changed)
+    return None if action is None else getattr(driver, action)(spec, current)
+
+
+def planned(spec: MachineSpec, current: Machine | None, want: Want, *,
+            changed: bool = False) -> str | None:
+    """The driver method that moves ``current`` towards ``want``, or ``None``.
 
     - ``READY``: provision when there is no machine yet or it is pending/failed/released;
       resume when suspended; extend when ``spec.ends_at`` differs from what it was set up
-      for. A ready machine with the same end is left alone (``None``).
+      for; provision again (a repair) when ``changed`` says its keys or limits changed. A
+      ready machine with the same end is left alone.
     - ``SUSPENDED``: suspend unless already suspended.
     - ``RELEASED``: release unless already released or never recorded.
     """
     state = current.state if current else None
     if want is Want.RELEASED:
-        if current is None or state is State.RELEASED:
-            return None
-        return driver.release(spec, current)
+        return None if current is None or state is State.RELEASED else "release"
     if want is Want.SUSPENDED:
-        if state is State.SUSPENDED:
-            return None
-        return driver.suspend(spec, current)
+        return None if state is State.SUSPENDED else "suspend"
     if state is State.SUSPENDED:
-        return driver.resume(spec, current)
+        return "resume"
     if state is State.READY:
+        if changed:
+            return "provision"
         if current is not None and current.ends_at != iso(spec.ends_at):
-            return driver.extend(spec, current)
+            return "extend"
         return None
-    return driver.provision(spec, current)
+    return "provision"
 
 
 # --- helpers for drivers ---------------------------------------------------------------------

@@ -108,7 +108,11 @@ def parse_section(raw: dict[str, Any] | None, where: str = "config.toml") -> Pro
     for key, value in raw.items():
         kind = _TYPES.get(key)
         if kind is None:
-            raise _bad(where, key, f"is not a known key (known: {', '.join(sorted(_TYPES))})")
+            import difflib
+
+            close = difflib.get_close_matches(key, list(_TYPES), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise _bad(where, key, f"unknown key ({hint}allowed: {', '.join(sorted(_TYPES))})")
         if kind is Decimal and type(value) is int:
             value = Decimal(value)
         if kind is int and type(value) is not int or not isinstance(value, kind):
@@ -132,7 +136,9 @@ def parse_section(raw: dict[str, Any] | None, where: str = "config.toml") -> Pro
           "must be a host name or IP address")
     check(1024 <= s.port_min <= 65535, "port_min", "must be from 1024 to 65535")
     check(1024 <= s.port_max <= 65535, "port_max", "must be from 1024 to 65535")
-    check(s.port_min <= s.port_max, "port_max", f"must be at least port_min ({s.port_min})")
+    if s.port_min > s.port_max:
+        raise _bad(where, "port_min", f"{s.port_min} is more than provision.port_max "
+                                      f"({s.port_max})")
     timeout = values.get("timeout_seconds", Decimal(60))
     check(timeout.is_finite() and 0 < timeout <= 3600, "timeout_seconds",
           "must be from 0 to 3600 seconds")
@@ -155,10 +161,12 @@ def parse_section(raw: dict[str, Any] | None, where: str = "config.toml") -> Pro
           "authorized_keys_path", "must be an absolute path without ':'")
     check(64 <= s.ulimit_nofile <= 1048576, "ulimit_nofile", "must be from 64 to 1048576")
     check(16 <= s.ulimit_nproc <= 4194304, "ulimit_nproc", "must be from 16 to 4194304")
-    if s.driver == "command":
-        check(bool(s.command.strip()), "command", 'must name a program when driver = "command"')
-    if s.driver == "podman":
-        check(bool(s.image), "image", 'must name an image when driver = "podman"')
+    if s.driver == "command" and not s.command.strip():
+        raise _bad(where, "command", 'is empty but provision.driver = "command"; name the '
+                                     "program to run per lease event")
+    if s.driver == "podman" and not s.image:
+        raise _bad(where, "image", 'is empty but provision.driver = "podman"; name the '
+                                   "container image")
     return ProvisionSettings(**{**s.__dict__, "timeout_seconds": float(timeout)})
 
 
@@ -167,5 +175,6 @@ _TYPE_NAMES = {str: "a string", int: "a whole number", bool: "true or false",
 
 
 def _bad(where: str, key: str | None, what: str) -> LedgerError:
-    name = f"provision.{key}" if key else "[provision]"
-    return LedgerError(f"{where}:{name} {what}", code="config_invalid")
+    """``config.toml:provision.key: problem``, as config.py words every other key."""
+    name = f"provision.{key}" if key else "provision"
+    return LedgerError(f"{where}:{name}: {what}", code="config_invalid")

@@ -71,6 +71,9 @@ class PodmanDriver:
     def _ready(self, spec: MachineSpec, current: Machine | None) -> Machine:
         podman = which(self.program, "apt-get install podman")
         if self.publishes and not spec.ssh_keys:
+            keys = self.state_dir / accounts.user_name(spec.lease_id) / "authorized_keys"
+            if keys.exists():  # the tenant's keys were removed: revoke them at once
+                statedir.rewrite_in_place(keys, "", mode=0o644)
             raise StepFailed(f"no SSH key for {spec.tenant or 'the lease'}: add one with "
                              f"'cloudlease tenant edit {spec.tenant or 'NAME'} --ssh-key KEY'"
                              " (the lease stays paid)")
@@ -78,8 +81,8 @@ class PodmanDriver:
         state = statedir.lease_dir(self.state_dir, name)
         keys = state / "authorized_keys"
         # read inside the container by container_user; the folder around it is 0700
-        statedir.write_private(keys, "".join(f"{authorized_keys_line(k)}\n"
-                                             for k in spec.ssh_keys), mode=0o644)
+        statedir.rewrite_in_place(keys, "".join(f"{authorized_keys_line(k)}\n"
+                                                for k in spec.ssh_keys), mode=0o644)
         info = self._inspect(podman, name)
         port = statedir.port_of(self.state_dir, name)
         if info is None:

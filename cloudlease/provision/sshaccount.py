@@ -73,6 +73,9 @@ class SshAccountDriver:
 
     def _ready(self, spec: MachineSpec, current: Machine | None) -> Machine:
         if not spec.ssh_keys:
+            keys = self.state_dir / accounts.user_name(spec.lease_id) / "authorized_keys"
+            if keys.exists():  # the tenant's keys were removed: revoke them at once
+                statedir.write_private(keys, "")
             who = spec.tenant or "the lease"
             raise StepFailed(f"no SSH key for {who}: add one with 'cloudlease tenant edit "
                              f"{spec.tenant or 'NAME'} --ssh-key KEY' (the lease stays paid)")

@@ -41,6 +41,19 @@ def write_private(path: Path, text: str, mode: int = 0o600) -> None:
     os.replace(tmp, path)
 
 
+def rewrite_in_place(path: Path, text: str, mode: int = 0o600) -> None:
+    """Replace a file's content keeping its inode (a container bind-mounts that inode, so
+    a renamed new file would go unseen); a missing file is written as new."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        write_private(path, text, mode)
+        return
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+
+
 def read_text(path: Path) -> str | None:
     try:
         return path.read_text()
