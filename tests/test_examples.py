@@ -1,5 +1,6 @@
 """Every file in examples/ is exercised: config parses and derives, cron line runs,
-the hook handles events, the CI smoke script passes."""
+the hook handles events, the example command driver makes real machines through the CLI,
+the CI smoke script passes."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 from cloudlease import config
 from cloudlease.bitcoin.wallet import DescriptorWallet, parse_wallet_source
 from tests.conftest import REPO
+from tests.machine_helpers import set_hooks, set_provision
 
 EXAMPLES = REPO / "examples"
 
@@ -23,7 +25,9 @@ def test_example_config_is_valid_and_derives_bip84_vectors():
     raw = tomllib.loads((EXAMPLES / "config.toml").read_text(), parse_float=Decimal)
     settings = config.parse(raw, "examples/config.toml")
     assert settings.network == "mainnet" and settings.wallet_kind == "descriptor"
-    assert set(settings.hooks) == {"lease_active", "lease_ended", "lease_expired"}
+    assert set(settings.hooks) == {"provision_ready", "provision_failed", "lease_ended"}
+    assert settings.provision.driver == "command"
+    assert shlex.split(settings.provision.command)[0].endswith("/podman-machine.py")
     descriptor = parse_wallet_source(settings.descriptor, "mainnet")
     wallet = DescriptorWallet(descriptor, "mainnet")
     assert wallet.address_at(0) == "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu"
@@ -47,17 +51,65 @@ def test_cron_line_runs(home):
     assert '"transitions"' in proc.stdout
 
 
-def test_example_hook_logs_events(cli, home, tmp_path):
-    hook = EXAMPLES / "hooks" / "provision.sh"
-    cfg = home / "config.toml"
-    cfg.write_text(cfg.read_text().replace(
-        "[hooks]\n", f'[hooks]\nlease_active = "{hook}"\nlease_ended = "{hook}"\n'))
-    lease = cli.json("rent", "--hours", "1")
+def test_example_hook_tells_the_operator_about_machines(cli, home, tmp_path):
+    hook = EXAMPLES / "hooks" / "notify.sh"
+    set_hooks(home, lease_active=str(hook), provision_failed=str(hook))
+    # ssh-account with a tenant who has no key: the machine fails (no driver call, no root)
+    set_provision(home, driver="ssh-account", state_dir="/var/lib/cl-test-example")
+    cli("tenant", "add", "bob")
+    lease = cli.json("rent", "--hours", "1", "--tenant", "bob")
     cli("devchain", "pay", lease["payment"]["id"])
     cli("devchain", "mine")
-    cli("tick")
-    log = (home / "hooks.log").read_text()
-    assert f"lease_active start a machine for {lease['id']}" in log
+    assert not cli.json("tick")["hooks_failed"]
+    log = (home / "events.log").read_text()
+    assert f"lease_active {lease['id']} lease paid and active" in log
+    assert f"provision_failed {lease['id']} machine FAILED: no SSH key for tenant bob" in log
+
+
+def test_example_command_driver_makes_a_real_container_per_lease(cli, home, tmp_path,
+                                                                 monkeypatch):
+    """examples/provision/podman-machine.py as the [provision] command, through the CLI:
+    paid lease → container with the plan's limits → ssh login → removed at the end."""
+    import random
+    import time
+
+    from tests.machine_helpers import release_all, start_lease_ids_at
+    from tests.provision_parts import build_image, keypair, need, ssh
+
+    need("podman", "runc", "busybox", "sshd", "ssh", "ssh-keygen")
+    image = build_image(tmp_path / "image")
+    keys_dir = Path(f"/var/lib/cl-test-example-{os.getpid()}")
+    command = (f"{EXAMPLES / 'provision' / 'podman-machine.py'} --image {image} --network "
+               f"podman --runtime runc --port-min 22800 --port-max 22899 --keys-dir {keys_dir}")
+    set_provision(home, driver="command", command=command, timeout_seconds=120)
+    start_lease_ids_at(home, random.randrange(100_000, 999_999))
+    key, pub = keypair(tmp_path / "keys", "alice")
+    try:
+        cli("plan", "add", "small", "--price-per-hour", "1000 sat", "--memory", "128M",
+            "--pids", "64")
+        cli("tenant", "add", "alice", "--ssh-key", pub)
+        lease = cli.json("rent", "--hours", "1", "--plan", "small", "--tenant", "alice")
+        cli("devchain", "pay", lease["payment"]["id"])
+        cli("devchain", "mine")
+        cli("tick")
+        m = cli.json("lease", "show", lease["id"])["machine"]
+        assert (m["state"], m["driver"]) == ("ready", "command"), m["error"]
+        assert m["ssh"]["user"] == "root" and 22800 <= m["ssh"]["port"] <= 22899
+        name = f"cl-{lease['id'].lower()}"
+        for _ in range(50):  # the container's sshd starts with it
+            out = ssh(key, m["ssh"]["port"], "root", "cat /root/.ssh/authorized_keys")
+            if out.returncode == 0:
+                break
+            time.sleep(0.1)
+        assert out.returncode == 0 and out.stdout == f"restrict,pty {pub}\n", out.stderr
+        assert subprocess.run(["podman", "container", "exists", name]).returncode == 0
+        monkeypatch.setenv("CLOUDLEASE_NOW", cli.json("lease", "show", lease["id"])["ends_at"])
+        cli("tick")
+        assert cli.json("lease", "show", lease["id"])["machine"]["state"] == "released"
+        assert subprocess.run(["podman", "container", "exists", name]).returncode == 1
+    finally:
+        release_all(home)
+        shutil.rmtree(keys_dir, ignore_errors=True)
 
 
 def test_ci_smoke_script_passes(tmp_path):
