@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 PUB = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGVr1l0y5hG4y4Tx0fQ3y8lN8lX6cR9n3B4Gk2JtY0nV t@x"
+OTHER = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKzx9HmlRBaHT0bq2lb9Z7Hc0oJmF2IR/6h6dO0S6bP4 "
+         "bob@laptop")
 
 
 def toml_value(value: Any) -> str:

@@ -132,7 +132,7 @@ def watch(
 
                     sys.stdout.write(json.dumps(views.jsonable(last)) + "\n")
                     sys.stdout.flush()
-                elif last["transitions"] or last["hooks_failed"]:
+                elif last["transitions"] or last["hooks_failed"] or last["machines"]:
                     render.show("check", last)
             except BackendError as exc:
                 if count is not None and n >= count:
