@@ -12,23 +12,25 @@ from tests.machine_helpers import OTHER, PUB, set_provision
 
 
 # --- config ------------------------------------------------------------------------------
-def test_the_template_has_a_provision_table_that_parses(home):
+def test_the_templates_provision_table_is_the_packages_defaults(home):
+    """init's config.toml shows [provision] with the values the drivers default to, so
+    the file and the code never tell two stories."""
     import tomllib
 
     from cloudlease import config
+    from cloudlease.provision.config import ProvisionSettings
 
-    text = (home / "config.toml").read_text()
-    assert "\n[provision]\n" in text and "# image = " in text  # commented choices
+    table = tomllib.loads((home / "config.toml").read_text())["provision"]
+    assert table["driver"] == "none" and len(table) >= 8
     settings = config.load(home / "config.toml")
-    assert settings.provision.driver == "none"
-    assert tomllib.loads(text)["provision"] == {"driver": "none"}
+    assert settings.provision == ProvisionSettings()
 
 
 @pytest.mark.parametrize("raw,fragment", [
-    ({"driver": "vm"}, "provision.driver must be one of"),
-    ({"driver": "command"}, "provision.command must name a program"),
-    ({"driver": "ssh-account", "port_min": 80}, "provision.port_min must be from 1024"),
-    ({"driver": "none", "colour": "red"}, "provision.colour is not a known key"),
+    ({"driver": "vm"}, "provision.driver: must be one of"),
+    ({"driver": "command"}, 'provision.command: is empty but provision.driver = "command"'),
+    ({"driver": "ssh-account", "port_min": 80}, "provision.port_min: must be from 1024"),
+    ({"driver": "none", "colour": "red"}, "provision.colour: unknown key"),
 ])
 def test_a_bad_provision_table_is_refused_naming_the_key(cli, home, raw, fragment):
     set_provision(home, **raw)
