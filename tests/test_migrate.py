@@ -25,6 +25,7 @@ COMMANDS = ["lease list", "tenant list", "plan list", "risk", "pool list", "invo
 def _home(tmp_path: Path, name: str) -> Path:
     home = tmp_path / name
     shutil.copytree(DATA / name, home)
+    (home / "keys.toml").chmod(0o600)  # as the old release wrote it (git keeps no modes)
     return home
 
 
