@@ -97,16 +97,18 @@ def append(db: Db, changes: Mapping[tuple[str, str], str | None],
 
 
 def latest_hashes(db: Db, rows: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
-    """The hash the chain last recorded for each (table, key); absent: never recorded."""
+    """The hash the chain last recorded for each (table, key); absent: never recorded.
+    The keys join ``audit_rows`` through its primary key (table, key, seq), so the cost
+    follows the keys asked for, not the length of the chain."""
     out: dict[tuple[str, str], str | None] = {}
     for i in range(0, len(rows), _CHUNK):
         chunk = rows[i:i + _CHUNK]
         pairs = ", ".join(["(?, ?)"] * len(chunk))
         params = [x for pair in chunk for x in pair]
         for tbl, key, digest in db.query(
-                f"SELECT a.tbl, a.key, a.hash FROM audit_rows a WHERE (a.tbl, a.key) IN "
-                f"(VALUES {pairs}) AND a.seq = (SELECT max(b.seq) FROM audit_rows b WHERE "
-                "b.tbl = a.tbl AND b.key = a.key)", params):
+                f"WITH k(tbl, key) AS (VALUES {pairs}) SELECT a.tbl, a.key, a.hash FROM k "
+                "JOIN audit_rows a ON a.tbl = k.tbl AND a.key = k.key AND a.seq = (SELECT "
+                "max(b.seq) FROM audit_rows b WHERE b.tbl = k.tbl AND b.key = k.key)", params):
             out[(tbl, key)] = digest
     return out
 

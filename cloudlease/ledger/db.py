@@ -95,8 +95,13 @@ class Db:
 
     def close(self) -> None:
         try:
+            if self.dialect == "sqlite" and not self.read_only and self.conn is not None:
+                # keep the query planner's statistics current (indexes by date or status
+                # are only chosen well with them); bounded, and a no-op when nothing is due
+                self.conn.execute("PRAGMA analysis_limit = 400")
+                self.conn.execute("PRAGMA optimize")
             self.conn.close()
-        except Exception:  # noqa: S110 - closing a broken connection
+        except Exception:  # noqa: S110 - closing a broken or busy connection
             pass
 
     # -- errors -------------------------------------------------------------------------

@@ -68,7 +68,7 @@ def check(db: Db, *, full: bool = False) -> Findings:
     start = 0 if full else _checkpoint(db, out)
     out.checked_from = start
     _walk(db, start, out)
-    if full:
+    if start == 0:  # no checkpoint yet: every row changed since the start
         _all_rows(db, out)
     else:
         _changed_rows(db, start, out)
