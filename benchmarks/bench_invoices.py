@@ -10,8 +10,8 @@ median of ``--runs`` real subprocesses):
 
 1. in-process ``ops.invoicing.create`` for one tenant's month (about 430 lines at 100k
    leases), again (nothing changed: no write), the anonymous-sales statement of the same
-   month (about 3,500 lines), and ``issue``; the month is the one in the middle of the
-   history, so smaller ``--leases`` still have one;
+   month (one line per day and plan, from about 3,500 payments), and ``issue``; the month
+   is the one in the middle of the history, so smaller ``--leases`` still have one;
 2. in-process ``ops.invoicing.export`` for every format over all history (about 80,000
    entries) and for one month, with the output size;
 3. ``cloudlease invoice create`` (a new draft once, then again: rebuilt, unchanged, no
