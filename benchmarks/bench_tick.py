@@ -26,7 +26,7 @@ lease open and awaiting payment, one audit entry each).
 Run from the repository root:
 
     python benchmarks/bench_tick.py
-    python benchmarks/bench_tick.py --runs 3
+    python benchmarks/bench_tick.py --runs 5
 """
 
 from __future__ import annotations
@@ -225,7 +225,7 @@ def idle(tmp: Path, runs: int, cmd: list[str]) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     os.environ["CLOUDLEASE_NOW"] = NOW  # in-process building and checks share the clock
     cmd = c.cloudlease_cmd()
