@@ -6,9 +6,10 @@ expires midway):
 
 A. 1,000 open payment requests, 100 of them just paid (one confirmed tx each), against
    ``devchain serve`` running in a separate process, with the esplora backend:
-   - in-process ``check(ctx, tick=True, backend=EsploraBackend([url]))``: wall time and
-     HTTP requests made; the first tick (settles 100, activates 100 leases, one write)
-     and a steady tick (the same 1,000 addresses asked again, nothing changes);
+   - in-process ``check(ctx, tick=True, backend=EsploraBackend([url]))``: wall time,
+     HTTP requests made and ledger writes (audit entries added); the first tick
+     (settles 100, activates 100 leases, one write) and a steady tick (the same 1,000
+     addresses asked again, nothing changes: no write expected);
    - the CLI ``cloudlease tick --json`` as a subprocess, config switched to esplora.
 B. "10,000 addresses of history", taken as: the same 1,000 open requests, each address
    paid by 10 confirmed transactions (10,000 outputs in all; 1,000 settle on the first
@@ -113,10 +114,11 @@ def in_process(home: Path, url: str, runs: int, snap: Snapshot | None) -> dict[s
     from cloudlease.context import Context
     from cloudlease.ops.check import check
 
-    times, made, moved, checked = [], 0, 0, 0
+    times, made, moved, checked, writes = [], 0, 0, 0, 0
     for k in range(runs + (snap is not None)):  # with a snapshot, one untimed warm-up first
         if snap is not None:
             snap.restore()
+        head = audit_head(home)
         ctx = Context.at(home, lock_timeout=60)
         backend = EsploraBackend([url])
         t0 = time.perf_counter()
@@ -125,9 +127,10 @@ def in_process(home: Path, url: str, runs: int, snap: Snapshot | None) -> dict[s
             times.append(time.perf_counter() - t0)
         ctx.close()
         made, moved, checked = backend.requests_made, len(report.transitions), len(report.checked)
+        writes = audit_head(home) - head
     times.sort()
     return {"median": times[len(times) // 2], "min": times[0], "max": times[-1], "runs": runs,
-            "requests": made, "transitions": moved, "checked": checked}
+            "requests": made, "transitions": moved, "checked": checked, "writes": writes}
 
 
 def line(label: str, w: dict[str, float], extra: str = "") -> None:
@@ -167,14 +170,15 @@ def scenario(tmp: Path, name: str, *, requests: int, txs_per_address: int, paid:
         w = in_process(home, url, runs, snap)
         line("first tick, in-process", w,
              f"  {w['requests']:.0f} HTTP requests, {w['checked']:.0f} checked, "
-             f"{w['transitions']:.0f} transitions")
+             f"{w['transitions']:.0f} transitions, {w['writes']:.0f} ledger writes")
         # steady state: the tick after that one (nothing changes)
         snap.restore()
         in_process(home, url, 1, None)
         steady = Snapshot(home)
         w = in_process(home, url, runs, steady)
         line("steady tick, in-process", w,
-             f"  {w['requests']:.0f} HTTP requests, {w['transitions']:.0f} transitions")
+             f"  {w['requests']:.0f} HTTP requests, {w['transitions']:.0f} transitions, "
+             f"{w['writes']:.0f} ledger writes")
         c.set_config(home, "backend", "kind", "esplora")
         c.set_config(home, "backend", "esplora_urls", [url])
         environ = c.env(CLOUDLEASE_NOW=NOW)
