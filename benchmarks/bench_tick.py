@@ -1,13 +1,15 @@
 """``tick`` speed: 1,000 open requests checked over the Esplora API, and an idle tick.
 
-Measures (median of several runs; the ledger is restored before each run so every run
-does the same work; the clock is pinned with CLOUDLEASE_NOW so nothing expires midway):
+Measures (median of several runs, each warmed up once; ledger.db is restored before each
+run so every run does the same work; the clock is pinned with CLOUDLEASE_NOW so nothing
+expires midway):
 
 A. 1,000 open payment requests, 100 of them just paid (one confirmed tx each), against
    ``devchain serve`` running in a separate process, with the esplora backend:
-   - in-process ``check(ctx, tick=True, backend=EsploraBackend([url]))``: wall time and
-     HTTP requests made; the first tick (settles 100, activates 100 leases, one write)
-     and a steady tick (the same 1,000 addresses asked again, nothing changes);
+   - in-process ``check(ctx, tick=True, backend=EsploraBackend([url]))``: wall time,
+     HTTP requests made and ledger writes (audit entries added); the first tick
+     (settles 100, activates 100 leases, one write) and a steady tick (the same 1,000
+     addresses asked again, nothing changes: no write expected);
    - the CLI ``cloudlease tick --json`` as a subprocess, config switched to esplora.
 B. "10,000 addresses of history", taken as: the same 1,000 open requests, each address
    paid by 10 confirmed transactions (10,000 outputs in all; 1,000 settle on the first
@@ -16,12 +18,16 @@ C. The same 10,000 outputs on 100 addresses (100 transactions each), which force
    (/txs, then /txs/chain/:last_seen three times, then /address/:a for the counts).
 D. ``cloudlease tick --json`` with nothing to do, devchain backend: on an empty ledger,
    and with 50 settled, active leases (made by rent → pay → mine → tick; their payments
-   are re-checked for reorgs during 6 h, so they are still asked about).
+   are re-checked for reorgs during 6 h, so they are still asked about); it should write
+   nothing (the audit chain's head is compared before and after).
+
+The homes' ledgers are built by ``_common.build_home`` straight into ledger.db (every
+lease open and awaiting payment, one audit entry each).
 
 Run from the repository root:
 
     python benchmarks/bench_tick.py
-    python benchmarks/bench_tick.py --runs 3
+    python benchmarks/bench_tick.py --runs 5
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -49,17 +56,31 @@ server.serve_forever()
 
 
 class Snapshot:
-    """The ledger files of a home, to put back before each timed run."""
-
-    FILES = ("ledger.toml", "audit.log")
+    """A home's ledger.db, to put back before each timed run (no connection may be open on
+    it while it is taken or restored)."""
 
     def __init__(self, home: Path) -> None:
-        self.home = home
-        self.saved = {name: (home / name).read_bytes() for name in self.FILES}
+        self.db = home / "ledger.db"
+        con = sqlite3.connect(self.db)
+        try:  # fold the write-ahead log into the file, so the file is the whole ledger
+            con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            con.close()
+        self.saved = self.db.read_bytes()
 
     def restore(self) -> None:
-        for name, data in self.saved.items():
-            (self.home / name).write_bytes(data)
+        for suffix in ("-wal", "-shm"):
+            self.db.with_name(self.db.name + suffix).unlink(missing_ok=True)
+        self.db.write_bytes(self.saved)
+
+
+def audit_head(home: Path) -> int:
+    """The audit chain's last entry (a write adds one)."""
+    con = sqlite3.connect(home / "ledger.db")
+    try:
+        return con.execute("SELECT max(seq) FROM audit").fetchone()[0]
+    finally:
+        con.close()
 
 
 def start_server(devchain: Path) -> tuple[subprocess.Popen[str], str]:
@@ -87,24 +108,29 @@ def stop_server(proc: subprocess.Popen[str]) -> None:
 
 
 def in_process(home: Path, url: str, runs: int, snap: Snapshot | None) -> dict[str, float]:
-    """Median wall time of check(tick=True) with a fresh EsploraBackend, and its counts."""
+    """Median wall time of check(tick=True) with a fresh EsploraBackend, and its counts
+    (with ``snap``: restored before each run, the first run untimed)."""
     from cloudlease.bitcoin.backends.esplora import EsploraBackend
     from cloudlease.context import Context
     from cloudlease.ops.check import check
 
-    times, made, moved, checked = [], 0, 0, 0
-    for _ in range(runs):
+    times, made, moved, checked, writes = [], 0, 0, 0, 0
+    for k in range(runs + (snap is not None)):  # with a snapshot, one untimed warm-up first
         if snap is not None:
             snap.restore()
+        head = audit_head(home)
         ctx = Context.at(home, lock_timeout=60)
         backend = EsploraBackend([url])
         t0 = time.perf_counter()
         report = check(ctx, tick=True, backend=backend)
-        times.append(time.perf_counter() - t0)
+        if k or snap is None:
+            times.append(time.perf_counter() - t0)
+        ctx.close()
         made, moved, checked = backend.requests_made, len(report.transitions), len(report.checked)
+        writes = audit_head(home) - head
     times.sort()
     return {"median": times[len(times) // 2], "min": times[0], "max": times[-1], "runs": runs,
-            "requests": made, "transitions": moved, "checked": checked}
+            "requests": made, "transitions": moved, "checked": checked, "writes": writes}
 
 
 def line(label: str, w: dict[str, float], extra: str = "") -> None:
@@ -116,15 +142,17 @@ def scenario(tmp: Path, name: str, *, requests: int, txs_per_address: int, paid:
     """``requests`` open requests; ``paid`` of them receive ``txs_per_address`` confirmed
     transactions adding up to the amount due."""
     from cloudlease.bitcoin.devchain import Devchain
-    from cloudlease.ledger import store
+    from cloudlease.context import Context
 
     home = tmp / name
     t0 = time.perf_counter()
     c.build_home(home, requests, open_leases=requests, recent_closed=0, audit_per_lease=1,
                  open_kind="awaiting")
-    ledger = store.read(store.Home(home))
+    ctx = Context.at(home)
+    due = [(r.address, r.amount_sats) for r in ctx.read().requests.where(
+        "status = 'new'", order="address_index", limit=paid)]
+    ctx.close()
     chain = Devchain(home / "devchain.json")
-    due = [(r.address, r.amount_sats) for r in ledger.requests.values()][:paid]
     for k in range(txs_per_address):
         part = [(a, s // txs_per_address + (s % txs_per_address if k == 0 else 0))
                 for a, s in due]
@@ -133,8 +161,8 @@ def scenario(tmp: Path, name: str, *, requests: int, txs_per_address: int, paid:
         chain.mine(1)
     outputs = paid * txs_per_address
     print(f"{name}: {requests:,} open requests; {paid:,} addresses paid by "
-          f"{txs_per_address} tx each = {outputs:,} outputs; devchain.json "
-          f"{c.human_bytes(c.size_of(home / 'devchain.json'))} (set up in "
+          f"{txs_per_address} tx each = {outputs:,} outputs; {c.ledger_size(home)}, "
+          f"devchain.json {c.human_bytes(c.size_of(home / 'devchain.json'))} (set up in "
           f"{time.perf_counter() - t0:.1f} s)")
     server, url = start_server(home / "devchain.json")
     try:
@@ -142,14 +170,15 @@ def scenario(tmp: Path, name: str, *, requests: int, txs_per_address: int, paid:
         w = in_process(home, url, runs, snap)
         line("first tick, in-process", w,
              f"  {w['requests']:.0f} HTTP requests, {w['checked']:.0f} checked, "
-             f"{w['transitions']:.0f} transitions")
+             f"{w['transitions']:.0f} transitions, {w['writes']:.0f} ledger writes")
         # steady state: the tick after that one (nothing changes)
         snap.restore()
         in_process(home, url, 1, None)
         steady = Snapshot(home)
         w = in_process(home, url, runs, steady)
         line("steady tick, in-process", w,
-             f"  {w['requests']:.0f} HTTP requests, {w['transitions']:.0f} transitions")
+             f"  {w['requests']:.0f} HTTP requests, {w['transitions']:.0f} transitions, "
+             f"{w['writes']:.0f} ledger writes")
         c.set_config(home, "backend", "kind", "esplora")
         c.set_config(home, "backend", "esplora_urls", [url])
         environ = c.env(CLOUDLEASE_NOW=NOW)
@@ -186,11 +215,13 @@ def idle(tmp: Path, runs: int, cmd: list[str]) -> None:
     chain.pay_many([(r.request.address, r.request.amount_sats) for r in rentals])
     chain.mine(1)
     report = check(ctx, tick=True)
+    ctx.close()
     assert len(report.transitions) == 100, report.transitions  # 50 requests + 50 leases
-    before = (home / "ledger.toml").read_bytes()
+    before = audit_head(home)
     w = c.wall([*cmd, "tick", "--json", "--home", str(home)], runs=runs, environ=environ)
-    unchanged = (home / "ledger.toml").read_bytes() == before
-    line("50 settled, active leases", w, "" if unchanged else "  (ledger changed!)")
+    writes = audit_head(home) - before
+    line("50 settled, active leases", w,
+         "" if not writes else f"  ({writes} writes to the ledger!)")
     w = c.wall([*cmd, "lease", "list", "--open", "--json", "--home", str(home)], runs=runs,
                environ=environ)
     line("(for scale: lease list --open --json)", w)
@@ -198,7 +229,7 @@ def idle(tmp: Path, runs: int, cmd: list[str]) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     os.environ["CLOUDLEASE_NOW"] = NOW  # in-process building and checks share the clock
     cmd = c.cloudlease_cmd()
