@@ -146,6 +146,7 @@ def test_edit_with_the_triggers_dropped_is_still_caught(cli, engine_home):
     ("DELETE FROM leases WHERE id = 'L-1'", "lease L-1"),
     ("INSERT INTO tenants (name, created_at) VALUES ('mallory', '2026-01-01T00:00:00+00:00')",
      "tenant mallory"),
+    ("UPDATE counters SET value = 1 WHERE kind = 'lease'", "counter lease"),
 ])
 def test_verify_catches_every_kind_of_edit(cli, engine_home, sql, fragment):
     _rent(cli, 2)

@@ -71,13 +71,23 @@ def head(db: Db) -> Entry | None:
     return Entry(*row) if row else None
 
 
+COUNTER = "counter."  # counts key prefix: the value of each id counter after the write
+
+
 def append(db: Db, changes: Mapping[tuple[str, str], str | None],
-           deltas: Mapping[str, int], action: str | None = None) -> Entry:
-    """Record one write (the caller holds the writer lock, inside its transaction)."""
+           deltas: Mapping[str, int], action: str | None = None,
+           counters: Mapping[str, int] | None = None) -> Entry:
+    """Record one write (the caller holds the writer lock, inside its transaction).
+
+    Id counters change on nearly every write; their values go into the entry's ``counts``
+    (``counter.lease``...) rather than one ``audit_rows`` line each, so the chain stays
+    short and still vouches for them."""
     last = head(db)
     counts: dict[str, int] = json.loads(last.counts) if last else {}
     for table, delta in deltas.items():
         counts[table] = counts.get(table, 0) + delta
+    for kind, value in (counters or {}).items():
+        counts[COUNTER + kind] = value
     counts_text = json.dumps(dict(sorted(counts.items())), separators=(",", ":"))
     seq = (last.seq if last else 0) + 1
     prev = last.hash if last else GENESIS
@@ -128,6 +138,12 @@ def mismatched(db: Db, rows: list[tuple[str, str, str]]) -> list[tuple[str, str,
         elif want != digest:
             bad.append((table, key, "does not match its audit record"))
     return bad
+
+
+def counter_values(entry: Entry | None) -> dict[str, int]:
+    """The id counters as the chain last recorded them."""
+    counts = json.loads(entry.counts) if entry else {}
+    return {k[len(COUNTER):]: v for k, v in counts.items() if k.startswith(COUNTER)}
 
 
 def touched(db: Db, limit: int = 5) -> list[tuple[str, str, str]]:

@@ -73,7 +73,7 @@ class Table(Generic[R]):
                 if rec is not None:
                     out.append(rec)
                 continue
-            digest = row_hash(self.name, self.codec.names, row)
+            digest = row_hash(self.name, row)
             fresh.append((key, digest))
             self._orig[key] = (row, digest)
             rec = self.codec.decode(row)
@@ -218,7 +218,7 @@ class Table(Generic[R]):
             row = self.codec.encode(rec)
             if orig is not None and orig[0] == row:
                 continue
-            out[key] = row_hash(self.name, self.codec.names, row)
+            out[key] = row_hash(self.name, row)
         return out
 
 
@@ -289,12 +289,19 @@ class Ledger:
         tool's back is never blessed."""
         from cloudlease.ledger import audit
 
+        source = self if other is None else other
         rows = self.loaded if other is None else [
             (name, k, orig[1]) for name, table in other.tables.items()
             for k, orig in table._orig.items() if orig is not None]
         if other is None:
             self.loaded = []
-        bad = audit.mismatched(self.db, rows)
+        counters = [(k, orig[0][1]) for k, orig in source.counters._orig.items()
+                    if orig is not None]
+        bad = audit.mismatched(self.db, [r for r in rows if r[0] != "counters"])
+        if counters:
+            recorded = audit.counter_values(audit.head(self.db))
+            bad += [("counters", kind, "does not match the audit chain")
+                    for kind, value in counters if recorded.get(kind) != value]
         if bad:
             table, key, why = bad[0]
             more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""

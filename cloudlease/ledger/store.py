@@ -150,16 +150,18 @@ def insert_records(db: Db, records: list[Any], action: str = "init") -> None:
         by_table.setdefault(schema.BY_CLASS[type(rec)].name, []).append(rec)
     changes: dict[tuple[str, str], str | None] = {}
     deltas: dict[str, int] = {}
+    counters = {c.kind: c.value for c in by_table.get("counters", [])}
     for table, recs in by_table.items():
         c = schema.BY_NAME[table].codec
         encoded = [c.encode(r) for r in recs]
         db.executemany(f"INSERT INTO {table} ({', '.join(c.names)}) VALUES "
                        f"({', '.join('?' * len(c.names))})", encoded)
         key_at = c.names.index(c.key)
-        for row in encoded:
-            changes[(table, row[key_at])] = row_hash(table, c.names, row)
+        if table != "counters":
+            for row in encoded:
+                changes[(table, row[key_at])] = row_hash(table, row)
         deltas[table] = len(recs)
-    audit.append(db, changes, deltas, action)
+    audit.append(db, changes, deltas, action, counters)
 
 
 # -- the write transaction ----------------------------------------------------------------
@@ -204,7 +206,10 @@ def transaction(db: Db, action: str | None = None, *,
             delta = (digest is not None) - before
             if delta:
                 deltas[table] = deltas.get(table, 0) + delta
-        audit.append(db, changes, deltas, action)
+        counters = {key: ledger.counter(key) for (table, key) in changes
+                    if table == "counters"}
+        rows = {k: v for k, v in changes.items() if k[0] != "counters"}
+        audit.append(db, rows, deltas, action, counters)
         audit.clear_touched(db)
         db.commit()
 

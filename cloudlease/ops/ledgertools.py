@@ -149,6 +149,8 @@ def resolve(ctx: Context, *, accept: bool = False, reason: str | None = None) ->
             return out
         changes: dict[tuple[str, str], str | None] = {}
         deltas: dict[str, int] = {}
+        counters: dict[str, int] = {}
+        chained = audit.counter_values(audit.head(db))
         for tbl, key, _op in touched:
             label = f"{schema.noun(tbl)} {key}"
             if tbl not in schema.BY_NAME:
@@ -158,7 +160,17 @@ def resolve(ctx: Context, *, accept: bool = False, reason: str | None = None) ->
             spec = schema.BY_NAME[tbl]
             c = spec.codec
             row = db.one(f"SELECT {', '.join(c.names)} FROM {tbl} WHERE {c.key} = ?", (key,))
-            now_hash = row_hash(tbl, c.names, tuple(row)) if row else None
+            if tbl == "counters":  # recorded by value in the chain's entries
+                value = row[1] if row else None
+                if value == chained.get(key):
+                    out.reverted.append(label)
+                elif accept and value is not None:
+                    out.accepted.append(label)
+                    counters[key] = value
+                else:
+                    out.refused.append(f"{label}: differs from the audit chain")
+                continue
+            now_hash = row_hash(tbl, tuple(row)) if row else None
             recorded = {k: v for (_, k), v in audit.latest_hashes(db, [(tbl, key)]).items()}
             if recorded.get(key) == now_hash or (row is None and key not in recorded):
                 out.reverted.append(label)
@@ -180,7 +192,7 @@ def resolve(ctx: Context, *, accept: bool = False, reason: str | None = None) ->
             "edits reverted: " + ", ".join(out.reverted)
         note = f"ledger resolve: {what}" + (f" (reason: {reason.strip()})" if accept and
                                              reason else "")
-        audit.append(db, changes, deltas, note[:200])
+        audit.append(db, changes, deltas, note[:200], counters)
         audit.clear_touched(db)
         db.commit()
     return out
