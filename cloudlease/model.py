@@ -448,17 +448,6 @@ class PaymentRequest(Record):
             return (*self.txids, self.ln_payment_hash)
         return self.txids
 
-    @property
-    def refund_due_sats(self) -> int:
-        """Sats owed back to the payer when flagged ``refund_due``: the surplus of a request
-        paid both ways, or all of it when the request does not keep the money."""
-        if "refund_due" not in self.flags:
-            return 0
-        received = self.paid_sats + self.ln_paid_msat // 1000
-        if self.status == RequestStatus.SETTLED:
-            return max(received - self.amount_sats, 0)
-        return received
-
 
 class Consideration(StrEnum):
     REVENUE_SHARE = "revenue_share"
