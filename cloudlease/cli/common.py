@@ -218,7 +218,8 @@ def run_command(call: Callable[[], Result]) -> None:
         raise
     if result.exit_code:
         if result.error:
-            fail(*result.error, result.exit_code)
+            code, message = result.error
+            fail(message, code, result.exit_code)
         raise typer.Exit(result.exit_code)
 
 
