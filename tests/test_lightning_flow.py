@@ -149,7 +149,7 @@ def test_wrong_amounts_are_refused_by_the_node(cli, home):
     cli("tick")
     req = cli.json("pay", "show", rid)
     assert req["status"] == "settled" and req["lightning"]["paid_msat"] == 1_500_000
-    assert req["flags"] == ["overpaid"] and req["refund_due_sats"] == 0
+    assert req["flags"] == ["overpaid", "refund_due"] and req["refund_sats"] == 500
 
 
 def test_paid_onchain_cancels_the_invoice(cli, home, monkeypatch):
@@ -173,12 +173,15 @@ def test_paid_both_ways_flags_the_surplus_for_refund(cli, home):
     cli("devchain", "ln-pay", rid)
     assert cli.json("tick")["transitions"][0] == {"id": rid, "from": "new", "to": "settled"}
     cli("devchain", "pay", rid, "--sats", "1000")
+    tick = cli.json("tick")  # seen, not confirmed: overpaid, nothing due back yet
+    assert tick["refunds_due"] == [] and tick["transitions"] == []
+    assert cli.json("pay", "show", rid)["flags"] == ["overpaid"]
+    cli("devchain", "mine")
     assert f"refund due on {rid}: 1,000 sat" in cli("tick").stdout
     req = cli.json("pay", "show", rid)
     assert req["status"] == "settled" and req["flags"] == ["overpaid", "refund_due"]
-    assert req["refund_due_sats"] == 1000 and req["paid_sats"] == 1000
+    assert req["refund_sats"] == 1000 and req["paid_sats"] == 1000
     assert "refund due: 1,000 sat" in cli("pay", "show", rid).stdout
-    cli("devchain", "mine")
     assert cli.json("tick")["refunds_due"] == []  # flagged once
     assert cli.json("lease", "show", lease["id"])["status"] == "active"
     cli("verify")
@@ -221,7 +224,7 @@ def test_paid_after_its_lease_was_cancelled_is_due_back(cli, home, monkeypatch):
     assert tick["refunds_due"] == [{"id": rid, "sats": 1000}]
     req = cli.json("pay", "show", rid)
     assert req["status"] == "expired" and "refund_due" in req["flags"]
-    assert req["refund_due_sats"] == 1000
+    assert req["refund_sats"] == 1000
     assert cli.json("lease", "show", lease["id"])["status"] == "cancelled"
     assert "lease was cancelled" in cli.json("pay", "accept", rid, code=4)["message"]
 

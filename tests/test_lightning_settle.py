@@ -95,13 +95,16 @@ def test_settled_after_the_window_is_late_until_accepted():
 
 
 def test_paid_both_ways_is_overpaid_and_due_back():
-    out = [Received(ADDR, "11" * 32, 0, 2000, None, False)]
-    after = run(request(), paid(T0), T0, outputs=out)
-    assert after.status == RequestStatus.SETTLED
-    assert after.flags == ("overpaid", "refund_due") and after.refund_due_sats == 2000
-    # the on-chain payment replaced away: nothing is due back any more
+    seen = [Received(ADDR, "11" * 32, 0, 2000, None, False)]
+    after = run(request(), paid(T0), T0, outputs=seen)
+    assert after.status == RequestStatus.SETTLED  # on-chain unconfirmed: nothing due yet
+    assert after.flags == ("overpaid",) and after.refund_sats is None
+    mined = [Received(ADDR, "11" * 32, 0, 2000, 10, False)]
+    after = s.evaluate(after, mined, 10, POL)
+    assert after.flags == ("overpaid", "refund_due") and after.refund_sats == 2000
+    # the on-chain payment reorged out and replaced away: nothing is due back any more
     gone = s.evaluate(after, [], 10, POL)
-    assert gone.flags == () and gone.refund_due_sats == 0
+    assert gone.flags == () and gone.refund_sats is None
 
 
 def test_onchain_settled_first_then_the_invoice_paid():
@@ -110,26 +113,26 @@ def test_onchain_settled_first_then_the_invoice_paid():
     out = [Received(ADDR, "11" * 32, 0, 2000, 5, False)]
     after = run(settled, paid(T0 + timedelta(minutes=1)), T0, outputs=out)
     assert after.status == RequestStatus.SETTLED and after.settled_at == T0
-    assert "refund_due" in after.flags and after.refund_due_sats == 2000
+    assert "refund_due" in after.flags and after.refund_sats == 2000
 
 
-def test_a_payer_overpaying_over_lightning_alone_is_not_a_refund():
+def test_a_payer_overpaying_over_lightning_is_due_the_surplus():
     after = run(request(), paid(T0, 3_000_500), T0)
-    assert after.flags == ("overpaid",) and after.refund_due_sats == 0
+    assert after.flags == ("overpaid", "refund_due") and after.refund_sats == 1000
 
 
 def test_paid_after_its_lease_was_cancelled():
     closed = request(status=RequestStatus.EXPIRED, closed_reason=s.LEASE_CANCELLED)
     after = run(closed, paid(T0 + timedelta(minutes=2)), T0 + timedelta(minutes=3))
     assert after.status == RequestStatus.EXPIRED
-    assert after.flags == ("refund_due",) and after.refund_due_sats == 2000
+    assert after.flags == ("refund_due",) and after.refund_sats == 2000
 
 
 def test_partial_onchain_then_the_invoice():
-    out = [Received(ADDR, "11" * 32, 0, 500, None, False)]
+    out = [Received(ADDR, "11" * 32, 0, 500, 9, False)]
     after = run(request(paid_sats=500, flags=("partial",)), paid(T0), T0, outputs=out)
     assert after.status == RequestStatus.SETTLED
-    assert after.flags == ("overpaid", "refund_due") and after.refund_due_sats == 500
+    assert after.flags == ("overpaid", "refund_due") and after.refund_sats == 500
 
 
 def test_references_carry_the_payment_hash():
