@@ -303,7 +303,8 @@ def _check(c: Console, d: dict) -> None:
     height = d.get("tip_height")
     c.print(f"checked {len(d['checked'])} payment request(s) on {d['backend'] or '-'}"
             + (f" at height {height}" if height is not None else "") + sim
-            + (f" and the Lightning node ({d['lightning']})" if d.get("lightning") else ""))
+            + (" and the simulated Lightning node" if d.get("lightning") == "devchain" else
+               f" and the Lightning node ({d['lightning']})" if d.get("lightning") else ""))
     for t in d["transitions"]:
         c.print(f"  {t['id']}: {_status(t['from'])} → {_status(t['to'])}")
     for r in d.get("refunds_due") or []:

@@ -101,8 +101,9 @@ class State:
                     from cloudlease.ops.home import init
 
                     init(ctx.home.path, lock_timeout=ctx.lock_timeout)
-                    note(f"created a new regtest home at {ctx.home.path} (simulated chain, "
-                         "starter plan 'standard'); see 'cloudlease init --help' for others")
+                    note(f"created a new regtest home at {ctx.home.path} (simulated chain and "
+                         "Lightning node, starter plan 'standard'); see 'cloudlease init "
+                         "--help' for others")
             self._ctx = ctx
         return self._ctx
 
