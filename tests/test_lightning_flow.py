@@ -425,3 +425,22 @@ def test_lightning_only_on_a_descriptor_wallet_keeps_the_index(cli, descriptor_h
     assert cli.json("wallet", "show")["next_index"] == first
     cli.json("rent", "--hours", "1")  # both: one address
     assert cli.json("wallet", "show")["next_index"] == first + 1
+
+
+def test_the_simulated_node_on_a_full_disk_or_past_bolt11_time(cli, home, monkeypatch):
+    import errno
+    import os
+
+    before = cli.ledger_snapshot()
+
+    def failing_fsync(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "fsync", failing_fsync)
+        err = cli.json("rent", "--hours", "1", "--method", "lightning", code=5)
+    assert "devchain-ln.json" in err["message"] and "disk is full" in err["message"]
+    monkeypatch.setenv("CLOUDLEASE_NOW", "3100-01-01T00:00:00Z")
+    err = cli.json("rent", "--hours", "1", code=6)
+    assert "3058" in err["message"] and "--method onchain" in err["message"]
+    assert cli.ledger_snapshot() == before
