@@ -89,6 +89,10 @@ def prepare(ctx: Context, methods: Sequence[str], amount_sats: int, description:
     None when the request is not to be paid over Lightning."""
     if "lightning" not in methods:
         return None
+    if "onchain" in methods:
+        from cloudlease.ops.requests import address_preflight
+
+        address_preflight(ctx)  # a keystore that will be refused: before the node is asked
     n = node(ctx)
     try:
         asked = clock.now()

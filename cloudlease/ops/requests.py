@@ -53,6 +53,25 @@ def fresh_address(ctx: Context, ledger: Ledger) -> tuple[str, str, int | None]:
     return address, "keys", None
 
 
+def address_preflight(ctx: Context) -> None:
+    """Refuse now what ``fresh_address`` would refuse later, without handing anything out:
+    called before a Lightning invoice is asked for, so a request that cannot get its
+    address leaves no invoice behind on the node either."""
+    settings = ctx.settings
+    if settings.wallet_kind == "descriptor":
+        if not settings.descriptor:
+            raise LedgerError("config.toml:wallet.descriptor is empty but wallet.kind is "
+                              "descriptor", code="config_invalid")
+        return
+    if ctx.ledger_url:
+        raise LedgerError("a shared ledger needs a watch-only (descriptor) wallet: a keys "
+                          "wallet's private keys would live on one host only; set "
+                          "wallet.kind = \"descriptor\" in config.toml", code="config_invalid")
+    from cloudlease.bitcoin.keystore import KeyStore
+
+    KeyStore(ctx.home.keys).check_permissions()
+
+
 def unpaid_tail(ledger: Ledger, limit: int | None = None) -> int:
     """Descriptor addresses handed out after the last one paid (gap-limit exposure);
     with ``limit``, counting stops past it."""
