@@ -24,6 +24,8 @@ from cloudlease import config_schema as schema
 from cloudlease.config_schema import BACKENDS, HOOK_EVENTS, NETWORKS
 from cloudlease.config_template import DEFAULT_ESPLORA, render_template
 from cloudlease.errors import BadValue, LedgerError
+from cloudlease.lightning.config import LightningSettings
+from cloudlease.lightning.config import parse_section as check_lightning
 
 if TYPE_CHECKING:
     from cloudlease.provision.config import ProvisionSettings
@@ -98,6 +100,14 @@ class Settings:
     lightning_timeout: Decimal = Decimal(10)
     provision: ProvisionSettings | None = None  # [provision]; None: driver "none"
     webhooks: tuple[Webhook, ...] = ()
+
+    @property
+    def lightning(self) -> LightningSettings:
+        """``[lightning]`` as the Lightning backends take it (``cloudlease.lightning``)."""
+        return LightningSettings(backend=self.lightning_backend, url=self.lightning_url,
+                                 macaroon=self.lightning_macaroon,
+                                 tls_cert=self.lightning_tls_cert,
+                                 timeout_seconds=self.lightning_timeout)
 
     @property
     def effective_rpc_url(self) -> str:
@@ -284,6 +294,9 @@ def parse(raw: dict[str, Any], where: str = "config.toml") -> Settings:
     if ln["backend"] == "lnd" and not ln["macaroon"]:
         raise r.fail("lightning.macaroon", 'is empty but lightning.backend = "lnd" (give the '
                                            "invoice macaroon's path)")
+    # what only the Lightning code knows: devchain is regtest only, lnd is https with a
+    # pinned tls_cert, an electrum URL carries the daemon's RPC user and password
+    check_lightning(raw.get("lightning"), where, top["network"])
     return Settings(
         network=top["network"],
         currency=top["currency"],

@@ -16,8 +16,10 @@ DEFAULT_ESPLORA = {
 def render_template(*, network: str, currency: str = "USD", wallet_kind: str = "keys",
                     descriptor: str = "", backend: str = "devchain",
                     esplora_urls: list[str] | None = None, rpc_url: str = "",
-                    fixed_rate: str = "", ledger_url: str = "", ledger_id: str = "") -> str:
-    """The commented config.toml written by ``init``."""
+                    fixed_rate: str = "", ledger_url: str = "", ledger_id: str = "",
+                    lightning: Any = None) -> str:
+    """The commented config.toml written by ``init`` (``lightning``: the
+    ``LightningSettings`` chosen with ``init --lightning``; default none)."""
     import tomli_w
 
     def q(value: Any) -> str:
@@ -87,13 +89,7 @@ reverse_charge = true       # B2B customers with a VAT id in another country: re
 url = {q(ledger_url)}
 id = {q(ledger_id)}   # the ledger this home belongs to (checked on every command)
 
-[lightning]
-backend = "none"            # none | devchain (simulated, regtest) | electrum | lnd
-url = ""                    # electrum: http://user:pass@127.0.0.1:7777; lnd: https://host:8080
-macaroon = ""               # lnd: path of the invoice macaroon
-tls_cert = ""               # lnd: path of the node's tls.cert (pinned)
-timeout_seconds = 10
-
+{_lightning(lightning)}
 [provision]
 # What a paid lease becomes, made by tick outside the ledger lock and retried on the next
 # tick when it fails: none | command (your program per lease event, which may print the
@@ -120,3 +116,10 @@ network = "none"                # driver "podman": none (no network, no ssh) or 
 # events = ["lease_active", "lease_ended"]   # default: every event
 # timeout_seconds = 10
 """
+
+
+def _lightning(settings: Any) -> str:
+    """The ``[lightning]`` table (``cloudlease.lightning.config.template_section``)."""
+    from cloudlease.lightning.config import LightningSettings, template_section
+
+    return template_section(settings or LightningSettings())

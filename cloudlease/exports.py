@@ -2,7 +2,9 @@
 
 One entry per event, every entry balanced to the sat, amounts in the commodity ``SAT``:
 
-- a settled payment: ``assets:bitcoin`` receives what arrived; the rental part goes to
+- a settled payment: ``assets:bitcoin`` receives what arrived on-chain and
+  ``assets:lightning`` what arrived over Lightning (its payment hash stands where a txid
+  would); the rental part goes to
   ``income:leases``, an investment paid with it to
   ``liabilities:investors:<tenant>:principal`` (the operator owes consideration on it), a
   donation to ``income:donations``, an overpayment to ``liabilities:overpayments`` (owed
@@ -43,6 +45,7 @@ from cloudlease.model import Contribution, Lease, PaymentRequest, Payout
 COMMODITY = "SAT"
 FORMATS = ("csv", "hledger", "beancount", "json")
 BITCOIN = ("assets", "bitcoin")
+LIGHTNING = ("assets", "lightning")
 LEASES = ("income", "leases")
 DONATIONS = ("income", "donations")
 OVERPAID = ("liabilities", "overpayments")
@@ -122,8 +125,11 @@ def _payment(req: PaymentRequest, lease: Lease | None, contribs: list[Contributi
              tz: ZoneInfo) -> Entry:
     assert req.settled_at is not None
     tenant = lease.tenant if lease is not None else req.tenant
-    received = max(req.amount_sats, req.paid_sats)
-    postings: list[tuple[tuple[str, ...], int]] = [(BITCOIN, received)]
+    ln_sats = req.ln_paid_msat // 1000
+    onchain = max(req.amount_sats - ln_sats, req.paid_sats) if ln_sats < req.amount_sats \
+        else req.paid_sats
+    received = onchain + ln_sats
+    postings: list[tuple[tuple[str, ...], int]] = [(BITCOIN, onchain), (LIGHTNING, ln_sats)]
     rest = req.amount_sats
     for c in contribs:
         account = investor(c.tenant, "principal") if c.kind == "investment" else DONATIONS
@@ -163,7 +169,7 @@ def _payment(req: PaymentRequest, lease: Lease | None, contribs: list[Contributi
         meta["rate_source"] = req.rate_source or ""
     if req.flags:
         meta["flags"] = list(req.flags)
-    meta["txids"] = list(req.txids)
+    meta["txids"] = list(req.references)
     return Entry(local_day(req.settled_at, tz), req.settled_at, req.id, "payment",
                  tenant or "anonymous", text, _clean(postings), meta)
 

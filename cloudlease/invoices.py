@@ -156,7 +156,7 @@ def lease_line(req: PaymentRequest, lease: Lease | None, covers: tuple[datetime,
     if covers is not None:
         line["starts_at"], line["ends_at"] = iso(covers[0]), iso(covers[1])
     line.update(_fiat_fields(sats, req, req.fiat_amount))
-    line["txids"] = list(req.txids)
+    line["txids"] = list(req.references)
     if req.flags:
         line["flags"] = list(req.flags)
     return line
@@ -172,7 +172,7 @@ def contribution_line(c: Contribution, req: PaymentRequest | None, tz: ZoneInfo
         "sats": c.amount_sats, "pool": c.pool, "settled_at": iso(c.settled_at),
     }
     line.update(_fiat_fields(c.amount_sats, req))
-    line["txids"] = list(req.txids) if req else []
+    line["txids"] = list(req.references) if req else []
     return line
 
 
@@ -200,7 +200,7 @@ def build_lines(tenant: str | None, period: str, tz: ZoneInfo, *,
             line = {"kind": "investment", "ref": req.id, "date": local_day(req.settled_at, tz),
                     "description": f"investment paid with lease {req.lease}",
                     "sats": req.invest_sats, "settled_at": iso(req.settled_at),
-                    **_fiat_fields(req.invest_sats, req), "txids": list(req.txids)}
+                    **_fiat_fields(req.invest_sats, req), "txids": list(req.references)}
             lines.append(((req.settled_at, 1, req.id), line))
     if tenant is not None:
         for c in contributions:

@@ -297,7 +297,8 @@ def with_refund(req: PaymentRequest) -> PaymentRequest:
     policy asks) beyond what keeps a promise: an overpaid surplus, money for an expired
     (late, cancelled), invalid or unhonoured request. Accepting a late payment
     (``pay accept``) takes it back. Pure."""
-    refund = max(0, req.confirmed_sats - promised_sats(req))
+    received = req.confirmed_sats + req.ln_paid_msat // 1000  # Lightning is final at once
+    refund = max(0, received - promised_sats(req))
     flags = _flags(req.flags, [Flag.REFUND_DUE] if refund else [], drop=[Flag.REFUND_DUE])
     return req.replace(refund_sats=refund or None, flags=flags)
 

@@ -343,7 +343,8 @@ class PaymentRequest(Record):
     Attributes:
         id: ``P-<n>``.
         purpose: ``rent`` or ``extend`` (later: ``invest``, ``donate``, ``topup``).
-        address: the fresh address, never used for another request.
+        address: the fresh address, never used for another request (None for a request
+            that is paid over Lightning only).
         amount_sats: what must arrive, in sats (fiat prices converted at ``rate``, rounded up).
         created_at: when it was made; the rate is locked from then until ``expires_at``.
         expires_at: end of the payment window.
@@ -396,7 +397,7 @@ class PaymentRequest(Record):
 
     id: str
     purpose: str
-    address: str
+    address: str | None
     amount_sats: int
     created_at: datetime
     expires_at: datetime
@@ -438,6 +439,14 @@ class PaymentRequest(Record):
     first_seen_at: datetime | None = None
     paid_at: datetime | None = None
     refund_sats: int | None = None
+
+    @property
+    def references(self) -> tuple[str, ...]:
+        """What proves the payment: its txids, and the payment hash when it was paid over
+        Lightning (where a txid would be)."""
+        if self.ln_paid_msat and self.ln_payment_hash:
+            return (*self.txids, self.ln_payment_hash)
+        return self.txids
 
 
 class Consideration(StrEnum):

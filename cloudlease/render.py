@@ -75,7 +75,9 @@ def _message(c: Console, data: Any) -> None:
 def _init(c: Console, d: dict) -> None:
     c.print(f"[green]✓[/] cloudlease home ready at [bold]{_esc(d['home'])}[/]")
     c.print(f"  network {d['network']}, wallet {d['wallet']}, backend {d['backend']}"
-            + (" [yellow](simulated chain)[/]" if d["backend"] == "devchain" else ""))
+            + (" [yellow](simulated chain)[/]" if d["backend"] == "devchain" else "")
+            + (f", Lightning {d['lightning']}" if d.get("lightning", "none") != "none" else "")
+            + (" [yellow](simulated node)[/]" if d.get("lightning") == "devchain" else ""))
     if d.get("starter_plan"):
         c.print(f"  starter plan [bold]{_esc(d['starter_plan'])}[/]; try: cloudlease rent "
                 "--hours 2")
@@ -187,7 +189,8 @@ def _lease(c: Console, d: dict) -> None:
     for r in d.get("payments") or []:
         c.print(f"  payment {r['id']} {_status(r['status'])}"
                 + (_esc(f" [{', '.join(r['flags'])}]") if r["flags"] else "")
-                + f": {r['amount_btc']} BTC ({_sats(r['amount_sats'])}) to {r['address']}"
+                + f": {r['amount_btc']} BTC ({_sats(r['amount_sats'])}) to "
+                + (r["address"] or "a Lightning invoice")
                 + (f", seen {_sats(r['paid_sats'])}" if r["paid_sats"] else ""))
     _machine(c, d.get("machine"))
 
@@ -226,15 +229,32 @@ def _payment_panel(c: Console, r: dict, *, simulated: bool = False) -> None:
         lines.append(f" ≈ {r['fiat_amount']} {r['currency']} at {r['rate']} "
                      f"{r['currency']}/BTC, {r['rate_source']}")
     lines.append(")\n")
-    lines.append("to   ")
-    lines.append(r["address"], style="bold cyan")
-    lines.append(f"\nby   {_when(r['expires_at'])}   status ")
+    if r.get("address"):
+        lines.append("to   ")
+        lines.append(r["address"], style="bold cyan")
+        lines.append("\n")
+    ln = r.get("lightning")
+    if ln:
+        lines.append("or   " if r.get("address") else "over ")
+        lines.append("Lightning", style="bold magenta")
+        node = "simulated node" if ln.get("simulated") else ln.get("node") or "node"
+        lines.append(f" ({node}): the invoice below\n")
+    lines.append(f"by   {_when(r['expires_at'])}   status ")
     lines.append(r["status"], style=_STATUS_STYLE.get(r["status"], ""))
     if r.get("flags"):
         lines.append(f" [{', '.join(r['flags'])}]")
+    if r.get("refund_sats"):
+        lines.append(f"\nrefund due: {r['refund_sats']:,} sat", style="bold red")
+    if ln and ln.get("preimage"):
+        lines.append(f"\npaid over Lightning {_when(ln['settled_at'])}, "
+                     f"{ln['paid_msat']:,} msat; preimage {ln['preimage']}")
     title = f"payment request {r['id']}" + (" — simulated regtest chain" if simulated else "")
+    if ln and ln.get("simulated"):
+        title += " — simulated Lightning node"
     c.print(Panel(lines, title=title, title_align="left", expand=False))
     c.print(r["uri"], soft_wrap=True, markup=False)  # one line, so it copies whole
+    if ln and r.get("address") and r["status"] in ("new", "processing"):
+        c.print(ln["uri"], soft_wrap=True, markup=False)
     if r.get("qr"):
         c.print(r["qr"], no_wrap=True, crop=False, overflow="ignore", markup=False,
                 highlight=False)
@@ -282,9 +302,16 @@ def _check(c: Console, d: dict) -> None:
     sim = " [yellow](simulated chain)[/]" if d.get("simulated") else ""
     height = d.get("tip_height")
     c.print(f"checked {len(d['checked'])} payment request(s) on {d['backend'] or '-'}"
-            + (f" at height {height}" if height is not None else "") + sim)
+            + (f" at height {height}" if height is not None else "") + sim
+            + (" and the simulated Lightning node" if d.get("lightning") == "devchain" else
+               f" and the Lightning node ({d['lightning']})" if d.get("lightning") else ""))
     for t in d["transitions"]:
         c.print(f"  {t['id']}: {_status(t['from'])} → {_status(t['to'])}")
+    for r in d.get("refunds_due") or []:
+        c.print(f"  [bold red]refund due[/] on {r['id']}: {r['sats']:,} sat paid twice or "
+                "for nothing (cloudlease pay show " + r["id"] + ")")
+    for rid in d.get("ln_cancelled") or []:
+        c.print(f"  {rid}: paid on-chain; its Lightning invoice is cancelled")
     for h in d["hooks_delivered"]:
         c.print(f"  [green]hook[/] {_esc(h)}")
     for h in d["hooks_failed"]:
@@ -299,7 +326,7 @@ def _check(c: Console, d: dict) -> None:
         c.print(f"  machine {m['lease']}: {m['action']} → {_status(m['state'])}"
                 + (f": {_esc(m['error'])}" if m.get("error") else ""))
     if not d["transitions"] and not d["hooks_delivered"] and not d["hooks_failed"] \
-            and not d.get("machines"):
+            and not d.get("machines") and not d.get("refunds_due"):
         c.print("  nothing changed")
     pending = {k: v for k, v in d.get("statuses", {}).items() if v != "settled"}
     for rid, status in pending.items():

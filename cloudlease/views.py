@@ -111,7 +111,18 @@ def request(r: PaymentRequest) -> dict[str, Any]:
         "tenant": r.tenant, "pool": r.pool, "invest_sats": r.invest_sats,
         "contribution": r.contribution, "first_seen_at": r.first_seen_at,
         "paid_at": r.paid_at, "refund_sats": r.refund_sats or 0,
+        "methods": list(r.methods), "lightning": lightning(r),
     }
+
+
+def lightning(r: PaymentRequest) -> dict[str, Any] | None:
+    """A request's Lightning invoice and, once paid, its proof of payment."""
+    if not r.ln_invoice:
+        return None
+    return {"invoice": r.ln_invoice, "uri": f"lightning:{r.ln_invoice}",
+            "payment_hash": r.ln_payment_hash, "amount_msat": r.ln_amount_msat,
+            "expires_at": r.ln_expires_at, "paid_msat": r.ln_paid_msat,
+            "settled_at": r.ln_settled_at, "preimage": r.ln_preimage}
 
 
 def lease(lease_: Lease, requests: list[PaymentRequest] | None = None) -> dict[str, Any]:

@@ -88,7 +88,8 @@ def test_cloudlease_now_out_of_range_is_exit_2(cli, home, now, monkeypatch):
 
 def test_the_latest_time_still_leaves_room_for_a_year_of_rental(cli, home, monkeypatch):
     monkeypatch.setenv("CLOUDLEASE_NOW", "8999-12-31T23:59:59Z")
-    lease = cli.json("rent", "--hours", "8784")
+    # on-chain: BOLT11 invoices cannot be dated after 3058 (tests/test_lightning_flow.py)
+    lease = cli.json("rent", "--hours", "8784", "--method", "onchain")
     cli("devchain", "pay", lease["payment"]["id"])
     cli("devchain", "mine")
     cli.json("tick")
@@ -144,9 +145,9 @@ def test_file_system_errors_are_one_line_exit_5(cli, home, monkeypatch, code, wo
 
     before = cli.ledger_snapshot()
     monkeypatch.setattr(os, "fsync", failing_fsync)
-    err = cli.json("rent", "--hours", "1", code=5)
+    err = cli.json("rent", "--hours", "1", "--method", "onchain", code=5)
     assert target in err["message"] and word in err["message"]
-    human = cli("rent", "--hours", "1", code=5)
+    human = cli("rent", "--hours", "1", "--method", "onchain", code=5)
     assert human.stderr.startswith("error: ") and human.stderr.count("\n") == 1
     monkeypatch.undo()
     assert cli.ledger_snapshot() == before

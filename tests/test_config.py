@@ -73,8 +73,9 @@ BAD = [
     ("url = \"\"\nid = ", "url = \"mysql://h/db\"\nid = ", "ledger.url", "postgresql://"),
     ("url = \"\"\nid = ", "url = \"postgresql://u:p@ss@h/db\"\nid = ", "ledger.url",
      "percent-encode"),
-    ("backend = \"none\"", "backend = \"eclair\"", "lightning.backend", "electrum, lnd"),
-    ("backend = \"none\"", "backend = \"lnd\"", "lightning.url", "lnd"),
+    # a regtest home on the devchain starts with the simulated Lightning node
+    ("backend = \"devchain\"", "backend = \"eclair\"", "lightning.backend", "electrum, lnd"),
+    ("backend = \"devchain\"", "backend = \"lnd\"", "lightning.url", "lnd"),
     ("driver = \"none\"", "driver = \"kubernetes\"", "provision.driver", "ssh-account"),
     ("driver = \"none\"", "driver = \"command\"", "provision.command", "empty"),
     ("driver = \"none\"", "driver = \"podman\"", "provision.image", "empty"),

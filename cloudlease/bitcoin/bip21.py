@@ -5,6 +5,8 @@
 - ``label`` and ``message`` are UTF-8 then percent-encoded with nothing left safe
   (``urllib.parse.quote(value, safe="")``), so ``&``, ``=``, ``#``, ``+``, ``%`` and spaces
   can never break the query.
+- ``lightning=<BOLT11>`` (BIP321) goes last, lower case: an invoice is bech32, so it needs
+  no percent-encoding, and the QR code can carry it upper-case (``qr.py``).
 - Text with control characters (C0, DEL, C1), Unicode direction overrides/isolates or lone
   surrogates is refused: a wallet shows label and message to the payer, and those
   characters can make shown text differ from what was sent.
@@ -12,6 +14,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from urllib.parse import quote
 
@@ -19,6 +22,7 @@ from cloudlease.bitcoin.address import parse_address
 from cloudlease.errors import BadValue
 from cloudlease.money import MAX_SATS, btc_text
 
+_BECH32 = re.compile(r"[a-z0-9]+1[qpzry9x8gf2tvdw0s3jn54khce6mua7l]+")
 # Bidirectional formatting characters (embedding, override, isolate, marks).
 _BIDI_CONTROLS = frozenset(
     "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
@@ -54,11 +58,13 @@ def make_uri(
     amount_sats: int | None,
     label: str | None = None,
     message: str | None = None,
+    lightning: str | None = None,
 ) -> str:
     """Build a BIP21 URI for ``address`` asking ``amount_sats`` (omitted when None).
 
     The address must be a valid Bitcoin address (any network); bech32 ones are written in
-    lower case. Empty ``label``/``message`` are left out. Raises ``BadValue``.
+    lower case. Empty ``label``/``message`` are left out; ``lightning`` is a BOLT11 invoice
+    for the same payment (BIP321). Raises ``BadValue``.
     """
     canonical = parse_address(address).address
     params: list[tuple[str, str]] = []
@@ -72,6 +78,11 @@ def make_uri(
         params.append(("label", quote(check_text(label, "label"), safe="")))
     if message:
         params.append(("message", quote(check_text(message, "message"), safe="")))
+    if lightning:
+        invoice = lightning.strip().lower()
+        if not invoice.startswith("ln") or not _BECH32.fullmatch(invoice):
+            raise BadValue("lightning= must be a BOLT11 invoice (ln..., bech32 characters)")
+        params.append(("lightning", invoice))
     uri = f"bitcoin:{canonical}"
     if params:
         uri += "?" + "&".join(f"{key}={value}" for key, value in params)

@@ -2,13 +2,16 @@
 
 Payload (:func:`qr_text`): for a bech32/bech32m address the scheme and the address are
 upper-cased (``BITCOIN:BC1Q...``), as BIP173 suggests; the query is left exactly as it
-is, since percent-encoded values are case-sensitive. BIP21 schemes and bech32 addresses are
+is, since percent-encoded values are case-sensitive, except a BIP321 ``lightning=`` invoice
+(bech32 too), which is upper-cased and kept last. BIP21 schemes and bech32 strings are
 case-insensitive, so wallets read it as the same URI. Base58 addresses are case-sensitive,
-so their URI is used unchanged.
+so their URI is used unchanged (the invoice is still upper-cased). A Lightning-only
+request's ``lightning:<BOLT11>`` becomes ``LIGHTNING:LNBC...``.
 
-Encoding: the upper-case head goes in an *alphanumeric* segment (5.5 bits a character)
-and the query, if any, in a *byte* segment, so the code is as small as a mixed-content QR
-code can be. Error correction is at least M (segno raises it when that costs no size), and
+Encoding: the upper-case head goes in an *alphanumeric* segment (5.5 bits a character),
+the query, if any, in a *byte* segment, and an upper-case invoice at its end in another
+alphanumeric segment, so the code is as small as a mixed-content QR code can be. Error
+correction is at least M (segno raises it when that costs no size), and
 Micro QR is never used (few phone scanners read it).
 
 segno is imported inside the functions that need it.
@@ -37,19 +40,27 @@ _HALF_BLOCKS = {
 def _split_uri(uri: str) -> tuple[str, str]:
     """``(address, "?query" or "")`` of a ``bitcoin:`` URI; ``BadValue`` otherwise."""
     if not isinstance(uri, str) or uri[:8].lower() != "bitcoin:":
-        raise BadValue("a payment QR code needs a bitcoin: URI")
+        raise BadValue("a payment QR code needs a bitcoin: or lightning: URI")
     address, sep, query = uri[8:].partition("?")
     if not address:
         raise BadValue("the bitcoin: URI has no address")
     return address, sep + query
 
 
+_LN_PARAM = "&lightning="
+
+
 def qr_text(uri: str) -> str:
     """The text a payment QR code carries (see the module doc)."""
+    if isinstance(uri, str) and uri[:10].lower() == "lightning:":
+        return "LIGHTNING:" + uri[10:].upper()
     address, query = _split_uri(uri)
+    head, sep, invoice = query.rpartition(_LN_PARAM)
+    if sep and invoice:
+        query = head + sep + invoice.upper()
     if is_bech32(address):
         return "BITCOIN:" + address.upper() + query
-    return uri
+    return uri[:8] + address + query
 
 
 def _segments(payload: str) -> list[str] | str:
@@ -58,7 +69,11 @@ def _segments(payload: str) -> list[str] | str:
     head, sep, query = payload.partition("?")
     if not sep or not all(ch in _ALNUM for ch in head):
         return payload
-    return [head, sep + query]
+    parts = [head, sep + query]
+    rest, ln, invoice = query.rpartition(_LN_PARAM)
+    if ln and invoice and all(ch in _ALNUM for ch in invoice):
+        parts = [head, sep + rest + ln, invoice]
+    return parts
 
 
 def make_qr(uri: str) -> Any:

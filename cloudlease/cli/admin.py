@@ -33,6 +33,18 @@ def init(
     ledger_url: Annotated[str | None, typer.Option(
         "--ledger-url", help="A postgresql:// URL: keep the ledger there, shared by several "
         "hosts (a second host attaches to it). Default: ledger.db in the home.")] = None,
+    lightning: Annotated[str | None, typer.Option(
+        "--lightning", metavar="BACKEND", help="Lightning node: none, devchain (simulated, "
+        "regtest), electrum or lnd (default: devchain on regtest with the devchain backend, "
+        "else none).")] = None,
+    ln_url: Annotated[str | None, typer.Option(
+        "--ln-url", help="electrum: http://user:password@host:port; lnd: https://host:8080."
+    )] = None,
+    ln_macaroon: Annotated[str | None, typer.Option(
+        "--ln-macaroon", metavar="PATH", help="lnd: an invoice macaroon file (mode 0600).")
+    ] = None,
+    ln_tls_cert: Annotated[str | None, typer.Option(
+        "--ln-tls-cert", metavar="PATH", help="lnd: the node's tls.cert, pinned.")] = None,
 ) -> Result:
     """Create a cloudlease home: config.toml (yours to edit) and an empty ledger."""
     import os
@@ -44,9 +56,11 @@ def init(
     res = do_init(Path(path).expanduser(), network=network, currency=currency,
                   descriptor=descriptor, xpub=xpub, backend=backend, esplora_urls=esplora_url,
                   rpc_url=rpc_url, fixed_rate=fixed_rate, force=force, ledger_url=ledger_url,
-                  lock_timeout=STATE.lock_timeout or 5.0)
+                  lock_timeout=STATE.lock_timeout or 5.0, lightning=lightning, ln_url=ln_url,
+                  ln_macaroon=ln_macaroon, ln_tls_cert=ln_tls_cert)
     return Result({"home": res.home, "network": res.network, "wallet": res.wallet,
-                   "backend": res.backend, "starter_plan": res.starter_plan,
+                   "backend": res.backend, "lightning": res.lightning,
+                   "starter_plan": res.starter_plan,
                    "ledger": res.ledger, "ledger_id": res.ledger_id,
                    "attached": res.attached}, "init")
 

@@ -101,8 +101,9 @@ class State:
                     from cloudlease.ops.home import init
 
                     init(ctx.home.path, lock_timeout=ctx.lock_timeout)
-                    note(f"created a new regtest home at {ctx.home.path} (simulated chain, "
-                         "starter plan 'standard'); see 'cloudlease init --help' for others")
+                    note(f"created a new regtest home at {ctx.home.path} (simulated chain and "
+                         "Lightning node, starter plan 'standard'); see 'cloudlease init "
+                         "--help' for others")
             self._ctx = ctx
         return self._ctx
 
@@ -218,7 +219,8 @@ def run_command(call: Callable[[], Result]) -> None:
         raise
     if result.exit_code:
         if result.error:
-            fail(*result.error, result.exit_code)
+            code, message = result.error
+            fail(message, code, result.exit_code)
         raise typer.Exit(result.exit_code)
 
 

@@ -1,4 +1,5 @@
-"""``cloudlease devchain pay|mine|reorg|replace|serve``: the simulated regtest chain."""
+"""``cloudlease devchain pay|ln-pay|mine|reorg|replace|serve``: the simulated regtest chain
+and its simulated Lightning node."""
 
 from __future__ import annotations
 
@@ -53,6 +54,9 @@ def pay(
     if target.upper().startswith("P-") or target.isdigit():
         req = c.read().request(target)
         address = req.address
+        if address is None:
+            raise BadValue(f"request {req.id} is paid over Lightning only (it has no address): "
+                           f"cloudlease devchain ln-pay {req.id}")
         if amount is None:
             amount = max(req.amount_sats - req.paid_sats, 1)
     else:
@@ -62,6 +66,37 @@ def pay(
     txid = chain.pay(address, amount, rbf=rbf)
     return Result({"txid": txid, "address": address, "sats": amount, "rbf": rbf,
                    "message": f"[simulated] sent {amount:,} sat to {address} in {txid}"})
+
+
+@command(app, "ln-pay")
+def ln_pay(
+    target: Annotated[str, typer.Argument(
+        metavar="REQUEST|BOLT11", help="A request id (its invoice), an invoice or its hash.")],
+    msat: Annotated[int | None, typer.Option(
+        help="Pay this many msat (default: the invoice's amount; the node refuses less, or "
+        "more than twice it).")] = None,
+) -> Result:
+    """Pay an invoice of the simulated Lightning node, as a customer's wallet would (it
+    refuses an expired, cancelled or paid invoice, or a wrong amount, as a real node does)."""
+    from cloudlease.lightning.devnode import DevNode
+
+    c, _ = _chain()
+    if c.settings.lightning.backend != "devchain":
+        raise BadValue(f"this home's Lightning backend is {c.settings.lightning.backend}, not "
+                       "the simulated node: pay with a real Lightning wallet")
+    invoice = target
+    if target.upper().startswith("P-") or target.isdigit():
+        req = c.read().request(target)
+        if not req.ln_invoice:
+            raise BadValue(f"request {req.id} has no Lightning invoice (it was made with "
+                           "--method onchain): cloudlease devchain pay " + req.id)
+        invoice = req.ln_invoice
+    paid = DevNode(c.home.path / "devchain-ln.json").pay(invoice, amount_msat=msat)
+    return Result({"payment_hash": paid.payment_hash, "paid_msat": paid.amount_paid_msat,
+                   "settled_at": paid.settled_at, "preimage": paid.preimage,
+                   "message": f"[simulated] paid {paid.amount_paid_msat:,} msat over Lightning "
+                              f"(payment hash {paid.payment_hash[:16]}…, preimage "
+                              f"{paid.preimage})"})
 
 
 @command(app, "mine")

@@ -13,8 +13,18 @@ from cloudlease.cli.common import STATE, Result, command, ctx
 app = typer.Typer(help="Leases: list, show, cancel, extend.", no_args_is_help=True)
 
 
+MethodOpt = Annotated[str | None, typer.Option(
+    "--method", help="How to pay: onchain, lightning or both (default: both when a Lightning "
+    "backend is configured, else onchain).", show_default=False)]
+
+
 def with_qr(payment: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Add a terminal QR code to a payment's data, for people only (never in --json)."""
+    """Add a terminal QR code to a payment's data, for people only (never in --json), and
+    name the Lightning node of a request that has an invoice."""
+    if payment is not None and payment.get("lightning"):
+        from cloudlease.ops.lnrequests import decorate
+
+        decorate(ctx().settings, payment)
     if payment is None or STATE.json_mode:
         return payment
     from cloudlease.bitcoin.qr import terminal_qr
@@ -38,6 +48,7 @@ def rent(
     invest: Annotated[str | None, typer.Option(
         help="Also invest this much in the plan's pool, in the same payment (needs --tenant)."
     )] = None,
+    method: MethodOpt = None,
 ) -> Result:
     """Rent capacity: price it and make a payment request (address, BIP21 URI, QR)."""
     from cloudlease.ops import leases
@@ -46,7 +57,7 @@ def rent(
     c = ctx()
     rental = leases.rent(c, hours, plan=plan, tenant=tenant, idempotency_key=idempotency_key,
                          dry_run=dry_run, rate=parse_rate(rate) if rate is not None else None,
-                         invest=invest)
+                         invest=invest, method=method)
     data = views.lease(rental.lease, [rental.request] if rental.request else [])
     data.update(created=rental.created, dry_run=rental.dry_run,
                 simulated=c.settings.backend == "devchain")
@@ -59,8 +70,8 @@ def rent(
         from cloudlease.cli.waiting import wait_for_payment
 
         return wait_for_payment(c, data, with_qr(data["payment"]))
-    if not STATE.json_mode:
-        data["payment"] = with_qr(data.get("payment"))
+    if "payment" in data:
+        data["payment"] = with_qr(data["payment"])
     return Result(data, "rental", notes=list(rental.warnings))
 
 
@@ -104,12 +115,14 @@ def extend(
     lease_id: Annotated[str, typer.Argument(metavar="ID", help="Lease id.")],
     hours: Annotated[str, typer.Option("--hours", help="Whole hours to add.")],
     rate: Annotated[str | None, typer.Option(help="Fiat per BTC to lock.")] = None,
+    method: MethodOpt = None,
 ) -> Result:
     """Make a payment request for more hours; the end time moves when it settles."""
     from cloudlease.ops.payments import extend as do_extend
     from cloudlease.ops.quote import parse_rate
 
-    lease, req = do_extend(ctx(), lease_id, hours, rate=parse_rate(rate) if rate else None)
+    lease, req = do_extend(ctx(), lease_id, hours, rate=parse_rate(rate) if rate else None,
+                           method=method)
     data = views.lease(lease, [req])
     data["payment"] = with_qr(data["payment"])
     return Result(data, "rental")

@@ -23,7 +23,9 @@ def _report_data(report) -> dict:
             "pools": [{"pool": d.pool.name, "runway_known": d.known, "change": d.change,
                        "runway_hours": d.runway_hours, "throttled": d.pool.throttled,
                        "reason": d.reason} for d in report.pools],
-            "machines": report.machines}
+            "machines": report.machines,
+            "lightning": report.lightning or None, "refunds_due": report.refunds,
+            "ln_cancelled": report.ln_cancelled, "notes": report.notes}
 
 
 @command(app, "check")
@@ -45,7 +47,7 @@ def check(ids: Annotated[list[str] | None, typer.Argument(
         waiting = ", ".join(f"{k} {v}" for k, v in report.statuses.items() if v != "settled")
         error = (("payment_pending", f"not settled yet: {waiting}") if code == 7 else
                  ("payment_expired", f"expired or invalid: {waiting}"))
-    return Result(data, "check", exit_code=code, error=error)
+    return Result(data, "check", exit_code=code, error=error, notes=report.notes)
 
 
 @command(app, "show")
@@ -105,7 +107,7 @@ def tick() -> Result:
     report = do_check(ctx(), tick=True)
     data = _report_data(report)
     data["simulated"] = report.backend == "devchain"
-    return Result(data, "check")
+    return Result(data, "check", notes=report.notes)
 
 
 def watch(

@@ -87,6 +87,9 @@ def fund(
     amount: Annotated[str, typer.Option(help="e.g. '500000 sat', '0.005 BTC', '50 USD'.")
                       ] = "",
     kind: Annotated[str, typer.Option(help="investment or donation.")] = "investment",
+    method: Annotated[str | None, typer.Option(
+        "--method", help="How to pay: onchain, lightning or both (default: both when a "
+        "Lightning backend is configured, else onchain).", show_default=False)] = None,
 ) -> Result:
     """Ask for an investment or donation: a payment request like a rental's."""
     from cloudlease.cli.lease import with_qr
@@ -95,7 +98,7 @@ def fund(
 
     if not amount:
         raise BadValue("--amount is required")
-    contribution, req = pools.fund(ctx(), name, tenant, amount, kind)
+    contribution, req = pools.fund(ctx(), name, tenant, amount, kind, method=method)
     return Result({"contribution": views.contribution(contribution),
                    "payment": with_qr(views.request(req))}, "fund")
 

@@ -26,7 +26,8 @@ def show(reveal: Annotated[bool, typer.Option(
     rows = [{"address": r.address, "request": r.id, "lease": r.lease, "status": r.status,
              "amount_sats": r.amount_sats, "received_sats": r.paid_sats,
              "index": r.address_index}
-            for r in ledger.requests.where(order="CAST(substr(id, 3) AS INTEGER)")]
+            for r in ledger.requests.where("address IS NOT NULL",
+                                           order="CAST(substr(id, 3) AS INTEGER)")]
     data = {"kind": s.wallet_kind, "network": s.network,
             "descriptor": s.descriptor or None,
             "next_index": ledger.counter("address_index") if s.wallet_kind == "descriptor"

@@ -51,6 +51,7 @@ class Column:
     expect: str
     nullable: bool
     empty_default: bool = False
+    required: bool = False  # a field without a default: NULL is passed on as None
 
 
 def _base(hint: Any) -> tuple[Any, bool]:
@@ -153,7 +154,11 @@ class RecordCodec:
         values: dict[str, Any] = {}
         for col, v in zip(self.columns, row, strict=True):
             if v is None:
-                if col.empty_default or col.nullable:
+                if col.empty_default:
+                    continue
+                if col.nullable:
+                    if col.required:
+                        values[col.name] = None
                     continue
                 self._fail(row, col, v, "is empty but must be set")
             kind = col.kind
@@ -183,8 +188,13 @@ class RecordCodec:
 @cache
 def codec(cls: type, table: str, key: str) -> RecordCodec:
     hints = typing.get_type_hints(cls)
-    return RecordCodec(cls, table, key,
-                       tuple(_column(f.name, hints[f.name]) for f in dataclasses.fields(cls)))
+    cols = []
+    for f in dataclasses.fields(cls):
+        col = _column(f.name, hints[f.name])
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            col = dataclasses.replace(col, required=True)
+        cols.append(col)
+    return RecordCodec(cls, table, key, tuple(cols))
 
 
 _ROW_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False,

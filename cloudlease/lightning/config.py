@@ -196,14 +196,19 @@ def template_section(settings: LightningSettings) -> str:
     def q(value: str) -> str:
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
-    return f"""\
-[lightning]
-backend = {q(settings.backend)}      # none | devchain (simulated, regtest only) | electrum | lnd
-url = {q(settings.url)}    # electrum: http://user:password@127.0.0.1:7777; lnd: https://host:8080
-macaroon = {q(settings.macaroon)}    # lnd: an invoice macaroon file, mode 0600
-tls_cert = {q(settings.tls_cert)}    # lnd: the node's tls.cert, pinned (never unverified)
-timeout_seconds = {settings.timeout_seconds}
-"""
+    def line(key: str, value: str, comment: str) -> str:
+        return f"{f'{key} = {value}':<27} # {comment}"
+
+    return "\n".join([
+        "[lightning]",
+        line("backend", q(settings.backend), "none | devchain (simulated, regtest) | "
+                                             "electrum | lnd"),
+        line("url", q(settings.url), "electrum: http://user:pass@127.0.0.1:7777; lnd: "
+                                     "https://host:8080"),
+        line("macaroon", q(settings.macaroon), "lnd: path of the invoice macaroon (mode 0600)"),
+        line("tls_cert", q(settings.tls_cert), "lnd: path of the node's tls.cert (pinned)"),
+        f"timeout_seconds = {settings.timeout_seconds}",
+    ]) + "\n"
 
 
 def _url_problem(backend: str, url: str) -> str | None:

@@ -103,8 +103,8 @@ class DevNode:
         data = json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
         try:
             atomic_write(self.path, data, mode=0o600)
-        except OSError as exc:
-            raise LedgerError(f"cannot write {self.path}: {exc.strerror}") from None
+        except OSError as exc:  # one line at the top, naming the file and what to do
+            raise OSError(exc.errno, exc.strerror, str(self.path)) from None
 
     @contextmanager
     def _change(self) -> Iterator[dict[str, Any]]:
@@ -144,6 +144,10 @@ class DevNode:
 
         now = clock.now()
         created = int(now.timestamp())
+        if not 0 < created < 2**35:  # BOLT11 timestamps are 35 bits (until the year 3058)
+            raise BackendError(f"{SOURCE} cannot date an invoice {now:%Y-%m-%d}: BOLT11 "
+                               "timestamps end in the year 3058 (pay on-chain with --method "
+                               "onchain)", code="ln_bad_invoice")
         preimage = secrets.token_bytes(32)
         payment_hash = hashlib.sha256(preimage).hexdigest()
         with self._change() as state:

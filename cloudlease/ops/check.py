@@ -1,10 +1,13 @@
 """Checking payments against the chain, and ``tick``: one idempotent pass for cron.
 
-The chain is asked *outside* the ledger lock (it may be slow), then the answers are
-applied in one write transaction to freshly loaded records, so a concurrent ``rent`` only
-waits for the quick part. A backend failure raises before anything is written: nothing
-is ever activated, expired or invalidated on uncertain data. Hooks and webhooks run after
-the change is committed, outside the lock (``deliver.py``).
+The chain and the Lightning node (one ``statuses()`` call for every watched invoice) are
+asked *outside* the ledger lock (they may be slow), then the answers are applied in one
+write transaction to freshly loaded records, so a concurrent ``rent`` only waits for the
+quick part. A backend failure raises before anything is written: nothing is ever
+activated, expired or invalidated on uncertain data. A paid invoice settles its request
+in the same pass (``lightning/settle.py``); the invoices of requests settled another way
+are cancelled after the commit where the node can. Hooks and webhooks run after the
+change is committed, outside the lock (``deliver.py``).
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from cloudlease import clock, lifecycle
 from cloudlease.bitcoin.backends.base import Received
 from cloudlease.context import Context
 from cloudlease.ledger.session import Ledger, normalize_id
+from cloudlease.lightning import settle
 from cloudlease.model import LeaseStatus, Payment, PaymentRequest, PaymentStatus, RequestStatus
-from cloudlease.ops import deliver, pools
+from cloudlease.ops import deliver, lnrequests, pools
 
 RECHECK_SETTLED = timedelta(hours=6)  # keep watching settled payments this long for reorgs
 
@@ -40,6 +44,10 @@ class Report:
         machines: ``{lease, action, state, error}`` for every machine driven this pass.
         leases_changed: leases whose record changed (activated, extended...), so ``pay
             check`` provisions just those.
+        lightning: the Lightning node asked in this pass ("" when none was).
+        refunds: ``{id, sats}`` for requests flagged ``refund_due`` in this pass.
+        ln_cancelled: requests whose invoice was cancelled (settled another way).
+        notes: things the operator should know (e.g. invoices no node here can check).
     """
 
     checked: list[str] = field(default_factory=list)
@@ -54,6 +62,10 @@ class Report:
     pools: list[Any] = field(default_factory=list)
     machines: list[dict[str, Any]] = field(default_factory=list)
     leases_changed: set[str] = field(default_factory=set)
+    lightning: str = ""
+    refunds: list[dict[str, Any]] = field(default_factory=list)
+    ln_cancelled: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def policy(ctx: Context) -> lifecycle.Policy:
@@ -73,7 +85,7 @@ def watched(ledger: Ledger, now: datetime, monitoring: timedelta) -> list[Paymen
 
 
 def check(ctx: Context, ids: list[str] | None = None, *, tick: bool = False,
-          backend: Any = None) -> Report:
+          backend: Any = None, ln_node: Any = None) -> Report:
     from cloudlease.bitcoin.backends import make_backend
 
     now = clock.now()
@@ -86,40 +98,74 @@ def check(ctx: Context, ids: list[str] | None = None, *, tick: bool = False,
     report = Report()
     received: dict[str, list[Received]] = {}
     obs: lifecycle.Observation | None = None
-    if wanted:  # nothing open: no need to ask the chain (a tick still runs the monitor)
-        backend = backend or make_backend(ctx.settings, ctx.home)
-        report.backend = backend.name
-        try:
-            # each address with the time a payment to it can first have been made; the tip
-            # is read before the outputs, so the answer is never older than its label
-            since = {r.address: r.created_at for r in wanted}
-            backend.watch(since)
-            tip = backend.tip()
-            orphaned = backend.orphaned({r.observed_hash for r in wanted if r.observed_hash})
-            received = backend.received(since)
-        finally:
-            close = getattr(backend, "close", None)
-            if close is not None:
-                close()
-        obs = lifecycle.Observation(tip.height, now, tip.hash, frozenset(orphaned))
-    report.tip_height = obs.height if obs is not None else None
-    report.checked = [r.id for r in wanted]
-    with ctx.transaction("tick" if tick else "pay check") as ledger:
-        events: list[lifecycle.Event] = []
-        fresh = ledger.requests.many(r.id for r in wanted)
-        if obs is not None:
-            _record_payments(ledger, fresh, received, obs, now)
-        for r in wanted:
-            if r.id in fresh and obs is not None:
-                _apply(ledger, fresh[r.id], received.get(r.address, []), obs, now, pol,
-                       report, events)
-        if tick:
-            _end_leases(ledger, now, report, events)
-            events += pools.monitor(ctx, ledger, now, report.pools)
-        deliver.enqueue(ctx, ledger, events, now)
-        report.events = [f"{e.name} {e.subject}" for e in events]
-        report.statuses = {r.id: ledger.requests[r.id].status.value
-                           for r in wanted if r.id in fresh}
+    ln_ask = lnrequests.to_ask(wanted, now, explicit=bool(ids))
+    node = own = None
+    left: dict[str, str] = {}  # open requests with an invoice no node here can check
+    if ln_ask and not ctx.settings.lightning.enabled:
+        left = {r.id: r.status.value for r in ln_ask if r.status in lnrequests.OPEN_STATUSES}
+        if left:
+            report.notes.append(f"{len(left)} open request(s) carry a Lightning invoice, but "
+                                "no [lightning] backend is configured here: left as they are "
+                                f"(e.g. {min(left)})")
+        wanted = [r for r in wanted if r.id not in left]
+        ln_ask = []
+    try:
+        onchain = [r for r in wanted if r.address]
+        if onchain:  # nothing on-chain to watch: no need to ask the chain
+            backend = backend or make_backend(ctx.settings, ctx.home)
+            report.backend = backend.name
+            try:
+                # each address with the time a payment to it can first have been made; the
+                # tip is read before the outputs, so the answer is never older than its label
+                since = {r.address: r.created_at for r in onchain}
+                backend.watch(since)
+                tip = backend.tip()
+                orphaned = backend.orphaned({r.observed_hash for r in onchain
+                                             if r.observed_hash})
+                received = backend.received(since)
+            finally:
+                close = getattr(backend, "close", None)
+                if close is not None:
+                    close()
+            obs = lifecycle.Observation(tip.height, now, tip.hash, frozenset(orphaned))
+        ln: dict[str, Any] = {}
+        if ln_ask:  # one call for every watched invoice, after the chain: the fresher answer
+            node = ln_node or (own := lnrequests.node(ctx))
+            report.lightning = node.name
+            ln = lnrequests.statuses(node, ln_ask)
+        report.tip_height = obs.height if obs is not None else None
+        report.checked = [r.id for r in wanted]
+        cancel: list[PaymentRequest] = []
+        quiet = {r.id: r.status.value for r in wanted if _quiet(r, ln, now)}
+        with ctx.transaction("tick" if tick else "pay check") as ledger:
+            events: list[lifecycle.Event] = []
+            fresh = ledger.requests.many(r.id for r in wanted if r.id not in quiet)
+            if obs is not None:
+                _record_payments(ledger, {k: v for k, v in fresh.items() if v.address},
+                                 received, obs, now)
+            for r in wanted:
+                if r.id not in fresh or (r.address and obs is None):
+                    continue
+                status = ln.get(r.ln_payment_hash) if r.ln_payment_hash else None
+                _apply(ledger, fresh[r.id], received.get(r.address, []) if r.address else [],
+                       obs if r.address else 0, now, pol, report, events, status)
+                after = ledger.requests[r.id]
+                if status is not None and status.state == "open" and \
+                        after.status == RequestStatus.SETTLED and not after.ln_paid_msat:
+                    cancel.append(after)  # paid on-chain: the invoice is not needed
+            if tick:
+                _end_leases(ledger, now, report, events)
+                events += pools.monitor(ctx, ledger, now, report.pools)
+            deliver.enqueue(ctx, ledger, events, now)
+            report.events = [f"{e.name} {e.subject}" for e in events]
+            report.statuses = {r.id: ledger.requests[r.id].status.value if r.id in fresh
+                               else quiet[r.id] for r in wanted
+                               if r.id in fresh or r.id in quiet} | left
+        if cancel and node is not None:
+            report.ln_cancelled = lnrequests.cancel_unneeded(node, cancel)
+    finally:
+        if own is not None:
+            own.close()
     if tick or report.leases_changed:  # machines: after the commit, outside the lock
         from cloudlease.ops import provisioning
 
@@ -127,6 +173,20 @@ def check(ctx: Context, ids: list[str] | None = None, *, tick: bool = False,
     if tick or report.events:
         deliver.run_pending(ctx, report)
     return report
+
+
+def _quiet(r: PaymentRequest, ln: dict[str, Any], now: datetime) -> bool:
+    """A request paid over Lightning only that this pass cannot change: its invoice is not
+    newly paid and its window is not newly past. The write transaction skips it, so a
+    pass over many open invoices loads (and re-checks against the audit chain) only what
+    changes."""
+    if r.address or not r.ln_payment_hash:
+        return False
+    status = ln.get(r.ln_payment_hash)
+    newly_paid = status is not None and status.state == "paid" and not r.ln_paid_msat
+    due = r.status in (RequestStatus.NEW, RequestStatus.PROCESSING) and now > r.expires_at
+    return not newly_paid and not due and not settle.paid(r) or \
+        settle.paid(r) and r.status == RequestStatus.SETTLED
 
 
 def _record_payments(ledger: Ledger, requests: dict[str, PaymentRequest],
@@ -167,11 +227,20 @@ def _record_payments(ledger: Ledger, requests: dict[str, PaymentRequest],
 
 
 def _apply(ledger: Ledger, before: PaymentRequest, outputs: list[Received],
-           obs: lifecycle.Observation, now: datetime, pol: lifecycle.Policy, report: Report,
-           events: list[lifecycle.Event]) -> None:
-    if lifecycle.order(before, obs) is lifecycle.Order.STALE:
-        report.held.append(before.id)  # an answer older than one already applied
-    after, evs = lifecycle.evaluate(before, outputs, obs, now, pol)
+           obs: lifecycle.Observation | int, now: datetime, pol: lifecycle.Policy,
+           report: Report, events: list[lifecycle.Event], ln: Any = None) -> None:
+    """``obs`` is the chain observation, or 0 for a request paid over Lightning only (no
+    address: the chain was not asked about it); ``ln`` its invoice's status this pass."""
+    start, payment = settle.record(before, ln, now)
+    if payment is not None and payment.id not in ledger.payments:
+        ledger.payments[payment.id] = payment  # ln:<payment hash>, with its preimage
+    if settle.paid(start):  # settled by Lightning: the chain only adds to it
+        after, evs = settle.evaluate(start, outputs if start.address else None, obs, pol), []
+    else:
+        if isinstance(obs, lifecycle.Observation) and \
+                lifecycle.order(before, obs) is lifecycle.Order.STALE:
+            report.held.append(before.id)  # an answer older than one already applied
+        after, evs = lifecycle.evaluate(start, outputs, obs, now, pol)
     events += evs
     if after == before or after.replace(observed_height=before.observed_height,
                                         observed_hash=before.observed_hash,
@@ -188,6 +257,8 @@ def _apply(ledger: Ledger, before: PaymentRequest, outputs: list[Received],
                                                         can_reopen=reopen)
         events += evs
     ledger.requests[after.id] = after
+    if settle.newly_refund_due(before, after):
+        report.refunds.append({"id": after.id, "sats": after.refund_sats or 0})
     if after.status != before.status:
         report.transitions.append({"id": after.id, "from": before.status.value,
                                    "to": after.status.value})

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 from cloudlease import clock, config, validate
@@ -31,13 +32,16 @@ class InitResult:
     ledger: str = "sqlite"
     ledger_id: str = ""
     attached: bool = False
+    lightning: str = "none"
 
 
 def init(path: Path, *, network: str = "regtest", currency: str = "USD",
          descriptor: str | None = None, xpub: str | None = None, backend: str | None = None,
          esplora_urls: list[str] | None = None, rpc_url: str | None = None,
          fixed_rate: str | None = None, force: bool = False, ledger_url: str | None = None,
-         lock_timeout: float = store.DEFAULT_LOCK_TIMEOUT) -> InitResult:
+         lock_timeout: float = store.DEFAULT_LOCK_TIMEOUT, lightning: str | None = None,
+         ln_url: str | None = None, ln_macaroon: str | None = None,
+         ln_tls_cert: str | None = None) -> InitResult:
     network = config.check_network(network)
     currency = currency.strip().upper()
     if len(currency) != 3 or not currency.isalpha() or not currency.isascii():
@@ -62,6 +66,7 @@ def init(path: Path, *, network: str = "regtest", currency: str = "USD",
     for url in esplora_urls or []:
         if not url.startswith(("http://", "https://")) or validate.has_control(url):
             raise BadValue(f"--esplora-url must be an http(s) URL, got {url!r}")
+    ln_settings = _lightning(lightning, ln_url, ln_macaroon, ln_tls_cert, network, backend)
     if fixed_rate:
         from cloudlease.ops.quote import parse_rate
 
@@ -92,12 +97,13 @@ def init(path: Path, *, network: str = "regtest", currency: str = "USD",
             network=network, currency=currency,
             wallet_kind="descriptor" if canonical else "keys", descriptor=canonical,
             backend=backend, esplora_urls=esplora_urls, rpc_url=rpc_url or "",
-            fixed_rate=fixed_rate or "", ledger_url=ledger_url or "", ledger_id=ledger_id)
-        config.parse(tomllib.loads(text))  # the template must always parse
+            fixed_rate=fixed_rate or "", ledger_url=ledger_url or "", ledger_id=ledger_id,
+            lightning=ln_settings)
+        config.parse(tomllib.loads(text, parse_float=Decimal))  # the template must parse
         config.write_new(home.config, text)
 
     result = InitResult(home.path, network, "descriptor" if canonical else "keys", backend,
-                        starter)
+                        starter, lightning=ln_settings.backend)
     with FileLock(home.lock, lock_timeout):
         if home.config.exists() or home.config.is_symlink() or home.has_local_ledger():
             if not force:
@@ -111,6 +117,22 @@ def init(path: Path, *, network: str = "regtest", currency: str = "USD",
         write_config(ledger_id)
     result.ledger_id = ledger_id
     return result
+
+
+def _lightning(name: str | None, url: str | None, macaroon: str | None, tls_cert: str | None,
+               network: str, backend: str):
+    """The ``[lightning]`` settings ``init`` writes: as given, else the simulated node on a
+    regtest home with the simulated chain (so the quick start shows both ways to pay),
+    else none."""
+    from cloudlease.lightning.config import check_init_args
+
+    if name is None:
+        given = [flag for flag, v in (("--ln-url", url), ("--ln-macaroon", macaroon),
+                                      ("--ln-tls-cert", tls_cert)) if v]
+        if given:
+            raise BadValue(f"{', '.join(given)} need --lightning electrum or lnd")
+        name = "devchain" if network == "regtest" and backend == "devchain" else "none"
+    return check_init_args(name, url, macaroon, tls_cert, network)
 
 
 def _create_local(home: Home, meta: dict[str, str], records: list, lock_timeout: float) -> str:

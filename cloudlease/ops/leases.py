@@ -4,6 +4,7 @@ fixed in a payment request; only a settled payment makes it active (see ops/tick
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 from cloudlease import clock, validate
@@ -11,7 +12,7 @@ from cloudlease.context import Context
 from cloudlease.errors import BadValue, Conflict, NotFound
 from cloudlease.ledger.session import Ledger
 from cloudlease.model import Lease, LeaseStatus, PaymentRequest, Plan, RequestStatus
-from cloudlease.ops import requests
+from cloudlease.ops import lnrequests, requests
 from cloudlease.ops.quote import Quote, quote
 
 
@@ -56,10 +57,12 @@ def _label(lease_id: str, tenant: str | None, plan: Plan, hours: int) -> tuple[s
 
 def rent(ctx: Context, hours: str | int, *, plan: str | None = None, tenant: str | None = None,
          idempotency_key: str | None = None, dry_run: bool = False,
-         rate: Decimal | None = None, invest: str | None = None) -> Rental:
+         rate: Decimal | None = None, invest: str | None = None,
+         method: str | None = None) -> Rental:
     h = validate.hours(hours)
     key = validate.idempotency_key(idempotency_key) if idempotency_key is not None else None
     invest_sats = _invest_sats(ctx, invest, tenant)
+    methods = lnrequests.methods_for(ctx.settings, method)
     if dry_run:
         ledger = ctx.read()
         p = pick_plan(ledger, plan)
@@ -71,6 +74,44 @@ def rent(ctx: Context, hours: str | int, *, plan: str | None = None, tenant: str
                       plan=p.name, created_at=clock.now(), tenant=tenant,
                       price_sats=q.amount_sats, price_fiat=q.fiat_amount, currency=q.currency)
         return Rental(lease, None, q, created=False, dry_run=True)
+    prepared, q = _invoice_first(ctx, methods, h, plan, tenant, key, rate, invest_sats)
+    try:
+        rental = _rent(ctx, h, plan, tenant, key, rate, invest_sats, methods, prepared, q)
+    except BaseException:
+        lnrequests.discard(ctx, prepared)
+        raise
+    if not rental.created:
+        lnrequests.discard(ctx, prepared)  # the key's lease was made meanwhile
+    return rental
+
+
+def _invoice_first(ctx: Context, methods: tuple[str, ...], h: int, plan: str | None,
+                   tenant: str | None, key: str | None, rate: Decimal | None,
+                   invest_sats: int) -> tuple[lnrequests.Prepared | None, Quote | None]:
+    """For a request paid over Lightning: check what can be checked and ask the node for
+    the invoice before the ledger lock is taken (the node may be slow; a failure leaves
+    nothing behind). The price is fixed here, so the invoice and the request agree."""
+    if "lightning" not in methods:
+        return None, None
+    ledger = ctx.read()
+    p = pick_plan(ledger, plan)
+    if tenant is not None:
+        ledger.tenant(tenant)
+    if key is not None and _by_key(ctx, ledger, key) is not None:
+        return None, None  # the transaction returns the existing lease
+    _check_pool(ctx, ledger, p, invest_sats)
+    q = quote(ctx.settings, p, h, rate, extra_sats=invest_sats)
+    _, message = _label("", tenant, p, h)
+    if invest_sats:
+        message += f" + {invest_sats:,} sat invested in {p.pool}"
+    window = timedelta(minutes=ctx.settings.expiry_minutes)
+    return lnrequests.prepare(ctx, methods, q.amount_sats, f"cloudlease: {message}",
+                              window), q
+
+
+def _rent(ctx: Context, h: int, plan: str | None, tenant: str | None, key: str | None,
+          rate: Decimal | None, invest_sats: int, methods: tuple[str, ...],
+          prepared: lnrequests.Prepared | None, q: Quote | None) -> Rental:
     with ctx.transaction(f"rent {h}h") as ledger:
         p = pick_plan(ledger, plan)
         if tenant is not None:
@@ -85,14 +126,19 @@ def rent(ctx: Context, hours: str | int, *, plan: str | None = None, tenant: str
                 q = Quote(found.price_sats or 0, found.price_fiat, found.currency,
                           req.rate if req else None, req.rate_source if req else None)
                 return Rental(found, req, q, created=False)
+        if "lightning" in methods and prepared is None:  # pragma: no cover - a deleted lease
+            raise Conflict(f"idempotency key {key!r} changed while renting; try again")
         _check_pool(ctx, ledger, p, invest_sats)
-        q = quote(ctx.settings, p, h, rate, extra_sats=invest_sats)
+        if q is None:
+            q = quote(ctx.settings, p, h, rate, extra_sats=invest_sats)
         lease_id = ledger.next_id("lease")
         label, message = _label(lease_id, tenant, p, h)
         if invest_sats:
             message += f" + {invest_sats:,} sat invested in {p.pool}"
         req = requests.create(ctx, ledger, purpose="rent", quote=q, lease=lease_id, hours=h,
-                              label=label, message=message)
+                              label=label, message=message, methods=methods,
+                              invoice=prepared.invoice if prepared else None,
+                              created_at=prepared.asked_at if prepared else None)
         if invest_sats:
             req = _attach_investment(ctx, ledger, req, p, tenant, invest_sats)
         lease = Lease(id=lease_id, status=LeaseStatus.AWAITING_PAYMENT, hours=h, plan=p.name,
@@ -194,6 +240,7 @@ def cancel(ctx: Context, lease_id: str) -> Lease:
             raise Conflict(f"lease {lease.id} is {lease.status.value}; only a lease awaiting "
                            "payment can be cancelled")
         now = clock.now()
+        closed = []
         for rid in lease.requests:
             req = ledger.requests.get(rid)
             if req is not None and req.status in requests.OPEN_REQUEST:
@@ -202,6 +249,27 @@ def cancel(ctx: Context, lease_id: str) -> Lease:
                                    "wait for it to settle or expire")
                 ledger.requests[rid] = req.replace(status=RequestStatus.EXPIRED,
                                                    closed_reason="lease cancelled")
+                closed.append(req)
         lease = lease.replace(status=LeaseStatus.CANCELLED, closed_at=now)
         ledger.leases[lease.id] = lease
+    _cancel_invoices(ctx, closed)
     return lease
+
+
+def _cancel_invoices(ctx: Context, closed: list[PaymentRequest]) -> None:
+    """Their invoices can no longer be paid where the node can cancel them (after the
+    change is committed, outside the lock; best effort: a payment that still arrives is
+    flagged for refund by the next pass)."""
+    invoices = [r for r in closed if r.ln_invoice and not r.ln_paid_msat]
+    if not invoices or not ctx.settings.lightning.enabled:
+        return
+    from cloudlease.errors import CloudleaseError
+
+    try:
+        node = lnrequests.node(ctx)
+    except CloudleaseError:
+        return
+    try:
+        lnrequests.cancel_unneeded(node, invoices)
+    finally:
+        node.close()

@@ -9,7 +9,7 @@ from cloudlease import clock, lifecycle, validate
 from cloudlease.context import Context
 from cloudlease.errors import BadValue, Conflict
 from cloudlease.model import Lease, LeaseStatus, PaymentRequest, RequestStatus
-from cloudlease.ops import requests
+from cloudlease.ops import lnrequests, requests
 from cloudlease.ops.quote import quote
 
 
@@ -23,10 +23,14 @@ def accept(ctx: Context, request_id: str, *, requote: bool = False,
     """
     with ctx.transaction(f"pay accept {request_id}") as ledger:
         req = ledger.request(request_id)
-        if req.status != RequestStatus.EXPIRED or req.paid_sats == 0:
+        received = req.paid_sats + req.ln_paid_msat // 1000
+        if req.status != RequestStatus.EXPIRED or received == 0:
             raise Conflict(f"request {req.id} is {req.status.value}"
-                           + ("" if req.paid_sats else " and unpaid")
+                           + ("" if received else " and unpaid")
                            + "; only an expired request with a late payment can be accepted")
+        if req.closed_reason == "lease cancelled":
+            raise Conflict(f"request {req.id} was closed because its lease was cancelled; "
+                           "the payment that still arrived is due back to the payer")
         lease = ledger.leases.get(req.lease) if req.lease else None
         now = clock.now()
         amount = req.amount_sats
@@ -39,7 +43,7 @@ def accept(ctx: Context, request_id: str, *, requote: bool = False,
             amount = q.amount_sats
             changes.update(amount_sats=amount, rate=q.rate, rate_source=q.rate_source,
                            fiat_amount=q.fiat_amount)
-        if req.paid_sats >= amount:
+        if received >= amount:
             changes["status"] = RequestStatus.PROCESSING
         else:
             changes.update(status=RequestStatus.NEW,
@@ -53,22 +57,42 @@ def accept(ctx: Context, request_id: str, *, requote: bool = False,
     return req, lease
 
 
-def extend(ctx: Context, lease_id: str, hours: str | int, *, rate: Decimal | None = None
-           ) -> tuple[Lease, PaymentRequest]:
+def extend(ctx: Context, lease_id: str, hours: str | int, *, rate: Decimal | None = None,
+           method: str | None = None) -> tuple[Lease, PaymentRequest]:
     """A new payment request for more hours; ``ends_at`` moves when it settles."""
     h = validate.hours(hours)
-    with ctx.transaction(f"lease extend {lease_id}") as ledger:
-        lease = ledger.lease(lease_id)
-        if lease.status not in (LeaseStatus.ACTIVE, LeaseStatus.SUSPENDED,
-                                LeaseStatus.AWAITING_PAYMENT):
-            raise Conflict(f"lease {lease.id} is {lease.status.value}; only an open lease can "
-                           "be extended (rent again instead)")
-        if lease.paid_hours + h > validate.MAX_HOURS * 2:
-            raise BadValue(f"lease {lease.id} would run longer than two years")
+    methods = lnrequests.methods_for(ctx.settings, method)
+    prepared = q = None
+    if "lightning" in methods:  # the invoice first, outside the lock (ops/lnrequests.py)
+        ledger = ctx.read()
+        lease = _extendable(ledger.lease(lease_id), h)
         q = quote(ctx.settings, ledger.plan(lease.plan), h, rate)
-        req = requests.create(ctx, ledger, purpose="extend", quote=q, lease=lease.id, hours=h,
-                              label=f"cloudlease {lease.id}",
-                              message=f"{h} more h of {lease.plan}")
-        lease = lease.replace(requests=(*lease.requests, req.id))
-        ledger.leases[lease.id] = lease
+        prepared = lnrequests.prepare(
+            ctx, methods, q.amount_sats, f"cloudlease {lease.id}: {h} more h of {lease.plan}",
+            timedelta(minutes=ctx.settings.expiry_minutes))
+    try:
+        with ctx.transaction(f"lease extend {lease_id}") as ledger:
+            lease = _extendable(ledger.lease(lease_id), h)
+            if q is None:
+                q = quote(ctx.settings, ledger.plan(lease.plan), h, rate)
+            req = requests.create(ctx, ledger, purpose="extend", quote=q, lease=lease.id,
+                                  hours=h, label=f"cloudlease {lease.id}",
+                                  message=f"{h} more h of {lease.plan}", methods=methods,
+                                  invoice=prepared.invoice if prepared else None,
+                                  created_at=prepared.asked_at if prepared else None)
+            lease = lease.replace(requests=(*lease.requests, req.id))
+            ledger.leases[lease.id] = lease
+    except BaseException:
+        lnrequests.discard(ctx, prepared)
+        raise
     return lease, req
+
+
+def _extendable(lease: Lease, h: int) -> Lease:
+    if lease.status not in (LeaseStatus.ACTIVE, LeaseStatus.SUSPENDED,
+                            LeaseStatus.AWAITING_PAYMENT):
+        raise Conflict(f"lease {lease.id} is {lease.status.value}; only an open lease can "
+                       "be extended (rent again instead)")
+    if lease.paid_hours + h > validate.MAX_HOURS * 2:
+        raise BadValue(f"lease {lease.id} would run longer than two years")
+    return lease

@@ -20,6 +20,7 @@ from cloudlease.model import (
     Pool,
 )
 from cloudlease.money import DUST_SATS, Fiat, parse_amount, split
+from cloudlease.ops import lnrequests as requests_ln
 from cloudlease.ops import requests
 from cloudlease.ops.quote import Quote, lock_rate
 
@@ -169,8 +170,8 @@ def check_can_rent(ctx: Context, ledger: Ledger, pool_name: str, now: datetime) 
 
 
 # -- contributions -----------------------------------------------------------------------
-def fund(ctx: Context, pool_name: str, tenant: str | None, amount: str, kind: str
-         ) -> tuple[Contribution, Any]:
+def fund(ctx: Context, pool_name: str, tenant: str | None, amount: str, kind: str,
+         method: str | None = None) -> tuple[Contribution, Any]:
     if not tenant:
         raise BadValue("investors must be named: give --tenant (anonymous funding is not "
                        "tracked)")
@@ -179,32 +180,56 @@ def fund(ctx: Context, pool_name: str, tenant: str | None, amount: str, kind: st
     except ValueError:
         raise BadValue("--kind must be investment or donation") from None
     value = parse_amount(amount, currency=ctx.settings.currency, what="amount")
-    with ctx.transaction(f"pool fund {pool_name}") as ledger:
-        pool = ledger.pool(pool_name)
+    methods = requests_ln.methods_for(ctx.settings, method)
+    prepared = q = None
+    if "lightning" in methods:  # the invoice first, outside the lock (ops/lnrequests.py)
+        ledger = ctx.read()
+        ledger.pool(pool_name)
         ledger.tenant(tenant)
-        if isinstance(value, Fiat):
-            rate, source = lock_rate(ctx.settings)
-            from cloudlease.money import fiat_to_sats
-
-            q = Quote(fiat_to_sats(value.amount, rate), value.amount, value.currency, rate,
-                      source)
-        else:
-            q = Quote(value)
-        if q.amount_sats < DUST_SATS:
-            raise BadValue(f"{q.amount_sats} sat is below the dust limit ({DUST_SATS} sat)")
-        contribution, req = new_contribution(ctx, ledger, pool, tenant, ckind, q)
+        q = _fund_quote(ctx, value)
+        prepared = requests_ln.prepare(
+            ctx, methods, q.amount_sats, f"cloudlease: {ckind.value} in pool {pool_name} by "
+            f"{tenant}", timedelta(minutes=ctx.settings.expiry_minutes))
+    try:
+        with ctx.transaction(f"pool fund {pool_name}") as ledger:
+            pool = ledger.pool(pool_name)
+            ledger.tenant(tenant)
+            if q is None:
+                q = _fund_quote(ctx, value)
+            contribution, req = new_contribution(ctx, ledger, pool, tenant, ckind, q,
+                                                 methods=methods, prepared=prepared)
+    except BaseException:
+        requests_ln.discard(ctx, prepared)
+        raise
     return contribution, req
 
 
+def _fund_quote(ctx: Context, value: Any) -> Quote:
+    if isinstance(value, Fiat):
+        rate, source = lock_rate(ctx.settings)
+        from cloudlease.money import fiat_to_sats
+
+        q = Quote(fiat_to_sats(value.amount, rate), value.amount, value.currency, rate,
+                  source)
+    else:
+        q = Quote(value)
+    if q.amount_sats < DUST_SATS:
+        raise BadValue(f"{q.amount_sats} sat is below the dust limit ({DUST_SATS} sat)")
+    return q
+
+
 def new_contribution(ctx: Context, ledger: Ledger, pool: Pool, tenant: str,
-                     kind: ContributionKind, q: Quote, *, topup: bool = False):
+                     kind: ContributionKind, q: Quote, *, topup: bool = False,
+                     methods: tuple[str, ...] = ("onchain",), prepared: Any = None):
     cid = ledger.next_id("contribution")
     word = "top-up" if topup else kind.value
     req = requests.create(ctx, ledger, purpose="topup" if topup else
                           ("invest" if kind == ContributionKind.INVESTMENT else "donate"),
                           quote=q, lease=None, hours=None, label=f"cloudlease {cid}",
                           message=f"{word} in pool {pool.name} by {tenant}",
-                          expiry=TOPUP_EXPIRY if topup else None)
+                          expiry=TOPUP_EXPIRY if topup else None, methods=methods,
+                          invoice=prepared.invoice if prepared else None,
+                          created_at=prepared.asked_at if prepared else None)
     req = req.replace(tenant=tenant, pool=pool.name, contribution=cid,
                       invest_sats=q.amount_sats if kind == ContributionKind.INVESTMENT else 0)
     ledger.requests[req.id] = req

@@ -7,7 +7,9 @@ its address is written: a crash can leave an unused key, never an address withou
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from cloudlease import clock
 from cloudlease.context import Context
@@ -15,6 +17,9 @@ from cloudlease.errors import Conflict, LedgerError
 from cloudlease.ledger.session import Ledger
 from cloudlease.model import PaymentRequest, RequestStatus
 from cloudlease.ops.quote import Quote
+
+if TYPE_CHECKING:
+    from cloudlease.lightning import LnInvoice
 
 OPEN_REQUEST = frozenset({RequestStatus.NEW, RequestStatus.PROCESSING})
 
@@ -48,6 +53,25 @@ def fresh_address(ctx: Context, ledger: Ledger) -> tuple[str, str, int | None]:
     return address, "keys", None
 
 
+def address_preflight(ctx: Context) -> None:
+    """Refuse now what ``fresh_address`` would refuse later, without handing anything out:
+    called before a Lightning invoice is asked for, so a request that cannot get its
+    address leaves no invoice behind on the node either."""
+    settings = ctx.settings
+    if settings.wallet_kind == "descriptor":
+        if not settings.descriptor:
+            raise LedgerError("config.toml:wallet.descriptor is empty but wallet.kind is "
+                              "descriptor", code="config_invalid")
+        return
+    if ctx.ledger_url:
+        raise LedgerError("a shared ledger needs a watch-only (descriptor) wallet: a keys "
+                          "wallet's private keys would live on one host only; set "
+                          "wallet.kind = \"descriptor\" in config.toml", code="config_invalid")
+    from cloudlease.bitcoin.keystore import KeyStore
+
+    KeyStore(ctx.home.keys).check_permissions()
+
+
 def unpaid_tail(ledger: Ledger, limit: int | None = None) -> int:
     """Descriptor addresses handed out after the last one paid (gap-limit exposure);
     with ``limit``, counting stops past it."""
@@ -68,20 +92,39 @@ def unpaid_tail(ledger: Ledger, limit: int | None = None) -> int:
 
 def create(ctx: Context, ledger: Ledger, *, purpose: str, quote: Quote, lease: str | None,
            hours: int | None, label: str | None, message: str | None,
-           expiry: timedelta | None = None) -> PaymentRequest:
+           expiry: timedelta | None = None, methods: Sequence[str] = ("onchain",),
+           invoice: LnInvoice | None = None, created_at: datetime | None = None
+           ) -> PaymentRequest:
+    """A new request. With ``invoice`` (made before the transaction: ops/lnrequests.py)
+    it can be paid over Lightning, in the invoice's window; a fresh address only when
+    ``methods`` holds ``onchain``."""
     from cloudlease.bitcoin.bip21 import make_uri
 
-    now = clock.now()
-    address, kind, index = fresh_address(ctx, ledger)
+    now = created_at or clock.now()
+    address: str | None = None
+    kind: str | None = None
+    index: int | None = None
+    if "onchain" in methods:
+        address, kind, index = fresh_address(ctx, ledger)
+        uri = make_uri(address, quote.amount_sats, label=label, message=message,
+                       lightning=invoice.bolt11 if invoice else None)
+    else:
+        assert invoice is not None
+        uri = f"lightning:{invoice.bolt11}"
+    if invoice is not None:
+        assert invoice.amount_msat == quote.amount_sats * 1000
+        expires_at = invoice.expires_at
+    else:
+        expires_at = now + (expiry or timedelta(minutes=ctx.settings.expiry_minutes))
     request = PaymentRequest(
         id=ledger.next_id("request"),
         purpose=purpose,
         address=address,
         amount_sats=quote.amount_sats,
         created_at=now,
-        expires_at=now + (expiry or timedelta(minutes=ctx.settings.expiry_minutes)),
+        expires_at=expires_at,
         status=RequestStatus.NEW,
-        uri=make_uri(address, quote.amount_sats, label=label, message=message),
+        uri=uri,
         lease=lease,
         hours=hours,
         label=label,
@@ -92,6 +135,11 @@ def create(ctx: Context, ledger: Ledger, *, purpose: str, quote: Quote, lease: s
         rate_source=quote.rate_source,
         wallet=kind,
         address_index=index,
+        methods=tuple(methods),
+        ln_invoice=invoice.bolt11 if invoice else None,
+        ln_payment_hash=invoice.payment_hash if invoice else None,
+        ln_amount_msat=invoice.amount_msat if invoice else None,
+        ln_expires_at=invoice.expires_at if invoice else None,
     )
     ledger.requests[request.id] = request
     return request
@@ -110,10 +158,11 @@ def gap_warning(ctx: Context, ledger: Ledger, *, exact: bool = False) -> str | N
     return None
 
 
-def watch_now(ctx: Context, addresses: dict[str, datetime]) -> str | None:
+def watch_now(ctx: Context, addresses: dict[str | None, datetime]) -> str | None:
     """Have a bitcoind backend import new addresses (address → request creation time) at
     once, so a payment made before the next tick is seen in the mempool too. Best effort:
-    tick imports them anyway."""
+    tick imports them anyway. A request paid over Lightning only has no address (None)."""
+    addresses = {a: t for a, t in addresses.items() if a}
     if ctx.settings.backend != "bitcoind" or not addresses:
         return None
     from cloudlease.bitcoin.backends import make_backend
