@@ -483,3 +483,18 @@ def test_a_host_with_a_copied_config_and_the_url_in_its_environment(cli, pg_data
     second = cli.json("rent", "--hours", "1", "--home", str(c))
     assert (first["id"], second["id"]) == ("L-1", "L-2")
     assert len(cli.json("lease", "list", "--home", str(c))) == 2
+
+
+def test_full_verify_walks_the_chain_beside_the_rows(cli, engine_home, monkeypatch):
+    """On a long chain the full check walks it in a second process: what either half
+    finds is reported, from either engine."""
+    from cloudlease.ledger import integrity
+
+    _rent(cli, 3)
+    monkeypatch.setattr(integrity, "PARALLEL_FROM", 0)
+    assert cli.json("verify", "--full")["ok"]
+    _sql(engine_home, "UPDATE audit SET command = 'hidden' WHERE seq = 2")
+    _sql(engine_home, "UPDATE leases SET hours = 9 WHERE id = 'L-3'")
+    problems = cli.json("verify", "--full", code=5)["problems"]
+    assert any("audit entry 2 was edited" in p for p in problems), problems
+    assert any("lease L-3 does not match its audit record" in p for p in problems), problems

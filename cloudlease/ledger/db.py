@@ -57,13 +57,14 @@ class Db:
     """
 
     def __init__(self, conn: Any, dialect: str, where: str, *, read_only: bool = False,
-                 lock_path: Path | None = None) -> None:
+                 lock_path: Path | None = None, reopen: Any = None) -> None:
         self.conn = conn
         self.dialect = dialect
         self.where = where
         self.read_only = read_only
         self.lock_path = lock_path
         self.in_write = False
+        self.reopen = reopen  # () -> a new Db on the same ledger (another connection)
 
     # -- statements ---------------------------------------------------------------------
     def _sql(self, sql: str) -> str:
@@ -255,7 +256,8 @@ def open_sqlite(path: Path, *, lock_timeout: float, create: bool = False) -> Db:
         else:
             conn = _open_read_only(path)
         db = Db(conn, "sqlite", where, read_only=not writable,
-                lock_path=path.with_name("ledger.lock"))
+                lock_path=path.with_name("ledger.lock"),
+                reopen=lambda: open_sqlite(path, lock_timeout=lock_timeout))
         if writable:
             conn.execute(f"PRAGMA busy_timeout = {ms}")
             conn.execute("PRAGMA synchronous = FULL")
@@ -313,7 +315,9 @@ def open_postgres(url: str, *, lock_timeout: float, connect_timeout: float = 10)
                               code="config_invalid") from None
         raise LedgerError(f"cannot reach the ledger at {where}: {text}",
                           code="ledger_unavailable") from None
-    return Db(conn, "postgresql", where)
+    return Db(conn, "postgresql", where,
+              reopen=lambda: open_postgres(url, lock_timeout=lock_timeout,
+                                           connect_timeout=connect_timeout))
 
 
 def _pg_text(exc: Exception, url: str) -> str:

@@ -15,9 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from cloudlease.errors import LedgerError
 from cloudlease.ledger import audit, schema
 from cloudlease.ledger.codec import row_hash
 
@@ -67,13 +71,62 @@ def check(db: Db, *, full: bool = False) -> Findings:
                 "entries were deleted")
     start = 0 if full else _checkpoint(db, out)
     out.checked_from = start
-    _walk(db, start, out)
     if start == 0:  # no checkpoint yet: every row changed since the start
-        _all_rows(db, out)
+        _walk_beside(db, head.seq - start, lambda: _all_rows(db, out), out)
     else:
+        _walk(db, start, out)
         _changed_rows(db, start, out)
     _counts(db, head, out)
     return out
+
+
+PARALLEL_FROM = 20_000  # entries: below this a second process costs more than it saves
+
+
+def _walk_beside(db: Db, entries: int, rows: Callable[[], None], out: Findings) -> None:
+    """Walk the whole chain and check every row. The two are independent and each takes
+    seconds on a long history, so on a machine with more than one core the chain is walked
+    in a forked process with its own connection while this one hashes the rows."""
+    reopen = getattr(db, "reopen", None)
+    if entries < PARALLEL_FROM or (os.cpu_count() or 1) < 2 or reopen is None or \
+            "fork" not in multiprocessing.get_all_start_methods():
+        _walk(db, 0, out)
+        rows()
+        return
+    ctx = multiprocessing.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+
+    def child() -> None:
+        code = 0
+        try:
+            mine = Findings()
+            other = reopen()  # never the parent's connection
+            _walk(other, 0, mine)
+            send.send(mine.problems)
+        except BaseException as exc:  # noqa: BLE001 - reported, then the walk runs here
+            send.send(exc if isinstance(exc, LedgerError) else None)
+            code = 1
+        finally:
+            os._exit(code)  # no cleanup of the parent's handles in the child
+
+    proc = ctx.Process(target=child, daemon=True)
+    proc.start()
+    send.close()
+    try:
+        rows()
+        answer = receive.recv()
+    except EOFError:
+        answer = None
+    finally:
+        proc.join()
+        receive.close()
+    if isinstance(answer, LedgerError):
+        raise answer
+    if answer is None:  # the child could not report: walk here
+        _walk(db, 0, out)
+        return
+    for problem in answer:
+        out.add(problem)
 
 
 def _checkpoint(db: Db, out: Findings) -> int:
@@ -168,7 +221,7 @@ def _latest(db: Db, table: str, start: int | None = None) -> dict[str, str | Non
     return {r[0]: r[1] for r in db.query(sql, params)}
 
 
-def _compare(spec: schema.Spec, recorded: dict[str, str | None], rows: list,
+def _compare(spec: schema.Spec, recorded: dict[str, str | None], rows: Iterable[tuple],
              out: Findings) -> None:
     c = spec.codec
     what = schema.noun(spec.name)
@@ -195,8 +248,18 @@ def _all_rows(db: Db, out: Findings) -> None:
     for spec in schema.SPECS:
         if spec.name == "counters":
             continue  # their values are in every audit entry (see _counts)
-        rows = db.query(f"SELECT {', '.join(spec.codec.names)} FROM {spec.name}")
-        _compare(spec, _latest(db, spec.name), rows, out)
+        _compare(spec, _latest(db, spec.name),
+                 _stream(db, f"SELECT {', '.join(spec.codec.names)} FROM {spec.name}"), out)
+
+
+def _stream(db: Db, sql: str) -> Iterator[tuple]:
+    """Rows a batch at a time: a table of history never sits in memory whole."""
+    cur = db.execute(sql)
+    while True:
+        batch = cur.fetchmany(5000)
+        if not batch:
+            return
+        yield from batch
 
 
 def _changed_rows(db: Db, start: int, out: Findings) -> None:
