@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from datetime import UTC, datetime
+from typing import Any
 
 from cloudlease.errors import BadValue
 
@@ -67,3 +68,9 @@ def now() -> datetime:
     if pinned:
         return parse_utc(pinned, "CLOUDLEASE_NOW")
     return datetime.now(UTC).replace(microsecond=0)
+
+
+def seconds(value: Any) -> float:
+    """A duration in seconds as the float that sockets, subprocesses and ``time.sleep``
+    want: the one place a number becomes a float. Durations only; money never does."""
+    return float(value)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cloudlease import config_schema as schema
+from cloudlease.clock import seconds
 from cloudlease.config_schema import BACKENDS, HOOK_EVENTS, NETWORKS
 from cloudlease.config_template import DEFAULT_ESPLORA, render_template
 from cloudlease.errors import BadValue, LedgerError
@@ -313,7 +314,7 @@ def parse(raw: dict[str, Any], where: str = "config.toml") -> Settings:
         zero_conf_max_sats=pay["zero_conf_max_sats"],
         rate_source=rates["source"],
         fixed_rate=rates["fixed"] if rates["fixed"] != "" else None,
-        rate_timeout=float(rates["timeout_seconds"]),
+        rate_timeout=seconds(rates["timeout_seconds"]),
         wallet_kind=wallet["kind"],
         descriptor=wallet["descriptor"],
         gap_limit=wallet["gap_limit"],
@@ -322,9 +323,9 @@ def parse(raw: dict[str, Any], where: str = "config.toml") -> Settings:
         rpc_url=backend["rpc_url"],
         rpc_cookie_file=backend["rpc_cookie_file"],
         rpc_wallet=backend["rpc_wallet"],
-        backend_timeout=float(backend["timeout_seconds"]),
+        backend_timeout=seconds(backend["timeout_seconds"]),
         hooks={e: hooks[e] for e in HOOK_EVENTS if hooks[e] is not None},
-        hook_timeout=float(hooks["timeout_seconds"]),
+        hook_timeout=seconds(hooks["timeout_seconds"]),
         tax_rates=tax_rates,
         tax_reverse_charge=tax["reverse_charge"],
         ledger_url=ledger["url"],

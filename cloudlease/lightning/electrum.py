@@ -39,6 +39,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from cloudlease import clock
+from cloudlease.clock import seconds
 from cloudlease.errors import BackendError, BadValue
 from cloudlease.lightning._http import exchange, looks_like_html
 from cloudlease.lightning.base import LnInvoice, LnState, LnStatus, check_request, utc_from_unix
@@ -89,7 +90,7 @@ class ElectrumNode:
         self._next_id += 1
         self.calls += 1
         answer = exchange(self._session, "POST", self._endpoint, shown=self.shown,
-                          timeout=float(self.timeout), auth=self._auth,
+                          timeout=seconds(self.timeout), auth=self._auth,
                           json_body={"jsonrpc": "2.0", "id": call_id, "method": method,
                                      "params": params})
         if answer.status == 401 or answer.status == 403:

@@ -42,6 +42,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from cloudlease import clock
+from cloudlease.clock import seconds
 from cloudlease.errors import BackendError, BadValue, LedgerError
 from cloudlease.lightning._http import exchange, looks_like_html
 from cloudlease.lightning.base import LnInvoice, LnState, LnStatus, check_request, utc_from_unix
@@ -105,7 +106,7 @@ class LndNode:
         what = what or path.split("?")[0]
         answer = exchange(
             self._session, method, self.base + path, shown=self.shown,
-            timeout=float(self.timeout), json_body=body,
+            timeout=seconds(self.timeout), json_body=body,
             headers={"Grpc-Metadata-macaroon": self._macaroon, "Accept": "application/json"},
             tls_problem=(f"{self.shown} presented a TLS certificate that is not the pinned "
                          f"one (config.toml:lightning.tls_cert = {self.cert_path}); refusing "

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from cloudlease.clock import seconds
 from cloudlease.errors import BackendError
 from cloudlease.net.redact import Redactor, snippet
 from cloudlease.net.url import parse_url
@@ -401,10 +402,10 @@ def _seconds(value: float | int | Decimal) -> float:
     """Seconds as the float a socket wants: finite, more than 0, at most a day."""
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         raise ValueError(f"a timeout must be a number of seconds, not {value!r}")
-    seconds = float(value)
-    if not 0 < seconds <= 86400:
+    result = seconds(value)
+    if not 0 < result <= 86400:
         raise ValueError(f"a timeout must be more than 0 and at most 86400 s, not {value}")
-    return seconds
+    return result
 
 
 def _reason(exc: BaseException) -> str:

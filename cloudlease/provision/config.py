@@ -41,6 +41,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from cloudlease.clock import seconds
 from cloudlease.errors import LedgerError
 
 DRIVERS = ("none", "command", "ssh-account", "podman")
@@ -167,7 +168,7 @@ def parse_section(raw: dict[str, Any] | None, where: str = "config.toml") -> Pro
     if s.driver == "podman" and not s.image:
         raise _bad(where, "image", 'is empty but provision.driver = "podman"; name the '
                                    "container image")
-    return ProvisionSettings(**{**s.__dict__, "timeout_seconds": float(timeout)})
+    return ProvisionSettings(**{**s.__dict__, "timeout_seconds": seconds(timeout)})
 
 
 _TYPE_NAMES = {str: "a string", int: "a whole number", bool: "true or false",

@@ -39,6 +39,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from cloudlease.bitcoin.backends.base import Addresses, ChainTip, Received, utc_from_unix
+from cloudlease.clock import seconds
 from cloudlease.errors import BackendError, BadValue
 from cloudlease.net import Http, HttpError, parse_url, snippet
 
@@ -195,7 +196,7 @@ def _retry_after(value: str | None, cap: float) -> float:
         return 0.0
     value = value.strip()
     if value.isascii() and value.isdigit():
-        return min(float(value), cap)
+        return min(seconds(value), cap)
     from email.utils import parsedate_to_datetime
 
     try:
@@ -247,8 +248,8 @@ class EsploraBackend:
         self.base_urls = bases
         self.timeout = timeout
         self.retries = retries
-        self.backoff = float(backoff)
-        self.retry_after_cap = float(retry_after_cap)
+        self.backoff = seconds(backoff)
+        self.retry_after_cap = seconds(retry_after_cap)
         self.max_workers = max_workers
         self.requests_made = 0
         self._count_lock = threading.Lock()
