@@ -22,9 +22,7 @@ node's mempool; a negative confirmation count (conflicted by a confirmed transac
 an abandoned transaction never count. This scales with the addresses asked about, not with
 the size of the watch wallet (which ``listtransactions`` would page through every time).
 
-HTTP goes through ``cloudlease.net.Http`` (a total deadline per call, a size cap, no
-redirects). The RPC URL must parse one way only: a password holding a raw ``@``, ``#``,
-``/`` or ``?`` is refused with a request to percent-encode it.
+JSON-RPC itself (ids, batches, credentials, redaction) is ``rpc.py``.
 
 Every failure (refused connection, timeout, HTTP 401/403/5xx, an empty or malformed answer,
 an RPC error object, an address the wallet does not watch) raises ``BackendError``; a
@@ -35,13 +33,9 @@ the base64 of an Authorization header a server echoes back).
 from __future__ import annotations
 
 import dataclasses
-import itertools
-import json
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 from cloudlease.bitcoin.backends.base import (
     Addresses,
@@ -50,93 +44,37 @@ from cloudlease.bitcoin.backends.base import (
     since_times,
     utc_from_unix,
 )
+from cloudlease.bitcoin.backends.rpc import (  # noqa: F401 - re-exported for callers
+    RPC_INVALID_ADDRESS_OR_KEY,
+    RPC_WALLET_ALREADY_LOADED,
+    RPC_WALLET_ERROR,
+    RPC_WALLET_NOT_FOUND,
+    BitcoindRPCError,
+    JsonRpc,
+    _int,
+    _raise_first,
+    btc_to_sats,
+    signals_rbf,
+)
+from cloudlease.bitcoin.backends.watchwallet import (  # noqa: F401 - re-exported
+    IMPORT_LABEL,
+    IMPORT_MARGIN,
+    WatchWallet,
+    _import_time,
+    _is_watched,
+    _iso,
+    _label_time,
+)
 from cloudlease.errors import BackendError, BadValue
 
-SATS_PER_BTC = Decimal(100_000_000)
 _RECEIVE_CATEGORIES = frozenset({"receive", "generate", "immature"})
-_IMPORT_CHUNK = 500  # descriptors per importdescriptors call
-_BATCH_CHUNK = 1000  # requests per JSON-RPC batch
-
-# Bitcoin Core RPC error codes used here.
-RPC_INVALID_ADDRESS_OR_KEY = -5  # also "Transaction not in mempool"
-RPC_WALLET_ERROR = -4  # also "Wallet ... already exists"
-RPC_WALLET_NOT_FOUND = -18
-RPC_WALLET_ALREADY_LOADED = -35
-
-#: Addresses are imported from this long before their request was made (on top of the
-#: node's own 2 h window for block timestamps): clock differences never hide a payment.
-IMPORT_MARGIN = timedelta(hours=2)
-#: Label of imported addresses; ``<label> from <UTC time>`` records the rescan start, so a
-#: later call can tell whether the wallet can have seen a payment (no extra RPC).
-IMPORT_LABEL = "cloudlease"
 
 
 class _Inconsistent(Exception):
     """The node's answers contradict each other (or changed between two calls)."""
 
 
-class BitcoindRPCError(BackendError):
-    """The node answered with a JSON-RPC error object (``rpc_code`` is its code)."""
-
-    def __init__(self, message: str, *, rpc_code: int | None, method: str) -> None:
-        super().__init__(message)
-        self.rpc_code = rpc_code
-        self.method = method
-
-
-def btc_to_sats(value: Any) -> int:
-    """A BTC amount as parsed from JSON (Decimal or int) to integer satoshis, exactly."""
-    if isinstance(value, bool) or not isinstance(value, Decimal | int):
-        raise BackendError(f"bitcoind sent an amount that is not a number: {value!r}")
-    try:
-        sats = Decimal(value) * SATS_PER_BTC
-        integral = sats.to_integral_value()
-    except InvalidOperation as exc:
-        raise BackendError(f"bitcoind sent an invalid amount: {value!r}") from exc
-    if sats != integral:
-        raise BackendError(f"bitcoind sent an amount finer than a satoshi: {value}")
-    return int(integral)
-
-
-def signals_rbf(raw_hex: str) -> bool:
-    """True when any input of the raw transaction has nSequence < 0xfffffffe (BIP125)."""
-    raw = bytes.fromhex(raw_hex)
-    pos = 4  # version
-
-    def varint() -> int:
-        nonlocal pos
-        first = raw[pos]
-        pos += 1
-        if first < 0xFD:
-            return first
-        width = {0xFD: 2, 0xFE: 4, 0xFF: 8}[first]
-        value = int.from_bytes(raw[pos : pos + width], "little")
-        pos += width
-        return value
-
-    if raw[pos] == 0 and raw[pos + 1] != 0:  # segwit marker and flag
-        pos += 2
-    n_inputs = varint()
-    signals = False
-    for _ in range(n_inputs):
-        pos += 36  # previous txid and output index
-        script_len = varint()  # (not `pos += varint()`: that reads pos before the call)
-        pos += script_len  # scriptSig
-        if pos + 4 > len(raw):
-            raise ValueError("truncated transaction")
-        if int.from_bytes(raw[pos : pos + 4], "little") < 0xFFFFFFFE:
-            signals = True
-        pos += 4
-    return signals
-
-
-def _int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise BackendError(f"bitcoind sent a malformed {what}: {value!r}")
-    return value
-
-
-class BitcoindBackend:
+class BitcoindBackend(WatchWallet):
     """Chain backend talking JSON-RPC 1.0 (with an explicit ``id``) to bitcoind.
 
     Args:
@@ -162,38 +100,14 @@ class BitcoindBackend:
         timeout: float = 10.0,
         session: Any = None,
     ) -> None:
-        from cloudlease.net import Http, parse_url
-
-        try:
-            parsed = parse_url(url)
-        except ValueError as exc:
-            raise BadValue(f"bitcoind RPC URL must look like http://user:password@host:port: "
-                           f"{exc}") from None
-        if not wallet:
-            raise BadValue("bitcoind watch wallet name must not be empty")
-        self._base = parsed.base().rstrip("/")
-        self.url = self._base  # safe to show: no credentials
-        self._user = parsed.username
-        self._password = parsed.password
-        self.wallet = wallet
-        self.cookie_file = cookie_file
-        self.timeout = timeout
-        self._session = session
-        self._own_session = session is None
-        self._ids = itertools.count(1)
+        super().__init__(url, wallet=wallet, cookie_file=cookie_file, timeout=timeout,
+                         session=session)
         self._last_tip: ChainTip | None = None
-        # a body may be large (a batch of 1000 gettransaction with their hex), never huge
-        self.http = Http(timeout=timeout, session=session, pool_size=2, max_bytes=64 << 20)
-        self.http.redact.add(self._password, self._user)
 
     def __repr__(self) -> str:
         return f"BitcoindBackend({self.url!r}, wallet={self.wallet!r})"
 
     # --- lifecycle -------------------------------------------------------------------------
-    def close(self) -> None:
-        """Close the HTTP session if this backend made it."""
-        self.http.close()
-
     def __enter__(self) -> BitcoindBackend:
         return self
 
@@ -239,59 +153,6 @@ class BitcoindBackend:
             if _int(header.get("confirmations"), "confirmation count") < 0:
                 out.add(block_hash)
         return out
-
-    def watch(self, addresses: Addresses) -> None:
-        """Import each address as ``addr(...)`` into the watch wallet, with the time a
-        payment to it can first have been made (minus ``IMPORT_MARGIN``) so the node
-        rescans from then. An address already watched from that time or earlier is left
-        alone; one watched from later (an older import with "now", a rebuilt wallet) is
-        imported again with the earlier time, which makes the node rescan. Without times
-        (a plain list) new addresses are imported from "now" and marked as such."""
-        addrs, since = since_times(addresses)
-        if not addrs:
-            return
-        self.ensure_wallet()
-        infos = self._checked_batch([("getaddressinfo", [a]) for a in addrs], wallet=True)
-        todo: list[tuple[str, int | str, str]] = []  # address, timestamp, label
-        for address, info in zip(addrs, infos, strict=True):
-            if since is None:
-                if not _is_watched(info):
-                    todo.append((address, "now", IMPORT_LABEL))
-                continue
-            need = _import_time(since[address])
-            have = _label_time(info)
-            if not _is_watched(info) or have is None or have > need:
-                todo.append((address, need, f"{IMPORT_LABEL} from {_iso(need)}"))
-        if not todo:
-            return
-        checks = self._checked_batch(
-            [("getdescriptorinfo", [f"addr({a})"]) for a, _, _ in todo])
-        requests_ = []
-        for (address, timestamp, label), check in zip(todo, checks, strict=True):
-            if not isinstance(check, dict) or not isinstance(check.get("checksum"), str):
-                raise BackendError(f"bitcoind sent a malformed getdescriptorinfo for {address}")
-            requests_.append(
-                {
-                    "desc": f"addr({address})#{check['checksum']}",
-                    "timestamp": timestamp,
-                    "label": label,
-                }
-            )
-        for start in range(0, len(requests_), _IMPORT_CHUNK):
-            chunk = requests_[start : start + _IMPORT_CHUNK]
-            results = self.call(
-                "importdescriptors", chunk, wallet=True, timeout=max(self.timeout, 120.0)
-            )
-            if not isinstance(results, list) or len(results) != len(chunk):
-                raise BackendError("bitcoind sent a malformed importdescriptors answer")
-            for req, res in zip(chunk, results, strict=True):
-                if not isinstance(res, dict) or res.get("success") is not True:
-                    err = res.get("error") if isinstance(res, dict) else None
-                    detail = err.get("message") if isinstance(err, dict) else res
-                    raise BackendError(
-                        f"bitcoind could not import {req['desc']} into wallet "
-                        f"'{self.wallet}': {detail}"
-                    )
 
     def received(self, addresses: Addresses) -> dict[str, list[Received]]:
         """What each address received, or BackendError when the watch wallet cannot vouch
@@ -442,24 +303,6 @@ class BitcoindBackend:
             recs.sort(key=lambda r: (r.height is None, r.height or 0, r.txid, r.vout))
         return out
 
-    def _check_wallet(self, info: Any) -> None:
-        """Refuse to answer from a wallet that is rescanning or behind the node."""
-        if not isinstance(info, dict):
-            raise BackendError("bitcoind sent a malformed getwalletinfo answer")
-        scanning = info.get("scanning")
-        if isinstance(scanning, dict):
-            progress = scanning.get("progress")
-            done = f" ({int(progress * 100)} % done)" if isinstance(progress, Decimal) else ""
-            raise BackendError(f"wallet '{self.wallet}' on bitcoind at {self.url} is still "
-                               f"rescanning for payments{done}; its answers are not complete")
-        last = info.get("lastprocessedblock")
-        tip = self._last_tip
-        if tip is not None and isinstance(last, dict) and isinstance(last.get("height"), int) \
-                and last["height"] < tip.height:
-            raise BackendError(f"wallet '{self.wallet}' on bitcoind at {self.url} has processed "
-                               f"blocks up to {last['height']} of {tip.height}; it is behind")
-
-    # --- wallet ------------------------------------------------------------------------------
     def unspent(self, addresses: Iterable[str]) -> dict[str, list[Received]]:
         """``listunspent`` in the watch wallet: outputs to these addresses not yet spent
         (unconfirmed ones included; the wallet drops conflicted ones)."""
@@ -494,41 +337,6 @@ class BitcoindBackend:
             raise BackendError("bitcoind sent a malformed sendrawtransaction answer")
         return txid
 
-    def ensure_wallet(self) -> None:
-        """Load the watch wallet, creating it (watch-only, blank, descriptors) if needed."""
-        loaded = self.call("listwallets")
-        if isinstance(loaded, list) and self.wallet in loaded:
-            return
-        try:
-            self.call("loadwallet", self.wallet, True)
-            return
-        except BitcoindRPCError as exc:
-            if exc.rpc_code == RPC_WALLET_ALREADY_LOADED:
-                return
-            if exc.rpc_code != RPC_WALLET_NOT_FOUND:
-                raise
-        try:
-            self.call(
-                "createwallet",
-                {
-                    "wallet_name": self.wallet,
-                    "disable_private_keys": True,
-                    "blank": True,
-                    "descriptors": True,
-                    "load_on_startup": True,
-                },
-            )
-        except BitcoindRPCError as exc:
-            if exc.rpc_code == RPC_WALLET_ALREADY_LOADED:
-                return
-            if exc.rpc_code != RPC_WALLET_ERROR:  # "already exists": created meanwhile
-                raise
-            try:
-                self.call("loadwallet", self.wallet, True)
-            except BitcoindRPCError as exc2:
-                if exc2.rpc_code != RPC_WALLET_ALREADY_LOADED:
-                    raise
-
     def _rbf(self, tx: dict[str, Any], confirmations: int) -> bool:
         status = tx.get("bip125-replaceable")
         # For an unconfirmed transaction the node also knows inherited signalling;
@@ -543,163 +351,8 @@ class BitcoindBackend:
                 pass
         return status == "yes"
 
-    def _wallet_batch(self, calls: Sequence[tuple[str, Any]], *, optional: int = 0) -> list[Any]:
-        """A wallet batch; loads the watch wallet once if the node has it unloaded.
-
-        The first ``optional`` calls may fail (their results are dropped).
-        """
-        results = self._batch(calls, wallet=True)
-        if any(e is not None and e.rpc_code == RPC_WALLET_NOT_FOUND for _, e in results[optional:]):
-            try:
-                self.call("loadwallet", self.wallet, True)
-            except BitcoindRPCError as exc:
-                if exc.rpc_code == RPC_WALLET_NOT_FOUND:
-                    raise BackendError(
-                        f"bitcoind at {self.url} has no wallet '{self.wallet}': "
-                        "watch() the addresses first"
-                    ) from exc
-                if exc.rpc_code != RPC_WALLET_ALREADY_LOADED:
-                    raise
-            results = self._batch(calls, wallet=True)
-        return _raise_first(results[optional:])
-
     def _checked_batch(self, calls: Sequence[tuple[str, Any]], *, wallet: bool = False) -> list:
         return _raise_first(self._batch(calls, wallet=wallet))
-
-    # --- JSON-RPC ----------------------------------------------------------------------------
-    def call(
-        self, method: str, *params: Any, wallet: bool = False, timeout: float | None = None
-    ) -> Any:
-        """One JSON-RPC call. A single dict argument is sent as named parameters."""
-        p: Any = params[0] if len(params) == 1 and isinstance(params[0], dict) else list(params)
-        rid = next(self._ids)
-        answer = self._post(
-            {"jsonrpc": "1.0", "id": rid, "method": method, "params": p},
-            method=method,
-            wallet=wallet,
-            timeout=timeout,
-        )
-        result, error = self._unpack(answer, rid, method)
-        if error is not None:
-            raise error
-        return result
-
-    def _batch(
-        self, calls: Sequence[tuple[str, Any]], *, wallet: bool = False
-    ) -> list[tuple[Any, BitcoindRPCError | None]]:
-        """Many calls in JSON-RPC batches; per call (result, error-or-None), in order."""
-        out: list[tuple[Any, BitcoindRPCError | None]] = []
-        for start in range(0, len(calls), _BATCH_CHUNK):
-            chunk = calls[start : start + _BATCH_CHUNK]
-            ids = [next(self._ids) for _ in chunk]
-            body = [
-                {"jsonrpc": "1.0", "id": rid, "method": m, "params": p}
-                for rid, (m, p) in zip(ids, chunk, strict=True)
-            ]
-            label = f"batch of {len(chunk)} {chunk[0][0]}"
-            answer = self._post(body, method=label, wallet=wallet, timeout=None)
-            if isinstance(answer, dict) and answer.get("error") is not None:
-                # A node that rejects the whole batch answers with one error object.
-                raise self._unpack(answer, None, label)[1] or BackendError(label)
-            if not isinstance(answer, list):
-                raise BackendError(f"bitcoind at {self.url} sent a malformed answer to {label}")
-            by_id = {item.get("id"): item for item in answer if isinstance(item, dict)}
-            for rid, (method, _) in zip(ids, chunk, strict=True):
-                if rid not in by_id:
-                    raise BackendError(
-                        f"bitcoind at {self.url} left call id {rid} ({method}) unanswered"
-                    )
-                out.append(self._unpack(by_id[rid], rid, method))
-        return out
-
-    def _unpack(
-        self, answer: Any, rid: int | None, method: str
-    ) -> tuple[Any, BitcoindRPCError | None]:
-        if not isinstance(answer, dict) or ("result" not in answer and "error" not in answer):
-            raise BackendError(f"bitcoind at {self.url} sent a malformed answer to {method}")
-        if rid is not None and "id" in answer and answer["id"] != rid:
-            raise BackendError(
-                f"bitcoind at {self.url} answered {method} with id {answer['id']!r}, not {rid}"
-            )
-        error = answer.get("error")
-        if error is not None:
-            if isinstance(error, dict):
-                code = error.get("code")
-                message = str(error.get("message", error))
-            else:
-                code, message = None, str(error)
-            rpc_code = code if isinstance(code, int) and not isinstance(code, bool) else None
-            text = self._redact(
-                f"bitcoind at {self.url}: {method} failed: {message} (RPC error {code})"
-            )
-            return None, BitcoindRPCError(text, rpc_code=rpc_code, method=method)
-        return answer.get("result"), None
-
-    def _post(self, payload: Any, *, method: str, wallet: bool, timeout: float | None) -> Any:
-        from cloudlease.net import HttpError
-
-        url = self._base + (f"/wallet/{quote(self.wallet, safe='')}" if wallet else "/")
-        where = f"bitcoind at {self.url}"
-        auth = self._auth()
-        limit = self.timeout if timeout is None else timeout
-        try:
-            reply = self.http.post(url, body=json.dumps(payload).encode(), auth=auth,
-                                   headers={"Content-Type": "application/json"},
-                                   timeout=limit)
-        except HttpError as exc:
-            if exc.kind == "timeout":
-                raise BackendError(f"{where} did not answer {method} within {limit:g} s") \
-                    from None
-            if exc.kind == "connect":
-                reason = "connection refused" if "refused" in exc.reason else \
-                    "connection failed"
-                raise BackendError(f"cannot reach {where}: {reason} ({method})") from None
-            raise BackendError(f"request to {where} failed: {exc.reason} ({method})") \
-                from None
-        status, body = reply.status, reply.body
-        if status == 401:
-            raise BackendError(
-                f"{where} rejected the RPC credentials (HTTP 401); check rpcuser/rpcpassword "
-                "in the URL or the cookie file"
-            )
-        if status == 403:
-            raise BackendError(f"{where} refused access (HTTP 403); check rpcallowip")
-        if not body or not body.strip():
-            raise BackendError(
-                f"{where} sent an empty answer (HTTP {status}) to {method}"
-                + (" (was the request id lost?)" if status == 204 else "")
-            )
-        try:
-            answer = json.loads(body, parse_float=Decimal)
-        except (ValueError, UnicodeDecodeError):
-            if status >= 400:
-                raise BackendError(f"{where} failed with HTTP {status} ({method})") from None
-            raise BackendError(f"{where} sent malformed JSON (HTTP {status}) to {method}") from None
-        if status >= 400 and not (isinstance(answer, dict) and answer.get("error") is not None):
-            raise BackendError(f"{where} failed with HTTP {status} ({method})")
-        return answer
-
-    def _auth(self) -> tuple[str, str] | None:
-        if self.cookie_file:
-            try:
-                with open(self.cookie_file, encoding="utf-8") as fh:
-                    cookie = fh.read().strip()
-            except OSError as exc:
-                raise BackendError(
-                    f"cannot read the bitcoind cookie file {self.cookie_file}: "
-                    f"{exc.strerror or exc}"
-                ) from None
-            user, sep, secret = cookie.partition(":")
-            if not sep or not secret:
-                raise BackendError(f"bitcoind cookie file {self.cookie_file} is malformed")
-            self.http.redact.add(secret, user)
-            return user, secret
-        if self._user is not None:
-            return self._user, self._password or ""
-        return None
-
-    def _redact(self, text: str) -> str:
-        return self.http.redact(text)
 
 
 def _norm(address: Any) -> Any:
@@ -707,45 +360,6 @@ def _norm(address: Any) -> Any:
     if isinstance(address, str) and address.lower().startswith(("bc1", "tb1", "bcrt1")):
         return address.lower()
     return address
-
-
-def _is_watched(info: Any) -> bool:
-    return isinstance(info, dict) and (
-        info.get("ismine") is True or info.get("iswatchonly") is True
-    )
-
-
-def _raise_first(results: list[tuple[Any, BitcoindRPCError | None]]) -> list[Any]:
-    for _, error in results:
-        if error is not None:
-            raise error
-    return [result for result, _ in results]
-
-
-def _import_time(since: datetime) -> int:
-    """Unix time to import an address from: its request's creation minus the margin."""
-    return max(0, int((since - IMPORT_MARGIN).timestamp()))
-
-
-def _iso(unix: int) -> str:
-    return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _label_time(info: Any) -> int | None:
-    """The rescan start recorded in the address's label (``cloudlease from <time>``)."""
-    labels = info.get("labels") if isinstance(info, dict) else None
-    times = []
-    for label in labels if isinstance(labels, list) else []:
-        text = label if isinstance(label, str) else (
-            label.get("name") if isinstance(label, dict) else None)
-        if isinstance(text, str) and text.startswith(f"{IMPORT_LABEL} from "):
-            try:
-                when = datetime.strptime(text.removeprefix(f"{IMPORT_LABEL} from "),
-                                         "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-            except ValueError:
-                continue
-            times.append(int(when.timestamp()))
-    return min(times) if times else None
 
 
 def _first_seen(tx: dict[str, Any]) -> datetime | None:
