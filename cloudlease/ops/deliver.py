@@ -118,4 +118,5 @@ def run_pending(ctx: Context, report: Any) -> None:
                 next_attempt_at=(done + _backoff(attempts) if d.target.startswith("webhook")
                                  else None), claimed_until=None,
                 claimed_by=None)
-            report.hooks_failed.append({"event": name, "id": d.event, "error": error})
+            report.hooks_failed.append({"event": name, "id": d.event, "error": error,
+                                        "target": d.target.removeprefix("webhook:")})
