@@ -212,7 +212,8 @@ def _plan_list(c: Console, rows: list) -> None:
 _STATUS_STYLE = {"active": "green", "awaiting_payment": "yellow", "ended": "dim",
                  "expired": "red", "cancelled": "dim", "suspended": "magenta",
                  "new": "yellow", "processing": "cyan", "settled": "green",
-                 "invalid": "red"}
+                 "invalid": "red", "pending": "yellow", "delivered": "green",
+                 "failed": "red"}
 
 
 def _status(s: str) -> str:
@@ -353,6 +354,28 @@ def _verify(c: Console, d: dict) -> None:
                 f"({how}), {d['rows_checked']:,} rows hashed, {d['leases']:,} leases")
 
 
+
+
+@view("hooks_list")
+def _hooks_list(c: Console, rows: list) -> None:
+    if not rows:
+        c.print("no hook or webhook deliveries")
+        return
+    t = _table(None, "event", "name", "to", "status", "tries", "when", "last error")
+    for d in rows:
+        when = d["delivered_at"] if d["status"] == "delivered" else d["next_attempt_at"]
+        t.add_row(d["event"], d["name"] or "-", _esc(d["target"]), _status(d["status"]),
+                  str(d["attempts"]), _when(when), _esc(d["last_error"] or "-"))
+    c.print(t)
+
+
+@view("redelivered")
+def _redelivered(c: Console, d: dict) -> None:
+    for h in d["hooks_delivered"]:
+        c.print(f"[green]delivered[/] {_esc(h)}")
+    for h in d["hooks_failed"]:
+        c.print(f"[red]failed[/] {h['event']} {h['id']} to {_esc(h['target'])}: "
+                f"{_esc(h['error'])}")
 
 
 @view("none")

@@ -29,6 +29,7 @@ GROUPS = {
     "wallet": "cloudlease.cli.wallet",
     "devchain": "cloudlease.cli.devchain",
     "ledger": "cloudlease.cli.ledger",
+    "hooks": "cloudlease.cli.hooks",
 }
 TOP_LEVEL = {
     "init": ("cloudlease.cli.admin", "register"),
