@@ -207,7 +207,8 @@ def watch(
                     sys.stdout.write(json.dumps(views.jsonable(last)) + "\n")
                     sys.stdout.flush()
                 elif not STATE.json_mode and (last["problems"] if quiet else busy):
-                    render.show("check", {**last, "stamped": True, "quiet": quiet})
+                    render.show("check", views.jsonable({**last, "stamped": True,
+                                                         "quiet": quiet}))
             except BackendError as exc:
                 if count is not None and n >= count:
                     raise
