@@ -15,13 +15,21 @@ README = (REPO / "README.md").read_text()
 
 
 def commands() -> list[tuple[str, object]]:
+    """Every command, from the lazy root's tables (nothing is registered on ``app``
+    itself until a command is asked for)."""
+    import importlib
+
+    from cloudlease.cli.main import GROUPS, TOP_LEVEL
+
     out = []
-    for cmd in app.registered_commands:
-        out.append((cmd.name, cmd.callback))
-    for group in app.registered_groups:
-        sub: typer.Typer = group.typer_instance
-        for cmd in sub.registered_commands:
-            out.append((f"{group.name} {cmd.name}", cmd.callback))
+    for name, (module, register) in TOP_LEVEL.items():
+        holder = typer.Typer()
+        getattr(importlib.import_module(module), register)(holder)
+        out += [(name, c.callback) for c in holder.registered_commands if c.name == name]
+    for group, module in GROUPS.items():
+        sub: typer.Typer = importlib.import_module(module).app
+        out += [(f"{group} {c.name}", c.callback) for c in sub.registered_commands]
+    assert len(out) > 40, out
     return out
 
 
