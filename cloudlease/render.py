@@ -383,12 +383,22 @@ def _none(c: Console, d: Any) -> None:
     return None
 
 
+@view("tick")
+def _tick(c: Console, d: dict) -> None:
+    _check(c, d, stamped=True)
+
+
+@view("tick_quiet")
+def _tick_quiet(c: Console, d: dict) -> None:
+    _check(c, d, stamped=True, quiet=True)
+
+
 @view("check")
-def _check(c: Console, d: dict) -> None:
+def _check(c: Console, d: dict, *, stamped: bool = False, quiet: bool = False) -> None:
     """``pay check``, ``tick`` and ``watch``: tick and watch lines start with the UTC time;
     quiet prints only the problems (nothing when the pass went well)."""
-    stamp = f"{d['at']} " if d.get("stamped") and d.get("at") else ""
-    if d.get("quiet"):
+    stamp = f"{d['at']} " if stamped and d.get("at") else ""
+    if quiet:
         for p in d.get("problems", []):
             c.print(f"{stamp}{_esc(p)}")
         return

@@ -165,6 +165,7 @@ def confirm(question: str, yes: bool, what: str) -> None:
     try:
         agreed = typer.confirm(question, default=False, err=True)
     except typer.Abort:  # Ctrl-C or end of input at the prompt
+        sys.stderr.write("\n")  # the prompt's line ends before the error
         agreed = False
     if not agreed:
         raise BadValue("not confirmed; nothing was changed", code="not_confirmed")

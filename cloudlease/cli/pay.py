@@ -14,7 +14,9 @@ from cloudlease.cli.common import STATE, Result, command, ctx
 app = typer.Typer(help="Payment requests: check, show, accept.", no_args_is_help=True)
 
 
-def _report_data(report) -> dict:
+def _report_data(report, *, sentences: bool = False) -> dict:
+    """The JSON of a check or tick; ``sentences``: where each request stands, in words
+    (``pay check`` only: a tick may watch thousands)."""
     from cloudlease.views import partial_line, request_sentence
 
     data = {"at": report.at, "backend": report.backend, "tip_height": report.tip_height,
@@ -31,7 +33,7 @@ def _report_data(report) -> dict:
             "partial": [{k: v for k, v in p.items() if k != "changed"}
                         for p in report.partial],
             "messages": {k: request_sentence(r) for k, r in report.requests.items()
-                         if r.status != "settled"}}
+                         if r.status != "settled"} if sentences else {}}
     problems = [f"{h['event']} {h['id']} to {h.get('target', 'hook')} failed: {h['error']} "
                 "(retried later)" for h in report.hooks_failed]
     problems += [partial_line(p) for p in report.partial if p["changed"]]
@@ -67,7 +69,7 @@ def check(ids: Annotated[list[str] | None, typer.Argument(
 
     c = ctx()
     report = do_check(c, ids or None)
-    data = _report_data(report)
+    data = _report_data(report, sentences=True)
     data["simulated"] = report.backend == "devchain"
     code = expect_settled(c, ids or [], report) if report.statuses else 0
     error = None
@@ -207,8 +209,7 @@ def watch(
                     sys.stdout.write(json.dumps(views.jsonable(last)) + "\n")
                     sys.stdout.flush()
                 elif not STATE.json_mode and (last["problems"] if quiet else busy):
-                    render.show("check", views.jsonable({**last, "stamped": True,
-                                                         "quiet": quiet}))
+                    render.show("tick_quiet" if quiet else "tick", views.jsonable(last))
             except BackendError as exc:
                 if count is not None and n >= count:
                     raise

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cloudlease.cli.common import STATE, Result, YesOpt, can_ask, command, confirm, ctx
+from cloudlease.cli.common import STATE, Result, YesOpt, command, confirm, ctx
 from cloudlease.errors import BadValue
 
 app = typer.Typer(help="The receiving wallet.", no_args_is_help=True)
@@ -80,10 +80,8 @@ def sweep(
     from cloudlease.ops.wallet import sweep as do_sweep
 
     c = ctx()
-    if not dry_run and not yes:  # sign first, so the question shows what would be sent
-        if not can_ask():
-            confirm("", yes, "sending a sweep")  # exit 2: --yes is needed
-        plan = do_sweep(c, to, fee_rate, dry_run=True)
+    if not dry_run and not yes:  # sign first: what would refuse anyway does, and the
+        plan = do_sweep(c, to, fee_rate, dry_run=True)  # question shows what is sent
         confirm(f"Send {plan.output_sats:,} sat to {plan.to} (fee {plan.fee_sats:,} sat, "
                 f"{plan.inputs} output(s))?", yes, "sending a sweep")
     s = do_sweep(c, to, fee_rate, dry_run=dry_run)
