@@ -31,7 +31,7 @@ def add(
 ) -> Result:
     """Add a tenant.
 
-    Example: cloudlease tenant add alice --email alice@example.com --ssh-key-file ~/.ssh/id_ed25519.pub
+    Example: cloudlease tenant add alice --ssh-key-file ~/.ssh/id_ed25519.pub
     """
     from cloudlease.ops import sshkeys, tenants
 
@@ -49,8 +49,12 @@ def edit(
         "--no-ssh-keys", help="Remove the tenant's SSH keys (running machines stop "
         "accepting them on the next tick).")] = False,
 ) -> Result:
-    """Change a tenant: --ssh-key/--ssh-key-file replace its SSH keys (running machines
-    follow on the next tick)."""
+    """Change a tenant's SSH keys; running machines follow on the next tick.
+
+    --ssh-key and --ssh-key-file replace the keys; --no-ssh-keys removes them.
+
+    Example: cloudlease tenant edit alice --ssh-key-file ~/.ssh/id_ed25519.pub
+    """
     from cloudlease.errors import BadValue
     from cloudlease.ops import sshkeys
 
