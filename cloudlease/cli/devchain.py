@@ -79,8 +79,13 @@ def ln_pay(
         help="Pay this many msat (default: the invoice's amount; the node refuses less, or "
         "more than twice it).")] = None,
 ) -> Result:
-    """Pay an invoice of the simulated Lightning node, as a customer's wallet would (it
-    refuses an expired, cancelled or paid invoice, or a wrong amount, as a real node does)."""
+    """Pay an invoice of the simulated Lightning node, as a customer's wallet would.
+
+    It refuses an expired, cancelled or paid invoice, or a wrong amount, as a real node
+    does.
+
+    Example: cloudlease devchain ln-pay P-1
+    """
     from cloudlease.lightning.devnode import DevNode
 
     c, _ = _chain()
