@@ -3,7 +3,9 @@
 Exit codes (DESIGN.md, "Command line contract"):
 0 ok · 1 internal · 2 usage/bad value · 3 not found · 4 conflict/wrong state ·
 5 ledger missing/invalid/locked/newer schema/failed verification · 6 chain or rate backend
-unavailable · 7 payment not complete yet · 8 payment request expired or invalid.
+unavailable · 7 payment not complete yet · 8 payment request expired or invalid ·
+9 a hook or webhook failed (``tick``, ``watch``, ``hooks redeliver``; the ledger change
+stands and the delivery is retried).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ class ExitCode(IntEnum):
     BACKEND = 6
     PENDING = 7
     EXPIRED = 8
+    HOOK_FAILED = 9
 
 
 class CloudleaseError(Exception):

@@ -448,6 +448,16 @@ class PaymentRequest(Record):
             return (*self.txids, self.ln_payment_hash)
         return self.txids
 
+    @property
+    def received_sats(self) -> int:
+        """Everything seen paying it: on-chain (``paid_sats``) and Lightning, whole sats."""
+        return self.paid_sats + self.ln_paid_msat // 1000
+
+    @property
+    def due_sats(self) -> int:
+        """What the payer still has to send (0 once paid in full, never negative)."""
+        return max(0, self.amount_sats - self.received_sats)
+
 
 class Consideration(StrEnum):
     REVENUE_SHARE = "revenue_share"

@@ -1,30 +1,54 @@
 """Everything people see: the only module that knows Rich.
 
 Each view takes the JSON-ready data a command returned (the same data ``--json``
-prints), so the two outputs never disagree. Rich drops colour when stdout is not a
-terminal or NO_COLOR is set.
+prints), so the two outputs never disagree.
+
+Where output goes decides how it looks:
+- a pipe or a file: no ANSI codes and no wrapping at all, whatever COLUMNS says: a line
+  is as long as it needs to be, so ``grep``, ``cut`` and ``awk`` see every value whole;
+- a terminal: colour, and tables that fit its width; a table whose values cannot fit
+  side by side is shown as one block per row (``column  value`` lines) rather than
+  breaking a number, an address or an id across lines;
+- ``NO_COLOR`` set (https://no-color.org): no ANSI codes at all, bold and the live
+  spinner included (the wait status is then printed as plain lines).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterable
 from functools import cache
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
+from rich.text import Text
 
 VIEWS: dict[str, Callable[[Console, Any], None]] = {}
+PIPE_WIDTH = 100_000  # "never wrap": wider than any line cloudlease writes
+
+
+def no_color() -> bool:
+    return bool(os.environ.get("NO_COLOR"))
+
+
+def _console(*, stderr: bool) -> Console:
+    plain = {"color_system": None} if no_color() else {}
+    console = Console(stderr=stderr, highlight=False, soft_wrap=stderr, **plain)
+    if not console.is_terminal:  # a pipe or a file: never wrap a value
+        console = Console(stderr=stderr, highlight=False, soft_wrap=True, width=PIPE_WIDTH,
+                          color_system=None)
+    return console
 
 
 @cache
 def out() -> Console:
-    return Console(highlight=False, soft_wrap=False)
+    return _console(stderr=False)
 
 
 @cache
 def err() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return _console(stderr=True)
 
 
 def view(name: str) -> Callable:
@@ -83,10 +107,40 @@ def _init(c: Console, d: dict) -> None:
                 "--hours 2")
 
 
+class _FitTable(Table):
+    """A table that never breaks a value: every column is no-wrap, and when the values
+    cannot fit side by side in the width there is, each row becomes a block of
+    ``column  value`` lines instead."""
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if self.__rich_measure__(console, options).minimum <= options.max_width:
+            yield from super().__rich_console__(console, options)
+            return
+        yield from _records(self.columns, self.row_count)
+
+
+def _records(columns: Iterable[Any], rows: int) -> RenderResult:
+    cols = list(columns)
+    cells = [list(col.cells) for col in cols]
+    width = max((len(str(col.header)) for col in cols), default=0)
+    for i in range(rows):
+        for n, col in enumerate(cols):
+            cell = cells[n][i]
+            if not isinstance(cell, str | Text) or not str(col.header):
+                continue  # a bar or an unnamed column: decoration only
+            text = Text.from_markup(cell) if isinstance(cell, str) else cell.copy()
+            line = Text(f"{str(col.header):<{width}}  ", style="bold" if n == 0 else "")
+            line.append_text(text)
+            line.overflow = "fold"
+            yield line
+        if i < rows - 1:
+            yield Text("")
+
+
 def _table(title: str | None, *columns: str) -> Table:
-    t = Table(title=title, title_justify="left", header_style="bold")
+    t = _FitTable(title=title, title_justify="left", header_style="bold")
     for col in columns:
-        t.add_column(col, overflow="fold")
+        t.add_column(col, no_wrap=True)
     return t
 
 
@@ -158,7 +212,8 @@ def _plan_list(c: Console, rows: list) -> None:
 _STATUS_STYLE = {"active": "green", "awaiting_payment": "yellow", "ended": "dim",
                  "expired": "red", "cancelled": "dim", "suspended": "magenta",
                  "new": "yellow", "processing": "cyan", "settled": "green",
-                 "invalid": "red"}
+                 "invalid": "red", "pending": "yellow", "delivered": "green",
+                 "failed": "red"}
 
 
 def _status(s: str) -> str:
@@ -191,7 +246,9 @@ def _lease(c: Console, d: dict) -> None:
                 + (_esc(f" [{', '.join(r['flags'])}]") if r["flags"] else "")
                 + f": {r['amount_btc']} BTC ({_sats(r['amount_sats'])}) to "
                 + (r["address"] or "a Lightning invoice")
-                + (f", seen {_sats(r['paid_sats'])}" if r["paid_sats"] else ""))
+                + (f", {r['paid_sats']:,} sat paid, {r['due_sats']:,} due"
+                   if r["paid_sats"] and r["status"] == "new" else
+                   f", seen {_sats(r['paid_sats'])}" if r["paid_sats"] else ""))
     _machine(c, d.get("machine"))
 
 
@@ -223,18 +280,24 @@ def _payment_panel(c: Console, r: dict, *, simulated: bool = False) -> None:
     from rich.text import Text
 
     lines = Text()
-    lines.append(f"Pay {r['amount_btc']} BTC", style="bold")
-    lines.append(f"  ({r['amount_sats']:,} sat")
-    if r.get("fiat_amount") is not None:
-        lines.append(f" ≈ {r['fiat_amount']} {r['currency']} at {r['rate']} "
-                     f"{r['currency']}/BTC, {r['rate_source']}")
-    lines.append(")\n")
+    due = r.get("due_sats", r["amount_sats"])
+    if r["status"] == "new" and 0 < due < r["amount_sats"]:  # partly paid: ask for the rest
+        lines.append(f"Pay {r['due_btc']} BTC", style="bold")
+        lines.append(f"  ({due:,} sat still due: {r['paid_sats']:,} of "
+                     f"{r['amount_sats']:,} sat paid)\n")
+    else:
+        lines.append(f"Pay {r['amount_btc']} BTC", style="bold")
+        lines.append(f"  ({r['amount_sats']:,} sat")
+        if r.get("fiat_amount") is not None:
+            lines.append(f" ≈ {r['fiat_amount']} {r['currency']} at {r['rate']} "
+                         f"{r['currency']}/BTC, {r['rate_source']}")
+        lines.append(")\n")
     if r.get("address"):
         lines.append("to   ")
         lines.append(r["address"], style="bold cyan")
         lines.append("\n")
     ln = r.get("lightning")
-    if ln:
+    if ln and not 0 < due < r["amount_sats"]:  # an invoice is for the whole amount
         lines.append("or   " if r.get("address") else "over ")
         lines.append("Lightning", style="bold magenta")
         node = "simulated node" if ln.get("simulated") else ln.get("node") or "node"
@@ -253,7 +316,8 @@ def _payment_panel(c: Console, r: dict, *, simulated: bool = False) -> None:
         title += " — simulated Lightning node"
     c.print(Panel(lines, title=title, title_align="left", expand=False))
     c.print(r["uri"], soft_wrap=True, markup=False)  # one line, so it copies whole
-    if ln and r.get("address") and r["status"] in ("new", "processing"):
+    if ln and r.get("address") and r["status"] in ("new", "processing") \
+            and not 0 < due < r["amount_sats"]:
         c.print(ln["uri"], soft_wrap=True, markup=False)
     if r.get("qr"):
         c.print(r["qr"], no_wrap=True, crop=False, overflow="ignore", markup=False,
@@ -268,7 +332,7 @@ def _rental(c: Console, d: dict) -> None:
                 + (f" ({d['price_fiat']} {d['currency']})" if d.get("price_fiat") else "")
                 + "; nothing was written")
         return
-    again = "" if d.get("created", True) else " [dim](existing lease for that key)[/]"
+    again = "" if d.get("created", True) else " [dim](made earlier; shown again)[/]"
     c.print(f"lease [bold]{d['id']}[/] {_status(d['status'])}: {d['hours']} h of "
             f"{_esc(d['plan'])}" + (f" for {_esc(d['tenant'])}" if d.get("tenant") else "")
             + again)
@@ -292,45 +356,87 @@ def _verify(c: Console, d: dict) -> None:
 
 
 
+@view("hooks_list")
+def _hooks_list(c: Console, rows: list) -> None:
+    if not rows:
+        c.print("no hook or webhook deliveries")
+        return
+    t = _table(None, "event", "name", "to", "status", "tries", "when", "last error")
+    for d in rows:
+        when = d["delivered_at"] if d["status"] == "delivered" else d["next_attempt_at"]
+        t.add_row(d["event"], d["name"] or "-", _esc(d["target"]), _status(d["status"]),
+                  str(d["attempts"]), _when(when), _esc(d["last_error"] or "-"))
+    c.print(t)
+
+
+@view("redelivered")
+def _redelivered(c: Console, d: dict) -> None:
+    for h in d["hooks_delivered"]:
+        c.print(f"[green]delivered[/] {_esc(h)}")
+    for h in d["hooks_failed"]:
+        c.print(f"[red]failed[/] {h['event']} {h['id']} to {_esc(h['target'])}: "
+                f"{_esc(h['error'])}")
+
+
 @view("none")
 def _none(c: Console, d: Any) -> None:
     return None
 
 
+@view("tick")
+def _tick(c: Console, d: dict) -> None:
+    _check(c, d, stamped=True)
+
+
+@view("tick_quiet")
+def _tick_quiet(c: Console, d: dict) -> None:
+    _check(c, d, stamped=True, quiet=True)
+
+
 @view("check")
-def _check(c: Console, d: dict) -> None:
+def _check(c: Console, d: dict, *, stamped: bool = False, quiet: bool = False) -> None:
+    """``pay check``, ``tick`` and ``watch``: tick and watch lines start with the UTC time;
+    quiet prints only the problems (nothing when the pass went well)."""
+    stamp = f"{d['at']} " if stamped and d.get("at") else ""
+    if quiet:
+        for p in d.get("problems", []):
+            c.print(f"{stamp}{_esc(p)}")
+        return
     sim = " [yellow](simulated chain)[/]" if d.get("simulated") else ""
     height = d.get("tip_height")
-    c.print(f"checked {len(d['checked'])} payment request(s) on {d['backend'] or '-'}"
+    c.print(f"{stamp}checked {len(d['checked'])} payment request(s) on {d['backend'] or '-'}"
             + (f" at height {height}" if height is not None else "") + sim
             + (" and the simulated Lightning node" if d.get("lightning") == "devchain" else
                f" and the Lightning node ({d['lightning']})" if d.get("lightning") else ""))
     for t in d["transitions"]:
-        c.print(f"  {t['id']}: {_status(t['from'])} → {_status(t['to'])}")
+        c.print(f"{stamp}  {t['id']}: {_status(t['from'])} → {_status(t['to'])}")
+    for p in d.get("partial", []):
+        c.print(f"{stamp}  [yellow]{p['id']}: partial[/], {p['paid_sats']:,} of "
+                f"{p['amount_sats']:,} sat paid, {p['due_sats']:,} due")
     for r in d.get("refunds_due") or []:
-        c.print(f"  [bold red]refund due[/] on {r['id']}: {r['sats']:,} sat paid twice or "
-                "for nothing (cloudlease pay show " + r["id"] + ")")
+        c.print(f"{stamp}  [bold red]refund due[/] on {r['id']}: {r['sats']:,} sat paid twice "
+                "or for nothing (cloudlease pay show " + r["id"] + ")")
     for rid in d.get("ln_cancelled") or []:
-        c.print(f"  {rid}: paid on-chain; its Lightning invoice is cancelled")
+        c.print(f"{stamp}  {rid}: paid on-chain; its Lightning invoice is cancelled")
     for h in d["hooks_delivered"]:
-        c.print(f"  [green]hook[/] {_esc(h)}")
+        c.print(f"{stamp}  [green]hook[/] {_esc(h)}")
     for h in d["hooks_failed"]:
-        c.print(f"  [red]hook failed[/] {h['event']} {h['id']}: {_esc(h['error'])} "
-                "(retried next tick)")
+        c.print(f"{stamp}  [red]hook failed[/] {h['event']} {h['id']} to "
+                f"{_esc(h.get('target', 'hook'))}: {_esc(h['error'])} (retried later)")
     for rid in d.get("held", []):
-        c.print(f"  {rid}: answer older than one already applied; left as it was")
+        c.print(f"{stamp}  {rid}: answer older than one already applied; left as it was")
     for p in d.get("pools", []):
         if not p["runway_known"]:
-            c.print(f"  [yellow]pool {_esc(p['pool'])}[/]: {_esc(p['reason'])}")
+            c.print(f"{stamp}  [yellow]pool {_esc(p['pool'])}[/]: {_esc(p['reason'])}")
     for m in d.get("machines") or []:
-        c.print(f"  machine {m['lease']}: {m['action']} → {_status(m['state'])}"
+        c.print(f"{stamp}  machine {m['lease']}: {m['action']} → {_status(m['state'])}"
                 + (f": {_esc(m['error'])}" if m.get("error") else ""))
     if not d["transitions"] and not d["hooks_delivered"] and not d["hooks_failed"] \
-            and not d.get("machines") and not d.get("refunds_due"):
-        c.print("  nothing changed")
-    pending = {k: v for k, v in d.get("statuses", {}).items() if v != "settled"}
-    for rid, status in pending.items():
-        c.print(f"  {rid} is {_status(status)}")
+            and not d.get("partial") and not d.get("machines") and not d.get("refunds_due"):
+        c.print(f"{stamp}  nothing changed")
+    if not stamp:  # pay check: where each request it asked about stands, in words
+        for text in d.get("messages", {}).values():
+            c.print(f"  {_esc(text)}")
 
 
 @view("accepted")
@@ -363,16 +469,29 @@ def _wallet(c: Console, d: dict) -> None:
 
 class _Live:
     def __init__(self, text: str) -> None:
+        self.plain = no_color() or not err().is_terminal
+        self.last = ""
+        if self.plain:
+            self._line(text)
+            return
         from rich.status import Status
 
         self.status = Status(text, console=err())
 
+    def _line(self, text: str) -> None:
+        if text != self.last:  # plain lines: one per change, never cursor movements
+            self.last = text
+            err().print(text, markup=False)
+
     def __enter__(self):
+        if self.plain:
+            return self._line
         self.status.__enter__()
         return self.status.update
 
     def __exit__(self, *exc: object) -> None:
-        self.status.__exit__(None, None, None)
+        if not self.plain:
+            self.status.__exit__(None, None, None)
 
 
 def live_status(text: str) -> _Live:

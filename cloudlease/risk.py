@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 from fractions import Fraction
 
-from cloudlease.errors import BadValue
+from cloudlease.errors import BadValue, Conflict
 from cloudlease.model import (
     Consideration,
     Contribution,
@@ -296,7 +296,10 @@ def compute_payout(pool: Pool, period: str, contributions: list[Contribution],
     start = month_start(period)
     end = next_month(start)
     if end > now:
-        raise BadValue(f"{period} is not over yet; payouts are for complete months")
+        raise Conflict(f"{period} is not over yet; payouts are for complete months")
+    if end <= pool.created_at:
+        raise Conflict(f"pool {pool.name} did not exist in {period} (it was created on "
+                       f"{pool.created_at:%Y-%m-%d}); there is nothing to pay out")
     base = basis(pool, period)
     amount = pct_of(base, pool.investor_pct)
     weights = time_weighted_stakes(pool, contributions, start, end)

@@ -98,15 +98,29 @@ def machine(rec: MachineRecord | None) -> dict[str, Any] | None:
             "updated_at": rec.updated_at, "details": dict(rec.details)}
 
 
+def payable_uri(r: PaymentRequest) -> str:
+    """The URI to pay now: after a partial payment it asks for what is still due (on-chain
+    only: a Lightning invoice is for the whole amount and cannot be paid in part)."""
+    due = r.due_sats
+    if r.status != "new" or not r.address or due in (0, r.amount_sats):
+        return r.uri
+    from cloudlease.bitcoin.bip21 import make_uri
+
+    return make_uri(r.address, due, label=r.label, message=r.message)
+
+
 def request(r: PaymentRequest) -> dict[str, Any]:
+    due = r.due_sats
     return {
         "id": r.id, "purpose": r.purpose, "lease": r.lease, "status": r.status,
         "flags": list(r.flags), "address": r.address, "amount_sats": r.amount_sats,
-        "amount_btc": btc_text(r.amount_sats), "uri": r.uri, "hours": r.hours,
+        "amount_btc": btc_text(r.amount_sats), "due_sats": due, "due_btc": btc_text(due),
+        "uri": payable_uri(r), "hours": r.hours,
         "created_at": r.created_at, "expires_at": r.expires_at,
         "fiat_amount": r.fiat_amount, "currency": r.currency, "rate": r.rate,
         "rate_source": r.rate_source, "wallet": r.wallet, "address_index": r.address_index,
-        "paid_sats": r.paid_sats, "confirmed_sats": r.confirmed_sats, "txids": list(r.txids),
+        "paid_sats": r.received_sats, "confirmed_sats": r.confirmed_sats,
+        "txids": list(r.txids),
         "seen_at": r.seen_at, "settled_at": r.settled_at, "closed_reason": r.closed_reason,
         "tenant": r.tenant, "pool": r.pool, "invest_sats": r.invest_sats,
         "contribution": r.contribution, "first_seen_at": r.first_seen_at,
@@ -193,3 +207,37 @@ def payout(p: Payout) -> dict[str, Any]:
             "basis_sats": p.basis_sats, "distributable_sats": p.distributable_sats,
             "shares": dict(p.shares), "created_at": p.created_at}
 
+
+
+def when_text(value: datetime | None) -> str:
+    """A time as people read it: ``2026-06-01 10:15 UTC``."""
+    return "-" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def request_sentence(r: PaymentRequest) -> str:
+    """Where a payment request stands, as one sentence (``pay check``, ``rent --wait``)."""
+    paid, amount, due = r.received_sats, r.amount_sats, r.due_sats
+    if r.status == "new":
+        if paid:
+            return (f"{r.id} is partly paid: {paid:,} of {amount:,} sat received, {due:,} sat "
+                    f"still due by {when_text(r.expires_at)}.")
+        return (f"{r.id} is waiting for its payment of {amount:,} sat (nothing received yet; "
+                f"due by {when_text(r.expires_at)}).")
+    if r.status == "processing":
+        return (f"{r.id} is paid ({paid:,} sat) and waiting for confirmations: "
+                f"{r.confirmed_sats:,} of {amount:,} sat confirmed so far.")
+    if r.status == "settled":
+        return f"{r.id} is settled: {amount:,} sat received and confirmed."
+    reason = r.closed_reason or ("not paid in time" if r.status == "expired" else "invalid")
+    text = f"{r.id} {'expired' if r.status == 'expired' else 'is invalid'}: {reason}."
+    if "late" in r.flags and "accepted" not in r.flags:
+        text += (f" A payment of {paid:,} sat arrived late; accept it with 'cloudlease pay "
+                 f"accept {r.id}'.")
+    return text
+
+
+def partial_line(p: dict[str, Any]) -> str:
+    """``tick``'s line for a partly paid request: ``P-3: partial, 500 of 2,000 sat paid,
+    1,500 due``."""
+    return (f"{p['id']}: partial, {p['paid_sats']:,} of {p['amount_sats']:,} sat paid, "
+            f"{p['due_sats']:,} due")

@@ -19,9 +19,9 @@ def test_init_and_refuse_overwrite(cli):
     assert out["starter_plan"] == "standard"
     err = cli.json("init", code=4)
     assert "--force" in err["message"]
-    cli("init", "--force")  # no leases yet: allowed
+    cli("init", "--force", "--yes")  # no leases yet: allowed
     cli("rent", "--hours", "1")
-    err = cli.json("init", "--force", code=4)
+    err = cli.json("init", "--force", "--yes", code=4)
     assert "holds leases" in err["message"]
 
 
@@ -72,7 +72,7 @@ def test_tenants(cli, home):
     assert len(shown["leases"]) == 1
     err = cli.json("tenant", "remove", "alice", code=4)
     assert "open leases" in err["message"]
-    cli("tenant", "remove", "bob")
+    cli("tenant", "remove", "bob", "--yes")
     assert [x["name"] for x in cli.json("tenant", "list")] == ["alice"]
     cli("tenant", "add", "bob")  # a removed name can come back
 
@@ -179,11 +179,11 @@ def test_lease_list_filters_and_cancel(cli, home):
     a = cli.json("rent", "--hours", "1", "--tenant", "alice")
     cli("rent", "--hours", "1")
     assert len(cli.json("lease", "list", "--tenant", "alice")) == 1
-    cancelled = cli.json("lease", "cancel", a["id"])
+    cancelled = cli.json("lease", "cancel", a["id"], "--yes")
     assert cancelled["status"] == "cancelled" and cancelled["closed_at"]
     assert [x["id"] for x in cli.json("lease", "list", "--status", "cancelled")] == [a["id"]]
     assert cli.json("lease", "show", a["id"].lower())["payments"][0]["status"] == "expired"
-    err = cli.json("lease", "cancel", a["id"], code=4)
+    err = cli.json("lease", "cancel", a["id"], "--yes", code=4)
     assert "only a lease awaiting payment" in err["message"]
     assert len(cli.json("lease", "list", "--open")) == 1
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import typer
 
 from cloudlease.cli.main import app
@@ -14,13 +15,21 @@ README = (REPO / "README.md").read_text()
 
 
 def commands() -> list[tuple[str, object]]:
+    """Every command, from the lazy root's tables (nothing is registered on ``app``
+    itself until a command is asked for)."""
+    import importlib
+
+    from cloudlease.cli.main import GROUPS, TOP_LEVEL
+
     out = []
-    for cmd in app.registered_commands:
-        out.append((cmd.name, cmd.callback))
-    for group in app.registered_groups:
-        sub: typer.Typer = group.typer_instance
-        for cmd in sub.registered_commands:
-            out.append((f"{group.name} {cmd.name}", cmd.callback))
+    for name, (module, register) in TOP_LEVEL.items():
+        holder = typer.Typer()
+        getattr(importlib.import_module(module), register)(holder)
+        out += [(name, c.callback) for c in holder.registered_commands if c.name == name]
+    for group, module in GROUPS.items():
+        sub: typer.Typer = importlib.import_module(module).app
+        out += [(f"{group} {c.name}", c.callback) for c in sub.registered_commands]
+    assert len(out) > 40, out
     return out
 
 
@@ -48,3 +57,56 @@ def test_every_command_takes_json():
     for name, callback in commands():
         params = typer.main.get_params_from_function(callback)
         assert "json_out" in params, name
+
+
+def test_every_command_has_an_example():
+    missing = [name for name, callback in commands()
+               if f"Example: cloudlease {name}" not in (callback.__doc__ or "")]
+    assert not missing, missing
+
+
+CHOICES = {
+    ("init", "--network"): "[mainnet|testnet|testnet4|signet|regtest]",
+    ("init", "--backend"): "[devchain|esplora|bitcoind]",
+    ("rent", "--hours"): "<int>",
+    ("lease extend", "--hours"): "<int>",
+    ("lease list", "--status"): "[awaiting_payment|active|suspended|ended|expired|cancelled]",
+    ("pool add", "--consideration"): "[revenue_share|ownership|fixed_return]",
+    ("pool fund", "--kind"): "[investment|donation]",
+    ("invoice show", "--format"): "[table|json|md|html]",
+    ("invoice list", "--status"): "[draft|issued|void]",
+    ("export", "--format"): "[csv|hledger|beancount|json]",
+    ("ledger dump", "--format"): "[toml|json]",
+}
+
+
+def _help(name: str) -> str:
+    from typer.testing import CliRunner
+
+    res = CliRunner().invoke(app, [*name.split(), "--help"], env={"COLUMNS": "250"})
+    assert res.exit_code == 0, res.output
+    return res.output
+
+
+@pytest.mark.parametrize("name", sorted({n for n, _ in CHOICES}))
+def test_options_show_their_type_or_choices(name):
+    text = _help(name)
+    for (cmd, option), metavar in CHOICES.items():
+        if cmd == name:
+            line = next(x for x in text.splitlines()
+                        if re.search(rf"^[│|]\s+(\*\s+)?{re.escape(option)}\s", x))
+            assert metavar in line, line
+
+
+def test_no_option_is_left_without_its_kind():
+    """Every option that takes a value names a type (<int>, <path>, <amount>...) or its
+    choices; only free text shows <str>, and then its help says what it is."""
+    for name, callback in commands():
+        for param in typer.main.get_params_from_function(callback).values():
+            info = param.default
+            if not isinstance(info, typer.models.OptionInfo) or param.annotation is bool:
+                continue
+            metavar = info.metavar
+            if metavar is None:
+                continue
+            assert metavar.startswith(("<", "[")) or metavar.isupper(), (name, metavar)

@@ -4,6 +4,7 @@ the CI smoke script passes."""
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -28,6 +29,9 @@ def test_example_config_is_valid_and_derives_bip84_vectors():
     assert set(settings.hooks) == {"provision_ready", "provision_failed", "lease_ended"}
     assert settings.provision.driver == "command"
     assert shlex.split(settings.provision.command)[0].endswith("/podman-machine.py")
+    (hook,) = settings.webhooks
+    assert hook.url.startswith("https://") and "lease_ended" in hook.events
+    assert "payment_processing" not in hook.events
     descriptor = parse_wallet_source(settings.descriptor, "mainnet")
     wallet = DescriptorWallet(descriptor, "mainnet")
     assert wallet.address_at(0) == "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu"
@@ -38,17 +42,24 @@ def _cli_dir() -> str:
     return str(Path(sys.executable).parent)
 
 
-def test_cron_line_runs(home):
-    line = [x for x in (EXAMPLES / "cron.txt").read_text().splitlines()
-            if x.strip() and not x.startswith("#")][0]
-    fields = line.split(None, 5)
+def test_cron_line_runs(home, tmp_path):
+    lines = [x for x in (EXAMPLES / "cron.txt").read_text().splitlines()
+             if x.strip() and not x.startswith("#")]
+    assert lines[0].startswith("MAILTO=")  # stderr is mailed: one line when it matters
+    fields = lines[1].split(None, 5)
     assert len(fields[:5]) == 5  # minute hour day month weekday
-    command = fields[5].split(">>")[0].replace("/var/lib/cloudlease", str(home))
-    env = {**os.environ, "PATH": f"{_cli_dir()}{os.pathsep}{os.environ['PATH']}"}
-    proc = subprocess.run(shlex.split(command), capture_output=True, text=True, env=env,
-                          timeout=60)
+    command, _, log = fields[5].partition(">>")
+    argv = shlex.split(command)
+    assert argv[0].startswith("/") and "2>" not in fields[5]  # absolute; stderr not in the log
+    assert log.strip().startswith("/") and log.strip().endswith(".jsonl")
+    argv[0] = str(Path(_cli_dir()) / "cloudlease")
+    argv = [str(home) if a == "/var/lib/cloudlease" else a for a in argv]
+    # cron's bare environment: no PATH to speak of, no CLOUDLEASE_HOME
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8"}
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert '"transitions"' in proc.stdout
+    assert proc.stderr == ""  # nothing for cron to mail when all went well
+    assert '"transitions"' in json.dumps(json.loads(proc.stdout))
 
 
 def test_example_hook_tells_the_operator_about_machines(cli, home, tmp_path):

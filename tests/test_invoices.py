@@ -361,7 +361,7 @@ def test_void_makes_a_credit_note_and_numbers_are_never_reused(cli, history):
     d1 = cli.json("invoice", "create", "--tenant", "alice", "--period", "2026-03")["id"]
     d2 = cli.json("invoice", "create", "--tenant", "bob", "--period", "2026-03")["id"]
     inv1 = cli.json("invoice", "issue", d1)
-    out = cli.json("invoice", "void", "INV-2026-0001", "--reason", "wrong billing address")
+    out = cli.json("invoice", "void", "--yes", "INV-2026-0001", "--reason", "wrong billing address")
     voided, note = out["voided"], out["credit_note"]
     assert voided["status"] == "void" and voided["number"] == "INV-2026-0001"
     assert voided["void_reason"] == "wrong billing address"
@@ -572,7 +572,7 @@ def test_html_renders_in_headless_chromium(cli, history, tmp_path):
     chromium = need_tool("chromium", "chromium")
     _set_operator(cli.home, "Rack & Stack", "1 Main St\nBerlin")
     inv_id = _issued(cli, history)
-    cli.json("invoice", "void", inv_id, "--reason", "test")
+    cli.json("invoice", "void", "--yes", inv_id, "--reason", "test")
     for ref in (inv_id, "INV-2026-0001-CN"):
         page = tmp_path / f"{ref}.html"
         cli("invoice", "show", ref, "--format", "html", "--output", str(page))
@@ -619,19 +619,19 @@ def test_wrong_state_refusals(cli, history):
     before = cli.ledger_snapshot()
     err = cli.json("invoice", "issue", empty["id"], code=4)
     assert "is empty" in err["message"]
-    err = cli.json("invoice", "void", empty["id"], "--reason", "x", code=4)
+    err = cli.json("invoice", "void", "--yes", empty["id"], "--reason", "x", code=4)
     assert "is a draft" in err["message"]
     assert cli.ledger_snapshot() == before
     inv_id = _issued(cli, history)
-    cli.json("invoice", "void", inv_id, "--reason", "duplicate")
+    cli.json("invoice", "void", "--yes", inv_id, "--reason", "duplicate")
     before = cli.ledger_snapshot()
-    err = cli.json("invoice", "void", inv_id, "--reason", "again", code=4)
+    err = cli.json("invoice", "void", "--yes", inv_id, "--reason", "again", code=4)
     assert "already void" in err["message"]
-    err = cli.json("invoice", "void", "INV-2026-0001-CN", "--reason", "x", code=4)
+    err = cli.json("invoice", "void", "--yes", "INV-2026-0001-CN", "--reason", "x", code=4)
     assert "credit note" in err["message"]
     err = cli.json("invoice", "issue", inv_id, code=4)
     assert "void" in err["message"]
-    err = cli.json("invoice", "void", inv_id, "--reason", "  ", code=2)
+    err = cli.json("invoice", "void", "--yes", inv_id, "--reason", "  ", code=2)
     assert "--reason" in err["message"]
     assert cli.ledger_snapshot() == before
 

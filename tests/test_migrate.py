@@ -88,7 +88,7 @@ def test_migration_on_first_use_shows_the_same(tmp_path, name):
 def test_migrated_hook_queue_is_retried(tmp_path):
     home = _home(tmp_path, "small")
     proc = run_cli("tick", "--json", env={**_env(home), "CLOUDLEASE_NOW": NOW})
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 9, proc.stderr  # a hook failed: the document, and exit 9
     failed = json.loads(proc.stdout)["hooks_failed"]
     assert failed and all(f["event"] == "lease_ended" for f in failed)  # `false` still fails
 

@@ -128,10 +128,10 @@ def test_sweep_is_accepted_by_a_real_node(cli, node_home, rpc):  # noqa: F811
     mine(rpc)
     cli("tick")
     to = rpc("getnewaddress", wallet="miner")
-    sent = cli.json("wallet", "sweep", "--to", to, "--fee-rate", "2")
+    sent = cli.json("wallet", "sweep", "--to", to, "--fee-rate", "2", "--yes")
     assert sent["inputs"] == 2 and sent["input_sats"] == 3000
     assert sent["txid"] in rpc("getrawmempool")
     mine(rpc)
     tx = rpc("gettransaction", sent["txid"], wallet="miner")
     assert tx["confirmations"] == 1
-    assert "already spent" in cli.json("wallet", "sweep", "--to", to, code=2)["message"]
+    assert "already spent" in cli.json("wallet", "sweep", "--to", to, "--yes", code=2)["message"]

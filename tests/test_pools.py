@@ -56,7 +56,7 @@ def settle(cli, request_id):
     (["pool", "add", "gpu", "--slots", "1", "--cost-per-hour", "1 sat", "--consideration",
       "ownership", "--investor-pct", "10"], 4, "already exists"),
     (["plan", "add", "p2", "--price-per-hour", "1000 sat", "--pool", "nope"], 3, "no pool"),
-    (["payout", "--pool", "gpu", "--period", "2026-01"], 2, "not over"),
+    (["payout", "--pool", "gpu", "--period", "2026-01"], 4, "not over"),
     (["payout", "--pool", "gpu", "--period", "2026/01"], 2, "YYYY-MM"),
     (["payout", "--pool", "nope", "--period", "2025-12"], 3, "no pool"),
     (["risk", "--pool", "nope"], 3, "no pool"),

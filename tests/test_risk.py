@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloudlease import risk
-from cloudlease.errors import BadValue
+from cloudlease.errors import BadValue, Conflict
 from cloudlease.model import Consideration, Contribution, ContributionKind, Pool
 
 JAN = datetime(2026, 1, 1, tzinfo=UTC)
@@ -116,7 +116,7 @@ def test_investment_counts_from_its_settlement():
 
 
 def test_payout_for_a_month_not_over_is_refused():
-    with pytest.raises(BadValue, match="not over"):
+    with pytest.raises(Conflict, match="not over"):
         risk.compute_payout(pool(Consideration.OWNERSHIP), "2026-03", CONTRIBUTIONS, [],
                             MAR + timedelta(days=3))
     with pytest.raises(BadValue):

@@ -24,10 +24,10 @@ def test_sweep_on_devchain(cli, home):
     before = cli.ledger_snapshot()
     cli("wallet", "sweep", "--to", to, "--dry-run")
     assert cli.ledger_snapshot() == before  # a dry run writes nothing
-    sent = cli.json("wallet", "sweep", "--to", to)
+    sent = cli.json("wallet", "sweep", "--to", to, "--yes")
     assert sent["txid"] == dry["txid"] and sent["broadcast"] is True
     assert cli.json("wallet", "show")  # still readable
-    err = cli.json("wallet", "sweep", "--to", to, code=2)
+    err = cli.json("wallet", "sweep", "--to", to, "--yes", code=2)
     assert "already spent" in err["message"]
     cli("devchain", "mine")
     cli("tick")
@@ -48,25 +48,25 @@ def test_sweep_bad_input(cli, home, args, fragment):
     to = cli.json("rent", "--hours", "1")["payment"]["address"]
     args = [to if a == "TO" else a for a in args]
     before = cli.ledger_snapshot()
-    err = cli.json("wallet", "sweep", *args, code=2)
+    err = cli.json("wallet", "sweep", *args, "--yes", code=2)
     assert fragment in err["message"]
     assert cli.ledger_snapshot() == before
 
 
 def test_nothing_to_sweep_and_descriptor_wallets(cli, home, tmp_path):
     to = cli.json("rent", "--hours", "1")["payment"]["address"]
-    assert "nothing to sweep" in cli.json("wallet", "sweep", "--to", to, code=2)["message"]
+    assert "nothing to sweep" in cli.json("wallet", "sweep", "--to", to, "--yes", code=2)["message"]
     from tests.test_cli_wallet import VPUB
 
     other = tmp_path / "desc"
     cli("init", "--home", str(other), "--xpub", VPUB)
-    err = cli.json("wallet", "sweep", "--to", to, "--home", str(other), code=2)
+    err = cli.json("wallet", "sweep", "--to", to, "--home", str(other), "--yes", code=2)
     assert "descriptor wallet" in err["message"]
 
 
 def test_sweep_through_the_esplora_api(cli, esplora_home):
     paid(cli, 2)
     to = cli.json("rent", "--hours", "1")["payment"]["address"]
-    sent = cli.json("wallet", "sweep", "--to", to)
+    sent = cli.json("wallet", "sweep", "--to", to, "--yes")
     assert sent["broadcast"] and sent["input_sats"] == 2000
-    assert "already spent" in cli.json("wallet", "sweep", "--to", to, code=2)["message"]
+    assert "already spent" in cli.json("wallet", "sweep", "--to", to, "--yes", code=2)["message"]

@@ -6,7 +6,7 @@ import sys
 
 
 def run() -> None:
-    if sys.argv[1:] == ["--version"]:
+    if sys.argv[1:] in (["--version"], ["-V"]):
         from cloudlease import __version__
 
         sys.stdout.write(f"cloudlease {__version__}\n")

@@ -143,6 +143,32 @@ _TEXT_GATES: dict[str, Callable[[str], object]] = {
     "fee_rate": lambda t: validate.number(t, "--fee-rate", expect="a fee rate in sat/vB"),
     "period": lambda t: clock.parse_period(t, "--period"),
 }
+YesOpt = Annotated[bool, typer.Option(
+    "--yes", "-y", help="Do it without asking (scripts, cron and --json must pass it).")]
+
+
+def can_ask() -> bool:
+    """Whether a question can be put to a person: a terminal, and not --json."""
+    return not STATE.json_mode and sys.stdin.isatty()
+
+
+def confirm(question: str, yes: bool, what: str) -> None:
+    """Ask before something that cannot be undone: at a terminal a y/N question (on
+    stderr), elsewhere (a pipe, cron, --json) ``--yes`` is required, exit 2 without it.
+    Declining is exit 2 too, and nothing is changed."""
+    if yes:
+        return
+    if not can_ask():
+        why = "--json never asks" if STATE.json_mode else "there is no terminal to ask at"
+        raise BadValue(f"{what} cannot be undone; pass --yes to confirm ({why})",
+                       code="confirmation_required")
+    try:
+        agreed = typer.confirm(question, default=False, err=True)
+    except typer.Abort:  # Ctrl-C or end of input at the prompt
+        sys.stderr.write("\n")  # the prompt's line ends before the error
+        agreed = False
+    if not agreed:
+        raise BadValue("not confirmed; nothing was changed", code="not_confirmed")
 
 
 def command(app: typer.Typer, name: str | None = None, **kwargs: Any) -> Callable:

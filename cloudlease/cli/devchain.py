@@ -43,10 +43,13 @@ def pay(
     target: Annotated[str, typer.Argument(metavar="ADDRESS|REQUEST",
                                           help="An address, or a request id to pay in full.")],
     sats: Annotated[str | None, typer.Option(help="Amount (default: what the request still "
-                                             "needs).")] = None,
+                                             "needs).", metavar="<amount>")] = None,
     rbf: Annotated[bool, typer.Option(help="Signal replace-by-fee.")] = False,
 ) -> Result:
-    """Pay an address or a payment request (a mempool transaction)."""
+    """Pay an address or a payment request (a mempool transaction).
+
+    Example: cloudlease devchain pay P-1 --sats 500
+    """
     from cloudlease.bitcoin.address import validate_address
 
     c, chain = _chain()
@@ -76,8 +79,13 @@ def ln_pay(
         help="Pay this many msat (default: the invoice's amount; the node refuses less, or "
         "more than twice it).")] = None,
 ) -> Result:
-    """Pay an invoice of the simulated Lightning node, as a customer's wallet would (it
-    refuses an expired, cancelled or paid invoice, or a wrong amount, as a real node does)."""
+    """Pay an invoice of the simulated Lightning node, as a customer's wallet would.
+
+    It refuses an expired, cancelled or paid invoice, or a wrong amount, as a real node
+    does.
+
+    Example: cloudlease devchain ln-pay P-1
+    """
     from cloudlease.lightning.devnode import DevNode
 
     c, _ = _chain()
@@ -102,7 +110,10 @@ def ln_pay(
 @command(app, "mine")
 def mine(blocks: Annotated[int, typer.Argument(help="Blocks to mine.", min=1, max=10_000)] = 1
          ) -> Result:
-    """Mine blocks (the first takes every mempool transaction)."""
+    """Mine blocks (the first takes every mempool transaction).
+
+    Example: cloudlease devchain mine 6
+    """
     _, chain = _chain()
     hashes = chain.mine(blocks)
     height = _tip(chain)
@@ -113,7 +124,10 @@ def mine(blocks: Annotated[int, typer.Argument(help="Blocks to mine.", min=1, ma
 @command(app, "reorg")
 def reorg(depth: Annotated[int, typer.Argument(help="Blocks to disconnect.", min=1)] = 1
           ) -> Result:
-    """Disconnect the last blocks; their transactions return to the mempool."""
+    """Disconnect the last blocks; their transactions return to the mempool.
+
+    Example: cloudlease devchain reorg 1
+    """
     _, chain = _chain()
     gone = chain.reorg(depth)
     height = _tip(chain)
@@ -124,10 +138,15 @@ def reorg(depth: Annotated[int, typer.Argument(help="Blocks to disconnect.", min
 @command(app, "replace")
 def replace(
     txid: Annotated[str, typer.Argument(help="An unconfirmed transaction.")],
-    sats: Annotated[str | None, typer.Option(help="Pay this much instead.")] = None,
-    to: Annotated[str | None, typer.Option(help="Pay this address instead.")] = None,
+    sats: Annotated[str | None, typer.Option(help="Pay this much instead.",
+                                             metavar="<amount>")] = None,
+    to: Annotated[str | None, typer.Option(help="Pay this address instead.",
+                                           metavar="<address>")] = None,
 ) -> Result:
-    """Replace an unconfirmed transaction (RBF / double-spend drill)."""
+    """Replace an unconfirmed transaction (RBF / double-spend drill).
+
+    Example: cloudlease devchain replace TXID --sats 1000
+    """
     from cloudlease.bitcoin.address import validate_address
 
     if (sats is None) == (to is None):
@@ -145,7 +164,12 @@ def serve(
                                       min=0, max=65535)] = 3002,
     host: Annotated[str, typer.Option(help="Loopback address to bind.")] = "127.0.0.1",
 ) -> Result:
-    """Answer the Esplora API for the simulated chain on loopback (Ctrl-C to stop)."""
+    """Answer the Esplora API for the simulated chain on loopback.
+
+    Runs until Ctrl-C.
+
+    Example: cloudlease devchain serve --port 3002
+    """
     import sys
 
     from cloudlease.bitcoin.devserver import serve as start

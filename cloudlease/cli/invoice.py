@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cloudlease.cli.common import STATE, Result, command, ctx
+from cloudlease.cli.common import STATE, Result, YesOpt, command, confirm, ctx
 
 app = typer.Typer(help="Invoices, credit notes and anonymous-sales statements.",
                   no_args_is_help=True)
@@ -27,14 +27,19 @@ def _data(inv) -> dict:
 
 @command(app, "create")
 def create(
-    period: Annotated[str, typer.Option("--period", help="Month, YYYY-MM (operator's zone).")],
+    period: Annotated[str, typer.Option("--period", help="Month, YYYY-MM (operator's zone).",
+                                        metavar="<YYYY-MM>")],
     tenant: Annotated[str | None, typer.Option(help="Tenant to invoice.")] = None,
     anonymous: Annotated[bool, typer.Option(
         "--anonymous", help="The anonymous-sales statement instead of a tenant's invoice.")
     ] = False,
 ) -> Result:
-    """Build (or rebuild) a draft from the period's settled lease payments, contributions
-    and payout credits."""
+    """Build (or rebuild) a draft invoice for a tenant and a month.
+
+    From the period's settled lease payments, contributions and payout credits.
+
+    Example: cloudlease invoice create --tenant alice --period 2026-03
+    """
     from cloudlease.errors import BadValue
     from cloudlease.ops import invoicing
 
@@ -48,10 +53,15 @@ def create(
 @command(app, "list")
 def list_(
     tenant: Annotated[str | None, typer.Option(help="Only this tenant's.")] = None,
-    period: Annotated[str | None, typer.Option(help="Only this month (YYYY-MM).")] = None,
-    status: Annotated[str | None, typer.Option(help="draft, issued or void.")] = None,
+    period: Annotated[str | None, typer.Option(help="Only this month (YYYY-MM).",
+                                               metavar="<YYYY-MM>")] = None,
+    status: Annotated[str | None, typer.Option(help="draft, issued or void.",
+                                               metavar="[draft|issued|void]")] = None,
 ) -> Result:
-    """List invoices, statements and credit notes."""
+    """List invoices, statements and credit notes.
+
+    Example: cloudlease invoice list --status issued
+    """
     from cloudlease.ops import invoicing
 
     rows = invoicing.listing(ctx(), tenant=tenant, period=period, status=status)
@@ -61,12 +71,16 @@ def list_(
 @command(app, "show")
 def show(
     ref: Annotated[str, typer.Argument(metavar="ID", help="D-3, 3 or INV-2026-0001.")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, md or html.")
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, md or html.",
+                                     metavar="[table|json|md|html]")
                    ] = "table",
     output: OutputOpt = None,
     force: ForceOpt = False,
 ) -> Result:
-    """Show an invoice as a table, JSON, Markdown or a printable standalone HTML page."""
+    """Show an invoice as a table, JSON, Markdown or a printable HTML page.
+
+    Example: cloudlease invoice show INV-2026-0001 --format html -o inv.html
+    """
     from cloudlease.errors import BadValue
     from cloudlease.ops import invoicing
     from cloudlease.views import jsonable
@@ -114,8 +128,12 @@ def _deliver(text: str, output: Path | None, force: bool, summary: dict) -> Resu
 @command(app, "issue")
 def issue(ref: Annotated[str, typer.Argument(metavar="ID", help="Draft id, e.g. D-3.")]
           ) -> Result:
-    """Give a draft the next gapless number (INV-YYYY-NNNN) and freeze it. Issuing an
-    issued invoice again changes nothing."""
+    """Give a draft the next gapless number (INV-YYYY-NNNN) and freeze it.
+
+    Issuing an issued invoice again changes nothing.
+
+    Example: cloudlease invoice issue D-3
+    """
     from cloudlease.ops import invoicing
 
     inv, issued_now = invoicing.issue(ctx(), ref)
@@ -129,25 +147,41 @@ def issue(ref: Annotated[str, typer.Argument(metavar="ID", help="Draft id, e.g. 
 def void(
     ref: Annotated[str, typer.Argument(metavar="ID", help="Issued invoice or statement.")],
     reason: Annotated[str, typer.Option("--reason", help="Why (kept with the invoice).")],
+    yes: YesOpt = False,
 ) -> Result:
-    """Void an issued invoice and issue the credit note that cancels it. Its number is
-    never reused."""
+    """Void an issued invoice and issue the credit note that cancels it.
+
+    Its number is never reused. Asks first at a terminal; needs --yes elsewhere.
+
+    Example: cloudlease invoice void INV-2026-0001 --reason 'wrong address' --yes
+    """
     from cloudlease.ops import invoicing
 
-    inv, note = invoicing.void(ctx(), ref, reason)
+    c = ctx()
+    invoicing.void_reason(reason)
+    inv = invoicing.check_voidable(c.read(), ref)  # refuse before asking
+    confirm(f"Void {inv.number} and issue its credit note?", yes, f"voiding {inv.number}")
+    inv, note = invoicing.void(c, ref, reason)
     return Result({"voided": _data(inv), "credit_note": _data(note)}, "invoice_void")
 
 
 def export(
     fmt: Annotated[str, typer.Option("--format", "-f",
-                                     help="csv, hledger, beancount or json.")],
+                                     help="csv, hledger, beancount or json.",
+                                     metavar="[csv|hledger|beancount|json]")],
     period: Annotated[str | None, typer.Option(
-        help="Only this month (YYYY-MM, operator's zone); default: everything.")] = None,
+        help="Only this month (YYYY-MM, operator's zone); default: everything.",
+        metavar="<YYYY-MM>")] = None,
     output: OutputOpt = None,
     force: ForceOpt = False,
 ) -> Result:
-    """Every settled payment, contribution and payout as journal entries (amounts in
-    SAT; txids as metadata) for hledger, beancount, a spreadsheet or a script."""
+    """Settled payments, contributions and payouts as journal entries.
+
+    Amounts in SAT, txids as metadata, for hledger, beancount, a spreadsheet or a
+    script.
+
+    Example: cloudlease export --format hledger --period 2026-03 -o march.journal
+    """
     from cloudlease.ops import invoicing
 
     text, count = invoicing.export(ctx(), fmt, period)

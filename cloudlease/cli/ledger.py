@@ -15,14 +15,19 @@ app = typer.Typer(help="The ledger itself: snapshots, backups, migration, repair
 
 @command(app, "dump")
 def dump(
-    fmt: Annotated[str, typer.Option("--format", "-f", help="toml or json.")] = "toml",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="toml or json.",
+                                     metavar="[toml|json]")] = "toml",
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="Write to this file instead of stdout.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --output.")
                      ] = False,
 ) -> Result:
-    """Write every record as a readable, diffable snapshot (one table per record, stable
-    order), e.g. `cloudlease ledger dump -o ledger-$(date +%F).toml`."""
+    """Write every record as a readable, diffable snapshot.
+
+    One table per record, in a stable order.
+
+    Example: cloudlease ledger dump -o ledger-$(date +%F).toml
+    """
     from cloudlease.ops.invoicing import write_output
     from cloudlease.ops.ledgertools import dump as do_dump
 
@@ -42,8 +47,12 @@ def backup(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing FILE.")
                      ] = False,
 ) -> Result:
-    """Take an online copy of the ledger as a SQLite file (from SQLite or PostgreSQL),
-    e.g. `cloudlease ledger backup /backups/ledger-$(date +%F).db`."""
+    """Take an online copy of the ledger as a SQLite file.
+
+    Works from SQLite or PostgreSQL; the copy verifies on its own.
+
+    Example: cloudlease ledger backup /backups/ledger-$(date +%F).db
+    """
     from cloudlease.ops.ledgertools import backup as do_backup
 
     out = do_backup(ctx(), file, force=force)
@@ -58,8 +67,13 @@ def resolve(
         "--accept", help="Record edited rows as they are now (needs --reason).")] = False,
     reason: Annotated[str | None, typer.Option(help="Why the edits are accepted.")] = None,
 ) -> Result:
-    """After a change made outside cloudlease: clear it once reverted, or accept it with
-    a reason recorded in the audit chain, e.g. `cloudlease ledger resolve`."""
+    """After a change made outside cloudlease: clear it, or accept it with a reason.
+
+    Clears the change once it was reverted; --accept records the rows as they are now, with
+    the reason, in the audit chain.
+
+    Example: cloudlease ledger resolve --accept --reason "fixed a typo in an e-mail"
+    """
     from cloudlease.ops.ledgertools import resolve as do_resolve
 
     res = do_resolve(ctx(), accept=accept, reason=reason)
@@ -78,8 +92,10 @@ def migrate(
         "--force", help="Migrate even if the old ledger fails verification (recorded in "
         "the new audit chain).")] = False,
 ) -> Result:
-    """Move a home from ledger.toml to ledger.db (done on first use anyway), e.g.
-    `cloudlease ledger migrate --check`."""
+    """Move a home from ledger.toml to ledger.db (done on first use anyway).
+
+    Example: cloudlease ledger migrate --check
+    """
     from cloudlease.ops.ledgertools import migrate as do_migrate
 
     out = do_migrate(ctx(), check=check, force=force)
@@ -94,7 +110,10 @@ def migrate(
 
 @command(app, "schema")
 def schema_() -> Result:
-    """Print the SQL schema of the ledger (the tables operators may query)."""
+    """Print the SQL schema of the ledger (the tables operators may query).
+
+    Example: cloudlease ledger schema
+    """
     from cloudlease.ledger import schema
 
     dialect = "sqlite"

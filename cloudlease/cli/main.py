@@ -29,6 +29,7 @@ GROUPS = {
     "wallet": "cloudlease.cli.wallet",
     "devchain": "cloudlease.cli.devchain",
     "ledger": "cloudlease.cli.ledger",
+    "hooks": "cloudlease.cli.hooks",
 }
 TOP_LEVEL = {
     "init": ("cloudlease.cli.admin", "register"),
@@ -83,10 +84,25 @@ app = typer.Typer(
     cls=LazyRoot,  # usage errors as one line or the JSON error document, exit 2
     help="Rent out compute by the hour for Bitcoin.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (costs ~nothing)
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _plain_help() -> None:
+    """NO_COLOR at a terminal: Typer's help and usage errors without any ANSI code (Rich
+    alone keeps bold). Only then is Typer's Rich module loaded early."""
+    import os
+    import sys
+
+    if os.environ.get("NO_COLOR") and (sys.stdout.isatty() or sys.stderr.isatty()):
+        import typer.rich_utils
+
+        typer.rich_utils.COLOR_SYSTEM = None
+
+
+_plain_help()
 
 
 def _version(value: bool) -> None:
@@ -100,7 +116,7 @@ def main(
     home: HomeOpt = None,
     json_out: JsonOpt = False,
     lock_timeout: LockOpt = None,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+    version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True,
                                           help="Show the version and exit.")] = False,
 ) -> None:
     """Rent out compute by the hour for Bitcoin: price, request, verify, activate."""

@@ -14,8 +14,12 @@ from cloudlease.cli.common import STATE, Result, command, ctx
 app = typer.Typer(help="Payment requests: check, show, accept.", no_args_is_help=True)
 
 
-def _report_data(report) -> dict:
-    return {"backend": report.backend, "tip_height": report.tip_height,
+def _report_data(report, *, sentences: bool = False) -> dict:
+    """The JSON of a check or tick; ``sentences``: where each request stands, in words
+    (``pay check`` only: a tick may watch thousands)."""
+    from cloudlease.views import partial_line, request_sentence
+
+    data = {"at": report.at, "backend": report.backend, "tip_height": report.tip_height,
             "checked": report.checked, "transitions": report.transitions,
             "events": report.events, "hooks_delivered": report.hooks_delivered,
             "hooks_failed": report.hooks_failed, "statuses": report.statuses,
@@ -25,28 +29,54 @@ def _report_data(report) -> dict:
                        "reason": d.reason} for d in report.pools],
             "machines": report.machines,
             "lightning": report.lightning or None, "refunds_due": report.refunds,
-            "ln_cancelled": report.ln_cancelled, "notes": report.notes}
+            "ln_cancelled": report.ln_cancelled, "notes": report.notes,
+            "partial": [{k: v for k, v in p.items() if k != "changed"}
+                        for p in report.partial],
+            "messages": {k: request_sentence(r) for k, r in report.requests.items()
+                         if r.status != "settled"} if sentences else {}}
+    problems = [f"{h['event']} {h['id']} to {h.get('target', 'hook')} failed: {h['error']} "
+                "(retried later)" for h in report.hooks_failed]
+    problems += [partial_line(p) for p in report.partial if p["changed"]]
+    problems += [f"{t['id']}: {t['from']} → {t['to']}" for t in report.transitions
+                 if t["to"] in _BAD_ENDS]
+    problems += [f"pool {p['pool']}: {p['reason']}" for p in data["pools"]
+                 if not p["runway_known"] or p["change"] == "throttle"]
+    problems += [f"{m['lease']}: machine {m['action']} failed: {m['error']} (retried later)"
+                 for m in report.machines if m.get("error")]
+    data["problems"] = problems
+    return data
+
+
+_BAD_ENDS = frozenset({"expired", "invalid", "suspended"})
+QuietOpt = Annotated[bool, typer.Option(
+    "--quiet", "-q", help="Print only problems (failed hooks, partial payments, expired or "
+    "suspended, pools throttled or with an unknown runway): nothing when all went well.")]
 
 
 @command(app, "check")
 def check(ids: Annotated[list[str] | None, typer.Argument(
         metavar="[ID]...", help="Requests to check (default: every open one).")] = None
           ) -> Result:
-    """Check payments on the chain. Exit 0 when all are settled, 7 while some are pending,
-    8 if any expired or became invalid, 6 if the backend failed."""
+    """Check payments on the chain and say where each request stands.
+
+    Exit 0 when all are settled, 7 while some are pending, 8 if any expired or became
+    invalid, 6 if the backend failed.
+
+    Example: cloudlease pay check P-3
+    """
     from cloudlease.ops.check import check as do_check
     from cloudlease.ops.check import expect_settled
 
     c = ctx()
     report = do_check(c, ids or None)
-    data = _report_data(report)
+    data = _report_data(report, sentences=True)
     data["simulated"] = report.backend == "devchain"
     code = expect_settled(c, ids or [], report) if report.statuses else 0
     error = None
     if code:
-        waiting = ", ".join(f"{k} {v}" for k, v in report.statuses.items() if v != "settled")
-        error = (("payment_pending", f"not settled yet: {waiting}") if code == 7 else
-                 ("payment_expired", f"expired or invalid: {waiting}"))
+        said = " ".join(data["messages"].values())
+        error = (("payment_pending", f"Not settled yet. {said}") if code == 7 else
+                 ("payment_expired", f"Not payable any more. {said}"))
     return Result(data, "check", exit_code=code, error=error, notes=report.notes)
 
 
@@ -57,7 +87,12 @@ def show(
     qr_svg: Annotated[Path | None, typer.Option(help="Write the QR code as SVG here.")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing QR file.")] = False,
 ) -> Result:
-    """Show a payment request again (URI, amount, expiry, QR code)."""
+    """Show a payment request again: URI, amount due, expiry, QR code.
+
+    After a partial payment the URI and the QR code ask for what is still due.
+
+    Example: cloudlease pay show P-3 --qr-png p3.png
+    """
     from cloudlease.bitcoin import qr
     from cloudlease.cli.lease import with_qr
     from cloudlease.errors import BadValue
@@ -71,7 +106,7 @@ def show(
         if path.exists() and not force:
             raise BadValue(f"{path} exists; pass --force to overwrite it")
         try:
-            writer(req.uri, path)
+            writer(views.payable_uri(req), path)  # what is still due, after a partial
         except OSError as exc:
             raise BadValue(f"cannot write {path}: {exc.strerror}") from None
         written.append(str(path))
@@ -86,10 +121,16 @@ def accept(
     requote: Annotated[bool, typer.Option(
         "--requote/--as-is", help="Price the hours again at today's rate, or accept the "
         "payment at the rate locked when the request was made.")] = False,
-    rate: Annotated[str | None, typer.Option(help="Rate to re-quote at (fiat per BTC).")
+    rate: Annotated[str | None, typer.Option(help="Rate to re-quote at (fiat per BTC).",
+                                             metavar="<decimal>")
                     ] = None,
 ) -> Result:
-    """Accept a late payment (never automatic: a stale rate is the operator's call)."""
+    """Accept a late payment.
+
+    Never automatic: a stale rate is the operator's call.
+
+    Example: cloudlease pay accept P-3 --requote
+    """
     from cloudlease.ops.payments import accept as do_accept
     from cloudlease.ops.quote import parse_rate
 
@@ -99,54 +140,91 @@ def accept(
                    else None}, "accepted")
 
 
-def tick() -> Result:
-    """One idempotent pass for cron: check payments, activate, expire, end leases, run
-    hooks. Exit 0 when the pass completed, even if nothing changed."""
+def _hook_error(failed: list[dict]) -> tuple[str, str]:
+    first = failed[0]
+    more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+    what = "delivery" if len(failed) == 1 else "deliveries"
+    return ("hook_failed", f"{len(failed)} hook or webhook {what} failed: {first['event']} "
+            f"{first['id']} to {first.get('target', 'hook')}: {first['error']}{more}; the ledger "
+            "change stands and the delivery is retried (cloudlease hooks list --failed)")
+
+
+def tick(quiet: QuietOpt = False) -> Result:
+    """One idempotent pass for cron: payments, leases, pools, hooks and webhooks.
+
+    Checks open payments, activates, expires and ends leases, runs the pool monitor and
+    delivers hook and webhook events. Each line starts with the UTC time. Exit 0 when
+    the pass completed (even if nothing changed), 6 when the chain could not be asked
+    (nothing changed), 9 when a hook or webhook failed (the ledger change stands; it is
+    retried).
+
+    Example: cloudlease tick --quiet
+    """
+    from cloudlease.errors import ExitCode
     from cloudlease.ops.check import check as do_check
 
     report = do_check(ctx(), tick=True)
     data = _report_data(report)
     data["simulated"] = report.backend == "devchain"
-    return Result(data, "check", notes=report.notes)
+    view = "tick_quiet" if quiet else "tick"
+    if report.hooks_failed:
+        return Result(data, view, exit_code=int(ExitCode.HOOK_FAILED),
+                      error=_hook_error(report.hooks_failed), notes=report.notes)
+    return Result(data, view, notes=report.notes)
 
 
 def watch(
     interval: Annotated[float, typer.Option(help="Seconds between ticks.", min=0.1)] = 30.0,
     count: Annotated[int | None, typer.Option(help="Stop after this many ticks.", min=1)
                      ] = None,
+    quiet: QuietOpt = False,
 ) -> Result:
-    """Run tick in a loop (Ctrl-C to stop). Backend errors are reported and retried."""
-    from cloudlease import render
-    from cloudlease.errors import BackendError
+    """Run tick in a loop until Ctrl-C; lines start with the UTC time.
+
+    Backend errors are reported and retried. With --json, one JSON line per tick (with
+    --quiet: only ticks with a problem). Exit 9 if a hook or webhook failed during the
+    run.
+
+    Example: cloudlease watch --interval 30 --quiet
+    """
+    from cloudlease import clock, render
+    from cloudlease.errors import BackendError, ExitCode
     from cloudlease.ops.check import check as do_check
 
     c = ctx()
     n = 0
-    last: dict = {}
+    failed: list[dict] = []
     try:
         while count is None or n < count:
             n += 1
             try:
                 last = _report_data(do_check(c, tick=True))
-                if STATE.json_mode:
+                failed += last["hooks_failed"]
+                busy = last["transitions"] or last["hooks_delivered"] or last["problems"] \
+                    or last["machines"]
+                if STATE.json_mode and (last["problems"] or not quiet):
                     import json
                     import sys
 
                     sys.stdout.write(json.dumps(views.jsonable(last)) + "\n")
                     sys.stdout.flush()
-                elif last["transitions"] or last["hooks_failed"] or last["machines"]:
-                    render.show("check", last)
+                elif not STATE.json_mode and (last["problems"] if quiet else busy):
+                    render.show("tick_quiet" if quiet else "tick", views.jsonable(last))
             except BackendError as exc:
                 if count is not None and n >= count:
                     raise
-                render.note(f"backend trouble, retrying in {interval:g}s: {exc}")
+                render.note(f"{views.jsonable(clock.now())} backend trouble, retrying in "
+                            f"{interval:g}s: {exc}")
             if count is None or n < count:
                 time.sleep(interval)
     except KeyboardInterrupt:
         pass
-    if STATE.json_mode:
-        return Result(None, "none")  # the ticks were printed as they happened
-    return Result({"ticks": n, "message": f"{n} tick{'s' if n != 1 else ''} run"})
+    code = int(ExitCode.HOOK_FAILED) if failed else 0
+    error = _hook_error(failed) if failed else None
+    if STATE.json_mode or quiet:
+        return Result(None, "none", exit_code=code, error=error)  # printed as they happened
+    return Result({"ticks": n, "message": f"{n} tick{'s' if n != 1 else ''} run"},
+                  exit_code=code, error=error)
 
 
 def register(root: typer.Typer) -> None:

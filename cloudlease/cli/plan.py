@@ -16,7 +16,8 @@ app = typer.Typer(help="Plans: what an hour costs.", no_args_is_help=True)
 def add(
     name: Annotated[str, typer.Argument(help="Unique plan name.")],
     price_per_hour: Annotated[str, typer.Option(
-        "--price-per-hour", help="e.g. '1500 sat', '0.00002 BTC' or '0.40 USD'.")],
+        "--price-per-hour", help="e.g. '1500 sat', '0.00002 BTC' or '0.40 USD'.",
+        metavar="<amount>")],
     pool: Annotated[str | None, typer.Option(help="Capacity pool the plan draws on.")] = None,
     cpus: Annotated[str | None, typer.Option(
         help="CPU limit of each machine, in CPUs (e.g. 0.5 or 2).")] = None,
@@ -25,7 +26,10 @@ def add(
     pids: Annotated[str | None, typer.Option(
         help="Limit on processes and threads at once in each machine, e.g. 64.")] = None,
 ) -> Result:
-    """Add a plan."""
+    """Add a plan.
+
+    Example: cloudlease plan add gpu-hour --price-per-hour '0.40 USD' --pool gpu
+    """
     from cloudlease.ops import plans
     from cloudlease.provision.keys import parse_limits
 
@@ -35,7 +39,10 @@ def add(
 
 @command(app, "list")
 def list_() -> Result:
-    """List plans."""
+    """List plans.
+
+    Example: cloudlease plan list
+    """
     from cloudlease.ops import plans
 
     return Result([views.plan(p) for p in plans.listing(ctx())], "plan_list")

@@ -18,17 +18,20 @@ def add(
     name: Annotated[str, typer.Argument(help="Unique pool name.")],
     slots: Annotated[int, typer.Option(help="Leases that may run at once.")],
     cost_per_hour: Annotated[str, typer.Option(
-        "--cost-per-hour", help="Running cost, e.g. '800 sat' or '0.30 USD'.")],
+        "--cost-per-hour", help="Running cost, e.g. '800 sat' or '0.30 USD'.", metavar="<amount>")],
     consideration: Annotated[str, typer.Option(
-        help="revenue_share, ownership or fixed_return.")],
+        help="revenue_share, ownership or fixed_return.",
+        metavar="[revenue_share|ownership|fixed_return]")],
     investor_pct: Annotated[str, typer.Option(
-        "--investor-pct", help="Percent (0-100) of revenue owed to investors.")],
+        "--investor-pct", help="Percent (0-100) of revenue owed to investors.",
+        metavar="<decimal>")],
     period_months: Annotated[int | None, typer.Option(
         help="revenue_share: months after start-up ends.")] = None,
     return_multiple: Annotated[str | None, typer.Option(
-        help="fixed_return: pay each investor up to this × principal.")] = None,
+        help="fixed_return: pay each investor up to this × principal.",
+        metavar="<decimal>")] = None,
     startup_weight: Annotated[str, typer.Option(
-        help="Weight of investments settled during start-up.")] = "1.5",
+        help="Weight of investments settled during start-up.", metavar="<decimal>")] = "1.5",
     min_runway_hours: Annotated[int, typer.Option(
         help="Below this runway, investors are asked to top up.")] = 24,
     target_runway_hours: Annotated[int, typer.Option(
@@ -36,7 +39,11 @@ def add(
     suspend_on_throttle: Annotated[bool, typer.Option(
         help="Suspend active leases while the pool is throttled.")] = False,
 ) -> Result:
-    """Add a pool."""
+    """Add a pool.
+
+    Example: cloudlease pool add gpu --slots 4 --cost-per-hour '1000 sat' \\
+        --consideration revenue_share --investor-pct 20 --period-months 6
+    """
     from cloudlease.ops import pools
 
     pool = pools.add(ctx(), name, slots=slots, cost_per_hour=cost_per_hour,
@@ -65,7 +72,10 @@ def _show_data(c, ledger, pool) -> dict:
 
 @command(app, "list")
 def list_() -> Result:
-    """List pools with funding, runway and slots."""
+    """List pools with funding, runway and slots.
+
+    Example: cloudlease pool list
+    """
     c = ctx()
     ledger = c.read()
     return Result([_show_data(c, ledger, p) for p in ledger.pools.all()], "pool_list")
@@ -73,8 +83,12 @@ def list_() -> Result:
 
 @command(app, "show")
 def show(name: Annotated[str, typer.Argument(help="Pool name.")]) -> Result:
-    """Funding level, runway, phase, throttling, slots, this and last month's revenue and
-    cost."""
+    """Funding level, runway, phase, throttling, slots, revenue and cost.
+
+    Revenue and cost are shown for this month and the last.
+
+    Example: cloudlease pool show gpu
+    """
     c = ctx()
     ledger = c.read()
     return Result(_show_data(c, ledger, ledger.pool(name)), "pool_show")
@@ -84,28 +98,45 @@ def show(name: Annotated[str, typer.Argument(help="Pool name.")]) -> Result:
 def fund(
     name: Annotated[str, typer.Argument(help="Pool name.")],
     tenant: Annotated[str | None, typer.Option(help="Who funds it (required).")] = None,
-    amount: Annotated[str, typer.Option(help="e.g. '500000 sat', '0.005 BTC', '50 USD'.")
+    amount: Annotated[str, typer.Option(help="e.g. '500000 sat', '0.005 BTC', '50 USD'.",
+                                        metavar="<amount>")
                       ] = "",
-    kind: Annotated[str, typer.Option(help="investment or donation.")] = "investment",
+    kind: Annotated[str, typer.Option(help="investment or donation.",
+                                      metavar="[investment|donation]")] = "investment",
+    idempotency_key: Annotated[str | None, typer.Option(
+        help="The same key returns the same request instead of a second one.")] = None,
     method: Annotated[str | None, typer.Option(
         "--method", help="How to pay: onchain, lightning or both (default: both when a "
-        "Lightning backend is configured, else onchain).", show_default=False)] = None,
+        "Lightning backend is configured, else onchain).", show_default=False,
+        metavar="[onchain|lightning|both]")] = None,
 ) -> Result:
-    """Ask for an investment or donation: a payment request like a rental's."""
+    """Ask for an investment or donation: a payment request like a rental's.
+
+    The same --idempotency-key returns the same request; with another pool, tenant, kind
+    or amount it is exit 4.
+
+    Example: cloudlease pool fund gpu --tenant alice --amount '600000 sat'
+    """
     from cloudlease.cli.lease import with_qr
     from cloudlease.errors import BadValue
     from cloudlease.ops import pools
 
     if not amount:
         raise BadValue("--amount is required")
-    contribution, req = pools.fund(ctx(), name, tenant, amount, kind, method=method)
+    contribution, req, created = pools.fund(ctx(), name, tenant, amount, kind, method=method,
+                                            idempotency_key=idempotency_key)
     return Result({"contribution": views.contribution(contribution),
-                   "payment": with_qr(views.request(req))}, "fund")
+                   "payment": with_qr(views.request(req)), "created": created}, "fund")
 
 
 @command(app, "remove")
 def remove(name: Annotated[str, typer.Argument(help="Pool name.")]) -> Result:
-    """Remove a pool with no history (refused while it has leases, plans or funding)."""
+    """Remove a pool with no history.
+
+    Refused while it has leases, plans or funding.
+
+    Example: cloudlease pool remove spare
+    """
     from cloudlease.ops import pools
 
     pool = pools.remove(ctx(), name)
@@ -115,9 +146,13 @@ def remove(name: Annotated[str, typer.Argument(help="Pool name.")]) -> Result:
 def risk(
     pool: Annotated[str | None, typer.Option(help="Only this pool.")] = None,
     as_of: Annotated[str | None, typer.Option(
-        "--as-of", help="Positions at this time (ISO 8601 date or time, UTC).")] = None,
+        "--as-of", help="Positions at this time (ISO 8601 date or time, UTC).",
+        metavar="<date>")] = None,
 ) -> Result:
-    """Per tenant: principal, stake, risk share, capital at risk, earned, paid."""
+    """Per tenant: principal, stake, risk share, capital at risk, earned, paid.
+
+    Example: cloudlease risk --pool gpu --as-of 2026-03-01
+    """
     from cloudlease.clock import parse_utc
     from cloudlease.ops import pools
 
@@ -154,11 +189,16 @@ def _pct(share) -> str:
 
 def payout(
     pool: Annotated[str, typer.Option(help="The pool.")],
-    period: Annotated[str, typer.Option(help="A complete month, YYYY-MM.")],
+    period: Annotated[str, typer.Option(help="A complete month, YYYY-MM.", metavar="<YYYY-MM>")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Compute; record nothing.")
                        ] = False,
 ) -> Result:
-    """Compute what each investor earned for a month and record it once."""
+    """Compute what each investor earned for a month and record it once.
+
+    The month must be over and not before the pool existed (exit 4 otherwise).
+
+    Example: cloudlease payout --pool gpu --period 2026-02
+    """
     from cloudlease.ops import pools
 
     result, recorded = pools.payout(ctx(), pool, period, dry_run=dry_run)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from cloudlease import views
-from cloudlease.cli.common import Result, command, ctx
+from cloudlease.cli.common import Result, YesOpt, command, confirm, ctx
 
 app = typer.Typer(help="Tenants: who rents and who funds capacity.", no_args_is_help=True)
 
@@ -29,7 +29,10 @@ def add(
     ssh_key: SshKeyOpt = None,
     ssh_key_file: SshKeyFileOpt = None,
 ) -> Result:
-    """Add a tenant."""
+    """Add a tenant.
+
+    Example: cloudlease tenant add alice --ssh-key-file ~/.ssh/id_ed25519.pub
+    """
     from cloudlease.ops import sshkeys, tenants
 
     keys = sshkeys.collect(ssh_key or (), ssh_key_file or ())
@@ -46,8 +49,12 @@ def edit(
         "--no-ssh-keys", help="Remove the tenant's SSH keys (running machines stop "
         "accepting them on the next tick).")] = False,
 ) -> Result:
-    """Change a tenant: --ssh-key/--ssh-key-file replace its SSH keys (running machines
-    follow on the next tick)."""
+    """Change a tenant's SSH keys; running machines follow on the next tick.
+
+    --ssh-key and --ssh-key-file replace the keys; --no-ssh-keys removes them.
+
+    Example: cloudlease tenant edit alice --ssh-key-file ~/.ssh/id_ed25519.pub
+    """
     from cloudlease.errors import BadValue
     from cloudlease.ops import sshkeys
 
@@ -62,7 +69,10 @@ def edit(
 
 @command(app, "list")
 def list_() -> Result:
-    """List tenants."""
+    """List tenants.
+
+    Example: cloudlease tenant list
+    """
     from cloudlease.ops import tenants
 
     return Result([views.tenant(t) for t in tenants.listing(ctx())], "tenant_list")
@@ -70,7 +80,10 @@ def list_() -> Result:
 
 @command(app, "show")
 def show(name: Annotated[str, typer.Argument(help="Tenant name.")]) -> Result:
-    """Show a tenant and their leases."""
+    """Show a tenant and their leases.
+
+    Example: cloudlease tenant show alice
+    """
     from cloudlease.ops import tenants
 
     tenant, leases = tenants.show(ctx(), name)
@@ -79,9 +92,21 @@ def show(name: Annotated[str, typer.Argument(help="Tenant name.")]) -> Result:
 
 
 @command(app, "remove")
-def remove(name: Annotated[str, typer.Argument(help="Tenant name.")]) -> Result:
-    """Remove a tenant (refused while they have open leases)."""
+def remove(name: Annotated[str, typer.Argument(help="Tenant name.")],
+           yes: YesOpt = False) -> Result:
+    """Remove a tenant no money is tied to.
+
+    Refused (exit 4, saying why) while the tenant has a stake in a pool, open leases,
+    open payment requests, or settled payments that no issued invoice bills. A tenant
+    with history keeps the name, which no new tenant can take. Asks first at a terminal;
+    needs --yes elsewhere.
+
+    Example: cloudlease tenant remove bob --yes
+    """
     from cloudlease.ops import tenants
 
-    tenant = tenants.remove(ctx(), name)
+    c = ctx()
+    tenants.check_removable(c.read(), name)  # refuse before asking
+    confirm(f"Remove tenant {name!r}?", yes, f"removing tenant {name!r}")
+    tenant = tenants.remove(c, name)
     return Result({"removed": tenant.name, "message": f"removed tenant {tenant.name}"})

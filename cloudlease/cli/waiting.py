@@ -4,6 +4,10 @@ The chain is checked every ``POLL_SECONDS``. A request with a Lightning invoice 
 its node asked every ``lnrequests.POLL_SECONDS`` (one cheap status call, no ledger
 write); the moment the node reports the invoice paid (or expired), a full check runs, so
 a Lightning payment is seen within a fraction of a second.
+
+The status says where the request stands in words, with what is still due after a
+partial payment. Ctrl-C stops waiting (exit 130, as for any interrupted program) and
+says that the request stays open: the payer can still pay it, and ``tick`` will see it.
 """
 
 from __future__ import annotations
@@ -15,13 +19,14 @@ from cloudlease.cli.common import Result
 from cloudlease.errors import BackendError
 
 POLL_SECONDS = 2.0
+INTERRUPTED = 130  # 128 + SIGINT, what shells expect of a program stopped with Ctrl-C
 
 
 def wait_for_payment(ctx: Any, data: dict[str, Any], payment: dict[str, Any] | None) -> Result:
     from cloudlease import render
     from cloudlease.ops import lnrequests
     from cloudlease.ops.check import check
-    from cloudlease.views import jsonable
+    from cloudlease.views import jsonable, request_sentence
 
     render.show("rental", jsonable({**data, "payment": payment}))
     rid = data["payment"]["id"]
@@ -43,18 +48,22 @@ def wait_for_payment(ctx: Any, data: dict[str, Any], payment: dict[str, Any] | N
                         last_full = time.monotonic()
                         report = check(ctx, [rid], ln_node=node)
                         status = report.statuses.get(rid, status)
+                        now_req = report.requests.get(rid)
+                        said = request_sentence(now_req) if now_req is not None else \
+                            f"{rid}: {status}"
                         height = "" if report.tip_height is None else \
-                            f" (height {report.tip_height})"
-                        update(f"payment {rid}: {status}{height}; Ctrl-C stops waiting, "
-                               "the request stays open")
+                            f"height {report.tip_height}; "
+                        update(f"{said} ({height}Ctrl-C stops waiting, the request stays "
+                               "open)")
                 except BackendError as exc:
                     update(f"backend trouble, retrying: {exc}")
                 if status in ("settled", "expired", "invalid"):
                     break
                 time.sleep(lnrequests.POLL_SECONDS if node is not None else POLL_SECONDS)
     except KeyboardInterrupt:
-        render.note(f"stopped waiting; request {rid} stays open (cloudlease pay check {rid})")
-        return Result(None, "none", exit_code=7)
+        render.note(f"stopped waiting; request {rid} stays open and can still be paid "
+                    f"(cloudlease pay show {rid}; cloudlease pay check {rid})")
+        return Result(None, "none", exit_code=INTERRUPTED)
     finally:
         if node is not None:
             node.close()

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cloudlease.cli.common import STATE, Result, command, ctx
+from cloudlease.cli.common import STATE, Result, YesOpt, command, confirm, ctx
 from cloudlease.errors import BadValue
 
 app = typer.Typer(help="The receiving wallet.", no_args_is_help=True)
@@ -17,7 +17,13 @@ def show(reveal: Annotated[bool, typer.Option(
         help="Also print the private keys of a keys wallet (asks to confirm).")] = False,
          yes: Annotated[bool, typer.Option("--yes", help="Confirm --reveal without asking.")
                         ] = False) -> Result:
-    """Addresses known to the ledger with what each received; never keys unless asked."""
+    """Addresses handed out and what each received; never keys unless asked.
+
+    --reveal prints a keys wallet's private keys: it asks first at a terminal and needs
+    --yes anywhere else.
+
+    Example: cloudlease wallet show
+    """
     from cloudlease.ops.requests import gap_warning, unpaid_tail
 
     c = ctx()
@@ -44,9 +50,8 @@ def show(reveal: Annotated[bool, typer.Option(
             raise BadValue("a descriptor wallet holds no private keys to reveal")
         if STATE.json_mode:
             raise BadValue("--reveal never prints keys as JSON; run it without --json")
-        if not yes and not typer.confirm("Print private keys to this terminal?", default=False,
-                                         err=True):
-            raise BadValue("not confirmed; no keys printed")
+        confirm("Print private keys to this terminal?", yes,
+                "printing private keys (--reveal)")
         from cloudlease.bitcoin.keystore import KeyStore
 
         store = KeyStore(c.home.keys).load()
@@ -56,16 +61,30 @@ def show(reveal: Annotated[bool, typer.Option(
 
 @command(app, "sweep")
 def sweep(
-    to: Annotated[str, typer.Option("--to", help="Your address to move the funds to.")],
+    to: Annotated[str, typer.Option("--to", help="Your address to move the funds to.",
+                                    metavar="<address>")],
     fee_rate: Annotated[str | None, typer.Option(
-        help="Fee rate in sat/vB (default 2 on regtest; required elsewhere).")] = None,
+        help="Fee rate in sat/vB (default 2 on regtest; required elsewhere).",
+        metavar="<decimal>")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Sign and show; do not send.")
                        ] = False,
+    yes: YesOpt = False,
 ) -> Result:
-    """Move every unspent output of the keys wallet to one address (RBF-enabled)."""
+    """Move everything the keys wallet received to one address (RBF-enabled).
+
+    Asks first at a terminal (showing amount and fee); needs --yes elsewhere. --dry-run
+    signs and shows the transaction without sending it.
+
+    Example: cloudlease wallet sweep --to bcrt1q... --fee-rate 2 --yes
+    """
     from cloudlease.ops.wallet import sweep as do_sweep
 
-    s = do_sweep(ctx(), to, fee_rate, dry_run=dry_run)
+    c = ctx()
+    if not dry_run and not yes:  # sign first: what would refuse anyway does, and the
+        plan = do_sweep(c, to, fee_rate, dry_run=True)  # question shows what is sent
+        confirm(f"Send {plan.output_sats:,} sat to {plan.to} (fee {plan.fee_sats:,} sat, "
+                f"{plan.inputs} output(s))?", yes, "sending a sweep")
+    s = do_sweep(c, to, fee_rate, dry_run=dry_run)
     return Result({"txid": s.txid, "to": s.to, "inputs": s.inputs, "input_sats": s.input_sats,
                    "output_sats": s.output_sats, "fee_sats": s.fee_sats,
                    "broadcast": s.broadcast, "raw_hex": s.raw_hex}, "sweep")

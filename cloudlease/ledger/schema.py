@@ -66,7 +66,7 @@ SPECS: tuple[Spec, ...] = (
     _spec(model.Payout, "payouts", "id", ("pool", False)),
     _spec(model.Invoice, "invoices", "id", ("tenant, period", False), ("number", True)),
     _spec(model.Event, "events", "id"),
-    _spec(model.Delivery, "deliveries", "id", ("status", False), ("event", False)),
+    _spec(model.Delivery, "deliveries", "id", ("status, created_at", False), ("event", False)),
     _spec(model.MachineRecord, "machines", "lease", ("state", False)),
 )
 BY_NAME = {s.name: s for s in SPECS}

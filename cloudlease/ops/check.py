@@ -48,6 +48,10 @@ class Report:
         refunds: ``{id, sats}`` for requests flagged ``refund_due`` in this pass.
         ln_cancelled: requests whose invoice was cancelled (settled another way).
         notes: things the operator should know (e.g. invoices no node here can check).
+        partial: requests left partly paid: ``{id, paid_sats, amount_sats, due_sats,
+            changed}`` (``changed``: more money was seen in this pass).
+        at: when the pass ran (UTC).
+        requests: the requests asked about, as the pass left them (not for JSON).
     """
 
     checked: list[str] = field(default_factory=list)
@@ -66,6 +70,9 @@ class Report:
     refunds: list[dict[str, Any]] = field(default_factory=list)
     ln_cancelled: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    partial: list[dict[str, Any]] = field(default_factory=list)
+    at: datetime | None = None
+    requests: dict[str, PaymentRequest] = field(default_factory=dict)
 
 
 def policy(ctx: Context) -> lifecycle.Policy:
@@ -95,7 +102,7 @@ def check(ctx: Context, ids: list[str] | None = None, *, tick: bool = False,
         wanted = [ledger.request(i) for i in ids]  # NotFound for unknown ids
     else:
         wanted = watched(ledger, now, pol.monitoring)
-    report = Report()
+    report = Report(at=now)
     received: dict[str, list[Received]] = {}
     obs: lifecycle.Observation | None = None
     ln_ask = lnrequests.to_ask(wanted, now, explicit=bool(ids))
@@ -161,6 +168,14 @@ def check(ctx: Context, ids: list[str] | None = None, *, tick: bool = False,
             report.statuses = {r.id: ledger.requests[r.id].status.value if r.id in fresh
                                else quiet[r.id] for r in wanted
                                if r.id in fresh or r.id in quiet} | left
+            report.requests = {r.id: ledger.requests[r.id] if r.id in fresh else r
+                               for r in wanted if r.id in fresh or r.id in quiet}
+            report.partial = [
+                {"id": k, "paid_sats": r.received_sats, "amount_sats": r.amount_sats,
+                 "due_sats": r.due_sats,
+                 "changed": k in fresh and r.received_sats != fresh[k].received_sats}
+                for k, r in report.requests.items()
+                if r.status == RequestStatus.NEW and 0 < r.received_sats < r.amount_sats]
         if cancel and node is not None:
             report.ln_cancelled = lnrequests.cancel_unneeded(node, cancel)
     finally:

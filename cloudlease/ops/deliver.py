@@ -29,9 +29,29 @@ CLAIM_MARGIN = timedelta(seconds=30)
 BATCH = 50  # deliveries claimed per pass
 
 
+WEBHOOK = "webhook:"
+
+
 def targets(ctx: Context, event_name: str) -> list[str]:
-    """Where an event goes: the hook command configured for it."""
-    return ["hook"] if event_name in ctx.settings.hooks else []
+    """Where an event goes: the hook command configured for it (``hook``) and every
+    webhook that takes it (``webhook:<url without credentials or query>``)."""
+    from cloudlease.webhooks import target
+
+    out = ["hook"] if event_name in ctx.settings.hooks else []
+    return out + [target(w) for w in ctx.settings.webhooks if event_name in w.events]
+
+
+def webhook_for(ctx: Context, name: str) -> Any:
+    """The configured webhook behind a target (or named by its URL); None when gone."""
+    from cloudlease.webhooks import target
+
+    return next((w for w in ctx.settings.webhooks if name in (target(w), w.url,
+                                                              WEBHOOK + w.url)), None)
+
+
+def _timeout(ctx: Context, target: str) -> float:
+    hook = webhook_for(ctx, target) if target.startswith(WEBHOOK) else None
+    return float(hook.timeout) if hook is not None else ctx.settings.hook_timeout
 
 
 def enqueue(ctx: Context, ledger: Ledger, events: list[lifecycle.Event], now: datetime
@@ -68,34 +88,94 @@ def enqueue(ctx: Context, ledger: Ledger, events: list[lifecycle.Event], now: da
     return out
 
 
+def _deliver_one(ctx: Context, d: Delivery, event: Event | None) -> hooks.Outcome:
+    if event is None:
+        return hooks.Outcome(d.event, True)
+    if d.target.startswith(WEBHOOK):
+        hook = webhook_for(ctx, d.target)
+        if hook is None:
+            return hooks.Outcome(d.event, True)  # webhook removed from config: nothing to do
+        from cloudlease import webhooks
+
+        return webhooks.deliver(hook, event.body)
+    command = ctx.settings.hooks.get(event.name)
+    if command is None:
+        return hooks.Outcome(d.event, True)  # hook removed from config: nothing to do
+    return hooks.run(command, event.body, str(ctx.home.path), ctx.settings.hook_timeout)
+
+
+def redeliver(ctx: Context, event_id: str, target: str | None = None) -> list[str]:
+    """Queue an event again for its receivers (all, or ``target``: ``hook`` or a webhook
+    URL), including receivers configured since it happened; returns the delivery ids.
+    The caller then runs ``run_pending(..., event=...)`` outside the lock."""
+    from cloudlease import webhooks
+    from cloudlease.errors import Conflict, NotFound
+    from cloudlease.ledger.session import normalize_id
+
+    eid = normalize_id(event_id, "E")
+    now = clock.now()
+    with ctx.transaction(f"hooks redeliver {eid}") as ledger:
+        event = ledger.events.get(eid)
+        if event is None:
+            raise NotFound(f"no event {event_id!r} (see 'cloudlease hooks list')")
+        existing = {d.target: d for d in ledger.deliveries.where("event = ?", (eid,))}
+        wanted = set(existing) | set(targets(ctx, event.name))
+        if target is not None:
+            hook = webhook_for(ctx, target)
+            key = "hook" if target == "hook" else (
+                webhooks.target(hook) if hook is not None else target)
+            if key not in wanted:
+                raise NotFound(f"{event.id} has no receiver {target!r} (receivers: "
+                               f"{', '.join(sorted(wanted)) or 'none'})")
+            wanted = {key}
+        live = [t for t in sorted(wanted) if t == "hook" and event.name in ctx.settings.hooks
+                or t.startswith(WEBHOOK) and webhook_for(ctx, t) is not None]
+        if not live:
+            raise Conflict(f"no hook or webhook in config.toml takes {event.name} any more; "
+                           "nothing to deliver it to")
+        ids = []
+        for t in live:
+            d = existing.get(t)
+            if d is not None and d.claimed_until is not None and d.claimed_until > now:
+                raise Conflict(f"{d.id} is being delivered right now by {d.claimed_by}; "
+                               "try again in a moment")
+            if d is None:
+                d = Delivery(id=f"{eid}/{t}", event=eid, target=t,
+                             status=DeliveryStatus.PENDING, created_at=now)
+            ledger.deliveries[d.id] = d.replace(status=DeliveryStatus.PENDING,
+                                                next_attempt_at=None, claimed_until=None,
+                                                claimed_by=None)
+            ids.append(d.id)
+    return ids
+
+
 def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
 
 
-def run_pending(ctx: Context, report: Any) -> None:
-    """Deliver what is due; record outcomes in ``report.hooks_delivered/hooks_failed``."""
+def run_pending(ctx: Context, report: Any, *, event: str | None = None) -> None:
+    """Deliver what is due (only ``event``'s deliveries, when given); record outcomes in
+    ``report.hooks_delivered/hooks_failed``."""
     now = clock.now()
     me = f"{socket.gethostname()} pid {os.getpid()}"
-    claim_until = now + timedelta(seconds=ctx.settings.hook_timeout) + CLAIM_MARGIN
     with ctx.transaction("hooks claim") as ledger:
         due = ledger.deliveries.where(
             "status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?) AND "
-            "(claimed_until IS NULL OR claimed_until < ?)", (now.isoformat(), now.isoformat()),
+            "(claimed_until IS NULL OR claimed_until < ?)"
+            + (" AND event = ?" if event is not None else ""),
+            (now.isoformat(), now.isoformat()) + ((event,) if event is not None else ()),
             order="created_at, id", limit=BATCH)
         if not due:
             return
         events = ledger.events.many(d.event for d in due)
+        # run one after another: the claim covers all of them, at their longest
+        budget = sum(_timeout(ctx, d.target) for d in due)
+        claim_until = now + timedelta(seconds=budget) + CLAIM_MARGIN
         for d in due:
             ledger.deliveries[d.id] = d.replace(claimed_until=claim_until, claimed_by=me)
     outcomes: dict[str, hooks.Outcome] = {}
     for d in due:
-        event = events.get(d.event)
-        command = ctx.settings.hooks.get(event.name) if event else None
-        if event is None or command is None:
-            outcomes[d.id] = hooks.Outcome(d.event, True)  # receiver removed: nothing to do
-            continue
-        outcomes[d.id] = hooks.run(command, event.body, str(ctx.home.path),
-                                   ctx.settings.hook_timeout)
+        outcomes[d.id] = _deliver_one(ctx, d, events.get(d.event))
     done = clock.now()
     with ctx.transaction("hooks") as ledger:
         for d in due:
@@ -108,7 +188,9 @@ def run_pending(ctx: Context, report: Any) -> None:
                 ledger.deliveries[d.id] = cur.replace(
                     status=DeliveryStatus.DELIVERED, attempts=cur.attempts + 1,
                     delivered_at=done, claimed_until=None, claimed_by=None, last_error=None)
-                report.hooks_delivered.append(f"{name} {d.event}")
+                report.hooks_delivered.append(
+                    f"{name} {d.event}" + (f" to {d.target.removeprefix(WEBHOOK)}"
+                                           if d.target.startswith(WEBHOOK) else ""))
                 continue
             attempts = cur.attempts + 1
             error = (out.error or "failed")[:300]
@@ -118,4 +200,5 @@ def run_pending(ctx: Context, report: Any) -> None:
                 next_attempt_at=(done + _backoff(attempts) if d.target.startswith("webhook")
                                  else None), claimed_until=None,
                 claimed_by=None)
-            report.hooks_failed.append({"event": name, "id": d.event, "error": error})
+            report.hooks_failed.append({"event": name, "id": d.event, "error": error,
+                                        "target": d.target.removeprefix("webhook:")})

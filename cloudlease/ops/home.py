@@ -185,9 +185,20 @@ def _init_shared(home: Home, url: str, meta: dict[str, str], records: list, writ
     return result
 
 
-def _prove_empty(home: Home, lock_timeout: float) -> None:
+def holds_home(path: Path) -> bool:
+    """Whether ``path`` already holds a cloudlease home (what ``init --force`` replaces)."""
+    home = Home(path)
+    return home.config.exists() or home.config.is_symlink() or home.has_local_ledger()
+
+
+def check_reinit(path: Path, lock_timeout: float = store.DEFAULT_LOCK_TIMEOUT) -> None:
+    """Refuse (exit 4) before asking, when ``init --force`` would refuse anyway."""
+    _prove_empty(Home(path), lock_timeout, erase=False)
+
+
+def _prove_empty(home: Home, lock_timeout: float, *, erase: bool = True) -> None:
     """``init --force`` starts afresh only a home whose ledger it can read and that holds no
-    history; anything it cannot prove empty is refused."""
+    history; anything it cannot prove empty is refused. ``erase=False`` only checks."""
     refuse = ("--force will not erase a ledger it cannot prove empty: {why}; move the home "
               "aside or restore it instead")
     if home.legacy_ledger.exists():
@@ -217,7 +228,11 @@ def _prove_empty(home: Home, lock_timeout: float) -> None:
         except LedgerError as exc:
             raise Conflict(refuse.format(why=f"ledger.db cannot be read ({exc.message})")
                            ) from None
+        if not erase:
+            return
         for p in (home.db, home.db.with_name("ledger.db-wal"), home.db.with_name("ledger.db-shm")):
             p.unlink(missing_ok=True)
+    if not erase:
+        return
     for name in ("ledger.toml", "audit.log"):
         (home.path / name).unlink(missing_ok=True)

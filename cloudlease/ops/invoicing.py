@@ -223,21 +223,32 @@ def issue(ctx: Context, ref: str) -> tuple[Invoice, bool]:
     return inv, True
 
 
-def void(ctx: Context, ref: str, reason: str) -> tuple[Invoice, Invoice]:
-    """Void an issued invoice or statement and issue the credit note that cancels it."""
+def check_voidable(ledger: Ledger, ref: str) -> Invoice:
+    """The invoice, if it can be voided (issued, not a credit note); else exit 4."""
+    inv = find(ledger, ref)
+    if inv.kind == "credit_note":
+        raise Conflict(f"{inv.number} is a credit note; credit notes cannot be voided")
+    if inv.status == InvoiceStatus.DRAFT:
+        raise Conflict(f"{inv.id} is a draft; only an issued invoice can be voided (a "
+                       "draft is rebuilt by 'invoice create')")
+    if inv.status == InvoiceStatus.VOID:
+        raise Conflict(f"{inv.number} is already void (credit note "
+                       f"{invoices.credit_note_number(inv.number or '')})")
+    return inv
+
+
+def void_reason(reason: str) -> str:
     reason = validate.free_text(reason.strip(), "reason")
     if not reason:
         raise BadValue("say why with --reason")
+    return reason
+
+
+def void(ctx: Context, ref: str, reason: str) -> tuple[Invoice, Invoice]:
+    """Void an issued invoice or statement and issue the credit note that cancels it."""
+    reason = void_reason(reason)
     with ctx.transaction(f"invoice void {ref}") as ledger:
-        inv = find(ledger, ref)
-        if inv.kind == "credit_note":
-            raise Conflict(f"{inv.number} is a credit note; credit notes cannot be voided")
-        if inv.status == InvoiceStatus.DRAFT:
-            raise Conflict(f"{inv.id} is a draft; only an issued invoice can be voided (a "
-                           "draft is rebuilt by 'invoice create')")
-        if inv.status == InvoiceStatus.VOID:
-            raise Conflict(f"{inv.number} is already void (credit note "
-                           f"{invoices.credit_note_number(inv.number or '')})")
+        inv = check_voidable(ledger, ref)
         assert inv.number is not None
         now = clock.now()
         inv = inv.replace(status=InvoiceStatus.VOID, voided_at=now, void_reason=reason)

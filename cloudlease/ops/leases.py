@@ -119,10 +119,12 @@ def _rent(ctx: Context, h: int, plan: str | None, tenant: str | None, key: str |
         if key is not None:
             found = _by_key(ctx, ledger, key)
             if found is not None:
-                if (found.hours, found.plan, found.tenant) != (h, p.name, tenant):
-                    raise Conflict(f"idempotency key {key!r} was used for {found.id} with other "
-                                   "hours, plan or tenant")
                 req = ledger.requests.get(found.requests[0]) if found.requests else None
+                invested = req.invest_sats if req is not None else 0
+                if (found.hours, found.plan, found.tenant, invested) != \
+                        (h, p.name, tenant, invest_sats):
+                    raise Conflict(f"idempotency key {key!r} was used for {found.id} with other "
+                                   "hours, plan, tenant or --invest")
                 q = Quote(found.price_sats or 0, found.price_fiat, found.currency,
                           req.rate if req else None, req.rate_source if req else None)
                 return Rental(found, req, q, created=False)
@@ -193,6 +195,8 @@ def _attach_investment(ctx: Context, ledger: Ledger, req: PaymentRequest, plan: 
 
 def _by_key(ctx: Context, ledger: Ledger, key: str) -> Lease | None:
     found = ledger.leases.where("idempotency_key = ?", (key,))
+    if not found:
+        requests.key_not_used_by_request(ledger, key, "rent")
     return found[0] if found else None
 
 
@@ -232,21 +236,28 @@ def show(ctx: Context, lease_id: str) -> tuple[Lease, list[PaymentRequest]]:
     return lease, [found[r] for r in lease.requests if r in found]
 
 
+def check_cancellable(ledger: Ledger, lease_id: str) -> Lease:
+    """The lease, if it can be cancelled: awaiting payment, with no payment in flight."""
+    lease = ledger.lease(lease_id)
+    if lease.status != LeaseStatus.AWAITING_PAYMENT:
+        raise Conflict(f"lease {lease.id} is {lease.status.value}; only a lease awaiting "
+                       "payment can be cancelled")
+    for req in ledger.requests.many(lease.requests).values():
+        if req.status in requests.OPEN_REQUEST and req.paid_sats > 0:
+            raise Conflict(f"lease {lease.id} has a payment in flight on {req.id}; "
+                           "wait for it to settle or expire")
+    return lease
+
+
 def cancel(ctx: Context, lease_id: str) -> Lease:
     """Cancel a lease still awaiting payment; its open request stops accepting payment."""
     with ctx.transaction(f"lease cancel {lease_id}") as ledger:
-        lease = ledger.lease(lease_id)
-        if lease.status != LeaseStatus.AWAITING_PAYMENT:
-            raise Conflict(f"lease {lease.id} is {lease.status.value}; only a lease awaiting "
-                           "payment can be cancelled")
+        lease = check_cancellable(ledger, lease_id)
         now = clock.now()
         closed = []
         for rid in lease.requests:
             req = ledger.requests.get(rid)
             if req is not None and req.status in requests.OPEN_REQUEST:
-                if req.paid_sats > 0:
-                    raise Conflict(f"lease {lease.id} has a payment in flight on {rid}; "
-                                   "wait for it to settle or expire")
                 ledger.requests[rid] = req.replace(status=RequestStatus.EXPIRED,
                                                    closed_reason="lease cancelled")
                 closed.append(req)

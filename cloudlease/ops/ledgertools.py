@@ -59,7 +59,15 @@ def dump(ctx: Context, fmt: str = "toml") -> str:
         return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
     import tomli_w
 
-    return tomli_w.dumps(doc)
+    return tomli_w.dumps(_no_nulls(doc))  # TOML has no null: an event body's nulls go
+
+
+def _no_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _no_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_no_nulls(v) for v in value if v is not None]
+    return value
 
 
 # -- backup -----------------------------------------------------------------------------

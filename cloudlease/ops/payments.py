@@ -8,6 +8,7 @@ from decimal import Decimal
 from cloudlease import clock, lifecycle, validate
 from cloudlease.context import Context
 from cloudlease.errors import BadValue, Conflict
+from cloudlease.ledger.session import Ledger
 from cloudlease.model import Lease, LeaseStatus, PaymentRequest, RequestStatus
 from cloudlease.ops import lnrequests, requests
 from cloudlease.ops.quote import quote
@@ -58,34 +59,90 @@ def accept(ctx: Context, request_id: str, *, requote: bool = False,
 
 
 def extend(ctx: Context, lease_id: str, hours: str | int, *, rate: Decimal | None = None,
-           method: str | None = None) -> tuple[Lease, PaymentRequest]:
-    """A new payment request for more hours; ``ends_at`` moves when it settles."""
+           method: str | None = None, idempotency_key: str | None = None
+           ) -> tuple[Lease, PaymentRequest, bool]:
+    """A new payment request for more hours; ``ends_at`` moves when it settles. Returns
+    (lease, request, created).
+
+    Never two unpaid requests on one lease: while one is open and unpaid (``new``), asking
+    for the same hours again returns it (created False), and asking for other hours is
+    exit 4 naming it. The same idempotency key returns the request it made, at any age;
+    the same key with another lease or other hours is exit 4.
+    """
     h = validate.hours(hours)
+    key = validate.idempotency_key(idempotency_key) if idempotency_key is not None else None
     methods = lnrequests.methods_for(ctx.settings, method)
     prepared = q = None
     if "lightning" in methods:  # the invoice first, outside the lock (ops/lnrequests.py)
         ledger = ctx.read()
-        lease = _extendable(ledger.lease(lease_id), h)
-        q = quote(ctx.settings, ledger.plan(lease.plan), h, rate)
-        prepared = lnrequests.prepare(
-            ctx, methods, q.amount_sats, f"cloudlease {lease.id}: {h} more h of {lease.plan}",
-            timedelta(minutes=ctx.settings.expiry_minutes))
+        lease = ledger.lease(lease_id)
+        if _existing(ledger, lease, h, key) is None:  # none to show again: a new one
+            lease = _extendable(lease, h)
+            q = quote(ctx.settings, ledger.plan(lease.plan), h, rate)
+            prepared = lnrequests.prepare(
+                ctx, methods, q.amount_sats,
+                f"cloudlease {lease.id}: {h} more h of {lease.plan}",
+                timedelta(minutes=ctx.settings.expiry_minutes))
+    created = True
     try:
         with ctx.transaction(f"lease extend {lease_id}") as ledger:
-            lease = _extendable(ledger.lease(lease_id), h)
-            if q is None:
-                q = quote(ctx.settings, ledger.plan(lease.plan), h, rate)
-            req = requests.create(ctx, ledger, purpose="extend", quote=q, lease=lease.id,
-                                  hours=h, label=f"cloudlease {lease.id}",
-                                  message=f"{h} more h of {lease.plan}", methods=methods,
-                                  invoice=prepared.invoice if prepared else None,
-                                  created_at=prepared.asked_at if prepared else None)
-            lease = lease.replace(requests=(*lease.requests, req.id))
-            ledger.leases[lease.id] = lease
+            lease = ledger.lease(lease_id)
+            req = _existing(ledger, lease, h, key)
+            if req is not None:
+                created = False
+                if key is not None and req.idempotency_key is None:
+                    req = req.replace(idempotency_key=key)  # a retry must find it again
+                    ledger.requests[req.id] = req
+            else:
+                lease = _extendable(lease, h)
+                if "lightning" in methods and prepared is None:
+                    raise Conflict(f"lease {lease.id}'s open request changed meanwhile; "
+                                   "run the command again")
+                if q is None:
+                    q = quote(ctx.settings, ledger.plan(lease.plan), h, rate)
+                req = requests.create(ctx, ledger, purpose="extend", quote=q, lease=lease.id,
+                                      hours=h, label=f"cloudlease {lease.id}",
+                                      message=f"{h} more h of {lease.plan}", methods=methods,
+                                      invoice=prepared.invoice if prepared else None,
+                                      created_at=prepared.asked_at if prepared else None,
+                                      idempotency_key=key)
+                lease = lease.replace(requests=(*lease.requests, req.id))
+                ledger.leases[lease.id] = lease
     except BaseException:
         lnrequests.discard(ctx, prepared)
         raise
-    return lease, req
+    if not created:
+        lnrequests.discard(ctx, prepared)  # shown again: the invoice made for nothing goes
+    return lease, req, created
+
+
+def _existing(ledger: Ledger, lease: Lease, h: int, key: str | None
+              ) -> PaymentRequest | None:
+    """The request to show again instead of making one: the one this idempotency key
+    made, or the lease's unpaid extension for the same hours. Exit 4 for the same key
+    with other parameters, or for an unpaid request of another kind or other hours."""
+    if key is not None:
+        found = requests.by_key(ledger, key, "lease extend")
+        if found is not None:
+            if (found.purpose, found.lease, found.hours) != ("extend", lease.id, h):
+                raise Conflict(f"idempotency key {key!r} was used for {found.id} "
+                               f"({found.hours} h on {found.lease}); use another key")
+            return found
+    if lease.status not in (LeaseStatus.ACTIVE, LeaseStatus.SUSPENDED,
+                            LeaseStatus.AWAITING_PAYMENT):
+        return None  # _extendable says why
+    unpaid = [r for r in ledger.requests.many(lease.requests).values()
+              if r.status == RequestStatus.NEW]
+    if not unpaid:
+        return None
+    open_ = unpaid[-1]
+    if open_.purpose == "extend" and open_.hours == h and \
+            (key is None or open_.idempotency_key is None):
+        return open_
+    what = "its first payment" if open_.purpose == "rent" else \
+        f"an extension of {open_.hours} h"
+    raise Conflict(f"lease {lease.id} already has an open payment request {open_.id} for "
+                   f"{what}; pay it or let it expire (cloudlease pay show {open_.id})")
 
 
 def _extendable(lease: Lease, h: int) -> Lease:

@@ -171,7 +171,12 @@ def check_can_rent(ctx: Context, ledger: Ledger, pool_name: str, now: datetime) 
 
 # -- contributions -----------------------------------------------------------------------
 def fund(ctx: Context, pool_name: str, tenant: str | None, amount: str, kind: str,
-         method: str | None = None) -> tuple[Contribution, Any]:
+         method: str | None = None, idempotency_key: str | None = None
+         ) -> tuple[Contribution, Any, bool]:
+    """A contribution and the payment request that pays it; (contribution, request,
+    created). The same idempotency key returns what it made; with another pool, tenant,
+    kind or amount it is exit 4."""
+    key = validate.idempotency_key(idempotency_key) if idempotency_key is not None else None
     if not tenant:
         raise BadValue("investors must be named: give --tenant (anonymous funding is not "
                        "tracked)")
@@ -186,22 +191,51 @@ def fund(ctx: Context, pool_name: str, tenant: str | None, amount: str, kind: st
         ledger = ctx.read()
         ledger.pool(pool_name)
         ledger.tenant(tenant)
-        q = _fund_quote(ctx, value)
-        prepared = requests_ln.prepare(
-            ctx, methods, q.amount_sats, f"cloudlease: {ckind.value} in pool {pool_name} by "
-            f"{tenant}", timedelta(minutes=ctx.settings.expiry_minutes))
+        if key is None or _by_key(ledger, key, pool_name, tenant, ckind, value) is None:
+            q = _fund_quote(ctx, value)
+            prepared = requests_ln.prepare(
+                ctx, methods, q.amount_sats, f"cloudlease: {ckind.value} in pool {pool_name} "
+                f"by {tenant}", timedelta(minutes=ctx.settings.expiry_minutes))
+    created = True
     try:
         with ctx.transaction(f"pool fund {pool_name}") as ledger:
             pool = ledger.pool(pool_name)
             ledger.tenant(tenant)
-            if q is None:
-                q = _fund_quote(ctx, value)
-            contribution, req = new_contribution(ctx, ledger, pool, tenant, ckind, q,
-                                                 methods=methods, prepared=prepared)
+            found = _by_key(ledger, key, pool.name, tenant, ckind, value) if key else None
+            if found is not None:
+                (contribution, req), created = found, False
+            else:
+                if "lightning" in methods and prepared is None:
+                    raise Conflict("the request made with that key changed meanwhile; run "
+                                   "the command again")
+                if q is None:
+                    q = _fund_quote(ctx, value)
+                contribution, req = new_contribution(ctx, ledger, pool, tenant, ckind, q,
+                                                     methods=methods, prepared=prepared,
+                                                     idempotency_key=key)
     except BaseException:
         requests_ln.discard(ctx, prepared)
         raise
-    return contribution, req
+    if not created:
+        requests_ln.discard(ctx, prepared)
+    return contribution, req, created
+
+
+def _by_key(ledger: Ledger, key: str, pool: str, tenant: str, kind: ContributionKind,
+            value: Any) -> tuple[Contribution, Any] | None:
+    """What ``pool fund`` made with this idempotency key; exit 4 if it was made for
+    another pool, tenant, kind or amount (or by another command)."""
+    found = requests.by_key(ledger, key, "pool fund")
+    if found is None:
+        return None
+    c = ledger.contributions.get(found.contribution or "")
+    asked = (value.amount, value.currency) if isinstance(value, Fiat) else (value, None)
+    made = (found.fiat_amount, found.currency) if found.fiat_amount is not None \
+        else (found.amount_sats, None)
+    if c is None or (c.pool, c.tenant, c.kind, made) != (pool, tenant, kind, asked):
+        raise Conflict(f"idempotency key {key!r} was used for {found.id} with another pool, "
+                       "tenant, kind or amount; use another key")
+    return c, found
 
 
 def _fund_quote(ctx: Context, value: Any) -> Quote:
@@ -220,7 +254,8 @@ def _fund_quote(ctx: Context, value: Any) -> Quote:
 
 def new_contribution(ctx: Context, ledger: Ledger, pool: Pool, tenant: str,
                      kind: ContributionKind, q: Quote, *, topup: bool = False,
-                     methods: tuple[str, ...] = ("onchain",), prepared: Any = None):
+                     methods: tuple[str, ...] = ("onchain",), prepared: Any = None,
+                     idempotency_key: str | None = None):
     cid = ledger.next_id("contribution")
     word = "top-up" if topup else kind.value
     req = requests.create(ctx, ledger, purpose="topup" if topup else
@@ -229,7 +264,8 @@ def new_contribution(ctx: Context, ledger: Ledger, pool: Pool, tenant: str,
                           message=f"{word} in pool {pool.name} by {tenant}",
                           expiry=TOPUP_EXPIRY if topup else None, methods=methods,
                           invoice=prepared.invoice if prepared else None,
-                          created_at=prepared.asked_at if prepared else None)
+                          created_at=prepared.asked_at if prepared else None,
+                          idempotency_key=idempotency_key)
     req = req.replace(tenant=tenant, pool=pool.name, contribution=cid,
                       invest_sats=q.amount_sats if kind == ContributionKind.INVESTMENT else 0)
     ledger.requests[req.id] = req

@@ -90,11 +90,33 @@ def unpaid_tail(ledger: Ledger, limit: int | None = None) -> int:
     return ledger.requests.count("address_index > ?", (last,))
 
 
+def by_key(ledger: Ledger, key: str, command: str) -> PaymentRequest | None:
+    """The request an earlier ``lease extend`` / ``pool fund`` made with this idempotency
+    key. A key is one command's: a key ``rent`` used for a lease is a conflict (exit 4)."""
+    found = ledger.requests.where("idempotency_key = ?", (key,))
+    if found:
+        return found[0]
+    leases = ledger.leases.where("idempotency_key = ?", (key,))
+    if leases:
+        raise Conflict(f"idempotency key {key!r} was used by rent for {leases[0].id}; "
+                       f"use another key for {command}")
+    return None
+
+
+def key_not_used_by_request(ledger: Ledger, key: str, command: str) -> None:
+    found = ledger.requests.where("idempotency_key = ?", (key,))
+    if found:
+        what = {"extend": "lease extend", "invest": "pool fund", "donate": "pool fund"}.get(
+            found[0].purpose, found[0].purpose)
+        raise Conflict(f"idempotency key {key!r} was used by {what} for {found[0].id}; "
+                       f"use another key for {command}")
+
+
 def create(ctx: Context, ledger: Ledger, *, purpose: str, quote: Quote, lease: str | None,
            hours: int | None, label: str | None, message: str | None,
            expiry: timedelta | None = None, methods: Sequence[str] = ("onchain",),
-           invoice: LnInvoice | None = None, created_at: datetime | None = None
-           ) -> PaymentRequest:
+           invoice: LnInvoice | None = None, created_at: datetime | None = None,
+           idempotency_key: str | None = None) -> PaymentRequest:
     """A new request. With ``invoice`` (made before the transaction: ops/lnrequests.py)
     it can be paid over Lightning, in the invoice's window; a fresh address only when
     ``methods`` holds ``onchain``."""
@@ -140,6 +162,7 @@ def create(ctx: Context, ledger: Ledger, *, purpose: str, quote: Quote, lease: s
         ln_payment_hash=invoice.payment_hash if invoice else None,
         ln_amount_msat=invoice.amount_msat if invoice else None,
         ln_expires_at=invoice.expires_at if invoice else None,
+        idempotency_key=idempotency_key,
     )
     ledger.requests[request.id] = request
     return request
