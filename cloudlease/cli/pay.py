@@ -11,7 +11,7 @@ import typer
 from cloudlease import views
 from cloudlease.cli.common import STATE, Result, command, ctx
 
-app = typer.Typer(help="Payment requests: check, show, accept.", no_args_is_help=True)
+app = typer.Typer(help="Payment requests: check, show, accept, refund.", no_args_is_help=True)
 
 
 def _report_data(report) -> dict:
@@ -97,6 +97,51 @@ def accept(
                            rate=parse_rate(rate) if rate else None)
     return Result({"request": views.request(req), "lease": views.lease(lease) if lease
                    else None}, "accepted")
+
+
+@command(app, "refund")
+def refund(
+    request_id: Annotated[str, typer.Argument(metavar="ID", help="The request, e.g. P-3.")],
+    to: Annotated[str | None, typer.Option(
+        "--to", help="Address to send it to (default: the tenant's refund address).")
+                  ] = None,
+    sats: Annotated[int | None, typer.Option(
+        "--sats", help="How much (default: all that is owed back on the request).")] = None,
+    fee_rate: Annotated[str | None, typer.Option(
+        help="Keys wallet: fee rate in sat/vB (default 2 on regtest; required elsewhere).")
+                        ] = None,
+    txid: Annotated[str | None, typer.Option(
+        "--txid", help="Descriptor wallet: the refund you sent from your own wallet.")
+                    ] = None,
+    fee_sats: Annotated[int | None, typer.Option(
+        "--fee-sats", help="Descriptor wallet: the mining fee your wallet paid for it.")
+                        ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Sign and show; send nothing.")
+                       ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Send without asking.")] = False,
+) -> Result:
+    """Send back money owed on a request: an overpaid surplus, or a payment to a request
+    that expired, was cancelled or became invalid. A keys wallet signs and sends it
+    (mining fee booked to expenses:fees:mining); for a descriptor wallet, send it from
+    your own wallet and record it here with --txid and --fee-sats.
+
+    Example: cloudlease pay refund P-3 --to bcrt1q... --yes"""
+    import sys
+
+    from cloudlease.errors import BadValue
+    from cloudlease.ops.refunds import refund as do_refund
+
+    if not (yes or dry_run or txid):
+        if STATE.json_mode or not sys.stdin.isatty():
+            raise BadValue("pay refund sends bitcoin: confirm with --yes (or try --dry-run)")
+        if not typer.confirm(f"Send the refund of {request_id}?", default=False, err=True):
+            raise BadValue("not confirmed; nothing sent")
+    r = do_refund(ctx(), request_id, to=to, sats=sats, fee_rate=fee_rate, txid=txid,
+                  fee_sats=fee_sats, dry_run=dry_run)
+    data = {"transfer": views.transfer(r.transfer) if r.transfer else None,
+            "request": views.request(r.request), "refund_due_sats": r.due_after,
+            "sent": r.sent, "raw_hex": r.raw_hex if dry_run else None}
+    return Result(data, "refund")
 
 
 def tick() -> Result:
