@@ -57,7 +57,10 @@ def document(inv: Invoice, *, seller: Mapping[str, Any], buyer: Mapping[str, Any
         when = line.get("settled_at")
         show["date"] = human_day(when, tz) if when else _day_text(line["date"])
         if "starts_at" in line and "ends_at" in line:
-            show["covers"] = human_span(line["starts_at"], line["ends_at"], tz)
+            covers = human_span(line["starts_at"], line["ends_at"], tz)
+            day = f"{show['date']}, "  # the date column says the day already
+            show["covers"] = covers[len(day):] if covers.startswith(day) and \
+                show["date"] not in covers[len(day):] else covers
         show["paid_by"] = [{"label": METHODS.get(p["method"], p["method"]), "ref": p["ref"]}
                            for p in _refs(line)]
         line["display"] = show

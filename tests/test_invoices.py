@@ -133,7 +133,7 @@ def set_operator(home: Path, name: str, address: str, **more: str) -> None:
     text = re.sub(r'(?m)^address = ".*"', lambda _: f"address = {json.dumps(address)}",
                   text, count=1)
     for key, value in more.items():
-        text = re.sub(rf'(?m)^{key} = ".*"', lambda _, v=value: f"{key} = {json.dumps(v)}",
+        text = re.sub(rf'(?m)^{key} = ".*"', lambda _, k=key, v=value: f"{k} = {json.dumps(v)}",
                       text, count=1)
     path.write_text(text)
 
@@ -538,7 +538,7 @@ def test_show_formats(cli, history, tmp_path):
     inv_id = _issued(cli, history)
     md = cli("invoice", "show", inv_id, "--format", "md").stdout
     assert md.startswith("# Invoice INV-2026-0001\n")
-    assert "| 1 Mar 2026 | Rental: 2 hours of gpu<br>1 Mar 2026, 09:05 – 11:05 UTC<br>" \
+    assert "| 1 Mar 2026 | Rental: 2 hours of gpu<br>09:05 – 11:05 UTC<br>" \
         "Bitcoin transaction `" in md
     assert "6.25 USD" in md
     assert "**From:** Rack & Stack <GmbH>" in md and "  1 Main St  \n" in md
@@ -595,24 +595,8 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-component-update", "--disable-sync"]
 
 
-def test_html_renders_in_headless_chromium(cli, history, tmp_path):
-    chromium = need_tool("chromium", "chromium")
-    set_operator(cli.home, "Rack & Stack", "1 Main St\nBerlin")
-    inv_id = _issued(cli, history)
-    cli.json("invoice", "void", inv_id, "--reason", "test")
-    for ref in (inv_id, "INV-2026-0001-CN"):
-        page = tmp_path / f"{ref}.html"
-        cli("invoice", "show", ref, "--format", "html", "--output", str(page))
-        for flag, out, magic in (("--print-to-pdf", tmp_path / f"{ref}.pdf", b"%PDF-"),
-                                 ("--screenshot", tmp_path / f"{ref}.png", b"\x89PNG")):
-            profile = tmp_path / f"profile-{ref}-{magic[1:3].decode()}"
-            profile.mkdir()
-            proc = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
-                                   f"{flag}={out}", "--window-size=1000,1400",
-                                   page.as_uri()], capture_output=True, text=True,
-                                  timeout=120)
-            assert proc.returncode == 0, proc.stderr[-2000:]
-            assert out.read_bytes().startswith(magic) and out.stat().st_size > 5000
+# The page in headless Chromium (A4 and US Letter, PDF and screenshot, one page, nothing
+# cut off) is checked in tests/test_billing.py.
 
 
 # -- bad input: one-line errors, documented exit codes, ledger unchanged ----------------

@@ -230,13 +230,14 @@ def _parties(ctx: Context, ledger: Ledger, inv: Invoice) -> tuple[dict, dict,
 def missing_details(seller: Mapping[str, Any], vat: tax.Treatment | None,
                     ctx: Context) -> list[str]:
     """What ``[operator]`` lacks for this document: a name and an address always; a
-    country when VAT rates are configured; a VAT id when VAT or a reverse charge is
-    on the document."""
+    country and a VAT id when VAT rates are configured (the seller charges VAT), and a VAT
+    id on any document with VAT or a reverse charge."""
     missing = [k for k in ("name", "address") if not seller.get(
         "address_lines" if k == "address" else k)]
-    if getattr(ctx.settings, "tax_rates", {}) and not seller.get("country"):
+    charging = bool(getattr(ctx.settings, "tax_rates", {}))
+    if charging and not seller.get("country"):
         missing.append("country")
-    if vat is not None and vat.kind != tax.NONE and not seller.get("vat_id"):
+    if (charging or vat is not None and vat.kind != tax.NONE) and not seller.get("vat_id"):
         missing.append("vat_id")
     return missing
 
