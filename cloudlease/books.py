@@ -106,6 +106,14 @@ def received_sats(req: PaymentRequest) -> int:
     return req.paid_sats + req.ln_paid_msat // 1000
 
 
+def receipts(req: PaymentRequest, total: int) -> list[tuple[tuple[str, ...], int]]:
+    """Where ``total`` received for ``req`` sits: what came over Lightning on
+    ``assets:lightning``, the rest in the on-chain wallet, so that ``assets:bitcoin``
+    stays what the chain holds."""
+    ln = req.ln_paid_msat // 1000
+    return [(BITCOIN, total - ln), (LIGHTNING, ln)]
+
+
 def owed_account(req: PaymentRequest) -> tuple[str, ...]:
     """The liability holding a request's money that is not (or not yet) earned."""
     if honoured(req):
@@ -147,11 +155,10 @@ def receipt(req: PaymentRequest, tenant: str | None, tz: ZoneInfo) -> Entry | No
         meta["tenant"] = tenant
     if req.closed_reason:
         meta["reason"] = req.closed_reason
-    meta["txids"] = list(req.txids)
-    ln = req.ln_paid_msat // 1000
+    meta["txids"] = list(req.references)
     return Entry(local_day(when, tz), when, req.id, "receipt", tenant or "anonymous",
                  f"payment to {req.id} ({req.status}), {what}",
-                 balanced([(BITCOIN, paid - ln), (LIGHTNING, ln), (account, -paid)]), meta)
+                 balanced([*receipts(req, paid), (account, -paid)]), meta)
 
 
 def transfer(t: Transfer, req: PaymentRequest | None, tz: ZoneInfo) -> Entry:

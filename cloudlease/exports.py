@@ -130,10 +130,8 @@ def _payment(req: PaymentRequest, lease: Lease | None, contribs: list[Contributi
              tz: ZoneInfo) -> Entry:
     assert req.settled_at is not None
     tenant = lease.tenant if lease is not None else req.tenant
-    ln_sats = req.ln_paid_msat // 1000  # Lightning: on assets:lightning, never on-chain
     received = max(req.amount_sats, books.received_sats(req))
-    postings: list[tuple[tuple[str, ...], int]] = [(BITCOIN, received - ln_sats),
-                                                   (LIGHTNING, ln_sats)]
+    postings: list[tuple[tuple[str, ...], int]] = books.receipts(req, received)
     rest = req.amount_sats
     for c in contribs:
         account = investor(c.tenant, "principal") if c.kind == "investment" else DONATIONS

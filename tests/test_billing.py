@@ -383,3 +383,17 @@ def test_invoice_pages_in_headless_chromium(shop, tmp_path):
     for number in (bob["number"], acme["number"], void["credit_note"]["number"]):
         html = cli("invoice", "show", number, "--format", "html").stdout
         chromium_check(chromium, html, number, tmp_path)
+
+
+@pytest.mark.parametrize(("edit", "words"), [
+    (('country = ""', 'country = "Germany"'), "operator.country 'Germany' is not an ISO"),
+    (('vat_id = ""', 'vat_id = "DE12"'), "operator.vat_id is not valid"),
+    (("# [tax.rates]", '[tax.rates]\nDE = 119'), "tax.rates.DE must be a percentage"),
+    (("# [tax.rates]", '[tax.rates]\nXX = 19'), "tax.rates.XX is not an ISO"),
+    (("reverse_charge = true", 'reverse_charge = "yes"'), "tax.reverse_charge has the wrong"),
+])
+def test_bad_invoicing_config_is_refused(cli, home, edit, words):
+    path = home / "config.toml"
+    path.write_text(path.read_text().replace(*edit, 1))
+    err = cli.json("invoice", "list", code=5)
+    assert words in err["message"] and err["code"] == "config_invalid"

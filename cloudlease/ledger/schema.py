@@ -59,7 +59,7 @@ SPECS: tuple[Spec, ...] = (
     _spec(model.PaymentRequest, "payment_requests", "id",
           ("status", False), ("lease", False), ("address", True), ("settled_at", False),
           ("tenant", False), ("contribution", False), ("idempotency_key", True),
-          ("ln_payment_hash", True), ("address_index", False)),
+          ("ln_payment_hash", True), ("address_index", False), ("seen_at", False)),
     _spec(model.Payment, "payments", "id", ("request", False)),
     _spec(model.Contribution, "contributions", "id",
           ("pool", False), ("tenant", False), ("request", False)),
