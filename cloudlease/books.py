@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 from cloudlease.model import (
     Invoice,
     PaymentRequest,
+    RequestFlag,
     RequestStatus,
     Transfer,
     TransferKind,
@@ -56,7 +57,6 @@ REFUNDS = ("liabilities", "refunds")
 VAT = ("liabilities", "vat")
 CONSIDERATION = ("expenses", "consideration")
 MINING_FEES = ("expenses", "fees", "mining")
-UNHONOURED = "unhonoured"  # the chain-timing flag: settled, but cannot be delivered
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def balanced(postings: list[tuple[tuple[str, ...], int]]
 # -- what is owed on a request ----------------------------------------------------------
 def honoured(req: PaymentRequest) -> bool:
     """Settled and delivered: its money (up to the amount) is earned."""
-    return req.status == RequestStatus.SETTLED and UNHONOURED not in req.flags
+    return req.status == RequestStatus.SETTLED and RequestFlag.UNHONOURED not in req.flags
 
 
 def received_sats(req: PaymentRequest) -> int:
@@ -124,17 +124,12 @@ def owed_account(req: PaymentRequest) -> tuple[str, ...]:
 
 
 def refund_due(req: PaymentRequest) -> int:
-    """Sats that may still go back to the payer: the confirmed money no promise is kept
-    for (an overpaid surplus; everything on an expired, invalid, cancelled or
-    unhonoured request), minus refunds already made. The same rule as the chain-timing
-    ``refund_sats``, which it reads when the request carries it."""
-    declared = getattr(req, "refund_sats", None)
-    if declared is None:
-        promised = req.amount_sats if req.status in (
-            RequestStatus.NEW, RequestStatus.PROCESSING, RequestStatus.SETTLED) \
-            and UNHONOURED not in req.flags else 0
-        declared = max(0, req.confirmed_sats - promised)
-    return max(0, declared - req.refunded_sats)
+    """Sats that may still go back to the payer: the money no promise is kept for
+    (``lifecycle.refund_owed``: an overpaid surplus; everything on an expired, invalid,
+    cancelled or unhonoured request), minus refunds already made."""
+    from cloudlease.lifecycle import refund_owed
+
+    return max(0, refund_owed(req) - req.refunded_sats)
 
 
 # -- entries ----------------------------------------------------------------------------

@@ -83,7 +83,8 @@ def test_books_reconcile_with_the_chain(cli, monkeypatch, tmp_path):
     cli("tick")                        # P-4 expires unpaid
     pay(cli, p4)                       # paid late: nobody accepts it, so it is owed back
     assert reconcile(cli, tmp_path) == 9500
-    assert cli.json("pay", "show", p4)["flags"] == ["late"]
+    shown = cli.json("pay", "show", p4)
+    assert shown["flags"] == ["late", "refund_due"] and shown["refund_sats"] == 1250
     held = hledger_balances(cli, tmp_path, "liabilities")
     assert held == {"liabilities:overpayments": -750, "liabilities:refunds": -1250}
 
@@ -93,10 +94,14 @@ def test_books_reconcile_with_the_chain(cli, monkeypatch, tmp_path):
     assert t3["change_sats"] and r3["refund_due_sats"] == 0
     r4a = cli.json("pay", "refund", p4, "--to", CUSTOMER, "--sats", "600", "--yes")
     assert r4a["refund_due_sats"] == 650
+    assert "refund_due" in r4a["request"]["flags"]  # 650 still to go back
     r4b = cli.json("pay", "refund", p4, "--to", CUSTOMER, "--yes")
     assert r4b["transfer"]["sats"] == 650 and r4b["refund_due_sats"] == 0
+    assert r4b["request"]["flags"] == ["late"] and r4b["request"]["refunded_sats"] == 1250
+    assert "refund_due" not in r3["request"]["flags"]
     fees = sum(r["transfer"]["fee_sats"] for r in (r3, r4a, r4b))
     left = reconcile(cli, tmp_path)
+    assert cli.json("pay", "show", p4)["flags"] == ["late"]  # a tick keeps it refunded
     assert left == 9500 - 750 - 1250 - fees
     b = hledger_balances(cli, tmp_path)
     assert "liabilities:overpayments" not in b and "liabilities:refunds" not in b

@@ -18,6 +18,7 @@ from cloudlease import books, clock
 from cloudlease.context import Context
 from cloudlease.errors import BadValue, Conflict
 from cloudlease.ledger.session import Ledger
+from cloudlease.lifecycle import with_refund
 from cloudlease.model import PaymentRequest, Transfer, TransferKind, TransferStatus
 
 _TXID = re.compile(r"^[0-9a-f]{64}$")
@@ -98,7 +99,8 @@ def _reserve(req_id: str, sats: int):
         due = books.refund_due(req)
         if sats > due:  # another refund got there first
             raise Conflict(f"only {due:,} sat can go back on {req.id} now, not {sats:,}")
-        ledger.requests[req.id] = req.replace(refunded_sats=req.refunded_sats + sats)
+        ledger.requests[req.id] = with_refund(req.replace(
+            refunded_sats=req.refunded_sats + sats))
     return reserve
 
 

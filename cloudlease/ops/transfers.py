@@ -80,7 +80,9 @@ def retry_pending(ctx: Context, backend: Any) -> list[Transfer]:
 
 def _refund_release(t: Transfer) -> Callable[[Ledger], None]:
     def release(ledger: Ledger) -> None:
+        from cloudlease.lifecycle import with_refund
+
         req = ledger.requests[t.request or ""]
-        ledger.requests[req.id] = req.replace(refunded_sats=max(0, req.refunded_sats
-                                                                - t.sats))
+        ledger.requests[req.id] = with_refund(req.replace(
+            refunded_sats=max(0, req.refunded_sats - t.sats)))
     return release
