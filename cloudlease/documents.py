@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from cloudlease import tax
+from cloudlease.errors import BadValue
 from cloudlease.invoices import signed_btc, totals
 from cloudlease.model import Invoice
 from cloudlease.periods import _iso, human_day, human_span, human_time, month_name
@@ -131,11 +132,17 @@ def _credited_kind(doc: Mapping[str, Any]) -> str:
 
 def seller_details(settings: Any) -> dict[str, Any]:
     """``[operator]`` as a document freezes it."""
+    vat_id = getattr(settings, "operator_vat_id", "")
+    try:  # written as DE123456789 when it has a plausible shape (issue checks it)
+        vat_id = tax.normalize_vat_id(vat_id, settings.operator_country or None) \
+            if vat_id else vat_id
+    except BadValue:
+        pass
     return _clean({
         "name": settings.operator_name.strip(),
         "address_lines": [x.strip() for x in settings.operator_address.splitlines()
                           if x.strip()],
-        "vat_id": getattr(settings, "operator_vat_id", ""),
+        "vat_id": vat_id,
         "country": getattr(settings, "operator_country", ""),
         "email": getattr(settings, "operator_email", ""),
         "payment_terms": getattr(settings, "payment_terms", ""),

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cloudlease.errors import BadValue, LedgerError
 
+
 def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)

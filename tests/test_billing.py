@@ -386,14 +386,26 @@ def test_invoice_pages_in_headless_chromium(shop, tmp_path):
 
 
 @pytest.mark.parametrize(("edit", "words"), [
-    (('country = ""', 'country = "Germany"'), "operator.country 'Germany' is not an ISO"),
-    (('vat_id = ""', 'vat_id = "DE12"'), "operator.vat_id is not valid"),
-    (("# [tax.rates]", '[tax.rates]\nDE = 119'), "tax.rates.DE must be a percentage"),
-    (("# [tax.rates]", '[tax.rates]\nXX = 19'), "tax.rates.XX is not an ISO"),
-    (("reverse_charge = true", 'reverse_charge = "yes"'), "tax.reverse_charge has the wrong"),
+    (('country = ""', 'country = "Germany"'),
+     "operator.country: got 'Germany'; expected an ISO 3166"),
+    (("# [tax.rates]", '[tax.rates]\nDE = 119'), "tax.rates.DE: got 119; expected a percent"),
+    (("# [tax.rates]", '[tax.rates]\nXX = 19'), "tax.rates.XX: got 'XX'; expected an ISO"),
+    (("reverse_charge = true", 'reverse_charge = "yes"'), "tax.reverse_charge: got 'yes'"),
 ])
 def test_bad_invoicing_config_is_refused(cli, home, edit, words):
     path = home / "config.toml"
     path.write_text(path.read_text().replace(*edit, 1))
     err = cli.json("invoice", "list", code=5)
     assert words in err["message"] and err["code"] == "config_invalid"
+
+
+def test_an_implausible_seller_vat_id_is_not_issued(cli, home, monkeypatch):
+    set_operator(home, "Rack & Stack", "1 Main St", vat_id="DE12", country="DE")
+    cli("tenant", "add", "bob")
+    rent(cli, monkeypatch, "2026-03-02T10:00:00Z", "--hours", "1", "--tenant", "bob")
+    at(monkeypatch, "2026-04-02T09:00:00Z")
+    draft = cli.json("invoice", "create", "--tenant", "bob", "--period", "2026-03")
+    before = cli.ledger_snapshot()
+    err = cli.json("invoice", "issue", draft["id"], code=4)
+    assert "[operator] vat_id" in err["message"] and "shape of a DE VAT id" in err["message"]
+    assert cli.ledger_snapshot() == before

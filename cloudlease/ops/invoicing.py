@@ -286,6 +286,12 @@ def issue(ctx: Context, ref: str, *, force: bool = False) -> tuple[Invoice, bool
                            f"issue {inv.id} after that, or pass --force to issue it now")
         seller, buyer, vat = _parties(ctx, ledger, inv)
         missing = missing_details(seller, vat, ctx)
+        if seller.get("vat_id"):
+            try:
+                tax.normalize_vat_id(seller["vat_id"], seller.get("country"))
+            except BadValue as exc:
+                raise Conflict(f"cannot issue {inv.id}: [operator] vat_id in "
+                               f"{ctx.home.config} is not valid: {exc.message}") from None
         if missing:
             keys = ", ".join(f"[operator] {k}" for k in missing)
             raise Conflict(f"cannot issue {inv.id}: the document needs {keys}; set "
