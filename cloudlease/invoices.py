@@ -1,25 +1,36 @@
-"""Invoices, credit notes and anonymous-sales statements (pure: records in, records out).
+"""Invoices, contribution statements, credit notes and anonymous-sales statements (pure:
+records in, records out). Documents for people are built in ``documents.py``; VAT in
+``tax.py``.
 
 - Periods are calendar months in the operator's time zone: ``2026-03`` in
   ``America/New_York`` runs from 2026-03-01 00:00 EST (05:00 UTC) to 2026-04-01 00:00 EDT
   (04:00 UTC). Local midnights are converted to UTC with zoneinfo, so a month that spans a
   daylight-saving change is 743 or 745 hours long, as it really is.
-- Lines are plain tables of strings and integers (TOML has no null; fiat and rates are
-  decimal strings so that they round-trip exactly): ``kind`` (``lease``, ``extension``,
-  ``investment``, ``donation``, ``payout``), ``ref``, ``date``, ``description``, ``sats``
-  and, when known, ``lease``, ``plan``, ``hours``, ``starts_at``, ``ends_at``,
-  ``settled_at``, ``fiat``, ``currency``, ``rate``, ``rate_source``, ``txids``, ``flags``.
-  The anonymous-sales statement has one ``sales`` line per day and plan instead.
-- Signs: what the tenant paid (rentals, contributions) is positive; consideration the
-  tenant earned as an investor (a payout share) is a negative credit line. A credit note
-  repeats the lines of the invoice it cancels with every amount negated.
+- A tenant's month gives up to two documents. The **invoice** (``INV-YYYY-NNNN``) lists
+  what they rented: one line per settled rental or extension. The **contribution
+  statement** (``CST-YYYY-NNNN``, its own series) lists what they put into pools
+  (investments, donations) and the consideration they earned as an investor (a negative
+  credit line). Contributions are not sales: they never enter an invoice's total or its
+  VAT. Anonymous rentals go on the anonymous-sales **statement** (``STM-YYYY-NNNN``), one
+  line per day and plan.
+- Lines are plain tables of strings and integers (fiat and rates are decimal strings so
+  that they round-trip exactly): ``kind`` (``lease``, ``extension``, ``investment``,
+  ``donation``, ``payout``, ``sales``), ``ref``, ``date``, ``description`` (words for the
+  customer: no internal ids or flags), ``sats`` and, when known, ``lease``, ``plan``,
+  ``hours``, ``starts_at``, ``ends_at``, ``settled_at``, ``fiat``, ``currency``, ``rate``,
+  ``rate_source``, ``txids``, ``paid_by`` (what paid it: ``{"method": "onchain", "ref":
+  txid}`` or ``{"method": "lightning", "ref": payment hash}``), ``flags`` (for the
+  operator's JSON only), and the VAT fields of ``tax.apply``.
 - Rounding: each line's fiat amount is rounded once, to the currency's minor unit, half
   to even; a fiat total is the sum of the rounded lines, never a conversion of the sats
-  total. A line without a locked rate (a plan priced in sats, a payout) has no fiat.
-- Numbers: ``INV-YYYY-NNNN`` for invoices, ``STM-YYYY-NNNN`` for statements (YYYY is the
-  year of issue in the operator's zone), each from its own gapless ledger counter and
-  assigned only at issue; a credit note is numbered after its invoice
-  (``INV-2026-0007-CN``). A number is never reused, even when its invoice is voided.
+  total, and is given only when every line has fiat (a line without a locked rate, e.g.
+  a plan priced in sats, has none; the document then says why there is no fiat total).
+  VAT is computed on the total and split over the lines (``tax.py``).
+- Numbers: each series has its own gapless ledger counter per year of issue (in the
+  operator's zone), assigned only at issue; a credit note is numbered after its invoice
+  (``INV-2026-0007-CN``). A number is never reused, even when its document is voided.
+- At issue the seller's details (``[operator]``), the buyer's billing details and the VAT
+  treatment are frozen into the document and covered by its content hash.
 """
 
 from __future__ import annotations
@@ -28,77 +39,31 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from cloudlease.errors import BadValue, LedgerError
 from cloudlease.model import Contribution, Invoice, InvoiceStatus, Lease, PaymentRequest, Payout
 from cloudlease.money import btc_text, sats_to_fiat
+from cloudlease.periods import (  # noqa: F401 - re-exported: callers know them from here
+    _iso,
+    check_period,
+    iso,
+    last_day,
+    local_day,
+    month_name,
+    parse_period,
+    period_bounds,
+    rate_text,
+    zone,
+)
 
-_NUMBER = re.compile(r"^(INV|STM)-(\d{4})-(\d{4,})$")
-SERIES = {"invoice": "INV", "statement": "STM"}
+_NUMBER = re.compile(r"^(INV|STM|CST)-(\d{4})-(\d{4,})$")
+SERIES = {"invoice": "INV", "statement": "STM", "contributions": "CST"}
+CONTRIBUTION_KINDS = frozenset({"investment", "donation", "payout"})
 LEASE_PURPOSES = ("rent", "extend")
 _ZERO_DECIMAL_CURRENCIES = {"JPY", "KRW", "CLP", "ISK", "VND", "UGX", "XAF", "XOF", "PYG"}
-
-
-# -- periods and time zones -----------------------------------------------------------
-def zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise LedgerError(f"config.toml: operator.timezone {name!r} is not a known time zone "
-                          "(e.g. UTC, Europe/Berlin, America/New_York)",
-                          code="config_invalid") from None
-
-
-def parse_period(text: str) -> str:
-    from cloudlease.clock import parse_period as parse
-
-    return parse(text)
-
-
-def period_bounds(period: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    """The period as [start, end) in UTC: local midnights of the 1st, converted."""
-    year, month = int(period[:4]), int(period[5:7])
-    nxt = (year + 1, 1) if month == 12 else (year, month + 1)
-    start = datetime(year, month, 1, tzinfo=tz).astimezone(UTC)
-    end = datetime(*nxt, 1, tzinfo=tz).astimezone(UTC)
-    return start, end
-
-
-def check_period(period: str, tz: ZoneInfo, now: datetime) -> str:
-    """A well-formed period that has begun (the current month is allowed, so far)."""
-    period = parse_period(period)
-    start, _ = period_bounds(period, tz)
-    if start > now:
-        raise BadValue(f"period {period} is in the future (it is {local_day(now, tz)} in "
-                       f"{tz.key})")
-    return period
-
-
-def local_day(when: datetime, tz: ZoneInfo) -> str:
-    return when.astimezone(tz).date().isoformat()
-
-
-def last_day(period: str) -> str:
-    year, month = int(period[:4]), int(period[5:7])
-    first_next = date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
-    return (first_next - timedelta(days=1)).isoformat()
-
-
-def iso(when: datetime) -> str:
-    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _iso(when: datetime | None) -> str | None:
-    return None if when is None else iso(when)
-
-
-def rate_text(rate: Decimal) -> str:
-    """A rate without trailing zeros: ``100000.0`` → ``100000``."""
-    return format(rate.normalize(), "f")
 
 
 # -- money on lines -------------------------------------------------------------------
@@ -139,17 +104,37 @@ def coverage(lease: Lease, settled: Iterable[tuple[datetime, str, int]]
     return out
 
 
+def payment_refs(req: PaymentRequest | None) -> list[dict[str, str]]:
+    """What paid a request, as the payer can find it in their wallet: each on-chain
+    transaction id, and the payment hash of a Lightning payment."""
+    if req is None:
+        return []
+    refs = [{"method": "onchain", "ref": txid} for txid in req.txids]
+    if req.ln_payment_hash and (req.ln_settled_at is not None or req.ln_paid_msat):
+        refs.append({"method": "lightning", "ref": req.ln_payment_hash})
+    return refs
+
+
+def _hours(n: int, more: bool = False) -> str:
+    return f"{n} {'more ' if more else ''}hour{'s' if n != 1 else ''}"
+
+
+CONSIDERATION_WORDS = {"revenue_share": "revenue share", "ownership": "ownership share",
+                       "fixed_return": "fixed return"}
+
+
 def lease_line(req: PaymentRequest, lease: Lease | None, covers: tuple[datetime, datetime] | None,
                tz: ZoneInfo) -> dict[str, Any]:
     assert req.settled_at is not None
     sats = req.amount_sats - req.invest_sats
     hours = req.hours or 0
-    plan = lease.plan if lease else "?"
+    plan = lease.plan if lease else "compute"
     kind = "extension" if req.purpose == "extend" else "lease"
-    more = "more " if kind == "extension" else ""
+    description = (f"Extension: {_hours(hours, more=True)} of {plan}" if kind == "extension"
+                   else f"Rental: {_hours(hours)} of {plan}")
     line: dict[str, Any] = {
         "kind": kind, "ref": req.id, "date": local_day(req.settled_at, tz),
-        "description": f"{hours} {more}h of {plan}, lease {req.lease}",
+        "description": description,
         "sats": sats, "lease": req.lease or "", "plan": plan, "hours": hours,
         "settled_at": iso(req.settled_at),
     }
@@ -157,6 +142,7 @@ def lease_line(req: PaymentRequest, lease: Lease | None, covers: tuple[datetime,
         line["starts_at"], line["ends_at"] = iso(covers[0]), iso(covers[1])
     line.update(_fiat_fields(sats, req, req.fiat_amount))
     line["txids"] = list(req.references)
+    line["paid_by"] = payment_refs(req)
     if req.flags:
         line["flags"] = list(req.flags)
     return line
@@ -165,7 +151,7 @@ def lease_line(req: PaymentRequest, lease: Lease | None, covers: tuple[datetime,
 def contribution_line(c: Contribution, req: PaymentRequest | None, tz: ZoneInfo
                       ) -> dict[str, Any]:
     assert c.settled_at is not None
-    what = "investment in" if c.kind == "investment" else "donation to"
+    what = "Investment in" if c.kind == "investment" else "Donation to"
     line: dict[str, Any] = {
         "kind": str(c.kind), "ref": c.id, "date": local_day(c.settled_at, tz),
         "description": f"{what} pool {c.pool}" + (" (top-up)" if c.topup else ""),
@@ -173,19 +159,31 @@ def contribution_line(c: Contribution, req: PaymentRequest | None, tz: ZoneInfo
     }
     line.update(_fiat_fields(c.amount_sats, req))
     line["txids"] = list(req.references) if req else []
+    line["paid_by"] = payment_refs(req)
     return line
+
+
+def payout_line(p: Payout, tenant: str, period: str, end: datetime) -> dict[str, Any]:
+    month = month_name(period)
+    words = CONSIDERATION_WORDS.get(str(p.consideration), str(p.consideration))
+    return {"kind": "payout", "ref": p.id, "date": last_day(period),
+            "description": f"Consideration earned in pool {p.pool}, {month} ({words})",
+            "sats": -p.shares[tenant], "pool": p.pool, "settled_at": iso(end)}
 
 
 def build_lines(tenant: str | None, period: str, tz: ZoneInfo, *,
                 requests: Iterable[PaymentRequest], leases: Mapping[str, Lease],
                 covers: Mapping[str, tuple[datetime, datetime]],
                 contributions: Iterable[Contribution], payouts: Iterable[Payout],
-                request_by_id: Mapping[str, PaymentRequest]) -> list[dict[str, Any]]:
-    """The lines of ``tenant``'s invoice (``None``: the anonymous-sales statement) for
-    ``period``: settled lease payments, contributions and payout credits in the period."""
+                request_by_id: Mapping[str, PaymentRequest],
+                kind: str = "invoice") -> list[dict[str, Any]]:
+    """The lines of ``tenant``'s document of ``kind`` for ``period``: ``invoice``, their
+    settled rentals and extensions; ``contributions``, their contributions and payout
+    credits. ``tenant`` None: the anonymous-sales statement (rentals summed per day)."""
     start, end = period_bounds(period, tz)
     lines: list[tuple[tuple, dict[str, Any]]] = []
     backed = {c.request for c in contributions if c.status == "settled" and c.request}
+    rentals = kind != "contributions"
     for req in requests:
         if req.status != "settled" or req.settled_at is None or req.purpose not in \
                 LEASE_PURPOSES or not start <= req.settled_at < end:
@@ -193,29 +191,27 @@ def build_lines(tenant: str | None, period: str, tz: ZoneInfo, *,
         lease = leases.get(req.lease or "")
         if (lease.tenant if lease else req.tenant) != tenant:
             continue
-        lines.append(((req.settled_at, 0, req.id),
-                      lease_line(req, lease, covers.get(req.id), tz)))
-        if req.invest_sats and req.id not in backed and tenant is not None:
+        if rentals:
+            lines.append(((req.settled_at, 0, req.id),
+                          lease_line(req, lease, covers.get(req.id), tz)))
+        elif req.invest_sats and req.id not in backed and tenant is not None:
             # an investment paid with a rental but with no contribution record (yet)
             line = {"kind": "investment", "ref": req.id, "date": local_day(req.settled_at, tz),
-                    "description": f"investment paid with lease {req.lease}",
+                    "description": "Investment paid together with a rental",
                     "sats": req.invest_sats, "settled_at": iso(req.settled_at),
-                    **_fiat_fields(req.invest_sats, req), "txids": list(req.references)}
+                    **_fiat_fields(req.invest_sats, req), "txids": list(req.references),
+                    "paid_by": payment_refs(req)}
             lines.append(((req.settled_at, 1, req.id), line))
-    if tenant is not None:
+    if tenant is not None and not rentals:
         for c in contributions:
             if c.tenant == tenant and c.status == "settled" and c.settled_at is not None \
                     and start <= c.settled_at < end:
                 lines.append(((c.settled_at, 2, c.id),
                               contribution_line(c, request_by_id.get(c.request or ""), tz)))
         for p in payouts:
-            share = p.shares.get(tenant, 0)
-            if p.period == period and share:
-                lines.append(((end - timedelta(seconds=1), 3, p.id), {
-                    "kind": "payout", "ref": p.id, "date": last_day(period),
-                    "description": f"consideration earned in pool {p.pool}, {p.period} "
-                                   f"({p.consideration})",
-                    "sats": -share, "pool": p.pool}))
+            if p.period == period and p.shares.get(tenant, 0):
+                lines.append(((end - timedelta(seconds=1), 3, p.id),
+                              payout_line(p, tenant, period, end)))
     lines.sort(key=lambda item: (item[0][0], item[0][1], _ref_key(item[0][2])))
     out = [line for _, line in lines]
     return out if tenant is not None else sales_lines(out)
@@ -224,7 +220,8 @@ def build_lines(tenant: str | None, period: str, tz: ZoneInfo, *,
 def sales_lines(lines: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The anonymous-sales statement sums payments per day and plan: anonymous buyers need
     no per-payment lines, and a busy month would otherwise put thousands of lines in the
-    hot ledger. Each payment's fiat is still rounded on its own before it is added."""
+    hot ledger. Each payment's fiat is still rounded on its own before it is added; a
+    group's fiat is given only when every payment in it has fiat."""
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     for line in lines:
         g = groups.setdefault((line["date"], line["plan"]), {
@@ -241,9 +238,10 @@ def sales_lines(lines: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for (_, plan), g in sorted(groups.items()):
         n, ext = g["payments"], g["extensions"]
-        g["description"] = (f"{n} payment{'s' if n != 1 else ''} for {g['hours']} h of {plan}"
+        g["description"] = (f"{n} payment{'s' if n != 1 else ''} for {_hours(g['hours'])} "
+                            f"of {plan}"
                             + (f" ({ext} extension{'s' if ext != 1 else ''})" if ext else ""))
-        if g.pop("with_fiat") and g["currency"]:
+        if g.pop("with_fiat") == n and g["currency"]:
             g["fiat"] = format(g["fiat"], "f")
         else:
             del g["fiat"], g["currency"]
@@ -257,10 +255,13 @@ def _ref_key(ref: str) -> tuple[int, str]:
 
 
 def credit_lines(lines: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The lines of a credit note: the invoice's lines with every amount negated."""
+    """The lines of a credit note: the invoice's lines with every amount (VAT included)
+    negated."""
+    from cloudlease import tax
+
     out = []
     for line in lines:
-        new = dict(line)
+        new = tax.negate(line)
         new["sats"] = -int(line["sats"])
         if "fiat" in line:
             new["fiat"] = format(-Decimal(line["fiat"]), "f")
@@ -269,7 +270,12 @@ def credit_lines(lines: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def totals(lines: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """Sats total, fiat totals per currency (sums of the rounded lines), subtotals by kind."""
+    """Sats total, fiat totals per currency (sums of the rounded lines), subtotals by kind,
+    and net/VAT/gross when the lines carry VAT. ``fiat_complete`` is False when a line has
+    no fiat: a fiat total would leave it out, so documents show none."""
+    from cloudlease import tax
+
+    lines = list(lines)
     sats = 0
     fiat: dict[str, Decimal] = {}
     by_kind: dict[str, int] = {}
@@ -281,9 +287,15 @@ def totals(lines: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
             fiat[line["currency"]] = fiat.get(line["currency"], Decimal(0)) + Decimal(line["fiat"])
         else:
             without += 1
-    return {"sats": sats, "btc": btc_text(sats) if sats >= 0 else "-" + btc_text(-sats),
+    return {"sats": sats, "btc": signed_btc(sats),
             "fiat": {k: format(v, "f") for k, v in sorted(fiat.items())},
-            "lines_without_fiat": without, "by_kind": by_kind}
+            "lines_without_fiat": without,
+            "fiat_complete": without == 0 and len(fiat) <= 1, "by_kind": by_kind,
+            "tax": tax.totals(lines)}
+
+
+def signed_btc(sats: int) -> str:
+    return btc_text(sats) if sats >= 0 else "-" + btc_text(-sats)
 
 
 # -- numbering and integrity ----------------------------------------------------------
@@ -300,10 +312,14 @@ def credit_note_number(number: str) -> str:
 
 
 def content_sha256(inv: Invoice) -> str:
-    """SHA-256 of what an issued document says (not its later void status)."""
+    """SHA-256 of what an issued document says (not its later void status): number,
+    parties, period, lines, VAT and totals."""
     body = {"id": inv.id, "kind": inv.kind, "number": inv.number, "tenant": inv.tenant,
             "period": inv.period, "issued_at": inv.issued_at, "lines": list(inv.lines),
             "total_sats": inv.total_sats, "credit_note_for": inv.credit_note_for}
+    for key in ("seller", "buyer", "tax"):  # frozen at issue (absent from older documents)
+        if getattr(inv, key):
+            body[key] = getattr(inv, key)
     text = json.dumps(_canonical(body), sort_keys=True, separators=(",", ":"),
                       ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -385,78 +401,3 @@ def invoice_problems(all_invoices: Iterable[Invoice], counters: Mapping[str, int
             problems.append(f"{len(missing)} {kind} number(s) of {year} missing (gapless "
                             f"numbering broken), e.g. {make_number(kind, year, missing[0])}")
     return problems
-
-
-# -- rendering data -------------------------------------------------------------------
-_TITLES = {"invoice": "Invoice", "credit_note": "Credit note",
-           "statement": "Anonymous sales statement"}
-
-
-def view(inv: Invoice) -> dict[str, Any]:
-    """The JSON shape of an invoice (``invoice show --json``)."""
-    txids = sorted({t for line in inv.lines for t in line.get("txids", ())})
-    title = _TITLES.get(inv.kind, inv.kind)
-    return {
-        "id": inv.id, "number": inv.number, "kind": inv.kind, "status": inv.status,
-        "title": f"{title} {inv.number}" if inv.number else f"Draft {title.lower()} {inv.id}",
-        "tenant": inv.tenant, "period": inv.period, "created_at": _iso(inv.created_at),
-        "issued_at": _iso(inv.issued_at), "content_sha256": inv.content_sha256,
-        "voided_at": _iso(inv.voided_at), "void_reason": inv.void_reason,
-        "credit_note_for": inv.credit_note_for, "total_sats": inv.total_sats,
-        "lines": [dict(line) for line in inv.lines], "totals": totals(inv.lines),
-        "txids": txids,
-    }
-
-
-def document(inv: Invoice, *, seller_name: str, seller_address: str,
-             buyer_email: str | None, timezone: str) -> dict[str, Any]:
-    """Everything a printed invoice shows: the invoice, who sells, who buys."""
-    doc = view(inv)
-    doc["seller"] = {"name": seller_name or "(operator name not set: [operator] name in "
-                     "config.toml)", "address_lines": [x for x in seller_address.splitlines()
-                                                       if x.strip()]}
-    doc["buyer"] = {"name": inv.tenant or "Anonymous customers", "email": buyer_email}
-    doc["timezone"] = timezone
-    for line in doc["lines"]:
-        line["btc"] = btc_text(line["sats"]) if line["sats"] >= 0 else \
-            "-" + btc_text(-line["sats"])
-        if "starts_at" in line and "ends_at" in line:
-            start, end = (x.replace("T", " ").replace(":00Z", "") for x in
-                          (line["starts_at"], line["ends_at"]))
-            line["covers"] = f"{start} → {end[11:] if end[:10] == start[:10] else end} UTC"
-    return doc
-
-
-def _md(text: Any) -> str:
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-
-
-def to_markdown(doc: Mapping[str, Any]) -> str:
-    out = [f"# {_md(doc['title'])}", ""]
-    if doc["status"] == "void":
-        out += [f"**VOID** since {doc['voided_at']}: {_md(doc['void_reason'])}", ""]
-    if doc.get("credit_note_for"):
-        out += [f"Cancels invoice {doc['credit_note_for']}.", ""]
-    seller = doc["seller"]
-    out += [f"- From: {_md(seller['name'])}"
-            + "".join(f", {_md(x)}" for x in seller["address_lines"]),
-            f"- To: {_md(doc['buyer']['name'])}"
-            + (f" <{_md(doc['buyer']['email'])}>" if doc["buyer"].get("email") else ""),
-            f"- Period: {doc['period']} ({_md(doc['timezone'])})",
-            f"- Issued: {doc['issued_at'] or 'not yet (draft)'}", "",
-            "| date | description | ref | sats | BTC | fiat |", "|---|---|---|--:|--:|--:|"]
-    for line in doc["lines"]:
-        fiat = f"{line['fiat']} {line['currency']}" if "fiat" in line else ""
-        out.append(f"| {line['date']} | {_md(line['description'])} | {line['ref']} | "
-                   f"{line['sats']:,} | {line['btc']} | {fiat} |")
-    t = doc["totals"]
-    fiat_total = ", ".join(f"{v} {k}" for k, v in t["fiat"].items()) or "-"
-    out += ["", f"**Total: {t['sats']:,} sat ({t['btc']} BTC); {fiat_total}**"]
-    if t["lines_without_fiat"] and t["fiat"]:
-        out.append(f"(the fiat total leaves out {t['lines_without_fiat']} line(s) with no "
-                   "locked exchange rate)")
-    if doc["txids"]:
-        out += ["", "Payment transactions:", ""] + [f"- `{x}`" for x in doc["txids"]]
-    if doc.get("content_sha256"):
-        out += ["", f"Content SHA-256: `{doc['content_sha256']}`"]
-    return "\n".join(out) + "\n"

@@ -292,14 +292,22 @@ def promised_sats(req: PaymentRequest) -> int:
     return 0
 
 
+def refund_owed(req: PaymentRequest) -> int:
+    """What arrived (confirmed as the policy asks; Lightning is final at once) beyond what
+    keeps a promise, before any of it went back."""
+    received = req.confirmed_sats + req.ln_paid_msat // 1000
+    return max(0, received - promised_sats(req))
+
+
 def with_refund(req: PaymentRequest) -> PaymentRequest:
     """``refund_sats`` and the ``refund_due`` flag from what arrived (confirmed as the
     policy asks) beyond what keeps a promise: an overpaid surplus, money for an expired
     (late, cancelled), invalid or unhonoured request. Accepting a late payment
-    (``pay accept``) takes it back. Pure."""
-    received = req.confirmed_sats + req.ln_paid_msat // 1000  # Lightning is final at once
-    refund = max(0, received - promised_sats(req))
-    flags = _flags(req.flags, [Flag.REFUND_DUE] if refund else [], drop=[Flag.REFUND_DUE])
+    (``pay accept``) takes it back. The flag stays while some of it has not gone back yet
+    (``refunded_sats``, booked by ``pay refund``). Pure."""
+    refund = refund_owed(req)
+    flags = _flags(req.flags, [Flag.REFUND_DUE] if refund > req.refunded_sats else [],
+                   drop=[Flag.REFUND_DUE])
     return req.replace(refund_sats=refund or None, flags=flags)
 
 

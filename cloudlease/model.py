@@ -250,6 +250,12 @@ class Tenant(Record):
         removed_at: set by ``tenant remove`` when history still refers to the tenant.
         ssh_keys: OpenSSH public key lines (checked: one line, known type, no options);
             the provisioning drivers write each behind ``restrict,pty``. Never a private key.
+        billing_name: the name invoices are made out to (a company's legal name); the
+            tenant's name when not set.
+        address: the billing address, one line per entry.
+        country: ISO 3166 alpha-2 code of the billing address (decides the VAT rate).
+        vat_id: the customer's VAT id (normalised: upper case, no spaces or dots); a
+            business customer in another country than the operator's is reverse-charged.
     """
 
     name: str
@@ -258,6 +264,10 @@ class Tenant(Record):
     refund_address: str | None = None
     removed_at: datetime | None = None
     ssh_keys: tuple[str, ...] = ()
+    billing_name: str | None = None
+    address: tuple[str, ...] = ()
+    country: str | None = None
+    vat_id: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -393,6 +403,8 @@ class PaymentRequest(Record):
             ``late`` means this is after ``expires_at``.
         refund_sats: sats received that no promise is kept for (overpaid surplus, money
             for an expired, cancelled, invalid or unhonoured request); None when none.
+            What may still go back is this less ``refunded_sats``.
+        refunded_sats: sats sent back to the payer so far (``pay refund``; see ``Transfer``).
     """
 
     id: str
@@ -439,6 +451,7 @@ class PaymentRequest(Record):
     first_seen_at: datetime | None = None
     paid_at: datetime | None = None
     refund_sats: int | None = None
+    refunded_sats: int = 0
 
     @property
     def references(self) -> tuple[str, ...]:
@@ -605,7 +618,15 @@ class Invoice(Record):
         voided_at: when it was voided.
         void_reason: why.
         credit_note_for: for a credit note, the number of the invoice it cancels.
-        kind: ``invoice``, ``credit_note`` or ``statement``.
+        kind: ``invoice`` (rentals), ``contributions`` (a tenant's investments, donations
+            and consideration earned: its own series), ``statement`` (anonymous sales) or
+            ``credit_note``.
+        seller: the operator's details (name, address lines, VAT id, country, e-mail,
+            payment terms, time zone), frozen into the document at issue.
+        buyer: the tenant's billing details (name, address lines, country, VAT id,
+            e-mail), frozen at issue.
+        tax: how VAT applies (``tax.Treatment.to_dict``), decided at issue; the lines
+            then carry net, tax and gross.
     """
 
     id: str
@@ -622,6 +643,9 @@ class Invoice(Record):
     void_reason: str | None = None
     credit_note_for: str | None = None
     kind: str = "invoice"
+    seller: dict = dataclasses.field(default_factory=dict)
+    buyer: dict = dataclasses.field(default_factory=dict)
+    tax: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -797,6 +821,61 @@ class MachineRecord(Record):
     blocked: bool = False
     claimed_until: datetime | None = None
     claimed_by: str | None = None
+
+
+class TransferKind(StrEnum):
+    SWEEP = "sweep"
+    REFUND = "refund"
+
+
+class TransferStatus(StrEnum):
+    PENDING = "pending"  # signed and recorded; not yet known to be accepted by the chain
+    SENT = "sent"        # the backend accepted it (or the operator sent it elsewhere)
+    FAILED = "failed"    # the backend refused it: nothing left the wallet
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Transfer(Record):
+    """Money leaving the receiving wallet: a sweep to the operator's address, or a refund.
+
+    A keys wallet signs and sends it (``status`` pending → sent, or failed when the
+    chain refuses it); a descriptor wallet's refund is made elsewhere and only recorded.
+
+    Attributes:
+        id: ``T-<n>``.
+        kind: ``sweep`` or ``refund``.
+        status: see ``TransferStatus``; the books count pending and sent ones.
+        created_at: when it was signed or recorded.
+        txid: the transaction.
+        to_address: the address paid.
+        sats: what ``to_address`` received (a refund: what is taken off the payer's balance).
+        fee_sats: the mining fee the wallet paid (``expenses:fees:mining``).
+        input_sats: what the spent outputs held (0 for a refund made elsewhere).
+        inputs: the outputs spent, ``txid:vout``.
+        change_address: a fresh keys-wallet address that got the change, if any.
+        change_sats: the change.
+        request: the payment request refunded.
+        tenant: the payer refunded, when known.
+        recorded: made outside cloudlease (descriptor wallet) and recorded by the operator.
+        raw_hex: the signed transaction while pending (to broadcast it again).
+    """
+
+    id: str
+    kind: TransferKind
+    status: TransferStatus
+    created_at: datetime
+    txid: str
+    to_address: str
+    sats: int
+    fee_sats: int = 0
+    input_sats: int = 0
+    inputs: tuple[str, ...] = ()
+    change_address: str | None = None
+    change_sats: int = 0
+    request: str | None = None
+    tenant: str | None = None
+    recorded: bool = False
+    raw_hex: str | None = None
 
 
 def record_number(record_id: str) -> int:

@@ -151,6 +151,10 @@ def _tenant(c: Console, d: dict) -> None:
             + (f", refunds to {_esc(d['refund_address'])}" if d.get("refund_address") else ""))
     for k in d.get("ssh_keys") or []:
         c.print(f"  ssh key {k['type']} {k['fingerprint']}")
+    billing = [d.get("billing_name"), *d.get("address", ()), d.get("country"),
+               f"VAT id {d['vat_id']}" if d.get("vat_id") else None]
+    if any(billing):
+        c.print("  bills to: " + _esc(", ".join(x for x in billing if x)))
 
 
 @view("tenant_list")
@@ -626,18 +630,30 @@ def _invoice(c: Console, d: dict) -> None:
         c.print(f"  issued {_when(d['issued_at'])}, content sha256 {d['content_sha256']}")
     if d["status"] == "void":
         c.print(f"  [red]void[/] since {_when(d['voided_at'])}: {_esc(d['void_reason'])}")
+    tax = d["totals"].get("tax")
     if d["lines"]:
-        t = _table(None, "date", "description", "ref", "sats", "fiat")
+        cols = ["date", "description", "ref"] + (["net", "VAT"] if tax else []) + \
+            ["sats", "fiat"]
+        t = _table(None, *cols)
         for line in d["lines"]:
             fiat = f"{line['fiat']} {line['currency']}" if "fiat" in line else "-"
-            t.add_row(line["date"], _esc(line["description"]), line["ref"],
+            vat = [f"{line['net_sats']:,}" if "net_sats" in line else "-",
+                   f"{line['tax_sats']:,}" if "tax_sats" in line else "-"] if tax else []
+            t.add_row(line["date"], _esc(line["description"]), line["ref"], *vat,
                       f"{line['sats']:,}", fiat)
         c.print(t)
     else:
-        c.print("  no lines: nothing settled for this tenant in this period")
+        c.print("  no lines: nothing for this tenant in this period")
     tot = d["totals"]
-    c.print(f"  [bold]total {tot['sats']:,} sat[/] ({tot['btc']} BTC); {_fiat_totals(tot)}"
-            + (f" [dim](fiat leaves out {tot['lines_without_fiat']} line(s) without a "
+    if tax:
+        fiat = f" ({tax['tax_fiat']} {tax['currency']})" if "tax_fiat" in tax else ""
+        c.print(f"  net {tax['net_sats']:,} sat, VAT {d['tax'].get('rate', '')} % "
+                f"{tax['tax_sats']:,} sat{fiat}")
+    if d.get("tax", {}).get("note"):
+        c.print(f"  [dim]{_esc(d['tax']['note'])}[/]")
+    c.print(f"  [bold]total {tot['sats']:,} sat[/] ({tot['btc']} BTC)"
+            + (f"; {_fiat_totals(tot)}" if tot["fiat"] and tot["fiat_complete"] else "")
+            + (f" [dim](no fiat total: {tot['lines_without_fiat']} line(s) without a "
                "locked rate)[/]" if tot["lines_without_fiat"] and tot["fiat"] else ""))
 
 
@@ -650,7 +666,8 @@ def _invoice_list(c: Console, rows: list) -> None:
     for d in rows:
         t.add_row(d["id"], d.get("number") or "-", d["kind"].replace("_", " "),
                   _invoice_status(d["status"]), _esc(d.get("tenant") or "(anonymous)"),
-                  d["period"], _sats(d["total_sats"]), _fiat_totals(d["totals"]))
+                  d["period"], _sats(d["total_sats"]),
+                  _fiat_totals(d["totals"]) if d["totals"].get("fiat_complete", True) else "-")
     c.print(t)
     c.print(f"[dim]{len(rows)} document{'s' if len(rows) != 1 else ''}[/]")
 
@@ -684,3 +701,20 @@ def _sweep(c: Console, d: dict) -> None:
     c.print(f"txid {d['txid']}")
     if not d["broadcast"]:
         c.print(d["raw_hex"], soft_wrap=True, markup=False)
+
+
+@view("refund")
+def _refund(c: Console, d: dict) -> None:
+    t, r = d["transfer"], d["request"]
+    if t is None:
+        c.print(f"refund of {r['id']} signed, not sent (dry run); still owed back: "
+                f"{_sats(d['refund_due_sats'])}")
+        if d.get("raw_hex"):
+            c.print(d["raw_hex"], soft_wrap=True, markup=False)
+        return
+    how = "recorded (sent from your own wallet)" if t["recorded"] else t["status"]
+    c.print(f"refund {t['id']} of {r['id']} {how}: {_sats(t['sats'])} to {t['to']}, "
+            f"fee {_sats(t['fee_sats'])}")
+    c.print(f"txid {t['txid']}")
+    if d["refund_due_sats"]:
+        c.print(f"still owed back on {r['id']}: {_sats(d['refund_due_sats'])}")

@@ -18,6 +18,7 @@ from cloudlease.model import (
     Plan,
     Pool,
     Tenant,
+    Transfer,
 )
 from cloudlease.money import btc_text, format_decimal, plain
 
@@ -59,7 +60,9 @@ def json_default(value: Any) -> Any:
 
 def tenant(t: Tenant) -> dict[str, Any]:
     return {"name": t.name, "email": t.email, "refund_address": t.refund_address,
-            "created_at": t.created_at, "ssh_keys": ssh_keys(t.ssh_keys)}
+            "created_at": t.created_at, "ssh_keys": ssh_keys(t.ssh_keys),
+            "billing_name": t.billing_name, "address": list(t.address),
+            "country": t.country, "vat_id": t.vat_id}
 
 
 def ssh_keys(keys: tuple[str, ...]) -> list[dict[str, str]]:
@@ -126,6 +129,7 @@ def request(r: PaymentRequest) -> dict[str, Any]:
         "contribution": r.contribution, "first_seen_at": r.first_seen_at,
         "paid_at": r.paid_at, "refund_sats": r.refund_sats or 0,
         "methods": list(r.methods), "lightning": lightning(r),
+        "refunded_sats": r.refunded_sats,
     }
 
 
@@ -241,3 +245,12 @@ def partial_line(p: dict[str, Any]) -> str:
     1,500 due``."""
     return (f"{p['id']}: partial, {p['paid_sats']:,} of {p['amount_sats']:,} sat paid, "
             f"{p['due_sats']:,} due")
+
+
+def transfer(t: Transfer) -> dict[str, Any]:
+    return {"id": t.id, "kind": t.kind, "status": t.status, "txid": t.txid,
+            "to": t.to_address, "sats": t.sats, "fee_sats": t.fee_sats,
+            "input_sats": t.input_sats, "inputs": list(t.inputs),
+            "change_address": t.change_address, "change_sats": t.change_sats,
+            "request": t.request, "tenant": t.tenant, "recorded": t.recorded,
+            "created_at": t.created_at}

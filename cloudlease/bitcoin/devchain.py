@@ -95,6 +95,21 @@ def regtest_script(address: str) -> tuple[str, str, str]:
     return canonical, script.data.hex(), kind
 
 
+def output_of(rec: dict[str, Any] | None, vout: int) -> tuple[str | None, str, str, int]:
+    """(address, scriptpubkey, type, sats) of output ``vout`` of a recorded transaction:
+    a simulated payment's output 0, or any output of a broadcast one; (None, "", "", 0)
+    when there is no such spendable output."""
+    if rec is None:
+        return None, "", "", 0
+    if vout == 0:
+        return rec["address"], rec["spk"], rec["type"], rec["sats"]
+    more = rec.get("more", ())
+    if 1 <= vout <= len(more):
+        address, spk, kind, sats = more[vout - 1]
+        return address, spk, kind, sats
+    return None, "", "", 0
+
+
 def _check_sats(sats: object) -> int:
     if type(sats) is not int or not 1 <= sats <= MAX_SATS:
         raise BadValue(f"amount must be a whole number of sats from 1 to {MAX_SATS}: {sats!r}")
@@ -179,7 +194,16 @@ class ChainView:
 
     def _addresses(self, txid: str) -> dict[str, None]:
         """The addresses a transaction touches, each once (someone may pay the change one)."""
-        return dict.fromkeys((self._txs[txid]["address"], CHANGE_ADDRESS, FAUCET_ADDRESS))
+        rec = self._txs[txid]
+        if "inputs" in rec:  # a real transaction broadcast to the simulation
+            spent = [self._output(prev, vout)[0] for prev, vout in rec["inputs"]]
+            return dict.fromkeys([rec["address"], *(o[0] for o in rec.get("more", ())),
+                                  *(a for a in spent if a is not None)])
+        return dict.fromkeys((rec["address"], CHANGE_ADDRESS, FAUCET_ADDRESS))
+
+    def _output(self, txid: str, vout: int) -> tuple[str | None, str, str, int]:
+        """(address, scriptpubkey, type, sats) of an output of a known transaction."""
+        return output_of(self._txs.get(txid), vout)
 
     def first_seen(self, txid: str) -> int | None:
         """Unix time the simulated chain first saw the transaction (its mempool entry, or
@@ -217,6 +241,8 @@ class ChainView:
         rec = self._txs.get(txid)
         if rec is None:
             return None
+        if "inputs" in rec:
+            return self._broadcast_tx(txid, rec)
         return {
             "txid": txid,
             "version": 2,
@@ -257,6 +283,24 @@ class ChainView:
             "status": self.status(txid),
         }
 
+    def _broadcast_tx(self, txid: str, rec: dict[str, Any]) -> dict[str, Any]:
+        """A broadcast transaction with its real inputs and outputs."""
+        seq = SEQUENCE_RBF if rec["rbf"] else SEQUENCE_FINAL
+        vin = []
+        for prev, vout in rec["inputs"]:
+            address, spk, kind, sats = self._output(prev, vout)
+            vin.append({"txid": prev, "vout": vout, "prevout": {
+                "scriptpubkey": spk, "scriptpubkey_type": kind,
+                "scriptpubkey_address": address, "value": sats},
+                "scriptsig": "", "witness": [], "is_coinbase": False, "sequence": seq})
+        outs = [(rec["address"], rec["spk"], rec["type"], rec["sats"]), *rec.get("more", ())]
+        return {"txid": txid, "version": 2, "locktime": 0, "vin": vin,
+                "vout": [{"scriptpubkey": spk, "scriptpubkey_type": kind,
+                          "scriptpubkey_address": a, "value": v} for a, spk, kind, v in outs],
+                "size": 110 + 68 * len(vin) + 31 * len(outs),
+                "weight": 4 * (42 + 41 * len(vin) + 31 * len(outs)) + 108 * len(vin),
+                "fee": rec["fee"], "status": self.status(txid)}
+
     def _txids(self, address: str) -> list[str]:
         return self._index.get(address, [])
 
@@ -288,9 +332,11 @@ class ChainView:
         out = []
         for txid in self._txids(address):
             rec = self._txs[txid]
-            if rec["address"] == address and f"{txid}:0" not in self._spent:
-                out.append({"txid": txid, "vout": 0, "value": rec["sats"],
-                            "status": self.status(txid)})
+            outs = [(rec["address"], rec["sats"]), *((o[0], o[3]) for o in rec.get("more", ()))]
+            for n, (paid, sats) in enumerate(outs):
+                if paid == address and f"{txid}:{n}" not in self._spent:
+                    out.append({"txid": txid, "vout": n, "value": sats,
+                                "status": self.status(txid)})
         return out
 
     def first_page(self, address: str) -> list[dict[str, Any]]:
@@ -583,27 +629,35 @@ class Devchain:
             total_in = 0
             for vin in tx.vin:
                 prev = vin.txid.hex()
-                rec = state["txs"].get(prev)
-                if rec is None or vin.vout != 0:
+                address_in, _, _, value = output_of(state["txs"].get(prev), vin.vout)
+                if address_in is None:
                     raise BadValue(f"input {prev}:{vin.vout} is not a devchain payment output")
-                if f"{prev}:0" in spent:
-                    raise Conflict(f"input {prev}:0 is already spent by "
-                                   f"{spent[f'{prev}:0']}")
-                total_in += rec["sats"]
+                if f"{prev}:{vin.vout}" in spent:
+                    raise Conflict(f"input {prev}:{vin.vout} is already spent by "
+                                   f"{spent[f'{prev}:{vin.vout}']}")
+                total_in += value
             total_out = sum(out.value for out in tx.vout)
             if total_out > total_in:
                 raise BadValue(f"outputs ({total_out} sat) exceed inputs ({total_in} sat)")
             if txid in state["txs"]:
                 return txid
             _, spk, kind = regtest_script(address)
+            more = []
+            for out in tx.vout[1:]:
+                try:
+                    extra = out.script_pubkey.address(NETWORKS["regtest"])
+                except Exception:
+                    raise BadValue("an output pays no regtest address") from None
+                more.append([*regtest_script(extra), out.value])
             state["counter"] += 1
             state["txs"][txid] = {
                 "address": address, "spk": spk, "type": kind, "sats": tx.vout[0].value,
                 "fee": total_in - total_out, "rbf": any(v.sequence < RBF_BELOW for v in tx.vin),
                 "prev": tx.vin[0].txid.hex(), "n": state["counter"], "time": _now_unix(),
+                "inputs": [[vin.txid.hex(), vin.vout] for vin in tx.vin], "more": more,
             }
             for vin in tx.vin:
-                spent[f"{vin.txid.hex()}:0"] = txid
+                spent[f"{vin.txid.hex()}:{vin.vout}"] = txid
             state["mempool"].append(txid)
         return txid
 

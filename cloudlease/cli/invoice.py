@@ -20,9 +20,9 @@ ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing -
 
 
 def _data(inv) -> dict:
-    from cloudlease import invoices
+    from cloudlease import documents
 
-    return invoices.view(inv)
+    return documents.view(inv)
 
 
 @command(app, "create")
@@ -33,10 +33,15 @@ def create(
     anonymous: Annotated[bool, typer.Option(
         "--anonymous", help="The anonymous-sales statement instead of a tenant's invoice.")
     ] = False,
+    contributions: Annotated[bool, typer.Option(
+        "--contributions", help="The tenant's contribution statement (investments, "
+        "donations, consideration earned) instead of their rental invoice.")] = False,
 ) -> Result:
-    """Build (or rebuild) a draft invoice for a tenant and a month.
+    """Build (or rebuild) a draft invoice or contribution statement for a month.
 
-    From the period's settled lease payments, contributions and payout credits.
+    From the period's settled rentals (an invoice), or with --contributions the
+    tenant's investments, donations and consideration earned (a contribution statement,
+    its own series).
 
     Example: cloudlease invoice create --tenant alice --period 2026-03
     """
@@ -46,7 +51,10 @@ def create(
     if (tenant is None) == (not anonymous):
         raise BadValue("give --tenant NAME for an invoice, or --anonymous for the "
                        "anonymous-sales statement (not both)")
-    inv, notes = invoicing.create(ctx(), tenant, period)
+    if anonymous and contributions:
+        raise BadValue("--contributions is for a tenant's statement, not --anonymous")
+    inv, notes = invoicing.create(ctx(), tenant, period,
+                                  "contributions" if contributions else "invoice")
     return Result(_data(inv), "invoice", notes=notes)
 
 
@@ -93,7 +101,7 @@ def show(
     if fmt == "table":
         return Result(_strip(doc), "invoice")
     if fmt == "md":
-        from cloudlease.invoices import to_markdown
+        from cloudlease.documents import to_markdown
 
         text = to_markdown(doc)
     elif fmt == "html":
@@ -104,9 +112,9 @@ def show(
 
 
 def _strip(doc: dict) -> dict:
-    """The invoice's JSON shape (the document adds seller, buyer and display fields)."""
-    return {k: v for k, v in doc.items() if k not in ("seller", "buyer", "timezone")} | {
-        "lines": [{k: v for k, v in line.items() if k not in ("btc", "covers")}
+    """The invoice's JSON shape (the document adds display fields: times for people)."""
+    return {k: v for k, v in doc.items() if k not in ("display", "timezone", "notes")} | {
+        "lines": [{k: v for k, v in line.items() if k != "display"}
                   for line in doc["lines"]]}
 
 
@@ -126,17 +134,22 @@ def _deliver(text: str, output: Path | None, force: bool, summary: dict) -> Resu
 
 
 @command(app, "issue")
-def issue(ref: Annotated[str, typer.Argument(metavar="ID", help="Draft id, e.g. D-3.")]
+def issue(ref: Annotated[str, typer.Argument(metavar="ID", help="Draft id, e.g. D-3.")],
+          force: Annotated[bool, typer.Option(
+              "--force", help="Issue although the period is not over yet.")] = False,
           ) -> Result:
-    """Give a draft the next gapless number (INV-YYYY-NNNN) and freeze it.
+    """Give a draft the next gapless number and freeze it.
 
-    Issuing an issued invoice again changes nothing.
+    INV-YYYY-NNNN (CST-YYYY-NNNN for a contribution statement), frozen with the seller's
+    ([operator] in config.toml) and the tenant's billing details and the VAT. Refused
+    while [operator] name or address is missing, and for a month not over yet unless
+    --force. Issuing an issued invoice again changes nothing.
 
     Example: cloudlease invoice issue D-3
     """
     from cloudlease.ops import invoicing
 
-    inv, issued_now = invoicing.issue(ctx(), ref)
+    inv, issued_now = invoicing.issue(ctx(), ref, force=force)
     data = _data(inv)
     data["issued_now"] = issued_now
     notes = [] if issued_now else [f"{inv.id} was already issued as {inv.number}"]
@@ -175,16 +188,16 @@ def export(
     output: OutputOpt = None,
     force: ForceOpt = False,
 ) -> Result:
-    """Settled payments, contributions and payouts as journal entries.
+    """The books as journal entries (amounts in SAT).
 
-    Amounts in SAT, txids as metadata, for hledger, beancount, a spreadsheet or a
-    script.
+    Settled payments, money held or owed back, contributions, payouts, sweeps, refunds
+    and their mining fees, VAT; with the locked rate of each settlement as price
+    directives. For hledger, beancount, a spreadsheet or a script.
 
-    Example: cloudlease export --format hledger --period 2026-03 -o march.journal
-    """
-    from cloudlease.ops import invoicing
+    Example: cloudlease export --format hledger --period 2026-03 -o march.journal"""
+    from cloudlease.ops import books
 
-    text, count = invoicing.export(ctx(), fmt, period)
+    text, count = books.export(ctx(), fmt, period)
     return _deliver(text, output, force, {"format": fmt, "period": period, "entries": count})
 
 

@@ -9,9 +9,9 @@ from typing import Annotated
 import typer
 
 from cloudlease import views
-from cloudlease.cli.common import STATE, Result, command, ctx
+from cloudlease.cli.common import STATE, Result, YesOpt, command, confirm, ctx
 
-app = typer.Typer(help="Payment requests: check, show, accept.", no_args_is_help=True)
+app = typer.Typer(help="Payment requests: check, show, accept, refund.", no_args_is_help=True)
 
 
 def _report_data(report, *, sentences: bool = False) -> dict:
@@ -138,6 +138,48 @@ def accept(
                            rate=parse_rate(rate) if rate else None)
     return Result({"request": views.request(req), "lease": views.lease(lease) if lease
                    else None}, "accepted")
+
+
+@command(app, "refund")
+def refund(
+    request_id: Annotated[str, typer.Argument(metavar="ID", help="The request, e.g. P-3.")],
+    to: Annotated[str | None, typer.Option(
+        "--to", help="Address to send it to (default: the tenant's refund address).")
+                  ] = None,
+    sats: Annotated[int | None, typer.Option(
+        "--sats", help="How much (default: all that is owed back on the request).")] = None,
+    fee_rate: Annotated[str | None, typer.Option(
+        help="Keys wallet: fee rate in sat/vB (default 2 on regtest; required elsewhere).")
+                        ] = None,
+    txid: Annotated[str | None, typer.Option(
+        "--txid", help="Descriptor wallet: the refund you sent from your own wallet.")
+                    ] = None,
+    fee_sats: Annotated[int | None, typer.Option(
+        "--fee-sats", help="Descriptor wallet: the mining fee your wallet paid for it.")
+                        ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Sign and show; send nothing.")
+                       ] = False,
+    yes: YesOpt = False,
+) -> Result:
+    """Send back money owed on a request.
+
+    An overpaid surplus, or a payment to a request that expired, was cancelled or became
+    invalid. A keys wallet signs and sends it (mining fee booked to
+    expenses:fees:mining); for a descriptor wallet, send it from your own wallet and
+    record it here with --txid and --fee-sats.
+
+    Example: cloudlease pay refund P-3 --to bcrt1q... --yes
+    """
+    from cloudlease.ops.refunds import refund as do_refund
+
+    if not (dry_run or txid):
+        confirm(f"Send the refund of {request_id}?", yes, "pay refund sends bitcoin and")
+    r = do_refund(ctx(), request_id, to=to, sats=sats, fee_rate=fee_rate, txid=txid,
+                  fee_sats=fee_sats, dry_run=dry_run)
+    data = {"transfer": views.transfer(r.transfer) if r.transfer else None,
+            "request": views.request(r.request), "refund_due_sats": r.due_after,
+            "sent": r.sent, "raw_hex": r.raw_hex if dry_run else None}
+    return Result(data, "refund")
 
 
 def _hook_error(failed: list[dict]) -> tuple[str, str]:

@@ -19,6 +19,16 @@ SshKeyFileOpt = Annotated[list[Path] | None, typer.Option(
     "--ssh-key-file", help="A file holding one public key, e.g. ~/.ssh/id_ed25519.pub "
     "('-' reads stdin; repeat for several).", show_default=False)]
 
+# billing details (issue 12): on invoices; "" clears one in `tenant edit`
+BillingNameOpt = Annotated[str | None, typer.Option(
+    "--billing-name", help="Name invoices are made out to (default: the tenant name).")]
+AddressOpt = Annotated[list[str] | None, typer.Option(
+    "--address", help="Billing address; repeat for each line.")]
+CountryOpt = Annotated[str | None, typer.Option(
+    "--country", help="Billing country, ISO 3166 alpha-2 (DE, US...): decides the VAT.")]
+VatIdOpt = Annotated[str | None, typer.Option(
+    "--vat-id", help="The customer's VAT id (a business): reverse charge across borders.")]
+
 
 @command(app, "add")
 def add(
@@ -28,43 +38,66 @@ def add(
         help="Bitcoin address for refunds, on the ledger's network.")] = None,
     ssh_key: SshKeyOpt = None,
     ssh_key_file: SshKeyFileOpt = None,
+    billing_name: BillingNameOpt = None,
+    address: AddressOpt = None,
+    country: CountryOpt = None,
+    vat_id: VatIdOpt = None,
 ) -> Result:
-    """Add a tenant.
+    """Add a tenant, with the billing details their invoices carry and their SSH keys.
 
-    Example: cloudlease tenant add alice --ssh-key-file ~/.ssh/id_ed25519.pub
+    Example: cloudlease tenant add acme --billing-name "ACME GmbH" --address "1 Main St"
+    --address "10115 Berlin" --country DE --vat-id DE123456789
     """
     from cloudlease.ops import sshkeys, tenants
 
     keys = sshkeys.collect(ssh_key or (), ssh_key_file or ())
-    return Result(views.tenant(tenants.add(ctx(), name, email, refund_address, keys)),
-                  "tenant")
+    return Result(views.tenant(tenants.add(
+        ctx(), name, email, refund_address, keys, billing_name=billing_name,
+        address=address, country=country, vat_id=vat_id)), "tenant")
 
 
 @command(app, "edit")
 def edit(
     name: Annotated[str, typer.Argument(help="Tenant name.")],
+    email: Annotated[str | None, typer.Option(help="Contact e-mail (\"\" clears it).")
+                     ] = None,
+    refund_address: Annotated[str | None, typer.Option(
+        help="Bitcoin address for refunds (\"\" clears it).")] = None,
+    billing_name: BillingNameOpt = None,
+    address: AddressOpt = None,
+    country: CountryOpt = None,
+    vat_id: VatIdOpt = None,
     ssh_key: SshKeyOpt = None,
     ssh_key_file: SshKeyFileOpt = None,
     no_ssh_keys: Annotated[bool, typer.Option(
         "--no-ssh-keys", help="Remove the tenant's SSH keys (running machines stop "
         "accepting them on the next tick).")] = False,
 ) -> Result:
-    """Change a tenant's SSH keys; running machines follow on the next tick.
+    """Change a tenant's contact and billing details or SSH keys.
 
-    --ssh-key and --ssh-key-file replace the keys; --no-ssh-keys removes them.
+    An option not given stays as it is, "" clears it; issued invoices keep the details
+    they were issued with. --ssh-key and --ssh-key-file replace the keys, --no-ssh-keys
+    removes them; running machines follow on the next tick.
 
-    Example: cloudlease tenant edit alice --ssh-key-file ~/.ssh/id_ed25519.pub
+    Example: cloudlease tenant edit acme --vat-id DE123456789
     """
     from cloudlease.errors import BadValue
-    from cloudlease.ops import sshkeys
+    from cloudlease.ops import sshkeys, tenants
 
     keys = sshkeys.collect(ssh_key or (), ssh_key_file or ())
     if no_ssh_keys and keys:
         raise BadValue("--no-ssh-keys cannot go with --ssh-key or --ssh-key-file")
-    if not keys and not no_ssh_keys:
-        raise BadValue("nothing to change: give --ssh-key KEY, --ssh-key-file FILE or "
-                       "--no-ssh-keys")
-    return Result(views.tenant(sshkeys.set_keys(ctx(), name, keys)), "tenant")
+    details = {"email": email, "refund_address": refund_address,
+               "billing_name": billing_name, "address": address, "country": country,
+               "vat_id": vat_id}
+    if not keys and not no_ssh_keys and all(v is None for v in details.values()):
+        raise BadValue("nothing to change: give --ssh-key KEY, --ssh-key-file FILE, "
+                       "--no-ssh-keys, or a detail such as --email, --address, --vat-id")
+    tenant, changed = tenants.edit(ctx(), name, ssh_keys=keys if keys or no_ssh_keys
+                                   else None, **details)
+    data = views.tenant(tenant)
+    data["changed"] = changed
+    return Result(data, "tenant", notes=[] if changed else ["nothing changed"])
 
 
 @command(app, "list")

@@ -87,4 +87,5 @@ def sweep(
     s = do_sweep(c, to, fee_rate, dry_run=dry_run)
     return Result({"txid": s.txid, "to": s.to, "inputs": s.inputs, "input_sats": s.input_sats,
                    "output_sats": s.output_sats, "fee_sats": s.fee_sats,
-                   "broadcast": s.broadcast, "raw_hex": s.raw_hex}, "sweep")
+                   "broadcast": s.broadcast, "raw_hex": s.raw_hex,
+                   "transfer": s.transfer}, "sweep")

@@ -59,7 +59,7 @@ SPECS: tuple[Spec, ...] = (
     _spec(model.PaymentRequest, "payment_requests", "id",
           ("status", False), ("lease", False), ("address", True), ("settled_at", False),
           ("tenant", False), ("contribution", False), ("idempotency_key", True),
-          ("ln_payment_hash", True), ("address_index", False)),
+          ("ln_payment_hash", True), ("address_index", False), ("seen_at", False)),
     _spec(model.Payment, "payments", "id", ("request", False)),
     _spec(model.Contribution, "contributions", "id",
           ("pool", False), ("tenant", False), ("request", False)),
@@ -68,6 +68,8 @@ SPECS: tuple[Spec, ...] = (
     _spec(model.Event, "events", "id"),
     _spec(model.Delivery, "deliveries", "id", ("status, created_at", False), ("event", False)),
     _spec(model.MachineRecord, "machines", "lease", ("state", False)),
+    _spec(model.Transfer, "transfers", "id",
+          ("request", False), ("txid", False), ("status", False), ("created_at", False)),
 )
 BY_NAME = {s.name: s for s in SPECS}
 BY_CLASS = {s.codec.cls: s for s in SPECS}
@@ -81,6 +83,7 @@ NOUNS = {"meta": "ledger fact", "counters": "counter", "tenants": "tenant", "pla
          "payments": "payment", "contributions": "contribution", "payouts": "payout",
          "invoices": "invoice", "events": "event", "deliveries": "delivery",
          "machines": "machine of lease",
+         "transfers": "transfer",
          "audit": "audit entry", "audit_rows": "audit entry"}
 
 

@@ -40,11 +40,13 @@ if TYPE_CHECKING:
         Plan,
         Pool,
         Tenant,
+        Transfer,
     )
 
 R = TypeVar("R")
 _CHUNK = 400  # keys per IN (...) list
-_ID_PREFIX = {"lease": "L", "request": "P", "contribution": "C", "invoice": "D", "event": "E"}
+_ID_PREFIX = {"lease": "L", "request": "P", "contribution": "C", "invoice": "D", "event": "E",
+              "transfer": "T"}
 _MISSING = object()
 
 
@@ -257,6 +259,7 @@ class Ledger:
         self.events: Table[Event] = self._table("events")
         self.deliveries: Table[Delivery] = self._table("deliveries")
         self.machines: Table[MachineRecord] = self._table("machines")
+        self.transfers: Table[Transfer] = self._table("transfers")
         facts = {m.key: m.value for m in self.meta.all()}
         missing = [k for k in ("network", "currency", "created_at", "ledger_id") if k not in facts]
         if missing:

@@ -16,11 +16,19 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cloudlease import clock, exports, invoices, validate
+from cloudlease import clock, documents, invoices, periods, tax, validate
 from cloudlease.context import Context
 from cloudlease.errors import BadValue, Conflict, LedgerError, NotFound
 from cloudlease.ledger.session import Ledger, normalize_id
-from cloudlease.model import Contribution, Invoice, InvoiceStatus, Lease, PaymentRequest, Payout
+from cloudlease.model import (
+    Contribution,
+    Invoice,
+    InvoiceStatus,
+    Lease,
+    PaymentRequest,
+    Payout,
+    Tenant,
+)
 
 Window = tuple[datetime, datetime] | None
 ALL = object()  # every tenant, anonymous sales included (exports)
@@ -121,9 +129,11 @@ def _known_tenant(ledger: Ledger, name: str) -> None:
         raise NotFound(f"no tenant named {name!r} (see 'cloudlease tenant list')")
 
 
-def create(ctx: Context, tenant: str | None, period: str) -> tuple[Invoice, list[str]]:
-    """A draft for ``tenant`` (``None``: the anonymous-sales statement) and ``period``;
-    an existing draft for the same tenant and period is rebuilt in place."""
+def create(ctx: Context, tenant: str | None, period: str, kind: str = "invoice"
+           ) -> tuple[Invoice, list[str]]:
+    """A draft for ``tenant`` (``None``: the anonymous-sales statement) and ``period``:
+    ``kind`` ``invoice`` (rentals) or ``contributions`` (investments, donations and
+    consideration earned); an existing draft of the same kind is rebuilt in place."""
     tz = timezone(ctx)
     now = clock.now()
     period = invoices.check_period(period, tz, now)
@@ -131,13 +141,19 @@ def create(ctx: Context, tenant: str | None, period: str) -> tuple[Invoice, list
     snapshot = ctx.read()
     if tenant is not None:
         _known_tenant(snapshot, tenant)
+    elif kind == "contributions":
+        raise BadValue("a contribution statement is for a tenant: give --tenant NAME")
     hist = read_history(snapshot, window, tenant, period)
-    lines = invoices.build_lines(
-        tenant, period, tz, requests=hist.requests.values(), leases=hist.leases,
-        covers=hist.covers(), contributions=hist.contributions, payouts=hist.payouts,
-        request_by_id={**hist.contribution_requests, **hist.requests})
+    build = dict(requests=hist.requests.values(), leases=hist.leases, covers=hist.covers(),
+                 contributions=hist.contributions, payouts=hist.payouts,
+                 request_by_id={**hist.contribution_requests, **hist.requests})
+    lines = invoices.build_lines(tenant, period, tz, kind=kind, **build)
+    record = snapshot.tenants.get(tenant) if tenant is not None else None
+    vat = treatment(ctx, record, kind, tenant)
+    vat_dict = vat.to_dict() if vat is not None else {}
+    lines = tax.apply(lines, vat, invoices.minor_units(ctx.settings.currency))
     total = sum(int(line["sats"]) for line in lines)
-    kind = "invoice" if tenant is not None else "statement"
+    kind = kind if tenant is not None else "statement"
     notes: list[str] = []
     who = tenant if tenant is not None else "anonymous sales"
     with ctx.transaction(f"invoice create {who} {period}") as ledger:
@@ -155,22 +171,75 @@ def create(ctx: Context, tenant: str | None, period: str) -> tuple[Invoice, list
                            "correct it")
         if same:
             inv = same[0]
-            if inv.lines != tuple(lines):
-                inv = inv.replace(lines=tuple(lines), total_sats=total, created_at=now)
+            if inv.lines != tuple(lines) or inv.tax != vat_dict:
+                inv = inv.replace(lines=tuple(lines), total_sats=total, created_at=now,
+                                  tax=vat_dict)
                 notes.append(f"draft {inv.id} rebuilt from the ledger as it is now")
             else:
                 notes.append(f"draft {inv.id} is already up to date")
         else:
             inv = Invoice(id=ledger.next_id("invoice"), period=period,
                           status=InvoiceStatus.DRAFT, created_at=now, tenant=tenant,
-                          lines=tuple(lines), total_sats=total, kind=kind)
+                          lines=tuple(lines), total_sats=total, kind=kind, tax=vat_dict)
         ledger.invoices[inv.id] = inv
     if not lines:
-        notes.append(f"nothing settled for {who} in {period}: the draft is empty and cannot "
-                     "be issued")
+        notes.append(f"nothing {'contributed or earned' if kind == 'contributions' else 'settled'}"
+                     f" for {who} in {period}: the draft is empty and cannot be issued")
+    if kind == "invoice":
+        other = invoices.build_lines(tenant, period, tz, kind="contributions", **build)
+        if other:
+            notes.append(f"{tenant} also has {len(other)} contribution or consideration "
+                         f"line(s) in {period}; they go on a contribution statement: "
+                         f"cloudlease invoice create --tenant {_quoted(tenant)} --period "
+                         f"{period} --contributions")
     if window[1] > now:
-        notes.append(f"{period} is not over yet; create the draft again to refresh it")
+        notes.append(f"{period} is not over yet; create the draft again to refresh it "
+                     "(issuing it now needs --force)")
     return inv, notes
+
+
+def _quoted(name: str | None) -> str:
+    import shlex
+
+    return shlex.quote(name or "")
+
+
+def treatment(ctx: Context, tenant: Tenant | None, kind: str, name: str | None
+              ) -> tax.Treatment | None:
+    """How VAT applies to ``kind`` for this buyer (None: no VAT at all, contributions)."""
+    if kind == "contributions":
+        return None
+    s = ctx.settings
+    anonymous = name is None
+    return tax.decide(seller_country=getattr(s, "operator_country", ""),
+                      buyer_country=None if anonymous or tenant is None else tenant.country,
+                      buyer_vat_id=None if anonymous or tenant is None else tenant.vat_id,
+                      rates=getattr(s, "tax_rates", {}),
+                      reverse_charge=getattr(s, "tax_reverse_charge", True))
+
+
+def _parties(ctx: Context, ledger: Ledger, inv: Invoice) -> tuple[dict, dict,
+                                                                   tax.Treatment | None]:
+    """Seller, buyer and VAT treatment as issuing ``inv`` now would freeze them."""
+    record = ledger.tenants.get(inv.tenant) if inv.tenant else None
+    return (documents.seller_details(ctx.settings),
+            documents.buyer_details(record, inv.tenant),
+            treatment(ctx, record, inv.kind, inv.tenant))
+
+
+def missing_details(seller: Mapping[str, Any], vat: tax.Treatment | None,
+                    ctx: Context) -> list[str]:
+    """What ``[operator]`` lacks for this document: a name and an address always; a
+    country and a VAT id when VAT rates are configured (the seller charges VAT), and a VAT
+    id on any document with VAT or a reverse charge."""
+    missing = [k for k in ("name", "address") if not seller.get(
+        "address_lines" if k == "address" else k)]
+    charging = bool(getattr(ctx.settings, "tax_rates", {}))
+    if charging and not seller.get("country"):
+        missing.append("country")
+    if (charging or vat is not None and vat.kind != tax.NONE) and not seller.get("vat_id"):
+        missing.append("vat_id")
+    return missing
 
 
 def listing(ctx: Context, *, tenant: str | None = None, period: str | None = None,
@@ -191,9 +260,11 @@ def listing(ctx: Context, *, tenant: str | None = None, period: str | None = Non
                                  order="CAST(substr(id, 3) AS INTEGER)")
 
 
-def issue(ctx: Context, ref: str) -> tuple[Invoice, bool]:
-    """Give a draft the next gapless number and freeze it. Issuing an issued invoice
-    again returns it unchanged (False): one invoice never gets two numbers."""
+def issue(ctx: Context, ref: str, *, force: bool = False) -> tuple[Invoice, bool]:
+    """Give a draft the next gapless number and freeze it, with the seller's and buyer's
+    details and the VAT as they are now. Issuing an issued invoice again returns it
+    unchanged (False): one invoice never gets two numbers. A period not over yet is
+    refused unless ``force``; so is a seller without the details the document needs."""
     tz = timezone(ctx)
     with ctx.transaction(f"invoice issue {ref}") as ledger:
         inv = find(ledger, ref)
@@ -209,6 +280,24 @@ def issue(ctx: Context, ref: str) -> tuple[Invoice, bool]:
             raise LedgerError(f"draft {inv.id}: total is not the sum of its lines; create it "
                               "again")
         now = clock.now()
+        end = invoices.period_bounds(inv.period, tz)[1]
+        if end > now and not force:
+            raise Conflict(f"{inv.period} is not over until {periods.human_time(end, tz)}: "
+                           f"issue {inv.id} after that, or pass --force to issue it now")
+        seller, buyer, vat = _parties(ctx, ledger, inv)
+        missing = missing_details(seller, vat, ctx)
+        if seller.get("vat_id"):
+            try:
+                tax.normalize_vat_id(seller["vat_id"], seller.get("country"))
+            except BadValue as exc:
+                raise Conflict(f"cannot issue {inv.id}: [operator] vat_id in "
+                               f"{ctx.home.config} is not valid: {exc.message}") from None
+        if missing:
+            keys = ", ".join(f"[operator] {k}" for k in missing)
+            raise Conflict(f"cannot issue {inv.id}: the document needs {keys}; set "
+                           f"{'it' if len(missing) == 1 else 'them'} in "
+                           f"{ctx.home.config} and issue again")
+        lines = tax.apply(inv.lines, vat, invoices.minor_units(ctx.settings.currency))
         year = now.astimezone(tz).year
         key = invoices.counter_key(inv.kind, year)
         n = ledger.counter(key) + 1
@@ -217,7 +306,9 @@ def issue(ctx: Context, ref: str) -> tuple[Invoice, bool]:
             raise LedgerError(f"number {number} is already taken (the {key} counter was "
                               "edited?); run 'cloudlease verify'")
         ledger.set_counter(key, n)
-        inv = inv.replace(status=InvoiceStatus.ISSUED, number=number, issued_at=now)
+        inv = inv.replace(status=InvoiceStatus.ISSUED, number=number, issued_at=now,
+                          lines=tuple(lines), seller=seller, buyer=buyer,
+                          tax=vat.to_dict() if vat is not None else {})
         inv = inv.replace(content_sha256=invoices.content_sha256(inv))
         ledger.invoices[inv.id] = inv
     return inv, True
@@ -258,20 +349,35 @@ def void(ctx: Context, ref: str, reason: str) -> tuple[Invoice, Invoice]:
                        lines=tuple(invoices.credit_lines(inv.lines)),
                        total_sats=-inv.total_sats,
                        number=invoices.credit_note_number(inv.number), issued_at=now,
-                       credit_note_for=inv.number, kind="credit_note")
+                       credit_note_for=inv.number, kind="credit_note",
+                       seller=inv.seller, buyer=inv.buyer, tax=inv.tax)
         note = note.replace(content_sha256=invoices.content_sha256(note))
         ledger.invoices[note.id] = note
     return inv, note
 
 
 def document(ctx: Context, ref: str) -> dict[str, Any]:
+    """The printable document: an issued one with what was frozen into it (its seller,
+    buyer, VAT and time zone, whatever config.toml says now); a draft as issuing it now
+    would make it."""
     ledger = ctx.read()
     inv = find(ledger, ref)
-    tenant = ledger.tenants.get(inv.tenant) if inv.tenant else None
-    return invoices.document(inv, seller_name=ctx.settings.operator_name,
-                             seller_address=ctx.settings.operator_address,
-                             buyer_email=tenant.email if tenant else None,
-                             timezone=timezone(ctx).key)
+    if inv.status == InvoiceStatus.DRAFT:
+        seller, buyer, vat = _parties(ctx, ledger, inv)
+        inv = inv.replace(lines=tuple(tax.apply(inv.lines, vat, invoices.minor_units(
+            ctx.settings.currency))), tax=vat.to_dict() if vat is not None else {})
+        frozen = vat.to_dict() if vat is not None else {}
+        tz = timezone(ctx)
+    else:
+        seller, buyer, frozen = inv.seller, inv.buyer, inv.tax
+        if not buyer:  # issued before details were frozen into documents
+            record = ledger.tenants.get(inv.tenant) if inv.tenant else None
+            buyer = {"name": inv.tenant or "Anonymous customers"} | (
+                {"email": record.email} if record is not None and record.email else {})
+        if not seller:
+            seller = documents.seller_details(ctx.settings)
+        tz = invoices.zone(seller.get("timezone") or timezone(ctx).key)
+    return documents.document(inv, seller=seller, buyer=buyer, treatment=frozen, tz=tz)
 
 
 def render_html(doc: Mapping[str, Any]) -> str:
@@ -283,7 +389,8 @@ def render_html(doc: Mapping[str, Any]) -> str:
     source = resources.files("cloudlease").joinpath("templates/invoice.html.j2")
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
-    return env.from_string(source.read_text("utf-8")).render(doc=doc)
+    return env.from_string(source.read_text("utf-8")).render(
+        doc=doc, total_rows=documents.total_rows(doc))
 
 
 def write_output(path: Path, text: str, *, force: bool = False) -> Path:
@@ -299,24 +406,3 @@ def write_output(path: Path, text: str, *, force: bool = False) -> Path:
     except OSError as exc:
         raise BadValue(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
-
-
-# -- exports --------------------------------------------------------------------------
-def export(ctx: Context, fmt: str, period: str | None = None) -> tuple[str, int]:
-    """Journal text in ``fmt`` and how many entries it holds."""
-    if fmt not in exports.FORMATS:
-        raise BadValue(f"unknown format {fmt!r} (one of {', '.join(exports.FORMATS)})")
-    tz = timezone(ctx)
-    window = None
-    if period is not None:
-        period = invoices.check_period(period, tz, clock.now())
-        window = invoices.period_bounds(period, tz)
-    ledger = ctx.read()
-    hist = read_history(ledger, window, ALL)
-    contributions = ledger.contributions.all()
-    entries = exports.build_entries(tz, requests=hist.requests.values(), leases=hist.leases,
-                                    contributions=contributions,
-                                    payouts=ledger.payouts.all(), period=period)
-    text = exports.render(fmt, entries, period=period, timezone=tz.key,
-                          tenants={t.name: t for t in ledger.tenants.all()})
-    return text, len(entries)

@@ -32,6 +32,9 @@ def accept(ctx: Context, request_id: str, *, requote: bool = False,
         if req.closed_reason == "lease cancelled":
             raise Conflict(f"request {req.id} was closed because its lease was cancelled; "
                            "the payment that still arrived is due back to the payer")
+        if req.refunded_sats:
+            raise Conflict(f"{req.refunded_sats:,} sat of {req.id} already went back to the "
+                           "payer ('pay refund'); it can no longer be accepted")
         lease = ledger.leases.get(req.lease) if req.lease else None
         now = clock.now()
         amount = req.amount_sats

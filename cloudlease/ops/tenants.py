@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from cloudlease import clock, validate
 from cloudlease.context import Context
-from cloudlease.errors import Conflict
+from cloudlease.errors import BadValue, Conflict
 from cloudlease.ledger.session import Ledger
 from cloudlease.model import Lease, RequestStatus, Tenant, record_number
 from cloudlease.ops.requests import OPEN_REQUEST
 
 
 def add(ctx: Context, name: str, email: str | None = None,
-        refund_address: str | None = None, ssh_keys: tuple[str, ...] = ()) -> Tenant:
+        refund_address: str | None = None, ssh_keys: tuple[str, ...] = (),
+        **billing: Any) -> Tenant:
+    """Add a tenant; ``billing``: ``billing_name``, ``address``, ``country``, ``vat_id``
+    (see ``billing_details``)."""
     name = validate.name(name, "tenant name")
     email = validate.email(email) if email else None
     if refund_address:
         from cloudlease.bitcoin.address import validate_address
 
         refund_address = validate_address(refund_address.strip(), ctx.settings.network)
+    details = billing_details(**billing)
     with ctx.transaction(f"tenant add {name}") as ledger:
         existing = ledger.tenants.get(name)
         if existing is not None and existing.removed_at is None:
@@ -27,9 +34,82 @@ def add(ctx: Context, name: str, email: str | None = None,
                            f"{existing.removed_at:%Y-%m-%d}; its history keeps the name, so "
                            "choose another name for a new tenant")
         tenant = Tenant(name=name, created_at=clock.now(), email=email,
-                        refund_address=refund_address, ssh_keys=ssh_keys)
+                        refund_address=refund_address, ssh_keys=ssh_keys, **details)
         ledger.tenants[name] = tenant
     return tenant
+
+
+# -- billing details (issue 12) ----------------------------------------------------------
+def billing_details(*, billing_name: str | None = None, address: Sequence[str] | None = None,
+                    country: str | None = None, vat_id: str | None = None,
+                    current: Tenant | None = None) -> dict[str, Any]:
+    """Checked billing details: only those given (None leaves a field as it is, "" clears
+    it). An address is one entry per line (an entry may also hold several lines). A
+    country is an ISO 3166 alpha-2 code; a VAT id must have a plausible shape and belong
+    to the country, which it supplies when not given (``DE123456789`` → DE)."""
+    from cloudlease import tax
+
+    out: dict[str, Any] = {}
+    if billing_name is not None:
+        text = billing_name.strip()
+        if text:
+            validate.free_text(text, "billing name", 200)
+        out["billing_name"] = text or None
+    if address is not None:
+        lines = [x.strip() for entry in address for x in entry.splitlines() if x.strip()]
+        for line in lines:
+            validate.free_text(line, "address line", 200)
+        if len(lines) > 8:
+            raise BadValue("an address has at most 8 lines")
+        out["address"] = tuple(lines)
+    if country is not None:
+        out["country"] = tax.country(country) if country.strip() else None
+    have_country = out.get("country", current.country if current else None)
+    if vat_id is not None:
+        if vat_id.strip():
+            vat = tax.normalize_vat_id(vat_id, have_country)
+            owner = tax.vat_country(vat)
+            if have_country is None:
+                if owner is None:
+                    raise BadValue(f"give --country with VAT id {vat}: its country is not "
+                                   "written in it")
+                out["country"] = owner
+            out["vat_id"] = vat
+        else:
+            out["vat_id"] = None
+    elif "country" in out and current is not None and current.vat_id:
+        owner = tax.vat_country(current.vat_id)
+        if out["country"] is None or (owner is not None and owner != out["country"]):
+            raise BadValue(f"{current.name}'s VAT id {current.vat_id} is for "
+                           f"{owner or current.country}; change or clear --vat-id too")
+    return out
+
+
+def edit(ctx: Context, name: str, *, email: str | None = None,
+         refund_address: str | None = None, ssh_keys: tuple[str, ...] | None = None,
+         **billing: Any) -> tuple[Tenant, list[str]]:
+    """Change a tenant's contact and billing details (None: unchanged, "": cleared) and
+    its SSH keys (``ssh_keys``: the new set, checked by ``sshkeys.collect``; () removes
+    them). Issued invoices keep the details frozen into them."""
+    changes: dict[str, Any] = {}
+    if ssh_keys is not None:
+        changes["ssh_keys"] = tuple(ssh_keys)
+    if email is not None:
+        changes["email"] = validate.email(email) if email.strip() else None
+    if refund_address is not None:
+        from cloudlease.bitcoin.address import validate_address
+
+        changes["refund_address"] = validate_address(refund_address.strip(),
+                                                     ctx.settings.network) \
+            if refund_address.strip() else None
+    with ctx.transaction(f"tenant edit {name}") as ledger:
+        tenant = ledger.tenant(name)
+        changes.update(billing_details(current=tenant, **billing))
+        new = tenant.replace(**changes)
+        changed = sorted(k for k in changes if getattr(tenant, k) != getattr(new, k))
+        if changed:
+            ledger.tenants[name] = new
+    return new, changed
 
 
 def listing(ctx: Context) -> list[Tenant]:

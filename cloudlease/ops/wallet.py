@@ -1,9 +1,11 @@
 """``wallet sweep``: move what the keys wallet received to an address of the operator's.
 
 The keys wallet is the quick start: its private keys sit on the server. A sweep gathers
-every unspent output paying one of its addresses (the backend says which are unspent),
-signs one transaction to ``--to`` with embit (bit cannot sign native segwit inputs), and
-hands it to the chain backend. ``--dry-run`` signs and shows it without broadcasting.
+every unspent output paying one of its addresses (those of paid requests and the change
+of refunds; the backend says which are unspent), signs one transaction to ``--to`` with
+embit (bit cannot sign native segwit inputs), records it (a ``Transfer``: txid, inputs,
+output, fee; booked to ``assets:swept`` and ``expenses:fees:mining``) and hands it to the
+chain backend. ``--dry-run`` signs and shows it without recording or broadcasting.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from decimal import Decimal
 from cloudlease import clock
 from cloudlease.context import Context
 from cloudlease.errors import BadValue
+from cloudlease.model import Transfer, TransferKind, TransferStatus
 
 
 @dataclass
@@ -26,6 +29,19 @@ class Sweep:
     fee_sats: int
     to: str
     broadcast: bool
+    transfer: str | None = None  # the Transfer record that books it
+
+
+def parse_fee_rate(fee_rate: str | None, network: str) -> Decimal:
+    """``--fee-rate`` in sat/vB: required off regtest (2 there by default)."""
+    if fee_rate is None:
+        if network != "regtest":
+            raise BadValue("give --fee-rate (sat/vB): check the current rate first")
+        return Decimal(2)
+    from cloudlease.validate import number
+
+    return number(fee_rate, "--fee-rate", low=1, high=100_000,
+                  expect="a fee rate of at least 1 sat/vB (at most 100000)")
 
 
 def sweep(ctx: Context, to: str, fee_rate: str | None = None, *, dry_run: bool = False
@@ -39,22 +55,17 @@ def sweep(ctx: Context, to: str, fee_rate: str | None = None, *, dry_run: bool =
         raise BadValue("a descriptor wallet holds no keys here: sweep it from the wallet that "
                        "holds its private keys")
     to = validate_address(to.strip(), settings.network)
-    if fee_rate is None:
-        if settings.network != "regtest":
-            raise BadValue("give --fee-rate (sat/vB): check the current rate first")
-        rate = Decimal(2)
-    else:
-        from cloudlease.validate import number
+    rate = parse_fee_rate(fee_rate, settings.network)
+    from cloudlease.ops.books import wallet_addresses
+    from cloudlease.ops.transfers import retry_pending, send
 
-        rate = number(fee_rate, "--fee-rate", low=1, high=100_000,
-                      expect="a fee rate of at least 1 sat/vB (at most 100000)")
-    ledger = ctx.read()
-    addresses = sorted({r.address for r in ledger.requests.where(
-        "wallet = 'keys' AND paid_sats > 0")})
+    addresses = wallet_addresses(ctx.read())
     if not addresses:
         raise BadValue("nothing to sweep: no keys-wallet address has received a payment")
     backend = make_backend(settings, ctx.home)
     try:
+        if not dry_run:
+            retry_pending(ctx, backend)
         utxos = [u for found in backend.unspent(addresses).values() for u in found]
         if not utxos:
             raise BadValue("nothing to sweep: every output received was already spent")
@@ -66,18 +77,15 @@ def sweep(ctx: Context, to: str, fee_rate: str | None = None, *, dry_run: bool =
         tx = Transaction.from_string(raw)
         total_in = sum(u.sats for u in utxos)
         total_out = sum(o.value for o in tx.vout)
-        txid = None if dry_run else backend.broadcast(raw)
+        txid = tx.txid().hex()
+        transfer = None
+        if not dry_run:
+            transfer = send(ctx, backend, Transfer(
+                id="T-0", kind=TransferKind.SWEEP, status=TransferStatus.PENDING,
+                created_at=clock.now(), txid=txid, to_address=to, sats=total_out,
+                fee_sats=total_in - total_out, input_sats=total_in,
+                inputs=tuple(f"{u.txid}:{u.vout}" for u in utxos), raw_hex=raw))
     finally:
         getattr(backend, "close", lambda: None)()
-    result = Sweep(txid or tx.txid().hex(), raw, len(utxos), total_in, total_out,
-                   total_in - total_out, to, not dry_run)
-    if not dry_run:
-        import json
-
-        from cloudlease.model import Meta
-
-        with ctx.transaction(f"wallet sweep {result.txid}") as led:
-            led.meta["last_sweep"] = Meta(key="last_sweep", value=json.dumps(
-                {"txid": result.txid, "to": to, "at": clock.now().isoformat(),
-                 "sats": total_out, "inputs": len(utxos)}, sort_keys=True))
-    return result
+    return Sweep(txid, raw, len(utxos), total_in, total_out, total_in - total_out, to,
+                 not dry_run, transfer.id if transfer else None)
