@@ -7,7 +7,6 @@ donation, a payout), so the lines are built from the records the tool really wri
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
@@ -22,7 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloudlease import config, invoices
+from cloudlease import invoices
 from cloudlease.cli import invoice as invoice_cli
 from cloudlease.cli.main import app
 from cloudlease.context import Context
@@ -305,21 +304,15 @@ def test_period_bounds_across_daylight_saving():
         datetime(2027, 1, 1, tzinfo=UTC)
 
 
-def _with_zone(monkeypatch, name: str) -> None:
-    def settings_with_zone(self):
-        loaded = config.load(self.home.config)
-        if "operator_timezone" in {f.name for f in dataclasses.fields(loaded)}:
-            return dataclasses.replace(loaded, operator_timezone=name)
-
-        class Zoned:  # until Settings has the field
-            operator_timezone = name
-
-            def __getattr__(self, attr):
-                return getattr(loaded, attr)
-
-        return Zoned()
-
-    monkeypatch.setattr(Context, "settings", property(settings_with_zone))
+def _with_zone(home: Path, name: str) -> None:
+    """Set ``[operator] timezone`` in the home's real config.toml."""
+    path = home / "config.toml"
+    text = path.read_text()
+    if re.search(r"(?m)^timezone\s*=", text):
+        text = re.sub(r'(?m)^timezone\s*=\s*"[^"]*"', f'timezone = "{name}"', text)
+    else:
+        text = text.replace("[operator]\n", f'[operator]\ntimezone = "{name}"\n')
+    path.write_text(text)
 
 
 def test_periods_follow_the_operator_time_zone(cli, home, monkeypatch):
@@ -331,7 +324,7 @@ def test_periods_follow_the_operator_time_zone(cli, home, monkeypatch):
     at(monkeypatch, "2026-05-01T12:00:00Z")
     refs = {}
     for zone_name in ("UTC", "America/New_York"):
-        _with_zone(monkeypatch, zone_name)
+        _with_zone(home, zone_name)
         for period in ("2026-02", "2026-03", "2026-04"):
             inv = cli.json("invoice", "create", "--tenant", "alice", "--period", period)
             refs[zone_name, period] = [line["ref"] for line in inv["lines"]]
@@ -345,23 +338,14 @@ def test_periods_follow_the_operator_time_zone(cli, home, monkeypatch):
     assert inv["lines"][0]["date"] == "2026-03-31"  # the local day
 
 
-def test_timezone_from_config_when_settings_know_it(cli, home):
-    if "operator_timezone" not in {f.name for f in dataclasses.fields(config.Settings)}:
-        pytest.skip("Settings has no operator_timezone yet ([operator] timezone in "
-                    "config.toml; the lead adds it)")
-    path = home / "config.toml"
-    text = path.read_text()
-    if re.search(r"(?m)^timezone\s*=", text):
-        text = re.sub(r'(?m)^timezone\s*=\s*"[^"]*"', 'timezone = "America/New_York"', text)
-    else:
-        text = text.replace("[operator]\n", '[operator]\ntimezone = "America/New_York"\n')
-    path.write_text(text)
+def test_timezone_from_config(cli, home):
+    _with_zone(home, "America/New_York")
     assert Context.at(home).settings.operator_timezone == "America/New_York"
 
 
 def test_unknown_time_zone_is_a_config_error(cli, home, monkeypatch):
     cli("tenant", "add", "alice")
-    _with_zone(monkeypatch, "Mars/Olympus_Mons")
+    _with_zone(home, "Mars/Olympus_Mons")
     err = cli.json("invoice", "create", "--tenant", "alice", "--period", "2026-01", code=5)
     assert "time zone" in err["message"]
 
