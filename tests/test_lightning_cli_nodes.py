@@ -203,9 +203,11 @@ def test_lnd_slow_and_down(cli, lnd_home, lnd):
     lnd.delay = 0
     lease = cli.json("rent", "--hours", "1", "--method", "lightning")
     lnd.settle(lease["payment"]["lightning"]["payment_hash"])
+    cli("tick")  # L-1 active: its extension has to ask the node
+    waiting = cli.json("rent", "--hours", "1", "--method", "lightning")["payment"]["id"]
     before = cli.ledger_snapshot()
     lnd.close()
-    for args in (["rent", "--hours", "1"], ["tick"], ["pay", "check", "P-1"],
+    for args in (["rent", "--hours", "1"], ["tick"], ["pay", "check", waiting],
                  ["lease", "extend", lease["id"], "--hours", "1"]):
         err = cli.json(*args, code=6)
         assert err["code"] == "ln_down" and "is the node running" in err["message"], err

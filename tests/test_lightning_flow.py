@@ -180,7 +180,7 @@ def test_paid_both_ways_flags_the_surplus_for_refund(cli, home):
     assert f"refund due on {rid}: 1,000 sat" in cli("tick").stdout
     req = cli.json("pay", "show", rid)
     assert req["status"] == "settled" and req["flags"] == ["overpaid", "refund_due"]
-    assert req["refund_sats"] == 1000 and req["paid_sats"] == 1000
+    assert req["refund_sats"] == 1000 and req["paid_sats"] == 2000 and req["due_sats"] == 0
     assert "refund due: 1,000 sat" in cli("pay", "show", rid).stdout
     assert cli.json("tick")["refunds_due"] == []  # flagged once
     assert cli.json("lease", "show", lease["id"])["status"] == "active"
@@ -207,7 +207,7 @@ def test_onchain_first_then_an_uncancellable_invoice_paid_too(cli, home, monkeyp
 
 def test_a_cancelled_lease_cancels_its_invoice(cli, home):
     lease = cli.json("rent", "--hours", "1")
-    cli("lease", "cancel", lease["id"])
+    cli("lease", "cancel", lease["id"], "--yes")
     err = cli.json("devchain", "ln-pay", lease["payment"]["id"], code=4)
     assert "cancelled" in err["message"]
 
@@ -218,7 +218,7 @@ def test_paid_after_its_lease_was_cancelled_is_due_back(cli, home, monkeypatch):
     monkeypatch.setattr(DevNode, "cancel", lambda self, invoice: False)
     lease = cli.json("rent", "--hours", "1", "--method", "lightning")
     rid = lease["payment"]["id"]
-    cli("lease", "cancel", lease["id"])
+    cli("lease", "cancel", lease["id"], "--yes")
     cli("devchain", "ln-pay", rid)
     tick = cli.json("tick")
     assert tick["refunds_due"] == [{"id": rid, "sats": 1000}]
