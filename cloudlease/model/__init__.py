@@ -30,7 +30,9 @@ from cloudlease.model.statuses import (
     OPEN_LEASE,
     Consideration,
     ContributionKind,
+    ContributionStatus,
     DeliveryStatus,
+    InvoiceKind,
     InvoiceStatus,
     LeaseStatus,
     MachineState,
@@ -44,7 +46,8 @@ from cloudlease.model.statuses import (
 __all__ = [
     "LeaseStatus", "OPEN_LEASE", "CLOSED_LEASE", "RequestStatus", "RequestFlag", "Record",
     "Tenant", "Plan", "Lease", "PaymentRequest", "Consideration", "Pool", "ContributionKind",
-    "Contribution", "Payout", "InvoiceStatus", "Invoice", "Meta", "Counter", "PaymentStatus",
-    "Payment", "Event", "DeliveryStatus", "Delivery", "MachineState", "MachineRecord",
-    "TransferKind", "TransferStatus", "Transfer", "record_number",
+    "ContributionStatus", "Contribution", "Payout", "InvoiceStatus", "InvoiceKind", "Invoice",
+    "Meta", "Counter", "PaymentStatus", "Payment", "Event", "DeliveryStatus", "Delivery",
+    "MachineState", "MachineRecord", "TransferKind", "TransferStatus", "Transfer",
+    "record_number",
 ]

@@ -6,7 +6,7 @@ import dataclasses
 from datetime import datetime
 
 from cloudlease.model.record import Record
-from cloudlease.model.statuses import Consideration, ContributionKind
+from cloudlease.model.statuses import Consideration, ContributionKind, ContributionStatus
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -24,7 +24,8 @@ class Contribution(Record):
         settled_at: when its payment settled; it counts from then.
         startup: settled during the pool's start-up phase (weighted).
         topup: made by the monitor to restore the pool's runway.
-        status: ``pending``, ``settled`` or ``cancelled`` (its request expired).
+        status: see ``ContributionStatus``: pending, settled, or cancelled (its request
+            expired).
     """
 
     id: str
@@ -37,7 +38,7 @@ class Contribution(Record):
     settled_at: datetime | None = None
     startup: bool = False
     topup: bool = False
-    status: str = "pending"
+    status: ContributionStatus = ContributionStatus.PENDING
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ import dataclasses
 from datetime import datetime
 
 from cloudlease.model.record import Record
-from cloudlease.model.statuses import InvoiceStatus
+from cloudlease.model.statuses import InvoiceKind, InvoiceStatus
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -51,7 +51,7 @@ class Invoice(Record):
     voided_at: datetime | None = None
     void_reason: str | None = None
     credit_note_for: str | None = None
-    kind: str = "invoice"
+    kind: InvoiceKind = InvoiceKind.INVOICE
     seller: dict = dataclasses.field(default_factory=dict)
     buyer: dict = dataclasses.field(default_factory=dict)
     tax: dict = dataclasses.field(default_factory=dict)

@@ -56,10 +56,25 @@ class ContributionKind(StrEnum):
     DONATION = "donation"
 
 
+class ContributionStatus(StrEnum):
+    PENDING = "pending"      # its payment request is open
+    SETTLED = "settled"      # its payment settled: it counts from ``settled_at``
+    CANCELLED = "cancelled"  # its request expired or became invalid unaccepted
+
+
 class InvoiceStatus(StrEnum):
     DRAFT = "draft"
     ISSUED = "issued"
     VOID = "void"
+
+
+class InvoiceKind(StrEnum):
+    """What a document in the ``invoices`` table is."""
+
+    INVOICE = "invoice"              # a tenant's rentals
+    CONTRIBUTIONS = "contributions"  # a tenant's investments, donations and consideration
+    STATEMENT = "statement"          # anonymous sales
+    CREDIT_NOTE = "credit_note"      # cancels an issued document
 
 
 class DeliveryStatus(StrEnum):
