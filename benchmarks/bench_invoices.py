@@ -54,6 +54,7 @@ def add_funding(home: Path, now: datetime) -> None:
         Consideration,
         Contribution,
         ContributionKind,
+        ContributionStatus,
         Payout,
         Pool,
     )
@@ -72,7 +73,8 @@ def add_funding(home: Path, now: datetime) -> None:
             led.contributions[cid] = Contribution(
                 id=cid, pool="bench", tenant=tenants[k % len(tenants)],
                 kind=ContributionKind.INVESTMENT if k % 5 else ContributionKind.DONATION,
-                amount_sats=10_000 + k, created_at=when, settled_at=when, status="settled")
+                amount_sats=10_000 + k, created_at=when, settled_at=when,
+                status=ContributionStatus.SETTLED)
         for m in range(12):
             month = (start + timedelta(days=31 * m)).strftime("%Y-%m")
             shares = {t: 1_000 + 7 * i for i, t in enumerate(tenants)}

@@ -41,6 +41,7 @@ def build(path: Path, leases: int, contributions: int) -> None:
         Consideration,
         Contribution,
         ContributionKind,
+        ContributionStatus,
         PaymentRequest,
         Plan,
         Pool,
@@ -95,7 +96,7 @@ def build(path: Path, leases: int, contributions: int) -> None:
             led.contributions[cid] = Contribution(
                 id=cid, pool="gpu", tenant=f"investor{i % 50:02d}", kind=kind,
                 amount_sats=sats, created_at=when, request=rid, settled_at=when,
-                startup=when < pool.startup_ended_at, status="settled")
+                startup=when < pool.startup_ended_at, status=ContributionStatus.SETTLED)
         done = []
         for m in range(1, 7):
             p = compute_payout(pool, f"2025-{m:02d}", led.contributions.all(), done, NOW)

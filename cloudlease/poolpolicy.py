@@ -19,7 +19,14 @@ from decimal import Decimal
 from enum import StrEnum
 
 from cloudlease import risk
-from cloudlease.model import Contribution, PaymentRequest, Pool, RequestFlag, RequestStatus
+from cloudlease.model import (
+    Contribution,
+    ContributionStatus,
+    PaymentRequest,
+    Pool,
+    RequestFlag,
+    RequestStatus,
+)
 
 
 class PoolChange(StrEnum):
@@ -106,13 +113,14 @@ def contribution_after(c: Contribution, pool: Pool | None, before: PaymentReques
     the chain showed it was paid in time. It is cancelled when its request expires or
     becomes invalid without being accepted."""
     first_settlement = after.status == RequestStatus.SETTLED and before.settled_at is None
-    if first_settlement and c.status in ("pending", "cancelled") and \
+    if first_settlement and \
+            c.status in (ContributionStatus.PENDING, ContributionStatus.CANCELLED) and \
             RequestFlag.UNHONOURED not in after.flags:
         startup = pool is not None and risk.in_startup(pool, now)
-        return c.replace(status="settled", settled_at=now, startup=startup)
+        return c.replace(status=ContributionStatus.SETTLED, settled_at=now, startup=startup)
     if after.status in (RequestStatus.EXPIRED, RequestStatus.INVALID) and \
-            c.status == "pending" and RequestFlag.ACCEPTED not in after.flags:
-        return c.replace(status="cancelled")
+            c.status == ContributionStatus.PENDING and RequestFlag.ACCEPTED not in after.flags:
+        return c.replace(status=ContributionStatus.CANCELLED)
     return c
 
 

@@ -12,7 +12,13 @@ from hypothesis import strategies as st
 
 from cloudlease import risk
 from cloudlease.errors import BadValue, Conflict
-from cloudlease.model import Consideration, Contribution, ContributionKind, Pool
+from cloudlease.model import (
+    Consideration,
+    Contribution,
+    ContributionKind,
+    ContributionStatus,
+    Pool,
+)
 
 JAN = datetime(2026, 1, 1, tzinfo=UTC)
 FEB = datetime(2026, 2, 1, tzinfo=UTC)
@@ -36,7 +42,8 @@ def pool(consideration: Consideration, **kw) -> Pool:
 def inv(cid: str, tenant: str, sats: int, when: datetime, startup: bool,
         kind: ContributionKind = ContributionKind.INVESTMENT) -> Contribution:
     return Contribution(id=cid, pool="gpu", tenant=tenant, kind=kind, amount_sats=sats,
-                        created_at=when, settled_at=when, startup=startup, status="settled")
+                        created_at=when, settled_at=when, startup=startup,
+                        status=ContributionStatus.SETTLED)
 
 
 # The worked example of the README: alice 600k and bob 400k in start-up (weight 1.5),

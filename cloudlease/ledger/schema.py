@@ -1,6 +1,6 @@
 """The SQL schema: one table per record kind, the audit chain, and the touch log.
 
-The record tables are generated from the record classes in ``model.py`` (one column per
+The record tables are generated from the record classes in ``model/`` (one column per
 field, see ``codec.py``), so the model is the one source of truth; ``cloudlease ledger
 schema`` prints the DDL and the README documents it. The same DDL runs on SQLite and
 PostgreSQL, with two differences: INTEGER is BIGINT on PostgreSQL, and the touch

@@ -23,6 +23,7 @@ from cloudlease.ledger.session import Ledger, normalize_id
 from cloudlease.model import (
     Contribution,
     Invoice,
+    InvoiceKind,
     InvoiceStatus,
     Lease,
     PaymentRequest,
@@ -180,7 +181,8 @@ def create(ctx: Context, tenant: str | None, period: str, kind: str = "invoice"
         else:
             inv = Invoice(id=ledger.next_id("invoice"), period=period,
                           status=InvoiceStatus.DRAFT, created_at=now, tenant=tenant,
-                          lines=tuple(lines), total_sats=total, kind=kind, tax=vat_dict)
+                          lines=tuple(lines), total_sats=total, kind=InvoiceKind(kind),
+                          tax=vat_dict)
         ledger.invoices[inv.id] = inv
     if not lines:
         notes.append(f"nothing {'contributed or earned' if kind == 'contributions' else 'settled'}"
@@ -349,7 +351,7 @@ def void(ctx: Context, ref: str, reason: str) -> tuple[Invoice, Invoice]:
                        lines=tuple(invoices.credit_lines(inv.lines)),
                        total_sats=-inv.total_sats,
                        number=invoices.credit_note_number(inv.number), issued_at=now,
-                       credit_note_for=inv.number, kind="credit_note",
+                       credit_note_for=inv.number, kind=InvoiceKind.CREDIT_NOTE,
                        seller=inv.seller, buyer=inv.buyer, tax=inv.tax)
         note = note.replace(content_sha256=invoices.content_sha256(note))
         ledger.invoices[note.id] = note

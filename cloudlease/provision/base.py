@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 MAX_ERROR = 300  # characters kept of a failure message
 
 
-State = MachineState  # pending | ready | failed | suspended | released (one enum, in model.py)
+State = MachineState  # pending | ready | failed | suspended | released (one enum, in model/)
 
 
 class Want(StrEnum):
