@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 from cloudlease.bitcoin.backends.devchain import DevchainBackend
-from cloudlease.bitcoin.devchain import CHANGE_ADDRESS, FAUCET_ADDRESS
+from cloudlease.bitcoin.devchain_view import CHANGE_ADDRESS, FAUCET_ADDRESS
 from cloudlease.context import Context
 from cloudlease.ops.books import wallet_addresses
 from tests.conftest import VPUB

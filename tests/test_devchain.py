@@ -10,14 +10,13 @@ from datetime import UTC, datetime
 import pytest
 
 from cloudlease.bitcoin.backends.devchain import DevchainBackend
-from cloudlease.bitcoin.devchain import (
+from cloudlease.bitcoin.devchain import FEE_SATS, Devchain
+from cloudlease.bitcoin.devchain_store import GENESIS_HASH
+from cloudlease.bitcoin.devchain_view import (
     CHANGE_ADDRESS,
     CHANGE_SATS,
-    FEE_SATS,
-    GENESIS_HASH,
     SEQUENCE_FINAL,
     SEQUENCE_RBF,
-    Devchain,
 )
 from cloudlease.errors import BackendError, BadValue, Conflict, LedgerError, NotFound
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from cloudlease.bitcoin.keystore import KeyStore, health
+from cloudlease.bitcoin.keyfile import health
+from cloudlease.bitcoin.keystore import KeyStore
 from cloudlease.errors import LedgerError
 from tests.conftest import home_files
 

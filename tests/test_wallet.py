@@ -15,13 +15,9 @@ from embit.networks import NETWORKS as EMBIT
 from embit.transaction import Transaction, TransactionInput
 
 from cloudlease.bitcoin.address import p2wpkh_address, parse_address
-from cloudlease.bitcoin.keystore import (
-    KeyStore,
-    dust_limit,
-    sign_p2wpkh_input,
-    sweep_transaction,
-    sweep_vsize,
-)
+from cloudlease.bitcoin.keystore import KeyStore
+from cloudlease.bitcoin.signing import dust_limit, sign_p2wpkh_input
+from cloudlease.bitcoin.sweep import sweep_transaction, sweep_vsize
 from cloudlease.bitcoin.wallet import DescriptorWallet, parse_wallet_source
 from cloudlease.errors import BadValue, ExitCode, LedgerError
 

@@ -24,7 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from cloudlease.bitcoin.devchain import ChainView, Devchain, regtest_script
+from cloudlease.bitcoin.devchain import Devchain, regtest_script
+from cloudlease.bitcoin.devchain_view import ChainView
 from cloudlease.errors import BadValue, CloudleaseError
 
 _TXID = "([0-9a-f]{64})"

@@ -1,6 +1,6 @@
 """Paying an amount out of the keys wallet (a refund): coin selection, change, signing.
 
-``sweep_transaction`` (keystore.py) moves everything to one address; a refund pays one
+``sweep_transaction`` (sweep.py) moves everything to one address; a refund pays one
 amount and keeps the rest, so it picks outputs (the refunded request's own first, then
 the largest), adds a change output to a fresh wallet address unless the change would be
 dust (it then goes to the fee), and signs every P2WPKH input with embit. The fee is
@@ -15,15 +15,15 @@ from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from cloudlease.bitcoin.address import p2wpkh_address, parse_address, validate_address
-from cloudlease.bitcoin.keystore import (
-    _MAX_FEE_RATE,
-    _RBF_SEQUENCE,
-    _varint_len,
-    _wif_networks,
+from cloudlease.bitcoin.networks import check_network
+from cloudlease.bitcoin.signing import (
+    MAX_FEE_RATE,
+    RBF_SEQUENCE,
     dust_limit,
     sign_p2wpkh_input,
+    varint_len,
+    wif_networks,
 )
-from cloudlease.bitcoin.networks import check_network
 from cloudlease.errors import BadValue
 
 
@@ -52,8 +52,8 @@ class Spend:
 def vsize(n_inputs: int, output_scripts: Iterable[bytes]) -> int:
     """Upper bound of the virtual size: P2WPKH inputs (72-byte signatures), these outputs."""
     outs = list(output_scripts)
-    base = 4 + _varint_len(n_inputs) + 41 * n_inputs + _varint_len(len(outs)) + 4
-    base += sum(8 + _varint_len(len(s)) + len(s) for s in outs)
+    base = 4 + varint_len(n_inputs) + 41 * n_inputs + varint_len(len(outs)) + 4
+    base += sum(8 + varint_len(len(s)) + len(s) for s in outs)
     witness = 2 + n_inputs * (1 + 1 + 72 + 1 + 33)
     return -(-(base * 4 + witness) // 4)
 
@@ -76,14 +76,14 @@ def pay_transaction(keys: Iterable[str], utxos: Iterable[Any], *, to: str, sats:
     pay_script = parse_address(to).script_pubkey
     change_script = parse_address(validate_address(change_address, network)).script_pubkey
     rate = Decimal(fee_rate)
-    if not rate.is_finite() or rate < 1 or rate > _MAX_FEE_RATE:
-        raise BadValue(f"fee rate {rate} sat/vB is out of range (1 to {_MAX_FEE_RATE})")
+    if not rate.is_finite() or rate < 1 or rate > MAX_FEE_RATE:
+        raise BadValue(f"fee rate {rate} sat/vB is out of range (1 to {MAX_FEE_RATE})")
     if isinstance(sats, bool) or not isinstance(sats, int) or sats < dust_limit(pay_script):
         raise BadValue(f"{sats} sat is below the dust limit of {to} "
                        f"({dust_limit(pay_script)} sat): too little to send on-chain")
     by_address: dict[str, Any] = {}
     for wif in keys:
-        key, key_networks = _wif_networks(wif)
+        key, key_networks = wif_networks(wif)
         if network not in key_networks:
             raise BadValue(f"a private key given is for another network than {network}")
         by_address[p2wpkh_address(key.sec(), network)] = key
@@ -120,7 +120,7 @@ def _sign(chosen: list[Any], outputs: list[tuple[bytes, int]], keys: Mapping[str
     from embit.script import Script
     from embit.transaction import Transaction, TransactionInput, TransactionOutput
 
-    vin = [TransactionInput(bytes.fromhex(u.txid), int(u.vout), sequence=_RBF_SEQUENCE)
+    vin = [TransactionInput(bytes.fromhex(u.txid), int(u.vout), sequence=RBF_SEQUENCE)
            for u in chosen]
     tx = Transaction(version=2, vin=vin,
                      vout=[TransactionOutput(value, Script(spk)) for spk, value in outputs])

@@ -40,7 +40,7 @@ def show(reveal: Annotated[bool, typer.Option(
             else None,
             "gap_limit": s.gap_limit, "unpaid_in_a_row": unpaid_tail(ledger),
             "received_sats": sum(r["received_sats"] for r in rows), "addresses": rows}
-    from cloudlease.bitcoin.keystore import health
+    from cloudlease.bitcoin.keyfile import health
 
     data["keystore"] = health(c.home.keys, expected=s.wallet_kind == "keys" and bool(rows))
     notes = [w for w in [gap_warning(c, ledger, exact=True), data["keystore"]["problem"]]

@@ -48,7 +48,8 @@ def sweep(ctx: Context, to: str, fee_rate: str | None = None, *, dry_run: bool =
           ) -> Sweep:
     from cloudlease.bitcoin.address import validate_address
     from cloudlease.bitcoin.backends import make_backend
-    from cloudlease.bitcoin.keystore import KeyStore, sweep_transaction
+    from cloudlease.bitcoin.keystore import KeyStore
+    from cloudlease.bitcoin.sweep import sweep_transaction
 
     settings = ctx.settings
     if settings.wallet_kind != "keys":

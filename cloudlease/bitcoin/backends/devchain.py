@@ -6,7 +6,8 @@ import os
 from collections.abc import Iterable
 
 from cloudlease.bitcoin.backends.base import Addresses, ChainTip, Received, utc_from_unix
-from cloudlease.bitcoin.devchain import RBF_BELOW, ChainView, Devchain
+from cloudlease.bitcoin.devchain import RBF_BELOW, Devchain
+from cloudlease.bitcoin.devchain_view import ChainView
 from cloudlease.errors import BackendError, LedgerError
 
 

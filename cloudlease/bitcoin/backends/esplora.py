@@ -25,20 +25,31 @@ last look that did not see it). ``tip`` reads ``/blocks/tip/hash`` and that bloc
 ``/block/:hash/status`` (height and whether it is still best), so height and hash are one
 consistent pair; ``orphaned`` asks ``/block/:hash/status`` (electrs answers
 ``in_best_chain: false`` for a block it does not have as well).
+
+Parsing the answers (and refusing malformed ones) is ``esplora_answers``.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from cloudlease.bitcoin.backends.base import Addresses, ChainTip, Received, utc_from_unix
+from cloudlease.bitcoin.backends.esplora_answers import (
+    HEX64,
+    Malformed,
+    Tx,
+    parse_block_status,
+    parse_hash,
+    parse_height,
+    parse_page,
+    parse_stats,
+    parse_utxos,
+)
 from cloudlease.clock import seconds
 from cloudlease.errors import BackendError, BadValue
 from cloudlease.net import Http, HttpError, parse_url, snippet
@@ -46,14 +57,7 @@ from cloudlease.net import Http, HttpError, parse_url, snippet
 CHAIN_PAGE = 25
 MEMPOOL_MAX = 50
 MAX_PAGES = 100_000
-RBF_BELOW = 0xFFFFFFFE
-_TXID = re.compile(r"[0-9a-fA-F]{64}")
-_HEIGHT = re.compile(r"[0-9]{1,10}")
 _ADDRESS = re.compile(r"[A-Za-z0-9]{1,120}")
-
-
-class _Malformed(Exception):
-    """An answer that is not what the API promises."""
 
 
 class _Retryable(Exception):
@@ -69,126 +73,6 @@ def redact(url: str) -> str:
     except ValueError:
         parts = urlsplit(url)
         return urlunsplit((parts.scheme, parts.hostname or "?", "", "", ""))
-
-
-@dataclass(frozen=True, slots=True)
-class _Tx:
-    txid: str
-    confirmed: bool
-    height: int | None
-    rbf: bool
-    outputs: tuple[tuple[int, str | None, int], ...]  # (vout, address, sats)
-    block_hash: str | None = None
-    block_time: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Stats:
-    """``/address/:a``: per part (chain, mempool) tx count, funded output count and sum."""
-
-    chain: tuple[int, int, int]
-    mempool: tuple[int, int, int]
-
-
-def _int(value: Any, what: str, low: int = 0, high: int = 2**63) -> int:
-    if type(value) is not int or not low <= value <= high:
-        raise _Malformed(f"{what} is not a whole number in range: {value!r}")
-    return value
-
-
-def _parse_tx(raw: Any) -> _Tx:
-    if not isinstance(raw, dict):
-        raise _Malformed("a transaction is not an object")
-    txid = raw.get("txid")
-    if not isinstance(txid, str) or not _TXID.fullmatch(txid):
-        raise _Malformed(f"bad txid {txid!r}")
-    vin, vout, status = raw.get("vin"), raw.get("vout"), raw.get("status")
-    if not isinstance(vin, list) or not isinstance(vout, list) or not isinstance(status, dict):
-        raise _Malformed(f"transaction {txid} lacks vin, vout or status")
-    sequences = []
-    for item in vin:
-        if not isinstance(item, dict):
-            raise _Malformed(f"transaction {txid}: an input is not an object")
-        sequences.append(_int(item.get("sequence"), "sequence", 0, 0xFFFFFFFF))
-    outputs = []
-    for n, item in enumerate(vout):
-        if not isinstance(item, dict):
-            raise _Malformed(f"transaction {txid}: an output is not an object")
-        address = item.get("scriptpubkey_address")  # absent for OP_RETURN and bare scripts
-        if address is not None and not isinstance(address, str):
-            raise _Malformed(f"transaction {txid}: bad output address")
-        outputs.append((n, address, _int(item.get("value"), "value", 0, 21 * 10**14)))
-    confirmed = status.get("confirmed")
-    if type(confirmed) is not bool:
-        raise _Malformed(f"transaction {txid}: status.confirmed is not true or false")
-    height = _int(status.get("block_height"), "block_height") if confirmed else None
-    block_hash = block_time = None
-    if confirmed:
-        block_hash = status.get("block_hash")
-        if block_hash is not None and (not isinstance(block_hash, str)
-                                       or not _TXID.fullmatch(block_hash)):
-            raise _Malformed(f"transaction {txid}: bad block_hash")
-        if status.get("block_time") is not None:
-            block_time = _int(status["block_time"], "block_time", 0, 2**40)
-    rbf = any(s < RBF_BELOW for s in sequences)
-    return _Tx(txid.lower(), confirmed, height, rbf, tuple(outputs),
-               block_hash.lower() if block_hash else None, block_time)
-
-
-def _json(content: bytes) -> Any:
-    if not content.strip():
-        raise _Malformed("empty body")
-
-    def refuse(name: str) -> Any:
-        raise ValueError(name)
-
-    try:
-        return json.loads(content, parse_constant=refuse)
-    except (ValueError, RecursionError) as exc:  # ValueError covers UnicodeDecodeError
-        raise _Malformed(f"not JSON ({exc.__class__.__name__})") from None
-
-
-def _page(content: bytes) -> list[_Tx]:
-    value = _json(content)
-    if not isinstance(value, list):
-        raise _Malformed("a transaction list is not a list")
-    return [_parse_tx(item) for item in value]
-
-
-def _stats(content: bytes) -> _Stats:
-    value = _json(content)
-    try:
-        parts = [(_int(part["tx_count"], "tx_count"),
-                  _int(part["funded_txo_count"], "funded_txo_count"),
-                  _int(part["funded_txo_sum"], "funded_txo_sum"))
-                 for part in (value["chain_stats"], value["mempool_stats"])]
-    except (KeyError, TypeError):
-        raise _Malformed("address stats lack chain_stats/mempool_stats counts and sums") from None
-    return _Stats(parts[0], parts[1])
-
-
-def _block_status(content: bytes) -> tuple[bool, int | None]:
-    """``/block/:hash/status``: (in the best chain, its height when it is)."""
-    value = _json(content)
-    if not isinstance(value, dict) or type(value.get("in_best_chain")) is not bool:
-        raise _Malformed("block status lacks in_best_chain")
-    if not value["in_best_chain"]:
-        return False, None
-    return True, _int(value.get("height"), "block height")
-
-
-def _hash(content: bytes) -> str:
-    text = content.decode("ascii", errors="replace").strip()
-    if not _TXID.fullmatch(text):
-        raise _Malformed(f"tip hash is not 64 hex digits: {text[:70]!r}")
-    return text.lower()
-
-
-def _height(content: bytes) -> int:
-    text = content.decode("ascii", errors="replace").strip()
-    if not _HEIGHT.fullmatch(text):
-        raise _Malformed(f"tip height is not a plain number: {text[:40]!r}")
-    return int(text)
 
 
 def _retry_after(value: str | None, cap: float) -> float:
@@ -285,7 +169,7 @@ class EsploraBackend:
         except HttpError as exc:
             if exc.retryable:
                 raise _Retryable(exc.reason) from None
-            raise _Malformed(exc.reason) from None
+            raise Malformed(exc.reason) from None
         status = reply.status
         if status == 429:
             delay = _retry_after(reply.headers.get("retry-after"), self.retry_after_cap)
@@ -293,7 +177,7 @@ class EsploraBackend:
         if status >= 500:
             raise _Retryable(f"HTTP {status}")
         if status != 200:
-            raise _Malformed(f"HTTP {status}")
+            raise Malformed(f"HTTP {status}")
         return parse(reply.body)
 
     def broadcast(self, raw_hex: str) -> str:
@@ -318,25 +202,10 @@ class EsploraBackend:
 
     def unspent(self, addresses: Iterable[str]) -> dict[str, list[Received]]:
         """``/address/:a/utxo`` for each address."""
-        def parse(content: bytes) -> list[tuple[str, int, int, int | None]]:
-            data = _json(content)
-            if not isinstance(data, list):
-                raise _Malformed("utxo list is not an array")
-            rows = []
-            for row in data:
-                if not isinstance(row, dict) or not isinstance(row.get("status"), dict) or \
-                        not isinstance(row.get("txid"), str):
-                    raise _Malformed("malformed utxo")
-                status = row["status"]
-                height = _int(status.get("block_height"), "block height") \
-                    if status.get("confirmed") else None
-                rows.append((row["txid"], _int(row.get("vout"), "vout"),
-                             _int(row.get("value"), "value"), height))
-            return rows
 
         return {address: [Received(address, txid, vout, value, height, False)
                           for txid, vout, value, height in
-                          self._get(f"/address/{address}/utxo", parse)]
+                          self._get(f"/address/{address}/utxo", parse_utxos)]
                 for address in dict.fromkeys(addresses)}
 
     def _get(self, path: str, parse: Callable[[bytes], Any]) -> Any:
@@ -357,7 +226,7 @@ class EsploraBackend:
                     last[index] = f"{redact(url)}: {exc}"
                     delay = max(delay, exc.delay)
                     continue
-                except _Malformed as exc:
+                except Malformed as exc:
                     last[index] = f"{redact(url)}: {exc}"
                     alive.remove(index)
                     continue
@@ -372,14 +241,14 @@ class EsploraBackend:
     # -- Backend protocol ------------------------------------------------------------------
 
     def tip_height(self) -> int:
-        return self._get("/blocks/tip/height", _height)
+        return self._get("/blocks/tip/height", parse_height)
 
     def tip(self) -> ChainTip:
         """The tip's hash, then that block's height: one consistent pair (if a reorg
         replaces the block in between, read again; three tries)."""
         for _ in range(3):
-            block_hash = self._get("/blocks/tip/hash", _hash)
-            best, height = self._get(f"/block/{block_hash}/status", _block_status)
+            block_hash = self._get("/blocks/tip/hash", parse_hash)
+            best, height = self._get(f"/block/{block_hash}/status", parse_block_status)
             if best and height is not None:
                 return ChainTip(height, block_hash)
         raise BackendError("esplora: the tip kept changing while it was read")
@@ -387,9 +256,9 @@ class EsploraBackend:
     def orphaned(self, hashes: Iterable[str]) -> set[str]:
         out = set()
         for block_hash in dict.fromkeys(hashes):
-            if not isinstance(block_hash, str) or not _TXID.fullmatch(block_hash):
+            if not isinstance(block_hash, str) or not HEX64.fullmatch(block_hash):
                 continue  # not a block hash: nothing to ask
-            best, _ = self._get(f"/block/{block_hash.lower()}/status", _block_status)
+            best, _ = self._get(f"/block/{block_hash.lower()}/status", parse_block_status)
             if not best:
                 out.add(block_hash)
         return out
@@ -434,15 +303,15 @@ class EsploraBackend:
                 ]
         raise BackendError(f"esplora: no complete, consistent answer for {address}: {problem}")
 
-    def _scan(self, address: str) -> tuple[list[_Tx], str]:
+    def _scan(self, address: str) -> tuple[list[Tx], str]:
         """Every transaction of the address (deduplicated), and "" — or what makes the
         answer unusable (cut short, changed while read, contradicting itself)."""
         base = f"/address/{quote(address, safe='')}"
-        first = self._get(base + "/txs", _page)
-        seen: dict[str, _Tx] = {}
+        first = self._get(base + "/txs", parse_page)
+        seen: dict[str, Tx] = {}
         problem = ""
 
-        def add(tx: _Tx) -> None:
+        def add(tx: Tx) -> None:
             nonlocal problem
             known = seen.setdefault(tx.txid, tx)
             if known != tx:
@@ -455,7 +324,7 @@ class EsploraBackend:
         for _ in range(MAX_PAGES):
             if len(page) < CHAIN_PAGE:
                 break
-            page = self._get(f"{base}/txs/chain/{page[-1].txid}", _page)
+            page = self._get(f"{base}/txs/chain/{page[-1].txid}", parse_page)
             if any(not tx.confirmed for tx in page):
                 raise BackendError(f"esplora: an unconfirmed transaction in {address}'s chain page")
             if page and all(tx.txid in seen for tx in page):
@@ -464,7 +333,7 @@ class EsploraBackend:
                 add(tx)
         if problem or not seen:
             return list(seen.values()), problem
-        stats = self._get(base, _stats)
+        stats = self._get(base, parse_stats)
         listed = {True: [0, 0, 0], False: [0, 0, 0]}  # confirmed? → tx count, funded count, sum
         for tx in seen.values():
             part = listed[tx.confirmed]
