@@ -9,7 +9,8 @@ CLOUDLEASE_DEBUG=1).
 runs: Click's usage errors (a missing option, a bad choice, an unknown command, a wrong
 type) become the same one line or JSON document, exit 2, with ``--json`` anywhere on the
 command line. It also gives every int and float parameter the one number syntax of
-``validate`` (Click's own would read ``1_0`` as 10, ``١٢`` as 12 and ``nan`` as a float).
+``validate`` (``numbers.harden``: Click's own would read ``1_0`` as 10, ``١٢`` as 12 and
+``nan`` as a float).
 
 A file system error (full disk, read-only or foreign home, a directory where a file should
 be) is one line naming the path, exit 5; a network ``OSError`` that escaped a backend is
@@ -20,12 +21,10 @@ stderr, exit 5.
 
 from __future__ import annotations
 
-import copy
 import errno
 import functools
 import inspect
 import json
-import math
 import os
 import sys
 import typing
@@ -44,11 +43,10 @@ except ImportError:  # pragma: no cover - older typer uses Click itself
     import click  # type: ignore[no-redef]
 
 from cloudlease import clock, validate
+from cloudlease.cli.numbers import harden
 from cloudlease.errors import BadValue, CloudleaseError, ExitCode, LedgerError
 
 EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a process killed by SIGPIPE
-MAX_FLOAT_OPTION = 1e9  # every float option is seconds; time.sleep overflows near 9.2e9
-MAX_INT_OPTION = 10**9  # an int option without its own maximum (a TOML int is 64 bits)
 
 
 @dataclass
@@ -356,43 +354,6 @@ def fail(message: str, code: str, exit_code: int) -> None:
 def wants_json(args: list[str]) -> bool:
     """``--json`` anywhere on the command line (before a ``--``)."""
     return "--json" in (args[: args.index("--")] if "--" in args else args)
-
-
-class _StrictNumber:
-    """Mixed into Click's int and float types: the one number syntax, finite, bounded."""
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
-        if isinstance(value, str):
-            try:
-                validate.number_syntax(value, "")
-            except BadValue as exc:
-                self.fail(exc.message, param, ctx)  # type: ignore[attr-defined]
-        result = super().convert(value, param, ctx)  # type: ignore[misc]
-        if isinstance(result, float) and not (math.isfinite(result)
-                                              and result <= MAX_FLOAT_OPTION):
-            self.fail(f"{value!r} is more than {MAX_FLOAT_OPTION:.0f}", param, ctx)  # type: ignore[attr-defined]
-        if isinstance(result, int) and getattr(self, "max", None) is None \
-                and result > MAX_INT_OPTION:
-            self.fail(f"{value!r} is more than {MAX_INT_OPTION}", param, ctx)  # type: ignore[attr-defined]
-        return result
-
-
-_STRICT: dict[type, type] = {}
-
-
-def harden(command: Any) -> None:
-    """Give every int and float parameter under ``command`` the one number syntax."""
-    for param in getattr(command, "params", ()):
-        kind = type(param.type)
-        if issubclass(kind, click.types.IntParamType | click.types.FloatParamType) \
-                and not issubclass(kind, _StrictNumber):
-            strict = _STRICT.setdefault(kind, type(f"Strict{kind.__name__}",
-                                                   (_StrictNumber, kind), {}))
-            hardened = copy.copy(param.type)  # keeps its min and max
-            hardened.__class__ = strict
-            param.type = hardened
-    for sub in getattr(command, "commands", {}).values():
-        harden(sub)
 
 
 class RootGroup(TyperGroup):
