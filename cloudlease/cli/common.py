@@ -9,7 +9,8 @@ CLOUDLEASE_DEBUG=1).
 runs: Click's usage errors (a missing option, a bad choice, an unknown command, a wrong
 type) become the same one line or JSON document, exit 2, with ``--json`` anywhere on the
 command line. It also gives every int and float parameter the one number syntax of
-``validate`` (Click's own would read ``1_0`` as 10, ``١٢`` as 12 and ``nan`` as a float).
+``validate`` (``numbers.harden``: Click's own would read ``1_0`` as 10, ``١٢`` as 12 and
+``nan`` as a float).
 
 A file system error (full disk, read-only or foreign home, a directory where a file should
 be) is one line naming the path, exit 5; a network ``OSError`` that escaped a backend is
@@ -20,16 +21,13 @@ stderr, exit 5.
 
 from __future__ import annotations
 
-import copy
 import errno
 import functools
 import inspect
 import json
-import math
 import os
 import sys
 import typing
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,11 +42,14 @@ except ImportError:  # pragma: no cover - older typer uses Click itself
     import click  # type: ignore[no-redef]
 
 from cloudlease import clock, validate
+from cloudlease.cli.failures import (
+    EXIT_BROKEN_PIPE,
+    os_error,
+    silence_stdout,
+    write_error,
+)
+from cloudlease.cli.numbers import harden
 from cloudlease.errors import BadValue, CloudleaseError, ExitCode, LedgerError
-
-EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a process killed by SIGPIPE
-MAX_FLOAT_OPTION = 1e9  # every float option is seconds; time.sleep overflows near 9.2e9
-MAX_INT_OPTION = 10**9  # an int option without its own maximum (a TOML int is 64 bits)
 
 
 @dataclass
@@ -250,54 +251,14 @@ def run_command(call: Callable[[], Result]) -> None:
         raise typer.Exit(result.exit_code)
 
 
-def os_error(exc: OSError) -> tuple[str, str, int]:
-    """(message, code, exit code) for an OSError that reached the top: one line naming the
-    path and what to do; exit 5 for the file system, 6 for the network."""
-    import socket
-
-    if isinstance(exc, ConnectionError | TimeoutError | socket.gaierror) and not exc.filename:
-        return (f"network error: {exc.strerror or exc}", "backend_unavailable",
-                int(ExitCode.BACKEND))
-    path = exc.filename if exc.filename is not None else "a file"
-    if exc.filename2 is not None:
-        path = f"{exc.filename} -> {exc.filename2}"
-    why = exc.strerror or str(exc) or type(exc).__name__
-    hint = {
-        errno.ENOSPC: "the disk is full; free some space and run the command again",
-        errno.EDQUOT: "the disk quota is used up; free some space and run the command again",
-        errno.EROFS: "the file system is read-only; use a writable home (--home)",
-        errno.EACCES: "check that this user owns the cloudlease home and can write to it",
-        errno.EPERM: "check that this user owns the cloudlease home and can write to it",
-        errno.EISDIR: "a directory is where a file should be; move it away",
-        errno.ENOTDIR: "a file is where a directory should be; move it away",
-        errno.ELOOP: "a symbolic link is where a file should be; replace it with the file",
-    }.get(exc.errno or 0, "")
-    message = f"cannot use {path}: {why}" + (f" ({hint})" if hint else "")
-    return message, "file_system", int(ExitCode.LEDGER)
-
-
 def output_failed(exc: OSError) -> None:
     """Writing the output failed: silent exit 141 for a closed pipe, else one line."""
     if exc.errno == errno.EPIPE:
-        _silence_stdout()
+        silence_stdout()
         raise typer.Exit(EXIT_BROKEN_PIPE)
-    _silence_stdout()
+    silence_stdout()
     fail(f"cannot write the output to stdout: {exc.strerror or exc}", "output_failed",
          int(ExitCode.LEDGER))
-
-
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null so that the flush at exit cannot fail a second time."""
-    try:
-        fd = sys.stdout.fileno()
-    except (OSError, ValueError, AttributeError):
-        return  # not a real file (tests capture it)
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, fd)
-        os.close(devnull)
-    except OSError:
-        pass
 
 
 def emit(result: Result) -> None:
@@ -321,31 +282,6 @@ def emit(result: Result) -> None:
         render.note(line)
 
 
-def one_line(message: str) -> str:
-    """The message on one line, with control characters shown as escapes (a hostile
-    server's text must not move the cursor or recolour the terminal)."""
-    text = " ".join(str(message).split())
-    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text):
-        text = "".join(repr(ch)[1:-1] if unicodedata.category(ch) in ("Cc", "Cf") else ch
-                       for ch in text)
-    return text
-
-
-def write_error(message: str, code: str, exit_code: int, json_mode: bool) -> None:
-    message = one_line(message)
-    if json_mode:
-        sys.stderr.write(json.dumps({"error": {"code": code, "message": message,
-                                               "exit_code": exit_code}}) + "\n")
-    else:
-        from cloudlease import render
-
-        render.error(message)
-    try:
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
-
-
 def fail(message: str, code: str, exit_code: int) -> None:
     write_error(message, code, exit_code, STATE.json_mode or STATE.argv_json)
     raise typer.Exit(exit_code)
@@ -356,43 +292,6 @@ def fail(message: str, code: str, exit_code: int) -> None:
 def wants_json(args: list[str]) -> bool:
     """``--json`` anywhere on the command line (before a ``--``)."""
     return "--json" in (args[: args.index("--")] if "--" in args else args)
-
-
-class _StrictNumber:
-    """Mixed into Click's int and float types: the one number syntax, finite, bounded."""
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
-        if isinstance(value, str):
-            try:
-                validate.number_syntax(value, "")
-            except BadValue as exc:
-                self.fail(exc.message, param, ctx)  # type: ignore[attr-defined]
-        result = super().convert(value, param, ctx)  # type: ignore[misc]
-        if isinstance(result, float) and not (math.isfinite(result)
-                                              and result <= MAX_FLOAT_OPTION):
-            self.fail(f"{value!r} is more than {MAX_FLOAT_OPTION:.0f}", param, ctx)  # type: ignore[attr-defined]
-        if isinstance(result, int) and getattr(self, "max", None) is None \
-                and result > MAX_INT_OPTION:
-            self.fail(f"{value!r} is more than {MAX_INT_OPTION}", param, ctx)  # type: ignore[attr-defined]
-        return result
-
-
-_STRICT: dict[type, type] = {}
-
-
-def harden(command: Any) -> None:
-    """Give every int and float parameter under ``command`` the one number syntax."""
-    for param in getattr(command, "params", ()):
-        kind = type(param.type)
-        if issubclass(kind, click.types.IntParamType | click.types.FloatParamType) \
-                and not issubclass(kind, _StrictNumber):
-            strict = _STRICT.setdefault(kind, type(f"Strict{kind.__name__}",
-                                                   (_StrictNumber, kind), {}))
-            hardened = copy.copy(param.type)  # keeps its min and max
-            hardened.__class__ = strict
-            param.type = hardened
-    for sub in getattr(command, "commands", {}).values():
-        harden(sub)
 
 
 class RootGroup(TyperGroup):

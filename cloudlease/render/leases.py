@@ -1,0 +1,89 @@
+"""Views of leases, their machines and rentals (a new lease with its payment request)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from cloudlease.render.console import view
+from cloudlease.render.markup import esc, sats, status, when
+from cloudlease.render.payments import payment_panel
+from cloudlease.render.tables import table
+
+
+@view("lease_list")
+def lease_list(c: Console, rows: list) -> None:
+    if not rows:
+        c.print("no leases")
+        return
+    t = table(None, "lease", "status", "hours", "tenant", "plan", "price", "ends")
+    for d in rows:
+        t.add_row(d["id"], status(d["status"]), str(d["hours"]),
+                  esc(d.get("tenant") or "(anonymous)"), esc(d["plan"]),
+                  sats(d.get("price_sats")), when(d.get("ends_at")))
+    c.print(t)
+    c.print(f"[dim]{len(rows)} lease{'s' if len(rows) != 1 else ''}[/]")
+
+
+@view("lease")
+def _lease(c: Console, d: dict) -> None:
+    c.print(f"lease [bold]{d['id']}[/] {status(d['status'])}: {d['hours']} h of "
+            f"{esc(d['plan'])}" + (f" for {esc(d['tenant'])}" if d.get("tenant") else ""))
+    if d.get("starts_at"):
+        c.print(f"  runs {when(d['starts_at'])} → {when(d['ends_at'])} "
+                f"({d['paid_hours']} h paid)")
+    for r in d.get("payments") or []:
+        c.print(f"  payment {r['id']} {status(r['status'])}"
+                + (esc(f" [{', '.join(r['flags'])}]") if r["flags"] else "")
+                + f": {r['amount_btc']} BTC ({sats(r['amount_sats'])}) to "
+                + (r["address"] or "a Lightning invoice")
+                + (f", {r['paid_sats']:,} sat paid, {r['due_sats']:,} due"
+                   if r["paid_sats"] and r["status"] == "new" else
+                   f", seen {sats(r['paid_sats'])}" if r["paid_sats"] else ""))
+    _machine(c, d.get("machine"))
+
+
+def _machine(c: Console, m: dict | None) -> None:
+    if not m:
+        return
+    state, driver = m["state"], esc(m["driver"])
+    if state == "failed":
+        again = ("tried again when the tenant's SSH keys change" if m.get("blocked")
+                 else "retried on the next tick")
+        c.print(f"  machine [red]failed[/] ({driver}): {esc(m['error'])} [dim]({again})[/]")
+        return
+    style = {"ready": "green", "suspended": "magenta", "released": "dim"}.get(state, "yellow")
+    c.print(f"  machine [{style}]{state}[/] ({driver})"
+            + (f": log in with [bold]{esc(m['login'])}[/]" if state == "ready" and
+               m.get("login") else ""))
+    fingerprint = (m.get("details") or {}).get("host_key_fingerprint")
+    if fingerprint and state in ("ready", "suspended"):
+        c.print(f"  host key {esc(fingerprint)}")
+
+
+@view("rental")
+def _rental(c: Console, d: dict) -> None:
+    if d.get("dry_run"):
+        c.print(f"[bold]dry run[/]: {d['hours']} h of {esc(d['plan'])} would cost "
+                f"{sats(d['price_sats'])}"
+                + (f" ({d['price_fiat']} {d['currency']})" if d.get("price_fiat") else "")
+                + "; nothing was written")
+        return
+    again = "" if d.get("created", True) else " [dim](made earlier; shown again)[/]"
+    c.print(f"lease [bold]{d['id']}[/] {status(d['status'])}: {d['hours']} h of "
+            f"{esc(d['plan'])}" + (f" for {esc(d['tenant'])}" if d.get("tenant") else "")
+            + again)
+    if d.get("payment"):
+        payment_panel(c, d["payment"], simulated=d.get("simulated", False))
+
+
+@view("accepted")
+def _accepted(c: Console, d: dict) -> None:
+    r = d["request"]
+    c.print(f"accepted late payment on {r['id']}: now {status(r['status'])}"
+            + (f", lease {d['lease']['id']} {status(d['lease']['status'])}" if d.get("lease")
+               else ""))
+    if r["status"] == "new":
+        c.print(f"  {r['amount_sats'] - r['paid_sats']:,} sat still to pay by "
+                f"{when(r['expires_at'])}: {r['uri']}")
+
+
