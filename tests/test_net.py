@@ -404,6 +404,42 @@ def test_keep_alive_reuses_the_connection(serve):
     assert len(seen) == 2 and seen[0] == seen[1]
 
 
+def _closes_when_reused(answered: list[int]) -> Handler:
+    """Answers once, keeps the connection open, then closes it the moment a second request
+    arrives on it (a server's keep-alive timeout racing the client's next request)."""
+    def handle(conn: socket.socket, head: bytes) -> None:
+        answered.append(len(answered))
+        reply("200 OK", str(812 + len(answered) - 1).encode())(conn, head)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return
+            data += chunk
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+    return handle  # closing with linger 0: the client's request meets a reset
+
+
+def test_a_get_on_a_connection_the_server_just_closed_is_sent_again(serve):
+    answered: list[int] = []
+    srv = serve(_closes_when_reused(answered))
+    with Http(timeout=5) as http:
+        assert http.get(srv.url).body == b"812"
+        assert http.get(srv.url).body == b"813"  # the reused connection died: a new one
+    assert len(srv.requests) == 2  # one per connection (the second died unanswered)
+
+
+def test_a_post_on_a_connection_the_server_just_closed_is_not_sent_again(serve):
+    answered: list[int] = []
+    srv = serve(_closes_when_reused(answered))
+    with Http(timeout=5) as http:
+        assert http.post(srv.url, body=b"{}").body == b"812"
+        with pytest.raises(HttpError) as err:
+            http.post(srv.url, body=b"{}")  # the server may have acted on it: not repeated
+    assert err.value.kind in ("connect", "protocol")
+    assert len(srv.requests) == 1  # no new connection
+
+
 def test_tls_verification_cannot_be_turned_off():
     with pytest.raises(ValueError):
         Http(verify=False)

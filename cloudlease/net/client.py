@@ -89,6 +89,7 @@ class _Call:
         self.expired = False
         self.finished = False
         self.conn: Any = None
+        self.reused = False  # sent on a kept-alive connection that had answered before
         self.lock = threading.Lock()
 
     def attach(self, conn: Any) -> None:
@@ -127,6 +128,8 @@ def _tracking(conn_cls: type) -> type:
             call = getattr(_current, "call", None)
             if call is not None:
                 call.attach(self)
+                call.reused = getattr(self, "_cl_sent", 0) > 0
+            self._cl_sent = getattr(self, "_cl_sent", 0) + 1
             return super().request(*args, **kwargs)
 
     Tracked.__name__ = f"Tracked{conn_cls.__name__}"
@@ -265,10 +268,20 @@ class Http:
         response = None
         try:
             try:
-                response = self.session.request(
-                    method, target, data=body, headers=all_headers, auth=auth,
-                    timeout=(min(self.connect_timeout, total), total), stream=True,
-                    allow_redirects=False, verify=self.verify)
+                for attempt in (1, 2):
+                    try:
+                        response = self.session.request(
+                            method, target, data=body, headers=all_headers, auth=auth,
+                            timeout=(min(self.connect_timeout, total), total), stream=True,
+                            allow_redirects=False, verify=self.verify)
+                        break
+                    except requests.exceptions.ConnectionError:
+                        # A kept-alive connection the server closed as we reused it (its
+                        # idle timeout racing our request) fails before any answer: a GET
+                        # is sent again once, on a new connection (as browsers do).
+                        if not (attempt == 1 and call.reused and method == "GET"
+                                and not call.expired):
+                            raise
                 reply = self._read(response, shown, limit, call)
             except HttpError:
                 raise
