@@ -163,18 +163,19 @@ def bench_electrum(open_n: int, payments: int) -> None:
         print("  skipped: the network is not running (bash scripts/ln-regtest setup && "
               "bash scripts/ln-regtest start)")
         return
-    import requests
+    from cloudlease.net import Http
 
     customer = env["CLOUDLEASE_TEST_LN_CUSTOMER_URL"]
     from urllib.parse import urlsplit
 
     cparts = urlsplit(customer)
+    payer = Http(timeout=120, trust_env=False, pool_size=1)
 
     def lnpay(bolt11: str) -> dict:
-        return requests.post(f"http://{cparts.hostname}:{cparts.port}/", timeout=120,
-                             auth=(cparts.username, cparts.password),
-                             json={"jsonrpc": "2.0", "id": 1, "method": "lnpay",
-                                   "params": {"invoice": bolt11}}).json()
+        return payer.post(f"http://{cparts.hostname}:{cparts.port}/",
+                          auth=(cparts.username or "", cparts.password or ""),
+                          json_body={"jsonrpc": "2.0", "id": 1, "method": "lnpay",
+                                     "params": {"invoice": bolt11}}).json()
 
     node = ElectrumNode(env["CLOUDLEASE_TEST_LN_MERCHANT_URL"], network="regtest", timeout=60)
     try:

@@ -44,7 +44,7 @@ class Home:
     """A regtest home driven by in-process CLI calls for setup, a real subprocess for ticks."""
 
     def __init__(self, path: Path) -> None:
-        from typer.testing import CliRunner
+        from typer.testing import CliRunner  # noqa: TID251 - drives the CLI like the tests
 
         self.path = path
         self.runner = CliRunner()

@@ -340,7 +340,7 @@ def test_timeout_down_and_oversized(node: ElectrumNode, fake: FakeElectrum,
     refused(lambda: node.create_invoice(1_000, "x", 600), "ln_timeout", "within 1 s")
     fake.delay = 0
     node.timeout = 5
-    monkeypatch.setattr("cloudlease.lightning._http.MAX_BYTES", 100)
+    monkeypatch.setattr("cloudlease.lightning.base.MAX_ANSWER_BYTES", 100)
     refused(lambda: node.create_invoice(1_000, "x", 600), "ln_bad_answer", "bytes")
     monkeypatch.undo()
     fake.close()

@@ -443,3 +443,22 @@ def test_a_post_on_a_connection_the_server_just_closed_is_not_sent_again(serve):
 def test_tls_verification_cannot_be_turned_off():
     with pytest.raises(ValueError):
         Http(verify=False)
+
+
+def test_a_pin_is_a_sha256_fingerprint():
+    with pytest.raises(ValueError, match="64 hex digits"):
+        Http(pin="ab:cd")
+    Http(pin="AB" * 32)  # upper case is fine; a wrong one is tested in test_lightning_lnd.py
+
+
+def test_trust_env_false_takes_no_proxy_from_the_environment(serve, monkeypatch):
+    # A proxy that does not exist: a session that read the environment could not connect.
+    for name in ("HTTP_PROXY", "http_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    srv = serve(reply("200 OK", b"ok"))
+    with Http(timeout=5, trust_env=False) as http:
+        assert http.get(srv.url).body == b"ok"
+    with Http(timeout=5) as http, pytest.raises(HttpError):
+        http.get(srv.url)

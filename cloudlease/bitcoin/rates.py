@@ -58,8 +58,8 @@ SOURCES: tuple[RateSource, ...] = (
 
 
 @dataclass(frozen=True, slots=True)
-class Quote:
-    """A live rate.
+class RateQuote:
+    """A live exchange rate, as one source gave it (a rental's price is ``ops.quote.Quote``).
 
     Attributes:
         currency: ISO 4217 code, upper case.
@@ -149,10 +149,10 @@ def _fetch(source: RateSource, currency: str, timeout: float) -> Decimal:
 
 def live_quote(
     currency: str, timeout: float = 5.0, sources: Sequence[RateSource] | None = None
-) -> Quote:
+) -> RateQuote:
     """Ask each source in turn for fiat per 1 BTC, all within ``timeout`` seconds in total.
 
-    Returns the first good :class:`Quote`; raises ``BackendError`` naming every failure.
+    Returns the first good :class:`RateQuote`; raises ``BackendError`` naming every failure.
     """
     code = check_currency(currency)
     deadline = time.monotonic() + timeout
@@ -169,7 +169,7 @@ def live_quote(
         except BackendError as exc:
             failures.append(str(exc))
             continue
-        return Quote(code, rate, source.name)
+        return RateQuote(code, rate, source.name)
     detail = "; ".join(failures) or "no rate source configured"
     raise BackendError(f"no BTC/{code} rate: {detail}")
 

@@ -69,11 +69,11 @@ def redeliver(
     """
     from cloudlease.errors import ExitCode
     from cloudlease.ops import deliver
-    from cloudlease.ops.check import Report
+    from cloudlease.ops.check import PassReport
 
     c = ctx()
     queued = deliver.redeliver(c, event_id, target)
-    report = Report()
+    report = PassReport()
     event = queued[0].partition("/")[0]
     deliver.run_pending(c, report, event=event)
     data = {"event": event, "queued": queued, "hooks_delivered": report.hooks_delivered,

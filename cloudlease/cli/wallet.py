@@ -24,7 +24,7 @@ def show(reveal: Annotated[bool, typer.Option(
 
     Example: cloudlease wallet show
     """
-    from cloudlease.ops.requests import gap_warning, unpaid_tail
+    from cloudlease.ops.payment_requests import gap_warning, unpaid_tail
 
     c = ctx()
     ledger = c.read()

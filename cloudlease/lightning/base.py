@@ -27,12 +27,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from cloudlease.errors import BadValue, LedgerError
+from cloudlease.errors import BackendError, BadValue, LedgerError
 
 if TYPE_CHECKING:
     from cloudlease.lightning.config import LightningSettings
+    from cloudlease.net import Http, Reply
 
 
 class LnState(StrEnum):
@@ -138,6 +139,52 @@ def check_request(amount_msat: object, description: object, expiry_seconds: obje
 
 def utc_from_unix(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
+
+
+# -- asking a node over HTTP ----------------------------------------------------------------
+
+MAX_ANSWER_BYTES = 32 * 1024 * 1024  # 1,000 open Electrum requests list as ~0.8 MB, LND ~1.5 MB
+
+# What a failed call means for a node, by ``HttpError.kind``; anything else is a bad answer.
+_FAILURE_CODES = {"timeout": "ln_timeout", "connect": "ln_down", "protocol": "ln_down",
+                  "tls": "ln_tls"}
+
+
+def ask_node(http: Http, method: str, url: str, *, shown: str, timeout: float,
+             json_body: Any = None, headers: dict[str, str] | None = None,
+             auth: tuple[str, str] | None = None, tls_problem: str | None = None) -> Reply:
+    """One HTTP call to a node through ``cloudlease.net``: a total deadline of ``timeout``
+    seconds, at most :data:`MAX_ANSWER_BYTES`, no redirect followed, credentials redacted.
+    The reply for any status but 3xx (the client judges it); a call without a complete
+    answer is BackendError (exit 6) coded ``ln_timeout``, ``ln_down``, ``ln_tls`` or
+    ``ln_bad_answer``, naming the node by ``shown`` (a URL without its password).
+    ``tls_problem`` is the message for a failed TLS handshake (say, not the pinned
+    certificate)."""
+    from cloudlease.net import HttpError
+
+    try:
+        return http.request(method, url, json_body=json_body, headers=headers, auth=auth,
+                            timeout=timeout, max_bytes=MAX_ANSWER_BYTES)
+    except ValueError as exc:  # the URL (config.toml checks it with the same parser)
+        raise LedgerError(f"config.toml:lightning.url: {exc}", code="config_invalid") from None
+    except HttpError as exc:
+        code = _FAILURE_CODES.get(exc.kind, "ln_bad_answer")
+        if exc.kind == "timeout":
+            message = f"{shown} did not answer within {timeout:g} s"
+        elif exc.kind == "connect":
+            message = f"{shown} is not answering: {exc.reason}; is the node running?"
+        elif exc.kind == "tls" and tls_problem:
+            message = tls_problem
+        else:
+            message = f"{shown}: {exc.reason}"
+        raise BackendError(message, code=code) from None
+
+
+def looks_like_html(reply: Reply) -> bool:
+    """A web page where a node's API was expected (a wrong port, a proxy's error page)."""
+    head = reply.body[:200].lstrip().lower()
+    return ("html" in reply.headers.get("content-type", "").lower()
+            or head.startswith((b"<!doctype", b"<html")))
 
 
 def make_node(settings: LightningSettings, home_path: str | os.PathLike[str],

@@ -41,8 +41,15 @@ from urllib.parse import urlsplit, urlunsplit
 from cloudlease import clock
 from cloudlease.clock import seconds
 from cloudlease.errors import BackendError, BadValue
-from cloudlease.lightning._http import exchange, looks_like_html
-from cloudlease.lightning.base import LnInvoice, LnState, LnStatus, check_request, utc_from_unix
+from cloudlease.lightning.base import (
+    LnInvoice,
+    LnState,
+    LnStatus,
+    ask_node,
+    check_request,
+    looks_like_html,
+    utc_from_unix,
+)
 from cloudlease.lightning.config import redact_url
 
 PR_UNPAID, PR_EXPIRED, PR_UNKNOWN, PR_PAID = 0, 1, 2, 3
@@ -73,7 +80,7 @@ class ElectrumNode:
         host = parts.netloc.rpartition("@")[2]
         self._endpoint = urlunsplit((parts.scheme, host, parts.path or "/", "", ""))
         self._auth = (parts.username or "", parts.password or "")
-        self._session: Any = None
+        self._http: Any = None
         self._next_id = 1
         self.calls = 0
 
@@ -81,15 +88,17 @@ class ElectrumNode:
 
     def _call(self, method: str, params: dict[str, Any]) -> Any:
         """One JSON-RPC 2.0 call; its result, or BackendError saying what went wrong."""
-        if self._session is None:
-            import requests
+        if self._http is None:
+            from cloudlease.net import Http
 
-            self._session = requests.Session()
-            self._session.trust_env = False  # no proxy from the environment for a local node
+            # nothing from the environment: no proxy (it would see the password), no .netrc
+            self._http = Http(timeout=seconds(self.timeout),
+                              connect_timeout=seconds(self.timeout), trust_env=False,
+                              pool_size=1)
         call_id = self._next_id
         self._next_id += 1
         self.calls += 1
-        answer = exchange(self._session, "POST", self._endpoint, shown=self.shown,
+        answer = ask_node(self._http, "POST", self._endpoint, shown=self.shown,
                           timeout=seconds(self.timeout), auth=self._auth,
                           json_body={"jsonrpc": "2.0", "id": call_id, "method": method,
                                      "params": params})
@@ -275,9 +284,9 @@ class ElectrumNode:
         return False
 
     def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
-            self._session = None
+        if self._http is not None:
+            self._http.close()
+            self._http = None
 
 
 def _oneline(text: str, limit: int = 160) -> str:

@@ -44,8 +44,15 @@ from urllib.parse import urlencode, urlsplit
 from cloudlease import clock
 from cloudlease.clock import seconds
 from cloudlease.errors import BackendError, BadValue, LedgerError
-from cloudlease.lightning._http import exchange, looks_like_html
-from cloudlease.lightning.base import LnInvoice, LnState, LnStatus, check_request, utc_from_unix
+from cloudlease.lightning.base import (
+    LnInvoice,
+    LnState,
+    LnStatus,
+    ask_node,
+    check_request,
+    looks_like_html,
+    utc_from_unix,
+)
 from cloudlease.lightning.config import macaroon_problem, redact_url, tls_cert_problem
 
 CLOCK_SKEW = timedelta(seconds=5)
@@ -93,19 +100,20 @@ class LndNode:
                               "certificate", code="config_invalid") from None
         self.cert_path = cert
         self.fingerprint = hashlib.sha256(der).hexdigest()
-        self._session: Any = None
+        self._http: Any = None
         self.calls = 0
 
     # -- the one HTTP exchange ------------------------------------------------------------
 
     def _call(self, method: str, path: str, body: Any = None, what: str = "") -> Any:
         """One REST call; the decoded JSON answer, or BackendError."""
-        if self._session is None:
-            self._session = _pinned_session(self.cert_path, self.fingerprint)
+        if self._http is None:
+            self._http = _pinned_http(self.cert_path, self.fingerprint, self._macaroon,
+                                      seconds(self.timeout))
         self.calls += 1
         what = what or path.split("?")[0]
-        answer = exchange(
-            self._session, method, self.base + path, shown=self.shown,
+        answer = ask_node(
+            self._http, method, self.base + path, shown=self.shown,
             timeout=seconds(self.timeout), json_body=body,
             headers={"Grpc-Metadata-macaroon": self._macaroon, "Accept": "application/json"},
             tls_problem=(f"{self.shown} presented a TLS certificate that is not the pinned "
@@ -244,33 +252,24 @@ class LndNode:
         return True
 
     def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
-            self._session = None
+        if self._http is not None:
+            self._http.close()
+            self._http = None
 
 
 class _LndRefused(BackendError):
     """LND answered with an error document (not an auth failure)."""
 
 
-def _pinned_session(cert_path: Path, fingerprint: str) -> Any:
-    """A requests session that trusts only ``cert_path`` and requires the server's
-    certificate to be exactly it (urllib3's ``assert_fingerprint``)."""
-    import requests
-    from requests.adapters import HTTPAdapter
+def _pinned_http(cert_path: Path, fingerprint: str, macaroon: str, timeout: float) -> Any:
+    """An HTTP client that trusts only ``cert_path`` and requires the server's certificate
+    to be exactly it (its SHA-256 fingerprint), never shows the macaroon, and takes
+    nothing from the environment: no CA bundle in place of the pin, no proxy that would
+    see the macaroon."""
+    from cloudlease.net import Http
 
-    class PinnedAdapter(HTTPAdapter):
-        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-            kwargs["assert_fingerprint"] = fingerprint
-            super().init_poolmanager(*args, **kwargs)
-
-    session = requests.Session()
-    # Nothing from the environment: with trust_env, requests lets REQUESTS_CA_BUNDLE or
-    # CURL_CA_BUNDLE replace session.verify (the pin), and proxies would see the macaroon.
-    session.trust_env = False
-    session.verify = str(cert_path)
-    session.mount("https://", PinnedAdapter())
-    return session
+    return Http(timeout=timeout, connect_timeout=timeout, verify=str(cert_path),
+                pin=fingerprint, secrets=[macaroon], trust_env=False, pool_size=1)
 
 
 def _message(doc: Any) -> str:

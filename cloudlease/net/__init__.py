@@ -1,5 +1,5 @@
-"""HTTP for every backend (Esplora, bitcoind, rate sources, later Lightning and webhooks):
-one way to parse a URL, one way to make a call, one way to say what went wrong.
+"""HTTP for every backend (Esplora, bitcoind, rate sources, the Lightning nodes and
+webhooks): one way to parse a URL, one way to make a call, one way to say what went wrong.
 
 ``parse_url`` refuses a URL that could be read two ways. ``http://u:p@ss@host`` or a
 password holding ``#``, ``/`` or ``?`` makes ``urlsplit`` take part of the password for the
@@ -25,6 +25,11 @@ non-ASCII text are refused too.
   ``user:password`` pair and its base64 (what a Basic ``Authorization`` header carries,
   and what a hostile server may echo), secret header values such as a cookie or macaroon,
   plus anything shaped like ``Basic …``, ``Bearer …``, ``user:pass@`` or ``cookie=…``.
+
+TLS is always verified: against the system CAs, or against one certificate (``verify`` a
+path) whose SHA-256 fingerprint must match exactly (``pin``, LND's ``tls.cert``).
+``trust_env=False`` keeps proxies, CA bundles and ``.netrc`` from the environment out
+(a local node's credentials must not go to a proxy, nor a pin be replaced).
 
 Durations come in as ``int``, ``Decimal`` or ``float`` seconds and become ``float`` only
 at the socket call.

@@ -136,7 +136,7 @@ def _tracking(conn_cls: type) -> type:
     return Tracked
 
 
-def _adapter(pool_size: int) -> Any:
+def _adapter(pool_size: int, pin: str | None = None) -> Any:
     from requests.adapters import HTTPAdapter
     from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
@@ -148,10 +148,14 @@ def _adapter(pool_size: int) -> Any:
 
     class Adapter(HTTPAdapter):
         def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            if pin is not None:
+                kwargs["assert_fingerprint"] = pin
             super().init_poolmanager(*args, **kwargs)
             self.poolmanager.pool_classes_by_scheme = {"http": Pool, "https": TlsPool}
 
         def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+            if pin is not None:
+                kwargs["assert_fingerprint"] = pin
             manager = super().proxy_manager_for(proxy, **kwargs)
             manager.pool_classes_by_scheme = {"http": Pool, "https": TlsPool}
             return manager
@@ -173,15 +177,25 @@ class Http:
             self-signed certificate (LND's ``tls.cert``).
         pool_size: connections kept per host (the number of threads calling at once).
         session: a ``requests.Session`` to use (it gets this module's adapter mounted).
+        pin: the SHA-256 fingerprint (hex) the server's certificate must have, checked by
+            urllib3 (``assert_fingerprint``) after the TLS handshake and before a byte of
+            the request is sent; give ``verify`` the certificate's path as well.
+        trust_env: False makes the session ignore the environment: proxies (which would
+            see headers such as a macaroon), ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE``
+            and ``.netrc`` credentials. Applies to the session this client makes.
     """
 
     def __init__(self, *, timeout: float | int | Decimal = 10,
                  connect_timeout: float | int | Decimal | None = None,
                  max_bytes: int = DEFAULT_MAX_BYTES, secrets: Iterable[str] = (),
                  verify: bool | str = True, pool_size: int = 8,
-                 user_agent: str = "cloudlease", session: Any = None) -> None:
+                 user_agent: str = "cloudlease", session: Any = None,
+                 pin: str | None = None, trust_env: bool = True) -> None:
         if verify is False:
             raise ValueError("TLS verification cannot be turned off; pin the certificate")
+        if pin is not None and (len(pin) != 64 or not all(c in "0123456789abcdef"
+                                                           for c in pin.lower())):
+            raise ValueError("a pin is the certificate's SHA-256 fingerprint: 64 hex digits")
         self.timeout = _seconds(timeout)
         self.connect_timeout = _seconds(connect_timeout) if connect_timeout is not None \
             else min(3.05, self.timeout)
@@ -192,13 +206,15 @@ class Http:
         self._count_lock = threading.Lock()
         self._own = session is None
         self._pool_size = pool_size
+        self._pin = pin
+        self._trust_env = trust_env
         self._user_agent = user_agent
         self._session = session
         if session is not None:
             self._mount(session)
 
     def _mount(self, session: Any) -> None:
-        adapter = _adapter(self._pool_size)
+        adapter = _adapter(self._pool_size, self._pin)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
 
@@ -208,6 +224,7 @@ class Http:
             import requests
 
             session = requests.Session()
+            session.trust_env = self._trust_env
             session.headers["User-Agent"] = self._user_agent
             self._mount(session)
             self._session = session

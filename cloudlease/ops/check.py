@@ -28,7 +28,7 @@ RECHECK_SETTLED = timedelta(hours=6)  # keep watching settled payments this long
 
 
 @dataclass
-class Report:
+class PassReport:
     """What a check or tick did.
 
     Attributes:
@@ -92,7 +92,7 @@ def watched(ledger: Ledger, now: datetime, monitoring: timedelta) -> list[Paymen
 
 
 def check(ctx: Context, ids: list[str] | None = None, *, tick: bool = False,
-          backend: Any = None, ln_node: Any = None) -> Report:
+          backend: Any = None, ln_node: Any = None) -> PassReport:
     from cloudlease.bitcoin.backends import make_backend
 
     now = clock.now()
@@ -102,7 +102,7 @@ def check(ctx: Context, ids: list[str] | None = None, *, tick: bool = False,
         wanted = [ledger.request(i) for i in ids]  # NotFound for unknown ids
     else:
         wanted = watched(ledger, now, pol.monitoring)
-    report = Report(at=now)
+    report = PassReport(at=now)
     received: dict[str, list[Received]] = {}
     obs: lifecycle.Observation | None = None
     ln_ask = lnrequests.to_ask(wanted, now, explicit=bool(ids))
@@ -243,7 +243,7 @@ def _record_payments(ledger: Ledger, requests: dict[str, PaymentRequest],
 
 def _apply(ledger: Ledger, before: PaymentRequest, outputs: list[Received],
            obs: lifecycle.Observation | int, now: datetime, pol: lifecycle.Policy,
-           report: Report, events: list[lifecycle.Event], ln: Any = None) -> None:
+           report: PassReport, events: list[lifecycle.Event], ln: Any = None) -> None:
     """``obs`` is the chain observation, or 0 for a request paid over Lightning only (no
     address: the chain was not asked about it); ``ln`` its invoice's status this pass."""
     start, payment = settle.record(before, ln, now)
@@ -286,7 +286,7 @@ def _apply(ledger: Ledger, before: PaymentRequest, outputs: list[Received],
                                        "to": new_lease.status.value})
 
 
-def _end_leases(ledger: Ledger, now: datetime, report: Report,
+def _end_leases(ledger: Ledger, now: datetime, report: PassReport,
                 events: list[lifecycle.Event]) -> None:
     due = ledger.leases.where("status = 'active' AND ends_at <= ?", (now.isoformat(),))
     if not due:
@@ -303,7 +303,7 @@ def _end_leases(ledger: Ledger, now: datetime, report: Report,
                                        "to": new.status.value})
 
 
-def expect_settled(ctx: Context, ids: list[str], report: Report) -> int:
+def expect_settled(ctx: Context, ids: list[str], report: PassReport) -> int:
     """Exit code for ``pay check``: 0 all settled, 8 any expired/invalid, 7 pending."""
     statuses = [report.statuses.get(normalize_id(i, "P")) for i in ids] if ids else \
         list(report.statuses.values())

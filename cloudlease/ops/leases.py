@@ -12,7 +12,7 @@ from cloudlease.context import Context
 from cloudlease.errors import BadValue, Conflict, NotFound
 from cloudlease.ledger.session import Ledger
 from cloudlease.model import Lease, LeaseStatus, PaymentRequest, Plan, RequestStatus
-from cloudlease.ops import lnrequests, requests
+from cloudlease.ops import lnrequests, payment_requests
 from cloudlease.ops.quote import Quote, quote
 
 
@@ -137,10 +137,11 @@ def _rent(ctx: Context, h: int, plan: str | None, tenant: str | None, key: str |
         label, message = _label(lease_id, tenant, p, h)
         if invest_sats:
             message += f" + {invest_sats:,} sat invested in {p.pool}"
-        req = requests.create(ctx, ledger, purpose="rent", quote=q, lease=lease_id, hours=h,
-                              label=label, message=message, methods=methods,
-                              invoice=prepared.invoice if prepared else None,
-                              created_at=prepared.asked_at if prepared else None)
+        req = payment_requests.create(
+            ctx, ledger, purpose="rent", quote=q, lease=lease_id, hours=h,
+            label=label, message=message, methods=methods,
+            invoice=prepared.invoice if prepared else None,
+            created_at=prepared.asked_at if prepared else None)
         if invest_sats:
             req = _attach_investment(ctx, ledger, req, p, tenant, invest_sats)
         lease = Lease(id=lease_id, status=LeaseStatus.AWAITING_PAYMENT, hours=h, plan=p.name,
@@ -149,8 +150,9 @@ def _rent(ctx: Context, h: int, plan: str | None, tenant: str | None, key: str |
                       currency=q.currency, requests=(req.id,), idempotency_key=key,
                       pool=p.pool)
         ledger.leases[lease_id] = lease
-        warning = requests.gap_warning(ctx, ledger)
-    warnings = [w for w in (warning, requests.watch_now(ctx, {req.address: req.created_at})) if w]
+        warning = payment_requests.gap_warning(ctx, ledger)
+    watch = payment_requests.watch_now(ctx, {req.address: req.created_at})
+    warnings = [w for w in (warning, watch) if w]
     return Rental(lease, req, q, warnings=tuple(warnings))
 
 
@@ -196,7 +198,7 @@ def _attach_investment(ctx: Context, ledger: Ledger, req: PaymentRequest, plan: 
 def _by_key(ctx: Context, ledger: Ledger, key: str) -> Lease | None:
     found = ledger.leases.where("idempotency_key = ?", (key,))
     if not found:
-        requests.key_not_used_by_request(ledger, key, "rent")
+        payment_requests.key_not_used_by_request(ledger, key, "rent")
     return found[0] if found else None
 
 
@@ -243,7 +245,7 @@ def check_cancellable(ledger: Ledger, lease_id: str) -> Lease:
         raise Conflict(f"lease {lease.id} is {lease.status.value}; only a lease awaiting "
                        "payment can be cancelled")
     for req in ledger.requests.many(lease.requests).values():
-        if req.status in requests.OPEN_REQUEST and req.paid_sats > 0:
+        if req.status in payment_requests.OPEN_REQUEST and req.paid_sats > 0:
             raise Conflict(f"lease {lease.id} has a payment in flight on {req.id}; "
                            "wait for it to settle or expire")
     return lease
@@ -257,7 +259,7 @@ def cancel(ctx: Context, lease_id: str) -> Lease:
         closed = []
         for rid in lease.requests:
             req = ledger.requests.get(rid)
-            if req is not None and req.status in requests.OPEN_REQUEST:
+            if req is not None and req.status in payment_requests.OPEN_REQUEST:
                 ledger.requests[rid] = req.replace(status=RequestStatus.EXPIRED,
                                                    closed_reason="lease cancelled")
                 closed.append(req)

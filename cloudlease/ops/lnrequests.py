@@ -90,7 +90,7 @@ def prepare(ctx: Context, methods: Sequence[str], amount_sats: int, description:
     if "lightning" not in methods:
         return None
     if "onchain" in methods:
-        from cloudlease.ops.requests import address_preflight
+        from cloudlease.ops.payment_requests import address_preflight
 
         address_preflight(ctx)  # a keystore that will be refused: before the node is asked
     n = node(ctx)

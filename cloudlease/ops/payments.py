@@ -10,7 +10,7 @@ from cloudlease.context import Context
 from cloudlease.errors import BadValue, Conflict
 from cloudlease.ledger.session import Ledger
 from cloudlease.model import Lease, LeaseStatus, PaymentRequest, RequestStatus
-from cloudlease.ops import lnrequests, requests
+from cloudlease.ops import lnrequests, payment_requests
 from cloudlease.ops.quote import quote
 
 
@@ -103,12 +103,13 @@ def extend(ctx: Context, lease_id: str, hours: str | int, *, rate: Decimal | Non
                                    "run the command again")
                 if q is None:
                     q = quote(ctx.settings, ledger.plan(lease.plan), h, rate)
-                req = requests.create(ctx, ledger, purpose="extend", quote=q, lease=lease.id,
-                                      hours=h, label=f"cloudlease {lease.id}",
-                                      message=f"{h} more h of {lease.plan}", methods=methods,
-                                      invoice=prepared.invoice if prepared else None,
-                                      created_at=prepared.asked_at if prepared else None,
-                                      idempotency_key=key)
+                req = payment_requests.create(
+                    ctx, ledger, purpose="extend", quote=q, lease=lease.id,
+                    hours=h, label=f"cloudlease {lease.id}",
+                    message=f"{h} more h of {lease.plan}", methods=methods,
+                    invoice=prepared.invoice if prepared else None,
+                    created_at=prepared.asked_at if prepared else None,
+                    idempotency_key=key)
                 lease = lease.replace(requests=(*lease.requests, req.id))
                 ledger.leases[lease.id] = lease
     except BaseException:
@@ -125,7 +126,7 @@ def _existing(ledger: Ledger, lease: Lease, h: int, key: str | None
     made, or the lease's unpaid extension for the same hours. Exit 4 for the same key
     with other parameters, or for an unpaid request of another kind or other hours."""
     if key is not None:
-        found = requests.by_key(ledger, key, "lease extend")
+        found = payment_requests.by_key(ledger, key, "lease extend")
         if found is not None:
             if (found.purpose, found.lease, found.hours) != ("extend", lease.id, h):
                 raise Conflict(f"idempotency key {key!r} was used for {found.id} "

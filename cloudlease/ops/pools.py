@@ -20,8 +20,7 @@ from cloudlease.model import (
     Pool,
 )
 from cloudlease.money import DUST_SATS, Fiat, parse_amount, split
-from cloudlease.ops import lnrequests as requests_ln
-from cloudlease.ops import requests
+from cloudlease.ops import lnrequests, payment_requests
 from cloudlease.ops.quote import Quote, lock_rate
 
 TOPUP_EXPIRY = timedelta(hours=24)  # investors get a day, not 15 minutes, to top up
@@ -133,7 +132,7 @@ def slots_in_use(ledger: Ledger, pool: str, now: datetime) -> tuple[int, datetim
                 frees.append(lease.ends_at)
         else:
             req = first.get(lease.requests[0]) if lease.requests else None
-            if req is not None and req.status in requests.OPEN_REQUEST:
+            if req is not None and req.status in payment_requests.OPEN_REQUEST:
                 used += 1
                 frees.append(req.expires_at)
     return used, min(frees, default=None)
@@ -185,7 +184,7 @@ def fund(ctx: Context, pool_name: str, tenant: str | None, amount: str, kind: st
     except ValueError:
         raise BadValue("--kind must be investment or donation") from None
     value = parse_amount(amount, currency=ctx.settings.currency, what="amount")
-    methods = requests_ln.methods_for(ctx.settings, method)
+    methods = lnrequests.methods_for(ctx.settings, method)
     prepared = q = None
     if "lightning" in methods:  # the invoice first, outside the lock (ops/lnrequests.py)
         ledger = ctx.read()
@@ -193,7 +192,7 @@ def fund(ctx: Context, pool_name: str, tenant: str | None, amount: str, kind: st
         ledger.tenant(tenant)
         if key is None or _by_key(ledger, key, pool_name, tenant, ckind, value) is None:
             q = _fund_quote(ctx, value)
-            prepared = requests_ln.prepare(
+            prepared = lnrequests.prepare(
                 ctx, methods, q.amount_sats, f"cloudlease: {ckind.value} in pool {pool_name} "
                 f"by {tenant}", timedelta(minutes=ctx.settings.expiry_minutes))
     created = True
@@ -214,10 +213,10 @@ def fund(ctx: Context, pool_name: str, tenant: str | None, amount: str, kind: st
                                                      methods=methods, prepared=prepared,
                                                      idempotency_key=key)
     except BaseException:
-        requests_ln.discard(ctx, prepared)
+        lnrequests.discard(ctx, prepared)
         raise
     if not created:
-        requests_ln.discard(ctx, prepared)
+        lnrequests.discard(ctx, prepared)
     return contribution, req, created
 
 
@@ -225,7 +224,7 @@ def _by_key(ledger: Ledger, key: str, pool: str, tenant: str, kind: Contribution
             value: Any) -> tuple[Contribution, Any] | None:
     """What ``pool fund`` made with this idempotency key; exit 4 if it was made for
     another pool, tenant, kind or amount (or by another command)."""
-    found = requests.by_key(ledger, key, "pool fund")
+    found = payment_requests.by_key(ledger, key, "pool fund")
     if found is None:
         return None
     c = ledger.contributions.get(found.contribution or "")
@@ -258,14 +257,15 @@ def new_contribution(ctx: Context, ledger: Ledger, pool: Pool, tenant: str,
                      idempotency_key: str | None = None):
     cid = ledger.next_id("contribution")
     word = "top-up" if topup else kind.value
-    req = requests.create(ctx, ledger, purpose="topup" if topup else
-                          ("invest" if kind == ContributionKind.INVESTMENT else "donate"),
-                          quote=q, lease=None, hours=None, label=f"cloudlease {cid}",
-                          message=f"{word} in pool {pool.name} by {tenant}",
-                          expiry=TOPUP_EXPIRY if topup else None, methods=methods,
-                          invoice=prepared.invoice if prepared else None,
-                          created_at=prepared.asked_at if prepared else None,
-                          idempotency_key=idempotency_key)
+    req = payment_requests.create(
+        ctx, ledger, purpose="topup" if topup else
+        ("invest" if kind == ContributionKind.INVESTMENT else "donate"),
+        quote=q, lease=None, hours=None, label=f"cloudlease {cid}",
+        message=f"{word} in pool {pool.name} by {tenant}",
+        expiry=TOPUP_EXPIRY if topup else None, methods=methods,
+        invoice=prepared.invoice if prepared else None,
+        created_at=prepared.asked_at if prepared else None,
+        idempotency_key=idempotency_key)
     req = req.replace(tenant=tenant, pool=pool.name, contribution=cid,
                       invest_sats=q.amount_sats if kind == ContributionKind.INVESTMENT else 0)
     ledger.requests[req.id] = req
@@ -357,7 +357,7 @@ def _ask_for_topups(ctx: Context, ledger: Ledger, pool: Pool, need: int, now: da
     pending = [c for c in contributions if c.topup and c.status == "pending" and c.request]
     reqs = ledger.requests.many(c.request for c in pending if c.request)
     open_for = {c.tenant for c in pending
-                if c.request in reqs and reqs[c.request].status in requests.OPEN_REQUEST}
+                if c.request in reqs and reqs[c.request].status in payment_requests.OPEN_REQUEST}
     parts = split(need, share)
     for tenant, sats in sorted(parts.items()):
         if tenant in open_for or sats <= 0:

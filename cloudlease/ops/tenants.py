@@ -10,7 +10,7 @@ from cloudlease.context import Context
 from cloudlease.errors import BadValue, Conflict
 from cloudlease.ledger.session import Ledger
 from cloudlease.model import Lease, RequestStatus, Tenant, record_number
-from cloudlease.ops.requests import OPEN_REQUEST
+from cloudlease.ops.payment_requests import OPEN_REQUEST
 
 
 def add(ctx: Context, name: str, email: str | None = None,

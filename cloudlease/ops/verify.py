@@ -19,7 +19,9 @@ from cloudlease.ledger.session import Ledger
 
 
 @dataclass
-class Report:
+class VerifyReport:
+    """What ``cloudlease verify`` found, and how much of the ledger it looked at."""
+
     ok: bool = True
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -32,8 +34,8 @@ class Report:
     engine: str = "sqlite"
 
 
-def verify(ctx: Context, *, full: bool = False) -> Report:
-    report = Report(full=full)
+def verify(ctx: Context, *, full: bool = False) -> VerifyReport:
+    report = VerifyReport(full=full)
     db = ctx.db()
     report.engine = db.dialect
     found = integrity.check(db, full=full)
@@ -72,7 +74,7 @@ def verify(ctx: Context, *, full: bool = False) -> Report:
     return report
 
 
-def invariants(ledger: Ledger, report: Report, full: bool = False) -> list[str]:
+def invariants(ledger: Ledger, report: VerifyReport, full: bool = False) -> list[str]:
     """The ledger's rules, checked in the database (no record is built): over open leases
     and requests, or over all history with ``full``."""
     problems: list[str] = []
