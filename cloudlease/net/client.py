@@ -17,6 +17,7 @@ from typing import Any
 from cloudlease.clock import seconds
 from cloudlease.errors import BackendError
 from cloudlease.net.redact import Redactor, snippet
+from cloudlease.net.transport import Call, current, tracked_adapter
 from cloudlease.net.url import parse_url
 
 DEFAULT_MAX_BYTES = 4 << 20  # 4 MiB: an Esplora page of 50 transactions is ~100 kB
@@ -81,88 +82,6 @@ class Reply:
 
 # -- the client ---------------------------------------------------------------------------
 
-class _Call:
-    """One request in flight: its deadline and the connection the watchdog may cut."""
-
-    def __init__(self, deadline: float) -> None:
-        self.deadline = deadline
-        self.expired = False
-        self.finished = False
-        self.conn: Any = None
-        self.reused = False  # sent on a kept-alive connection that had answered before
-        self.lock = threading.Lock()
-
-    def attach(self, conn: Any) -> None:
-        with self.lock:
-            if self.expired:
-                raise TimeoutError("deadline passed")
-            self.conn = conn
-
-    def expire(self) -> None:
-        with self.lock:
-            if self.finished:
-                return
-            self.expired = True
-            sock = getattr(self.conn, "sock", None)
-        if sock is not None:
-            try:
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-
-_current = threading.local()
-
-
-def _tracking(conn_cls: type) -> type:
-    """A urllib3 connection class that tells the current call which socket to cut."""
-
-    class Tracked(conn_cls):  # type: ignore[misc, valid-type]
-        def connect(self) -> None:
-            call = getattr(_current, "call", None)
-            if call is not None:
-                call.attach(self)
-            super().connect()
-
-        def request(self, *args: Any, **kwargs: Any) -> Any:
-            call = getattr(_current, "call", None)
-            if call is not None:
-                call.attach(self)
-                call.reused = getattr(self, "_cl_sent", 0) > 0
-            self._cl_sent = getattr(self, "_cl_sent", 0) + 1
-            return super().request(*args, **kwargs)
-
-    Tracked.__name__ = f"Tracked{conn_cls.__name__}"
-    return Tracked
-
-
-def _adapter(pool_size: int, pin: str | None = None) -> Any:
-    from requests.adapters import HTTPAdapter
-    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-
-    class Pool(HTTPConnectionPool):
-        ConnectionCls = _tracking(HTTPConnectionPool.ConnectionCls)
-
-    class TlsPool(HTTPSConnectionPool):
-        ConnectionCls = _tracking(HTTPSConnectionPool.ConnectionCls)
-
-    class Adapter(HTTPAdapter):
-        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-            if pin is not None:
-                kwargs["assert_fingerprint"] = pin
-            super().init_poolmanager(*args, **kwargs)
-            self.poolmanager.pool_classes_by_scheme = {"http": Pool, "https": TlsPool}
-
-        def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
-            if pin is not None:
-                kwargs["assert_fingerprint"] = pin
-            manager = super().proxy_manager_for(proxy, **kwargs)
-            manager.pool_classes_by_scheme = {"http": Pool, "https": TlsPool}
-            return manager
-
-    return Adapter(pool_connections=4, pool_maxsize=max(1, pool_size), max_retries=0)
-
-
 class Http:
     """HTTP calls with a deadline, a size cap, no redirects and redacted errors.
 
@@ -214,7 +133,7 @@ class Http:
             self._mount(session)
 
     def _mount(self, session: Any) -> None:
-        adapter = _adapter(self._pool_size, self._pin)
+        adapter = tracked_adapter(self._pool_size, self._pin)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
 
@@ -277,10 +196,10 @@ class Http:
         all_headers.update(headers or {})
         with self._count_lock:
             self.requests_made += 1
-        call = _Call(time.monotonic() + total)
+        call = Call(time.monotonic() + total)
         watchdog = threading.Timer(total, call.expire)
         watchdog.daemon = True
-        _current.call = call
+        current.call = call
         watchdog.start()
         response = None
         try:
@@ -323,19 +242,19 @@ class Http:
             with call.lock:
                 call.finished = True
             watchdog.cancel()
-            _current.call = None
+            current.call = None
         release = getattr(response.raw, "release_conn", None)
         if release is not None:
             release()  # read to the end: the connection may be reused (keep-alive)
         return reply
 
-    def _fail(self, call: _Call, url: str, total: float, kind: str, what: str) -> HttpError:
+    def _fail(self, call: Call, url: str, total: float, kind: str, what: str) -> HttpError:
         if call.expired:
             kind, what = "timeout", f"timed out: no complete answer within {total:g} s"
         what = self.redact(what)
         return HttpError(f"{url}: {what}", kind=kind, url=url, reason=what)
 
-    def _read(self, response: Any, url: str, limit: int, call: _Call) -> Reply:
+    def _read(self, response: Any, url: str, limit: int, call: Call) -> Reply:
         status = response.status_code
         headers = {k.lower(): v for k, v in response.headers.items()}
         if 300 <= status < 400:
