@@ -217,3 +217,27 @@ def esplora_home(home: Path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- an LND node's certificates and macaroon (tests/lnd_server.py plays the node) --------
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The node's TLS certificate and key, and another pair it must not be mistaken for."""
+    from tests.lnd_server import make_cert
+
+    folder = tmp_path_factory.mktemp("lnd-certs")
+    cert, key = make_cert(folder, "tls")
+    other_cert, other_key = make_cert(folder, "other")
+    return {"cert": cert, "key": key, "other_cert": other_cert, "other_key": other_key}
+
+
+@pytest.fixture
+def macaroon(tmp_path: Path) -> Path:
+    """The invoice macaroon in a 0600 file, as the operator keeps it."""
+    from tests.lnd_server import MACAROON
+
+    path = tmp_path / "invoice.macaroon"
+    path.write_bytes(MACAROON)
+    path.chmod(0o600)
+    return path

@@ -32,6 +32,10 @@ from urllib.parse import parse_qs, urlsplit
 
 from cloudlease.lightning.bolt11sign import encode_invoice
 
+# An invoice macaroon as LND bakes it (the bytes do not matter to the server, only that
+# the client sends them hex-encoded in Grpc-Metadata-macaroon).
+MACAROON = bytes.fromhex("0201036c6e6402f801030a10") + b"invoice-macaroon-for-tests"
+
 CURRENCY = {"mainnet": "bc", "testnet": "tb", "testnet4": "tb", "signet": "tbs",
             "regtest": "bcrt"}
 

@@ -15,18 +15,8 @@ import pytest
 
 from cloudlease.lightning.bolt11sign import encode_invoice
 from tests.conftest import VPUB
-from tests.lnd_server import LndServer, make_cert
+from tests.lnd_server import MACAROON, LndServer
 from tests.test_lightning_electrum import FakeElectrum, _reply
-
-MACAROON = bytes.fromhex("0201036c6e6402f801030a10") + b"invoice-macaroon-for-tests"
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("lnd-certs")
-    cert, key = make_cert(folder, "tls")
-    other_cert, other_key = make_cert(folder, "other")
-    return {"cert": cert, "key": key, "other_cert": other_cert, "other_key": other_key}
 
 
 @pytest.fixture
@@ -34,14 +24,6 @@ def lnd(certs: dict[str, Path]) -> Iterator[LndServer]:
     srv = LndServer(certs["cert"], certs["key"], MACAROON)
     yield srv
     srv.close()
-
-
-@pytest.fixture
-def macaroon(tmp_path: Path) -> Path:
-    path = tmp_path / "invoice.macaroon"
-    path.write_bytes(MACAROON)
-    path.chmod(0o600)
-    return path
 
 
 def init_lnd(cli, url: str, macaroon: Path, cert: Path, *extra: str) -> Path:

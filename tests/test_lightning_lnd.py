@@ -16,17 +16,7 @@ from cloudlease.lightning import LnState
 from cloudlease.lightning.base import make_node
 from cloudlease.lightning.config import LightningSettings
 from cloudlease.lightning.lnd import LndNode
-from tests.lnd_server import LndServer, make_cert
-
-MACAROON = bytes.fromhex("0201036c6e6402f801030a10") + b"invoice-macaroon-for-tests"
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("lnd-certs")
-    cert, key = make_cert(folder, "tls")
-    other_cert, other_key = make_cert(folder, "other")
-    return {"cert": cert, "key": key, "other_cert": other_cert, "other_key": other_key}
+from tests.lnd_server import MACAROON, LndServer
 
 
 @pytest.fixture
@@ -34,14 +24,6 @@ def server(certs: dict[str, Path]) -> Iterator[LndServer]:
     srv = LndServer(certs["cert"], certs["key"], MACAROON)
     yield srv
     srv.close()
-
-
-@pytest.fixture
-def macaroon(tmp_path: Path) -> Path:
-    path = tmp_path / "invoice.macaroon"
-    path.write_bytes(MACAROON)
-    path.chmod(0o600)
-    return path
 
 
 @pytest.fixture
