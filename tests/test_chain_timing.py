@@ -21,6 +21,7 @@ from cloudlease.bitcoin.backends.devchain import DevchainBackend
 from cloudlease.bitcoin.devchain import Devchain
 from cloudlease.context import Context
 from cloudlease.ops.check import check
+from tests.machine_helpers import set_hooks
 
 T = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -324,7 +325,12 @@ def test_a_late_investment_accepted_counts_from_its_settlement(cli, home, clock)
     assert cli.json("risk")[0]["tenants"][0]["principal_sats"] == 50_000
 
 
-def test_overpayment_is_flagged_for_refund(cli, home, clock):
+def test_overpayment_is_flagged_for_refund(cli, home, clock, tmp_path):
+    log = tmp_path / "refunds.jsonl"
+    hook = tmp_path / "hook.sh"
+    hook.write_text(f"#!/bin/sh\ncat >> {log}\necho >> {log}\n")
+    hook.chmod(0o755)
+    set_hooks(home, payment_refund_due=str(hook))
     lease = cli.json("rent", "--hours", "1")
     cli("devchain", "pay", lease["payment"]["id"], "--sats", "1500")
     cli("devchain", "mine")
@@ -332,6 +338,10 @@ def test_overpayment_is_flagged_for_refund(cli, home, clock):
     req = lease_of(cli, lease["id"])["payment"]
     assert req["status"] == "settled" and req["refund_sats"] == 500
     assert {"overpaid", "refund_due"} <= set(req["flags"])
+    cli("tick")  # flagged once, so told once
+    (event,) = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    assert event["event"] == "payment_refund_due" and event["refund_sats"] == 500
+    assert event["request_id"] == req["id"] and event["lease_id"] == lease["id"]
 
 
 # -- contradictory Esplora answers ----------------------------------------------------------

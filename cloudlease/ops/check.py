@@ -274,6 +274,8 @@ def _apply(ledger: Ledger, before: PaymentRequest, outputs: list[Received],
     ledger.requests[after.id] = after
     if settle.newly_refund_due(before, after):
         report.refunds.append({"id": after.id, "sats": after.refund_sats or 0})
+        events.append(lifecycle.Event("payment_refund_due", after.id,
+                                      {"refund_sats": after.refund_sats or 0}))
     if after.status != before.status:
         report.transitions.append({"id": after.id, "from": before.status.value,
                                    "to": after.status.value})

@@ -22,6 +22,7 @@ case "$CLOUDLEASE_EVENT" in
   provision_failed) what="machine FAILED: $(field machine.error)" ;;
   lease_active)     what="lease paid and active" ;;
   lease_ended)      what="lease ended" ;;
+  payment_refund_due) what="refund due: $(field refund_sats) sat on $(field request_id)" ;;
   *)                what="$CLOUDLEASE_EVENT" ;;
 esac
 printf '%s %s %s %s\n' "$CLOUDLEASE_EVENT_ID" "$CLOUDLEASE_EVENT" "${CLOUDLEASE_LEASE_ID:--}" \
