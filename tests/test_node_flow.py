@@ -134,4 +134,4 @@ def test_sweep_is_accepted_by_a_real_node(cli, node_home, rpc):  # noqa: F811
     mine(rpc)
     tx = rpc("gettransaction", sent["txid"], wallet="miner")
     assert tx["confirmations"] == 1
-    assert "already spent" in cli.json("wallet", "sweep", "--to", to, "--yes", code=2)["message"]
+    assert "already spent" in cli.json("wallet", "sweep", "--to", to, "--yes", code=4)["message"]

@@ -27,7 +27,7 @@ def test_sweep_on_devchain(cli, home):
     sent = cli.json("wallet", "sweep", "--to", to, "--yes")
     assert sent["txid"] == dry["txid"] and sent["broadcast"] is True
     assert cli.json("wallet", "show")  # still readable
-    err = cli.json("wallet", "sweep", "--to", to, "--yes", code=2)
+    err = cli.json("wallet", "sweep", "--to", to, "--yes", code=4)
     assert "already spent" in err["message"]
     cli("devchain", "mine")
     cli("tick")
@@ -55,7 +55,7 @@ def test_sweep_bad_input(cli, home, args, fragment):
 
 def test_nothing_to_sweep_and_descriptor_wallets(cli, home, tmp_path):
     to = cli.json("rent", "--hours", "1")["payment"]["address"]
-    assert "nothing to sweep" in cli.json("wallet", "sweep", "--to", to, "--yes", code=2)["message"]
+    assert "nothing to sweep" in cli.json("wallet", "sweep", "--to", to, "--yes", code=4)["message"]
     from tests.test_cli_wallet import VPUB
 
     other = tmp_path / "desc"
@@ -69,4 +69,4 @@ def test_sweep_through_the_esplora_api(cli, esplora_home):
     to = cli.json("rent", "--hours", "1")["payment"]["address"]
     sent = cli.json("wallet", "sweep", "--to", to, "--yes")
     assert sent["broadcast"] and sent["input_sats"] == 2000
-    assert "already spent" in cli.json("wallet", "sweep", "--to", to, "--yes", code=2)["message"]
+    assert "already spent" in cli.json("wallet", "sweep", "--to", to, "--yes", code=4)["message"]

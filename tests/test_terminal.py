@@ -251,7 +251,7 @@ def test_destructive_commands_need_yes_without_a_terminal(cli, home, args, what)
     if args[0] != "init":  # init --force is refused (exit 4) on a home with history
         cli("tenant", "add", "bob")
         cli("rent", "--hours", "1")
-    if args[1] == "sweep":  # something to sweep (else: exit 2, nothing to sweep)
+    if args[1] == "sweep":  # something to sweep (else: exit 4, nothing to sweep)
         cli("devchain", "pay", "P-1")
         cli("devchain", "mine")
         cli("tick")

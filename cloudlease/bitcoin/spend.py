@@ -24,7 +24,7 @@ from cloudlease.bitcoin.signing import (
     varint_len,
     wif_networks,
 )
-from cloudlease.errors import BadValue
+from cloudlease.errors import BadValue, Conflict
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ def pay_transaction(keys: Iterable[str], utxos: Iterable[Any], *, to: str, sats:
             break
     else:
         without = _fee(rate, vsize(max(1, len(chosen)), [pay_script]))
-        raise BadValue(f"the wallet holds {total:,} sat unspent, not enough for {sats:,} sat "
+        raise Conflict(f"the wallet holds {total:,} sat unspent, not enough for {sats:,} sat "
                        f"and a fee of about {without:,} sat")
     change = total - sats - with_change
     if change >= dust_limit(change_script):

@@ -21,7 +21,7 @@ from cloudlease.bitcoin.signing import (
     varint_len,
     wif_networks,
 )
-from cloudlease.errors import BadValue
+from cloudlease.errors import BadValue, Conflict
 
 
 def sweep_vsize(n_inputs: int, output_script: bytes) -> int:
@@ -93,7 +93,7 @@ def sweep_transaction(
     fee = int((rate * vsize).to_integral_value(rounding=ROUND_CEILING))
     amount = total - fee
     if amount < dust_limit(out_script):
-        raise BadValue(
+        raise Conflict(
             f"nothing to sweep: {total} sat minus a {fee} sat fee leaves less than the dust limit"
         )
 

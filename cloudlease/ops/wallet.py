@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from cloudlease import clock
 from cloudlease.context import Context
-from cloudlease.errors import BadValue
+from cloudlease.errors import BadValue, Conflict
 from cloudlease.model import Transfer, TransferKind, TransferStatus
 
 
@@ -62,14 +62,14 @@ def sweep(ctx: Context, to: str, fee_rate: str | None = None, *, dry_run: bool =
 
     addresses = wallet_addresses(ctx.read())
     if not addresses:
-        raise BadValue("nothing to sweep: no keys-wallet address has received a payment")
+        raise Conflict("nothing to sweep: no keys-wallet address has received a payment")
     backend = make_backend(settings, ctx.home)
     try:
         if not dry_run:
             retry_pending(ctx, backend)
         utxos = [u for found in backend.unspent(addresses).values() for u in found]
         if not utxos:
-            raise BadValue("nothing to sweep: every output received was already spent")
+            raise Conflict("nothing to sweep: every output received was already spent")
         store = KeyStore(ctx.home.keys).load()
         keys = [store.wif_for(a) for a in sorted({u.address for u in utxos})]
         raw = sweep_transaction(keys, to, rate, utxos, network=settings.network)
