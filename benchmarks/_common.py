@@ -200,10 +200,13 @@ def set_config(home: Path, table: str, key: str, value: object) -> None:
 
 
 # -- building homes ------------------------------------------------------------------------
-def init_home(path: Path, *, wallet: str = "descriptor") -> Path:
+def init_home(path: Path, *, wallet: str = "descriptor", lightning: str = "none") -> Path:
+    """A regtest home on the devchain; on-chain only unless ``lightning`` names a backend
+    (``devchain``: the simulated node, which the default home would get), so the ledger
+    benchmarks measure the ledger and bench_lnwire measures what Lightning adds."""
     from cloudlease.ops.home import init
 
-    init(path, xpub=regtest_vpub() if wallet == "descriptor" else None)
+    init(path, xpub=regtest_vpub() if wallet == "descriptor" else None, lightning=lightning)
     return path
 
 

@@ -105,6 +105,18 @@ def test_encoder_and_the_package_decoder_agree(msat: int, created: int, expiry: 
     assert (d.amount_msat, d.currency, d.description) == (msat, currency, description)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=31), max_size=700))
+def test_the_fast_bit_string_is_the_packages_own(words: list[int]) -> None:
+    """bolt11check replaces the package's slow u5_to_bitarray: the bits must be identical."""
+    from bolt11.bit_utils import u5_to_bitarray
+
+    from cloudlease.lightning.bolt11check import _u5_to_bits
+
+    assert _u5_to_bits(words) == u5_to_bitarray(words)
+    assert _u5_to_bits(words).len == 5 * len(words)
+
+
 def test_prefixes() -> None:
     assert PREFIX == {"mainnet": "bc", "testnet": "tb", "testnet4": "tb", "signet": "tbs",
                       "regtest": "bcrt"}

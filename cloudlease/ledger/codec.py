@@ -141,10 +141,29 @@ class RecordCodec:
     columns: tuple[Column, ...]
     names: tuple[str, ...] = ()
     key_index: int = 0
+    shareable: bool = False  # records hold no mutable field (no dict): one may serve twice
+    _memo: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "names", tuple(c.name for c in self.columns))
         object.__setattr__(self, "key_index", self.names.index(self.key))
+
+    def decode_row(self, row: Row) -> Any:
+        """``decode``, remembering the record for an identical row: a command reads open
+        rows before it asks the chain and again inside its write transaction, and a frozen
+        record of the same row is the same record (rows whose records hold a dict are
+        decoded afresh each time)."""
+        if not self.shareable:
+            return self.decode(row)
+        try:
+            rec = self._memo.get(row)
+        except TypeError:  # a row that is not a tuple of plain values
+            return self.decode(row)
+        if rec is None:
+            if len(self._memo) >= _MEMO_ROWS:
+                self._memo.clear()
+            rec = self._memo[row] = self.decode(row)
+        return rec
 
     def encode(self, record: Any) -> Row:
         return tuple(None if (v := getattr(record, c.name)) is None else c.encode(v)
@@ -194,7 +213,12 @@ def codec(cls: type, table: str, key: str) -> RecordCodec:
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             col = dataclasses.replace(col, required=True)
         cols.append(col)
-    return RecordCodec(cls, table, key, tuple(cols))
+    shareable = not any(typing.get_origin(h) is dict or h is dict or "dict" in repr(h)
+                        for h in hints.values())
+    return RecordCodec(cls, table, key, tuple(cols), shareable=shareable)
+
+
+_MEMO_ROWS = 8192  # decoded rows remembered per table
 
 
 _ROW_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False,

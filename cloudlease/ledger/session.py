@@ -78,7 +78,7 @@ class Table(Generic[R]):
             digest = row_hash(self.name, row)
             fresh.append((key, digest))
             self._orig[key] = (row, digest)
-            rec = self.codec.decode(row)
+            rec = self.codec.decode_row(row)
             self._cache[key] = rec
             out.append(rec)
         if fresh and self._s.writable:

@@ -68,7 +68,22 @@ class Record:
         return out
 
     def replace(self, **changes: Any) -> Self:
-        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+        """A copy with ``changes`` (``dataclasses.replace``), or this record itself when
+        they change nothing: a tick evaluates every open request several times a pass and
+        most evaluations change nothing, so the no-op costs a comparison, not a copy."""
+        for name, value in changes.items():
+            if getattr(self, name) != value:
+                break
+        else:
+            return self
+        values = {name: getattr(self, name) for name in _init_names(type(self))}
+        values.update(changes)
+        return type(self)(**values)
+
+
+@cache
+def _init_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls) if f.init)
 
 
 @cache

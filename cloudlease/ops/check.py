@@ -12,8 +12,10 @@ change is committed, outside the lock (``deliver.py``).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from cloudlease import clock, lifecycle
@@ -257,9 +259,7 @@ def _apply(ledger: Ledger, before: PaymentRequest, outputs: list[Received],
             report.held.append(before.id)  # an answer older than one already applied
         after, evs = lifecycle.evaluate(start, outputs, obs, now, pol)
     events += evs
-    if after == before or after.replace(observed_height=before.observed_height,
-                                        observed_hash=before.observed_hash,
-                                        observed_at=before.observed_at) == before:
+    if after == before or _only_the_look(before, after):
         # nothing but the look itself: not worth a write per open request per pass (a
         # look that matters — one that expires the request — changes it and is recorded)
         return
@@ -286,6 +286,19 @@ def _apply(ledger: Ledger, before: PaymentRequest, outputs: list[Received],
         if new_lease.status != lease.status:
             report.transitions.append({"id": lease.id, "from": lease.status.value,
                                        "to": new_lease.status.value})
+
+
+_LOOK = frozenset({"observed_height", "observed_hash", "observed_at"})
+
+
+@cache
+def _compared() -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(PaymentRequest) if f.name not in _LOOK)
+
+
+def _only_the_look(before: PaymentRequest, after: PaymentRequest) -> bool:
+    """Whether ``after`` differs from ``before`` in the observation it records alone."""
+    return all(getattr(before, n) == getattr(after, n) for n in _compared())
 
 
 def _end_leases(ledger: Ledger, now: datetime, report: PassReport,
