@@ -181,10 +181,12 @@ def email() -> Check:
 
 def timezone() -> Check:
     def check(value: Any) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
         if not isinstance(value, str) or not value or _has_control(value):
             raise Bad(f"got {shown(value)}; expected a time zone such as UTC or Europe/Berlin")
+        if value == "UTC":  # the default: no need to load the zone database to know it
+            return value
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError, OSError):

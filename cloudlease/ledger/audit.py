@@ -17,13 +17,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cloudlease import clock
-from cloudlease.ledger.db import command_line
+from cloudlease.ledger.db import command_line, host_name
 
 if TYPE_CHECKING:
     from cloudlease.ledger.db import Db
@@ -92,7 +91,7 @@ def append(db: Db, changes: Mapping[tuple[str, str], str | None],
     seq = (last.seq if last else 0) + 1
     prev = last.hash if last else GENESIS
     at = clock.now().isoformat()
-    host = socket.gethostname()[:64]
+    host = host_name()[:64]
     command = (action or command_line())[:200]
     digest = rows_digest((t, k, h) for (t, k), h in changes.items())
     entry = Entry(seq, prev, at, host, os.getpid(), command, counts_text, digest,

@@ -14,7 +14,6 @@ on PostgreSQL by a transaction-scoped advisory lock, waited for at most
 from __future__ import annotations
 
 import os
-import socket
 import sqlite3
 import sys
 from collections.abc import Iterator, Sequence
@@ -25,6 +24,16 @@ from typing import Any
 from cloudlease.errors import LedgerError
 
 PG_LOCK_KEY = 0x636C6C64  # "clld": the ledger writer lock (pg_advisory_xact_lock)
+
+
+def host_name() -> str:
+    """This machine's name, as ``host_name()`` says it (from ``uname``, without
+    importing the socket module on every command's start-up)."""
+    try:
+        return os.uname().nodename
+    except AttributeError:  # pragma: no cover - no uname (Windows)
+
+        return host_name()
 
 
 def command_line() -> str:
@@ -291,7 +300,7 @@ def open_postgres(url: str, *, lock_timeout: float, connect_timeout: float = 10)
     except ImportError:  # pragma: no cover - a dependency
         raise LedgerError("a PostgreSQL ledger needs psycopg 3 (pip install 'psycopg[binary]')",
                           code="ledger_unavailable") from None
-    app = f"cloudlease pid {os.getpid()}@{socket.gethostname()}: {command_line()}"[:63]
+    app = f"cloudlease pid {os.getpid()}@{host_name()}: {command_line()}"[:63]
     try:
         from psycopg.conninfo import conninfo_to_dict
 

@@ -37,9 +37,22 @@ at the socket call.
 
 from __future__ import annotations
 
-from cloudlease.net.client import DEFAULT_MAX_BYTES, Http, HttpError, Reply
+from typing import Any
+
 from cloudlease.net.redact import Redactor, snippet
 from cloudlease.net.url import Url, is_loopback, parse_url
+
+_CLIENT = ("DEFAULT_MAX_BYTES", "Http", "HttpError", "Reply")
+
+
+def __getattr__(name: str) -> Any:
+    """The client's names load it (requests and urllib3 come with it) only when asked:
+    checking a URL in config.toml at every start-up needs ``parse_url`` alone."""
+    if name in _CLIENT:
+        from cloudlease.net import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module 'cloudlease.net' has no attribute {name!r}")
 
 __all__ = ["DEFAULT_MAX_BYTES", "Http", "HttpError", "Redactor", "Reply", "Url",
            "is_loopback", "parse_url", "snippet"]

@@ -13,11 +13,11 @@ doubling, at most an hour); both give up after ``MAX_ATTEMPTS``.
 from __future__ import annotations
 
 import os
-import socket
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from cloudlease import clock, hooks, lifecycle, views
+from cloudlease.ledger.db import host_name
 from cloudlease.model import Delivery, DeliveryStatus, Event
 
 if TYPE_CHECKING:
@@ -157,7 +157,7 @@ def run_pending(ctx: Context, report: Any, *, event: str | None = None) -> None:
     """Deliver what is due (only ``event``'s deliveries, when given); record outcomes in
     ``report.hooks_delivered/hooks_failed``."""
     now = clock.now()
-    me = f"{socket.gethostname()} pid {os.getpid()}"
+    me = f"{host_name()} pid {os.getpid()}"
     with ctx.transaction("hooks claim") as ledger:
         due = ledger.deliveries.where(
             "status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?) AND "

@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from cloudlease import clock, machines
+from cloudlease.ledger.db import host_name
 from cloudlease.model import Lease, MachineRecord, MachineState
 from cloudlease.ops import deliver
 from cloudlease.provision.base import Machine, MachineSpec, failed, make_driver
@@ -91,7 +91,7 @@ def settings_of(ctx: Context) -> ProvisionSettings:
 def run(ctx: Context, report: Any, only: set[str] | None = None) -> None:
     """Move machines towards what their leases want; ``only``: just these leases."""
     drivers = Drivers(settings_of(ctx), ctx.home.path)
-    host = socket.gethostname()
+    host = host_name()
     shared = bool(ctx.ledger_url)
     me = f"{host} pid {os.getpid()}"
     queue = _due(ctx, drivers, host, shared, only)
@@ -151,7 +151,7 @@ def _claimed_by_other(rec: MachineRecord, now: datetime, me: str) -> bool:
     if rec.claimed_until is None or rec.claimed_until <= now or rec.claimed_by == me:
         return False
     host, _, pid = (rec.claimed_by or "").partition(" pid ")
-    if host == socket.gethostname() and pid.isdigit():
+    if host == host_name() and pid.isdigit():
         try:
             os.kill(int(pid), 0)
         except ProcessLookupError:
