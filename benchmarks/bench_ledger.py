@@ -99,6 +99,16 @@ def section_b(tmp: Path, burst: int) -> None:
     dt = time.perf_counter() - t0
     print(f"   {burst:,} rents through the CLI, one process after another: {dt:.1f} s = "
           f"{burst / dt:.1f} rents/s (goal ≥ 10.2)")
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = max(2, 2 * (os.cpu_count() or 1))
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(lambda _: c.run(cli(home, "rent", "--hours", "1", "--json", "--no-wait"),
+                                      environ=environ), range(burst)))
+    dt = time.perf_counter() - t0
+    print(f"   {burst:,} rents through the CLI, {workers} processes at a time: {dt:.1f} s = "
+          f"{burst / dt:.1f} rents/s")
     from cloudlease.context import Context
     from cloudlease.ops import leases
 
