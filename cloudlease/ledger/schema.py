@@ -33,18 +33,22 @@ SCHEMA_VERSION = 1
 
 @dataclass(frozen=True)
 class Spec:
-    """A record table: its codec and the indexes operators and commands use."""
+    """A record table: its record class, key, and the indexes operators and commands use.
+    The codec (columns from the class's type hints) is built the first time a command
+    touches the table, not for every table at start-up."""
 
-    codec: RecordCodec
+    cls: type
+    name: str
+    key: str
     indexes: tuple[tuple[str, bool], ...] = ()  # (column list, unique)
 
     @property
-    def name(self) -> str:
-        return self.codec.table
+    def codec(self) -> RecordCodec:
+        return codec(self.cls, self.name, self.key)  # cached per class
 
 
 def _spec(cls: type, table: str, key: str, *indexes: tuple[str, bool]) -> Spec:
-    return Spec(codec(cls, table, key), indexes)
+    return Spec(cls, table, key, indexes)
 
 
 SPECS: tuple[Spec, ...] = (
@@ -72,9 +76,9 @@ SPECS: tuple[Spec, ...] = (
           ("request", False), ("txid", False), ("status", False), ("created_at", False)),
 )
 BY_NAME = {s.name: s for s in SPECS}
-BY_CLASS = {s.codec.cls: s for s in SPECS}
+BY_CLASS = {s.cls: s for s in SPECS}
 # tables whose rows the touch triggers watch, with their key column
-WATCHED = tuple((s.name, s.codec.key) for s in SPECS) + (("audit", "seq"),
+WATCHED = tuple((s.name, s.key) for s in SPECS) + (("audit", "seq"),
                                                           ("audit_rows", "seq"))
 
 

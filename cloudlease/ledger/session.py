@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from cloudlease.errors import Conflict, LedgerError, NotFound
-from cloudlease.ledger.codec import Row, row_hash
+from cloudlease.ledger.codec import RecordCodec, Row, row_hash
 from cloudlease.ledger.schema import BY_NAME, Spec, noun
 
 if TYPE_CHECKING:
@@ -56,18 +57,29 @@ class Table(Generic[R]):
     def __init__(self, session: Ledger, spec: Spec) -> None:
         self._s = session
         self.spec = spec
-        self.codec = spec.codec
         self.name = spec.name
         self._cache: dict[str, R | None] = {}        # key → record (None: absent/deleted)
-        self._orig: dict[str, tuple[Row, str] | None] = {}  # key → row and hash as loaded
+        self._orig: dict[str, tuple[Row, str | None] | None] = {}  # key → row, hash
         self._dirty: set[str] = set()
-        self._key_index = self.codec.names.index(self.codec.key)
-        self._select = f"SELECT {', '.join(self.codec.names)} FROM {self.name}"
+
+    # the codec and its SQL when a command first uses the table (most use a few of them)
+    @cached_property
+    def codec(self) -> RecordCodec:
+        return self.spec.codec
+
+    @cached_property
+    def _key_index(self) -> int:
+        return self.codec.key_index
+
+    @cached_property
+    def _select(self) -> str:
+        return f"SELECT {', '.join(self.codec.names)} FROM {self.name}"
 
     # -- loading ------------------------------------------------------------------------
     def _load_rows(self, rows: Iterable[Row]) -> list[R]:
         out: list[R] = []
         fresh: list[tuple[str, str]] = []
+        writable = self._s.writable
         for row in rows:
             key = row[self._key_index]
             if key in self._cache:
@@ -75,13 +87,16 @@ class Table(Generic[R]):
                 if rec is not None:
                     out.append(rec)
                 continue
-            digest = row_hash(self.name, row)
-            fresh.append((key, digest))
+            # a write checks the hash of every row it loaded; a read session hashes a row
+            # only if a write later asks about it (``Ledger.check_loaded(other=...)``)
+            digest = row_hash(self.name, row) if writable else None
+            if digest is not None:
+                fresh.append((key, digest))
             self._orig[key] = (row, digest)
             rec = self.codec.decode_row(row)
             self._cache[key] = rec
             out.append(rec)
-        if fresh and self._s.writable:
+        if fresh:
             self._s.loaded.extend((self.name, k, h) for k, h in fresh)
         return out
 
@@ -294,7 +309,8 @@ class Ledger:
 
         source = self if other is None else other
         rows = self.loaded if other is None else [
-            (name, k, orig[1]) for name, table in other.tables.items()
+            (name, k, orig[1] if orig[1] is not None else row_hash(name, orig[0]))
+            for name, table in other.tables.items()
             for k, orig in table._orig.items() if orig is not None]
         if other is None:
             self.loaded = []
