@@ -19,7 +19,7 @@ from cloudlease.bitcoin.keystore import KeyStore
 from cloudlease.bitcoin.signing import dust_limit, sign_p2wpkh_input
 from cloudlease.bitcoin.sweep import sweep_transaction, sweep_vsize
 from cloudlease.bitcoin.wallet import DescriptorWallet, parse_wallet_source
-from cloudlease.errors import BadValue, ExitCode, LedgerError
+from cloudlease.errors import BadValue, Conflict, ExitCode, LedgerError
 
 MNEMONIC = "abandon " * 11 + "about"
 # Published in REFERENCE.md (BIP84) and BIP49.
@@ -340,7 +340,7 @@ def test_sweep_refusals() -> None:
     addr = p2wpkh_address(key.sec(), "regtest")
     to = addr
     utxo = Utxo("cc" * 32, 0, 10_000, addr)
-    with pytest.raises(BadValue, match="dust"):
+    with pytest.raises(Conflict, match="dust"):
         sweep_transaction([wif], to, 100, [Utxo("cc" * 32, 0, 11_200, addr)], network="regtest")
     with pytest.raises(BadValue, match="listed twice"):
         sweep_transaction([wif], to, 1, [utxo, utxo], network="regtest")
