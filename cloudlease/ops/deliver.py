@@ -51,7 +51,7 @@ def webhook_for(ctx: Context, name: str) -> Any:
 
 def _timeout(ctx: Context, target: str) -> float:
     hook = webhook_for(ctx, target) if target.startswith(WEBHOOK) else None
-    return float(hook.timeout) if hook is not None else ctx.settings.hook_timeout
+    return clock.seconds(hook.timeout) if hook is not None else ctx.settings.hook_timeout
 
 
 def enqueue(ctx: Context, ledger: Ledger, events: list[lifecycle.Event], now: datetime
