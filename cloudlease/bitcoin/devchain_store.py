@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 
 from cloudlease.bitcoin.devchain_view import ChainView
 from cloudlease.errors import LedgerError
-from cloudlease.ledger.fsio import atomic_write
+from cloudlease.ledger.fsio import atomic_write, flock_within
 
 FORMAT = "cloudlease-devchain"
 VERSION = 1
@@ -122,20 +121,13 @@ class DevchainFile:
         except OSError as exc:
             raise LedgerError(f"cannot open {self.lock_path}: {exc.strerror}") from None
         try:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
-                        raise LedgerError(
-                            f"{self.path} is locked by another process (pid {holder}); "
-                            f"gave up after {timeout:g} s",
-                            code="devchain_locked",
-                        ) from None
-                    time.sleep(0.02)
+            if not flock_within(fd, timeout):
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+                raise LedgerError(
+                    f"{self.path} is locked by another process (pid {holder}); "
+                    f"gave up after {timeout:g} s",
+                    code="devchain_locked",
+                ) from None
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
             try:

@@ -73,6 +73,24 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def flock_within(fd: int, timeout: float) -> bool:
+    """Take an exclusive ``flock`` on ``fd``, waiting up to ``timeout`` seconds (polling
+    with a short backoff); False when another process still holds it by then."""
+    deadline = time.monotonic() + max(0.0, timeout)
+    delay = 0.002
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
 class FileLock:
     """An exclusive ``flock`` on ``path`` with a bounded wait.
 
@@ -89,26 +107,19 @@ class FileLock:
 
     def acquire(self) -> None:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        deadline = time.monotonic() + max(0.0, self.timeout)
-        delay = 0.002
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    os.close(fd)
-                    raise
-                if time.monotonic() >= deadline:
-                    holder = _read_holder(fd)
-                    os.close(fd)
-                    raise LedgerError(
-                        f"{self.what} is locked by {holder}; gave up after {self.timeout:g}s "
-                        "(raise --lock-timeout, or wait for it to finish)",
-                        code="locked",
-                    ) from None
-                time.sleep(delay)
-                delay = min(delay * 2, 0.05)
+        try:
+            got = flock_within(fd, self.timeout)
+        except OSError:
+            os.close(fd)
+            raise
+        if not got:
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise LedgerError(
+                f"{self.what} is locked by {holder}; gave up after {self.timeout:g}s "
+                "(raise --lock-timeout, or wait for it to finish)",
+                code="locked",
+            ) from None
         os.ftruncate(fd, 0)
         cmd = " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv[:3]))
         os.pwrite(fd, f"pid {os.getpid()} ({cmd})\n".encode(), 0)

@@ -3,14 +3,13 @@ port it holds, and a lock that serialises provisioning runs on this host."""
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from cloudlease.ledger.fsio import flock_within
 from cloudlease.provision.runner import StepFailed
 
 LOCK_WAIT = 60.0
@@ -88,16 +87,9 @@ def locked(state_dir: Path, wait: float = LOCK_WAIT) -> Iterator[None]:
     state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(state_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise StepFailed(f"another run holds {state_dir}/.lock for more than "
-                                     f"{wait:g}s") from None
-                time.sleep(0.02)
+        if not flock_within(fd, wait):
+            raise StepFailed(f"another run holds {state_dir}/.lock for more than "
+                             f"{wait:g}s") from None
         yield
     finally:
         os.close(fd)
