@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 
+from embit.bech32 import convertbits
+
 CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 MSAT_PER_BTC = 100_000_000_000
 FEATURES = (1 << 8) | (1 << 14) | (1 << 17)  # var_onion_optin, payment_secret required; mpp
@@ -27,17 +29,8 @@ def amount_text(msat: int) -> str:
 
 
 def _u5_bytes(data: bytes) -> list[int]:
-    acc = bits = 0
-    out = []
-    for byte in data:
-        acc = (acc << 8) | byte
-        bits += 8
-        while bits >= 5:
-            bits -= 5
-            out.append((acc >> bits) & 31)
-    if bits:
-        out.append((acc << (5 - bits)) & 31)
-    return out
+    """Bytes as bech32's 5-bit groups, the last one zero-padded."""
+    return convertbits(data, 8, 5)
 
 
 def _u5_int(value: int, groups: int | None = None) -> list[int]:
@@ -53,17 +46,8 @@ def _u5_int(value: int, groups: int | None = None) -> list[int]:
 
 
 def _bytes_u5(groups: list[int]) -> bytes:
-    acc = bits = 0
-    out = bytearray()
-    for g in groups:
-        acc = (acc << 5) | g
-        bits += 5
-        while bits >= 8:
-            bits -= 8
-            out.append((acc >> bits) & 255)
-    if bits:
-        out.append((acc << (8 - bits)) & 255)
-    return bytes(out)
+    """5-bit groups back as bytes, the last one zero-padded (what BOLT11 signs)."""
+    return bytes(convertbits(groups, 5, 8))
 
 
 def _field(tag: str, value: list[int]) -> list[int]:
