@@ -92,6 +92,9 @@ def _parse_time(v: Any) -> datetime:
     return t
 
 
+_JSON_OBJECT = "a JSON object"  # what a dict column holds (its records are not shared)
+
+
 def _column(name: str, hint: Any) -> Column:
     base, optional = _base(hint)
     origin = typing.get_origin(base)
@@ -126,7 +129,7 @@ def _column(name: str, hint: Any) -> Column:
         def enc_json(v: Any) -> Any:
             return None if v == empty else _json_text(list(v) if want is tuple else v)
         return Column(name, "TEXT", enc_json, parse_json, OTHER,
-                      f"a JSON {'array' if want is tuple else 'object'}", True,
+                      "a JSON array" if want is tuple else _JSON_OBJECT, True,
                       empty_default=True)
     raise TypeError(f"unsupported record field type {hint!r}")  # pragma: no cover
 
@@ -213,8 +216,7 @@ def codec(cls: type, table: str, key: str) -> RecordCodec:
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             col = dataclasses.replace(col, required=True)
         cols.append(col)
-    shareable = not any(typing.get_origin(h) is dict or h is dict or "dict" in repr(h)
-                        for h in hints.values())
+    shareable = not any(c.expect == _JSON_OBJECT for c in cols)  # no dict in the record
     return RecordCodec(cls, table, key, tuple(cols), shareable=shareable)
 
 
