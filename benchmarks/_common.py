@@ -405,3 +405,14 @@ def fill_keystore(home: Path, n: int) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
+
+
+def remove_bench_group(name: str) -> None:
+    """Remove what a provisioning benchmark set up for its driver group ``name``: its
+    cgroup v1 folders and the Unix group (best effort: absent ones are fine)."""
+    for root in ("cpu", "memory", "pids", "freezer"):
+        try:
+            Path(f"/sys/fs/cgroup/{root}/{name}").rmdir()
+        except OSError:
+            pass
+    subprocess.run(["groupdel", name], capture_output=True)

@@ -20,7 +20,6 @@ import os
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import cloudlease_cmd, env, run  # noqa: E402
+from benchmarks._common import cloudlease_cmd, env, remove_bench_group, run  # noqa: E402
 from tests.machine_helpers import (  # noqa: E402
     release_all,
     set_provision,
@@ -195,12 +194,7 @@ def main() -> None:
     finally:
         for home in homes:
             release_all(home.path)
-        for root in ("cpu", "memory", "pids", "freezer"):
-            try:
-                Path(f"/sys/fs/cgroup/{root}/cl-bench-m").rmdir()
-            except OSError:
-                pass
-        subprocess.run(["groupdel", "cl-bench-m"], capture_output=True)
+        remove_bench_group("cl-bench-m")
         shutil.rmtree(state, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
 

@@ -16,7 +16,6 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._common import remove_bench_group  # noqa: E402
 from cloudlease.provision.base import Limits, MachineSpec, State  # noqa: E402
 from cloudlease.provision.config import parse_section  # noqa: E402
 from cloudlease.provision.podman import PodmanDriver  # noqa: E402
@@ -121,12 +121,7 @@ def main() -> None:
               f"({down / args.leases * 1000:.1f} ms each)")
     finally:
         cleanup_host(ssh_settings, work)
-        for root in ("cpu", "memory", "pids", "freezer"):
-            try:
-                Path(f"/sys/fs/cgroup/{root}/cl-bench").rmdir()
-            except OSError:
-                pass
-        subprocess.run(["groupdel", "cl-bench"], capture_output=True)
+        remove_bench_group("cl-bench")
         shutil.rmtree(state, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
 
