@@ -43,8 +43,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from cloudlease.bitcoin.backends.base import Received
 from cloudlease.model import Lease, LeaseStatus, PaymentRequest, RequestFlag, RequestStatus
+from cloudlease.model.chain import Received
 
 Flag = RequestFlag
 #: closed_reason values of requests this module expired by their payment window (a

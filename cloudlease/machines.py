@@ -8,7 +8,7 @@ calls the driver outside the ledger lock and saves what it returned. Here:
 - a lease, its tenant and its plan make the :class:`MachineSpec` a driver gets (the
   tenant's public keys and the plan's limits), and a digest of its keys and limits, so a
   tenant's new key reaches a running machine;
-- :func:`next_action` picks the driver method (through ``provision.base.planned``), or
+- :func:`next_action` picks the driver method (through :func:`planned`), or
   none; a machine another host made on a shared ledger is that host's to drive;
 - a lease that cannot get a shell (no SSH key: an anonymous lease, or a tenant without
   one) is ``failed`` with a message saying why, without a driver call, and is tried again
@@ -26,7 +26,7 @@ from typing import Any
 from cloudlease import views
 from cloudlease.lifecycle import Event
 from cloudlease.model import Lease, LeaseStatus, MachineRecord, MachineState, Plan, Tenant
-from cloudlease.provision.base import Limits, Machine, MachineSpec, Want, planned
+from cloudlease.model.machines import Limits, Machine, MachineSpec, State, Want, iso
 
 WANT = {LeaseStatus.ACTIVE: Want.READY, LeaseStatus.SUSPENDED: Want.SUSPENDED,
         LeaseStatus.ENDED: Want.RELEASED, LeaseStatus.EXPIRED: Want.RELEASED,
@@ -148,3 +148,30 @@ def events(before: MachineRecord | None, after: MachineRecord) -> list[Event]:
                                                          MachineState.SUSPENDED):
         return [Event("provision_ready", after.lease, data)]
     return []
+
+
+def planned(spec: MachineSpec, current: Machine | None, want: Want, *,
+            changed: bool = False) -> str | None:
+    """The driver method that moves ``current`` towards ``want``, or ``None``.
+
+    - ``READY``: provision when there is no machine yet or it is pending/failed/released;
+      resume when suspended; extend when ``spec.ends_at`` differs from what it was set up
+      for; provision again (a repair) when ``changed`` says its keys or limits changed. A
+      ready machine with the same end is left alone.
+    - ``SUSPENDED``: suspend unless already suspended.
+    - ``RELEASED``: release unless already released or never recorded.
+    """
+    state = current.state if current else None
+    if want is Want.RELEASED:
+        return None if current is None or state is State.RELEASED else "release"
+    if want is Want.SUSPENDED:
+        return None if state is State.SUSPENDED else "suspend"
+    if state is State.SUSPENDED:
+        return "resume"
+    if state is State.READY:
+        if changed:
+            return "provision"
+        if current is not None and current.ends_at != iso(spec.ends_at):
+            return "extend"
+        return None
+    return "provision"

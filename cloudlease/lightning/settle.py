@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from cloudlease.bitcoin.backends.base import Received
 from cloudlease.lifecycle import (
     WINDOW_REASONS,
     Observation,
@@ -30,8 +29,9 @@ from cloudlease.lifecycle import (
     needed_confirmations,
     with_refund,
 )
-from cloudlease.lightning.base import LnState, LnStatus
 from cloudlease.model import Payment, PaymentRequest, PaymentStatus, RequestStatus
+from cloudlease.model.chain import Received
+from cloudlease.model.lightning import LnState, LnStatus
 
 LEASE_CANCELLED = "lease cancelled"  # closed_reason of a request whose lease was cancelled
 OPEN = (RequestStatus.NEW, RequestStatus.PROCESSING)

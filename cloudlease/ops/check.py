@@ -19,11 +19,11 @@ from functools import cache
 from typing import Any
 
 from cloudlease import clock, lifecycle
-from cloudlease.bitcoin.backends.base import Received
 from cloudlease.context import Context
 from cloudlease.ledger.session import Ledger, normalize_id
 from cloudlease.lightning import settle
 from cloudlease.model import LeaseStatus, Payment, PaymentRequest, PaymentStatus, RequestStatus
+from cloudlease.model.chain import Received
 from cloudlease.ops import deliver, lnrequests, pools
 
 RECHECK_SETTLED = timedelta(hours=6)  # keep watching settled payments this long for reorgs

@@ -11,7 +11,7 @@ from cloudlease.model import Plan
 from cloudlease.money import DUST_SATS, Fiat, parse_amount
 
 if TYPE_CHECKING:
-    from cloudlease.provision.base import Limits
+    from cloudlease.model.machines import Limits
 
 
 def add(ctx: Context, name: str, price_per_hour: str, pool: str | None = None,

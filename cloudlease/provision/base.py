@@ -13,15 +13,19 @@ errors raise.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import Decimal
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cloudlease import clock
-from cloudlease.model import MachineState
+from cloudlease.machines import planned
+from cloudlease.model.machines import (  # noqa: F401 - the drivers' vocabulary, re-exported
+    Limits,
+    Machine,
+    MachineSpec,
+    State,
+    Want,
+    iso,
+)
 
 if TYPE_CHECKING:
     from cloudlease.provision.config import ProvisionSettings
@@ -29,113 +33,6 @@ if TYPE_CHECKING:
 MAX_ERROR = 300  # characters kept of a failure message
 
 
-State = MachineState  # pending | ready | failed | suspended | released (one enum, in model/)
-
-
-class Want(StrEnum):
-    """Where the lease wants its machine to be (derived from the lease's status)."""
-
-    READY = "ready"          # lease active
-    SUSPENDED = "suspended"  # lease suspended (its pool throttled)
-    RELEASED = "released"    # lease ended, expired or cancelled
-
-
-@dataclass(frozen=True)
-class Limits:
-    """A plan's limits for one machine; ``None`` means no limit of that kind.
-
-    Attributes:
-        cpus: CPU time as a number of CPUs (``Decimal('0.5')`` = half of one CPU).
-        memory_bytes: memory (RAM; swap is capped to the same where the host allows).
-        pids: processes and threads at once.
-    """
-
-    cpus: Decimal | None = None
-    memory_bytes: int | None = None
-    pids: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"cpus": None if self.cpus is None else format(self.cpus, "f"),
-                "memory_bytes": self.memory_bytes, "pids": self.pids}
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> Limits:
-        cpus = raw.get("cpus")
-        return cls(cpus=None if cpus is None else Decimal(str(cpus)),
-                   memory_bytes=raw.get("memory_bytes"), pids=raw.get("pids"))
-
-
-@dataclass(frozen=True)
-class MachineSpec:
-    """What a lease asks for.
-
-    Attributes:
-        lease_id: the lease (e.g. ``L-7``); names the account, cgroup and container.
-        tenant: the tenant's name, if any.
-        ssh_keys: the tenant's SSH public keys, each checked by :func:`keys.ssh_public_key`.
-        limits: the plan's limits.
-        ends_at: when the lease ends (UTC); a backstop expiry, not the cut-off itself.
-        plan: the plan's name.
-    """
-
-    lease_id: str
-    tenant: str | None
-    ssh_keys: tuple[str, ...]
-    limits: Limits
-    ends_at: datetime
-    plan: str
-
-    def event(self, action: str) -> dict[str, Any]:
-        """The spec as JSON-able facts (public keys only; never a secret)."""
-        return {"action": action, "lease_id": self.lease_id, "tenant": self.tenant,
-                "ssh_keys": list(self.ssh_keys), "limits": self.limits.to_dict(),
-                "ends_at": iso(self.ends_at), "plan": self.plan}
-
-
-@dataclass(frozen=True)
-class Machine:
-    """What a lease got, as recorded per lease by the caller.
-
-    Attributes:
-        driver: the driver that made it (``command``, ``ssh-account``, ``podman``).
-        state: see :class:`State`.
-        ssh: ``{"host", "port", "user"}`` to show the tenant, or ``None``.
-        error: one line saying why the last call failed (state ``failed``), else ``None``.
-        details: the driver's own facts for idempotency (port, container id, uid,
-            ends_at, ...): JSON-able, never a secret.
-        updated_at: when the driver last returned it (UTC).
-    """
-
-    driver: str
-    state: State
-    ssh: dict[str, Any] | None = None
-    error: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-    updated_at: datetime = field(default_factory=clock.now)
-
-    @classmethod
-    def pending(cls, driver: str) -> Machine:
-        """What to record before the first call, so a crash mid-call is retried."""
-        return cls(driver=driver, state=State.PENDING)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"driver": self.driver, "state": str(self.state),
-                "ssh": dict(self.ssh) if self.ssh else None, "error": self.error,
-                "details": dict(self.details), "updated_at": iso(self.updated_at)}
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> Machine:
-        ssh = raw.get("ssh")
-        return cls(driver=str(raw["driver"]), state=State(raw["state"]),
-                   ssh=dict(ssh) if ssh else None, error=raw.get("error"),
-                   details=dict(raw.get("details") or {}),
-                   updated_at=clock.parse_utc(raw["updated_at"]))
-
-    @property
-    def ends_at(self) -> str | None:
-        """The lease end the machine was last set up for (ISO), to notice an extension."""
-        value = self.details.get("ends_at")
-        return value if isinstance(value, str) else None
 
 
 class Driver(Protocol):
@@ -189,33 +86,6 @@ def reconcile(driver: Driver, spec: MachineSpec, current: Machine | None,
     return None if action is None else getattr(driver, action)(spec, current)
 
 
-def planned(spec: MachineSpec, current: Machine | None, want: Want, *,
-            changed: bool = False) -> str | None:
-    """The driver method that moves ``current`` towards ``want``, or ``None``.
-
-    - ``READY``: provision when there is no machine yet or it is pending/failed/released;
-      resume when suspended; extend when ``spec.ends_at`` differs from what it was set up
-      for; provision again (a repair) when ``changed`` says its keys or limits changed. A
-      ready machine with the same end is left alone.
-    - ``SUSPENDED``: suspend unless already suspended.
-    - ``RELEASED``: release unless already released or never recorded.
-    """
-    state = current.state if current else None
-    if want is Want.RELEASED:
-        return None if current is None or state is State.RELEASED else "release"
-    if want is Want.SUSPENDED:
-        return None if state is State.SUSPENDED else "suspend"
-    if state is State.SUSPENDED:
-        return "resume"
-    if state is State.READY:
-        if changed:
-            return "provision"
-        if current is not None and current.ends_at != iso(spec.ends_at):
-            return "extend"
-        return None
-    return "provision"
-
-
 # --- helpers for drivers ---------------------------------------------------------------------
 def one_line(text: str, limit: int = MAX_ERROR) -> str:
     """A message squeezed to one printable line of at most ``limit`` characters."""
@@ -247,8 +117,3 @@ def failed(driver: str, current: Machine | None, error: str, **details: Any) -> 
     """State ``failed`` with a one-line error, keeping the last access details and facts."""
     ssh = current.ssh if current and current.driver == driver else None
     return result(driver, State.FAILED, current, ssh=ssh, error=error, details=details)
-
-
-def iso(value: datetime) -> str:
-    """UTC ISO 8601 with ``Z``, as machines store times."""
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -20,62 +20,16 @@ A transaction that was replaced or double-spent no longer appears in ``received`
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
+
+from cloudlease.model.chain import ChainTip, Received
 
 #: What ``watch`` and ``received`` take: addresses, or address → the earliest time a
 #: payment to it can have been made (the request's creation time). With times, a backend
 #: that keeps its own index (bitcoind) makes sure it scanned from then and refuses to
 #: answer for an address it cannot vouch for; without them it does its best.
 Addresses = Iterable[str] | Mapping[str, datetime]
-
-
-@dataclass(frozen=True, slots=True)
-class ChainTip:
-    """The best block, as one backend saw it at one moment.
-
-    Attributes:
-        height: its height.
-        hash: its hash (hex), or None where the backend cannot say.
-    """
-
-    height: int
-    hash: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Received:
-    """One output paying a watched address.
-
-    Attributes:
-        address: the address paid.
-        txid: the paying transaction id (hex).
-        vout: the output index within that transaction.
-        sats: the output value in satoshis (int).
-        height: block height it confirmed in, or None while unconfirmed.
-        rbf: True when the transaction signals BIP125 replaceability.
-        first_seen: when the chain first saw the transaction (UTC): the node's mempool
-            entry or receive time (bitcoind), the devchain's recorded time, or the block
-            time of a confirmed output (Esplora); None when the backend cannot say
-            (Esplora has no mempool first-seen time).
-        block_hash: hash of the block it confirmed in, where the backend gives it.
-    """
-
-    address: str
-    txid: str
-    vout: int
-    sats: int
-    height: int | None
-    rbf: bool
-    first_seen: datetime | None = None
-    block_hash: str | None = None
-
-    def confirmations(self, tip_height: int) -> int:
-        """Tip height − block height + 1, or 0 while unconfirmed."""
-        if self.height is None:
-            return 0
-        return max(0, tip_height - self.height + 1)
 
 
 def utc_from_unix(value: int) -> datetime:
