@@ -230,9 +230,9 @@ def build_home(path: Path, total: int, *, open_leases: int = 50, recent_closed: 
     Requests use real derived addresses (index = request number - 1) for open leases and
     filler addresses for closed ones.
     """
-    from cloudlease import clock
     from cloudlease.bitcoin.wallet import DescriptorWallet
     from cloudlease.context import Context
+    from cloudlease.core import clock
     from cloudlease.ledger import audit, schema
     from cloudlease.ledger.codec import row_hash
     from cloudlease.ledger.db import open_sqlite

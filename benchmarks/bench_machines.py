@@ -178,7 +178,7 @@ def main() -> None:
         made = [m for m in rep["machines"] if m["state"] == "ready"]
         writes_up = home.audit_entries() - before
         ends = max(x["ends_at"] for x in home.cli("lease", "list", "--open"))
-        from cloudlease import clock
+        from cloudlease.core import clock
 
         later = (clock.parse_utc(ends) + timedelta(seconds=1)).isoformat()
         before = home.audit_entries()

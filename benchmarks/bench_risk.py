@@ -37,6 +37,7 @@ NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 
 def build(path: Path, leases: int, contributions: int) -> None:
     from cloudlease.context import Context
+    from cloudlease.core.risk import compute_payout, month_key
     from cloudlease.model import (
         Consideration,
         Contribution,
@@ -48,7 +49,6 @@ def build(path: Path, leases: int, contributions: int) -> None:
         RequestStatus,
         Tenant,
     )
-    from cloudlease.risk import compute_payout, month_key
 
     c.build_home(path, leases, now=NOW)
     rng = random.Random(7)

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cloudlease import config_schema as schema
-from cloudlease.clock import seconds
 from cloudlease.config_schema import BACKENDS, HOOK_EVENTS, NETWORKS
 from cloudlease.config_template import DEFAULT_ESPLORA, render_template
-from cloudlease.errors import BadValue, LedgerError
+from cloudlease.core.clock import seconds
+from cloudlease.core.errors import BadValue, LedgerError
 from cloudlease.lightning.config import LightningSettings
 from cloudlease.lightning.config import parse_section as check_lightning
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from cloudlease.money import MAX_RATE, MAX_SATS
+from cloudlease.core.money import MAX_RATE, MAX_SATS
 
 NETWORKS = ("mainnet", "testnet", "testnet4", "signet", "regtest")
 BACKENDS = ("devchain", "esplora", "bitcoind")

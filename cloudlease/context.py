@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cloudlease import config
-from cloudlease.errors import LedgerError
+from cloudlease.core.errors import LedgerError
 from cloudlease.ledger import store
 from cloudlease.ledger.db import Db
 from cloudlease.ledger.session import Ledger

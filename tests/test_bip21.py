@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloudlease.bitcoin.bip21 import MAX_SATS, btc_str, make_uri
-from cloudlease.errors import BadValue
+from cloudlease.core.errors import BadValue
 
 BECH32 = "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu"
 BASE58 = "1LqBGSKuX5yYUonjxT5qGfpUsXKYYWeabA"

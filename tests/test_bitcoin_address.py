@@ -12,7 +12,7 @@ from cloudlease.bitcoin.address import (
     validate_address,
 )
 from cloudlease.bitcoin.networks import NETWORKS, check_network, embit_net
-from cloudlease.errors import BadValue, ExitCode
+from cloudlease.core.errors import BadValue, ExitCode
 
 # BIP350 "valid segwit addresses" with their scriptPubKeys (BIP173's v0 ones are among them).
 BIP350_VALID = [

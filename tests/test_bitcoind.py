@@ -27,14 +27,14 @@ from typing import Any
 
 import pytest
 
-from cloudlease.bitcoin.backends.base import ChainTip, Received
 from cloudlease.bitcoin.backends.bitcoind import (
     BitcoindBackend,
     BitcoindRPCError,
     btc_to_sats,
     signals_rbf,
 )
-from cloudlease.errors import BackendError, BadValue
+from cloudlease.core.errors import BackendError, BadValue
+from cloudlease.model.chain import ChainTip, Received
 
 SECRET = "s3cret-Pa55"
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "regtest-node"

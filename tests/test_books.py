@@ -230,7 +230,7 @@ def test_a_refunded_request_cannot_be_accepted(cli, monkeypatch):
 
 def test_a_refund_left_pending_by_a_timeout_is_sent_next_time(cli, overpaid, monkeypatch,
                                                               tmp_path):
-    from cloudlease.errors import BackendError
+    from cloudlease.core.errors import BackendError
 
     real = DevchainBackend.broadcast
 
@@ -255,7 +255,7 @@ def test_a_refund_left_pending_by_a_timeout_is_sent_next_time(cli, overpaid, mon
 
 
 def test_a_refused_refund_is_marked_failed_and_released(cli, overpaid, monkeypatch):
-    from cloudlease.errors import BadValue
+    from cloudlease.core.errors import BadValue
 
     def refuse(self, raw_hex):
         raise BadValue("bitcoind refused the transaction: min relay fee not met")

@@ -9,8 +9,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloudlease.bitcoin.backends.base import Received
-from cloudlease.lifecycle import (
+from cloudlease.core.lifecycle import (
     Observation,
     Order,
     Policy,
@@ -21,6 +20,7 @@ from cloudlease.lifecycle import (
     with_refund,
 )
 from cloudlease.model import Lease, LeaseStatus, PaymentRequest, RequestStatus
+from cloudlease.model.chain import Received
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 EXPIRES = T0 + timedelta(minutes=15)

@@ -67,7 +67,7 @@ def step():
 """,
     "issue": """
 from cloudlease.ops import invoicing, tenants
-from cloudlease import clock
+from cloudlease.core import clock
 import itertools
 counter = itertools.count()
 def step():

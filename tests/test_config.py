@@ -11,7 +11,7 @@ import pytest
 
 from cloudlease import config
 from cloudlease.config_schema import HOOK_EVENTS
-from cloudlease.errors import LedgerError
+from cloudlease.core.errors import LedgerError
 
 
 def _edit(home, old: str, new: str) -> None:

@@ -18,7 +18,7 @@ from cloudlease.bitcoin.devchain_view import (
     SEQUENCE_FINAL,
     SEQUENCE_RBF,
 )
-from cloudlease.errors import BackendError, BadValue, Conflict, LedgerError, NotFound
+from cloudlease.core.errors import BackendError, BadValue, Conflict, LedgerError, NotFound
 
 ADDR = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"  # p2wpkh
 ADDR2 = "mipcBbFg9gMiCh81Kj8tqqdgoZub1ZJRfn"  # p2pkh (testnet/regtest base58)

@@ -8,7 +8,7 @@ import pytest
 import typer
 
 from cloudlease.cli.main import app
-from cloudlease.errors import ExitCode
+from cloudlease.core.errors import ExitCode
 from tests.conftest import REPO
 
 README = (REPO / "README.md").read_text()

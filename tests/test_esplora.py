@@ -20,7 +20,7 @@ from cloudlease.bitcoin import devserver
 from cloudlease.bitcoin.backends.esplora import EsploraBackend, redact
 from cloudlease.bitcoin.devchain import Devchain
 from cloudlease.bitcoin.devchain_view import FAUCET_ADDRESS
-from cloudlease.errors import BackendError, BadValue
+from cloudlease.core.errors import BackendError, BadValue
 
 ADDR = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
 ADDR2 = "mipcBbFg9gMiCh81Kj8tqqdgoZub1ZJRfn"

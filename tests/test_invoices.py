@@ -21,11 +21,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloudlease import invoices
 from cloudlease.cli import invoice as invoice_cli
 from cloudlease.cli.main import app
 from cloudlease.context import Context
-from cloudlease.errors import BadValue
+from cloudlease.core import invoices
+from cloudlease.core.errors import BadValue
 from cloudlease.model import Lease, LeaseStatus, PaymentRequest, RequestStatus
 from tests.conftest import release_together
 

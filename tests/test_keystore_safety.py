@@ -7,7 +7,7 @@ import pytest
 
 from cloudlease.bitcoin.keyfile import health
 from cloudlease.bitcoin.keystore import KeyStore
-from cloudlease.errors import LedgerError
+from cloudlease.core.errors import LedgerError
 from tests.conftest import home_files
 
 

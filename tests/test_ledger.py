@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from cloudlease.context import Context
-from cloudlease.errors import LedgerError
+from cloudlease.core.errors import LedgerError
 from cloudlease.ledger import schema
 from cloudlease.ops import leases
 from cloudlease.ops.verify import verify

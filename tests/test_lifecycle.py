@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cloudlease.bitcoin.backends.base import Received
-from cloudlease.lifecycle import Observation, Policy, apply_to_lease, end_if_due, evaluate
+from cloudlease.core.lifecycle import Observation, Policy, apply_to_lease, end_if_due, evaluate
 from cloudlease.model import Lease, LeaseStatus, PaymentRequest, RequestStatus
+from cloudlease.model.chain import Received
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 ADDR = "bcrt1qexample"

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloudlease.errors import BackendError, ExitCode
+from cloudlease.core.errors import BackendError, ExitCode
 from cloudlease.lightning.bolt11check import PREFIX, check_invoice, decode, parse_hrp_amount
 from cloudlease.lightning.bolt11sign import amount_text, encode_invoice
 from cloudlease.lightning.devnode import DevNode

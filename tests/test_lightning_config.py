@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cloudlease.errors import BadValue, LedgerError
+from cloudlease.core.errors import BadValue, LedgerError
 from cloudlease.lightning.config import (
     LightningSettings,
     check_init_args,

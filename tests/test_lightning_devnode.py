@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cloudlease.errors import BackendError, BadValue, Conflict, LedgerError, NotFound
+from cloudlease.core.errors import BackendError, BadValue, Conflict, LedgerError, NotFound
 from cloudlease.lightning import LightningNode, LnState, make_node
 from cloudlease.lightning.config import LightningSettings
 from cloudlease.lightning.devnode import DevNode

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from cloudlease.errors import BackendError, BadValue, ExitCode
+from cloudlease.core.errors import BackendError, BadValue, ExitCode
 from cloudlease.lightning import LnState, make_node
 from cloudlease.lightning.bolt11check import check_invoice
 from cloudlease.lightning.bolt11sign import encode_invoice

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cloudlease.errors import BackendError, BadValue, ExitCode, LedgerError
+from cloudlease.core.errors import BackendError, BadValue, ExitCode, LedgerError
 from cloudlease.lightning import LnState
 from cloudlease.lightning.base import make_node
 from cloudlease.lightning.config import LightningSettings

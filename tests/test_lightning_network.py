@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from cloudlease.errors import BackendError
+from cloudlease.core.errors import BackendError
 from tests.test_bitcoind import RPC
 from tests.test_lightning_electrum import ln, lnpay, script  # noqa: F401 - ln is a fixture
 

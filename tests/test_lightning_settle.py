@@ -15,15 +15,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from cloudlease.bitcoin.backends.base import Received
 from cloudlease.bitcoin.bip21 import make_uri
 from cloudlease.bitcoin.qr import make_qr, qr_text, write_png
-from cloudlease.errors import BadValue
-from cloudlease.lifecycle import Policy
+from cloudlease.core import lnsettle as s
+from cloudlease.core.errors import BadValue
+from cloudlease.core.lifecycle import Policy
 from cloudlease.lightning import LnState, LnStatus
-from cloudlease.lightning import settle as s
 from cloudlease.lightning.bolt11check import decode
 from cloudlease.model import PaymentRequest, RequestStatus
+from cloudlease.model.chain import Received
 from tests.test_invoices import need_tool
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from cloudlease import clock
+from cloudlease.core import clock
 from tests.conftest import run_cli
 from tests.machine_helpers import (
     OTHER,

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from cloudlease import clock
+from cloudlease.core import clock
 from cloudlease.provision import accounts
 from tests.machine_helpers import pay, release_all, set_provision, start_lease_ids_at
 from tests.provision_parts import build_image, keypair, need, ssh

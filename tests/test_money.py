@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cloudlease.errors import BadValue
-from cloudlease.money import (
+from cloudlease.core.errors import BadValue
+from cloudlease.core.money import (
     MAX_SATS,
     Fiat,
     btc_text,

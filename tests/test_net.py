@@ -15,7 +15,7 @@ import pytest
 
 from cloudlease.bitcoin.backends.bitcoind import BitcoindBackend
 from cloudlease.bitcoin.backends.esplora import EsploraBackend
-from cloudlease.errors import BackendError, BadValue, ExitCode
+from cloudlease.core.errors import BackendError, BadValue, ExitCode
 from cloudlease.net import Http, HttpError, Redactor, parse_url
 
 PASSWORD = "s3cr@t#pw/x"  # every character that breaks a URL when not percent-encoded

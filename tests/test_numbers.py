@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloudlease import validate
-from cloudlease.errors import BadValue
-from cloudlease.money import Fiat, parse_amount, parse_rate
+from cloudlease.core import validate
+from cloudlease.core.errors import BadValue
+from cloudlease.core.money import Fiat, parse_amount, parse_rate
 from tests.conftest import home_files
 
 HOSTILE = [
@@ -117,7 +117,7 @@ def test_cli_refuses_other_number_forms(cli, home, args, fragment):
 
 
 def test_plain_is_exact_at_any_length():
-    from cloudlease.money import plain
+    from cloudlease.core.money import plain
 
     long = Decimal("999999999999999999999999999999.159")
     assert plain(long) == long and str(plain(long)) == "999999999999999999999999999999.159"

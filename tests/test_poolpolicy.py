@@ -9,7 +9,8 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloudlease import poolpolicy, risk
+from cloudlease.core import poolpolicy, risk
+from cloudlease.core.money import fiat_to_sats
 from cloudlease.model import (
     Consideration,
     Contribution,
@@ -18,7 +19,6 @@ from cloudlease.model import (
     Pool,
     RequestStatus,
 )
-from cloudlease.money import fiat_to_sats
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from cloudlease.errors import BadValue, ExitCode, LedgerError
-from cloudlease.provision import keys
+from cloudlease.core import machine_inputs as keys
+from cloudlease.core.errors import BadValue, ExitCode, LedgerError
 from cloudlease.provision.base import (
     Limits,
     Machine,

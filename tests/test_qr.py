@@ -12,7 +12,7 @@ from PIL import Image
 
 from cloudlease.bitcoin.bip21 import make_uri
 from cloudlease.bitcoin.qr import QUIET_ZONE, make_qr, qr_text, terminal_qr, write_png, write_svg
-from cloudlease.errors import BadValue
+from cloudlease.core.errors import BadValue
 
 BECH32 = "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu"
 TAPROOT = "bc1p5cyxnuxmeuwuvkwfem96lqzszd02n6xdcjrs20cac6yqjjwudpxqkedrcr"

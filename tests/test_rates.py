@@ -22,7 +22,7 @@ from cloudlease.bitcoin.rates import (
     live_rate,
     sats_for_fiat,
 )
-from cloudlease.errors import BackendError, BadValue, ExitCode
+from cloudlease.core.errors import BackendError, BadValue, ExitCode
 
 # path → (status, body, seconds to wait before answering)
 ROUTES: dict[str, tuple[int, bytes, float]] = {

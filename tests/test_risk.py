@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloudlease import risk
-from cloudlease.errors import BadValue, Conflict
+from cloudlease.core import risk
+from cloudlease.core.errors import BadValue, Conflict
 from cloudlease.model import (
     Consideration,
     Contribution,

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloudlease import invoices, tax
-from cloudlease.errors import BadValue
+from cloudlease.core import invoices, tax
+from cloudlease.core.errors import BadValue
 
 
 @pytest.mark.parametrize(("text", "country", "expected"), [

@@ -19,7 +19,7 @@ from cloudlease.bitcoin.keystore import KeyStore
 from cloudlease.bitcoin.signing import dust_limit, sign_p2wpkh_input
 from cloudlease.bitcoin.sweep import sweep_transaction, sweep_vsize
 from cloudlease.bitcoin.wallet import DescriptorWallet, parse_wallet_source
-from cloudlease.errors import BadValue, Conflict, ExitCode, LedgerError
+from cloudlease.core.errors import BadValue, Conflict, ExitCode, LedgerError
 
 MNEMONIC = "abandon " * 11 + "about"
 # Published in REFERENCE.md (BIP84) and BIP49.

@@ -26,7 +26,7 @@ from cloudlease.bitcoin.networks import (
     mismatch_message,
     networks_for_hrp,
 )
-from cloudlease.errors import BadValue
+from cloudlease.core.errors import BadValue
 
 #: base58 version byte → (address kind, networks using it).
 _BASE58_VERSIONS: dict[int, tuple[str, tuple[str, ...]]] = {

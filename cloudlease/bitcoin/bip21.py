@@ -19,8 +19,8 @@ import unicodedata
 from urllib.parse import quote
 
 from cloudlease.bitcoin.address import parse_address
-from cloudlease.errors import BadValue
-from cloudlease.money import MAX_SATS, btc_text
+from cloudlease.core.errors import BadValue
+from cloudlease.core.money import MAX_SATS, btc_text
 
 _BECH32 = re.compile(r"[a-z0-9]+1[qpzry9x8gf2tvdw0s3jn54khce6mua7l]+")
 # Bidirectional formatting characters (embedding, override, isolate, marks).

@@ -20,10 +20,10 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
-from cloudlease import clock
 from cloudlease.bitcoin.devchain_store import DevchainFile
 from cloudlease.bitcoin.devchain_view import output_of
-from cloudlease.errors import BadValue, Conflict, NotFound
+from cloudlease.core import clock
+from cloudlease.core.errors import BadValue, Conflict, NotFound
 
 MAX_SATS = 21_000_000 * 100_000_000
 MAX_MINE = 10_000

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudlease.bitcoin.devchain_view import ChainView
-from cloudlease.errors import LedgerError
+from cloudlease.core.errors import LedgerError
 from cloudlease.ledger.fsio import atomic_write, flock_within
 
 FORMAT = "cloudlease-devchain"

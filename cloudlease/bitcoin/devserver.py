@@ -26,7 +26,7 @@ from urllib.parse import unquote, urlsplit
 
 from cloudlease.bitcoin.devchain import Devchain, regtest_script
 from cloudlease.bitcoin.devchain_view import ChainView
-from cloudlease.errors import BadValue, CloudleaseError
+from cloudlease.core.errors import BadValue, CloudleaseError
 
 _TXID = "([0-9a-f]{64})"
 _ADDR = "([^/]+)"

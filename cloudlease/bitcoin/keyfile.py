@@ -14,7 +14,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from cloudlease.errors import LedgerError
+from cloudlease.core.errors import LedgerError
 from cloudlease.ledger.fsio import atomic_write
 
 

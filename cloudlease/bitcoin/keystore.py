@@ -37,7 +37,7 @@ from cloudlease.bitcoin.address import p2wpkh_address, parse_address, validate_a
 from cloudlease.bitcoin.keyfile import check_mode, clean_tail, open_nofollow, parse, write_private
 from cloudlease.bitcoin.networks import check_network, describe
 from cloudlease.bitcoin.signing import wif_networks
-from cloudlease.errors import BadValue, LedgerError
+from cloudlease.core.errors import BadValue, LedgerError
 
 SCHEMA_VERSION = 1
 _HEADER = "# cloudlease keystore: private keys. Keep it secret: mode 0600, never share or commit.\n"

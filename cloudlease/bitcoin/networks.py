@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cloudlease.errors import BadValue
+from cloudlease.core.errors import BadValue
 
 NETWORKS: tuple[str, ...] = ("mainnet", "testnet", "testnet4", "signet", "regtest")
 

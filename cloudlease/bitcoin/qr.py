@@ -23,7 +23,7 @@ import os
 from typing import Any
 
 from cloudlease.bitcoin.address import is_bech32
-from cloudlease.errors import BadValue
+from cloudlease.core.errors import BadValue
 
 _ALNUM = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
 QUIET_ZONE = 4  # modules of light border the QR spec asks for

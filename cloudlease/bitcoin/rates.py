@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
-from cloudlease.errors import BackendError, BadValue
-from cloudlease.money import fiat_to_sats
+from cloudlease.core.errors import BackendError, BadValue
+from cloudlease.core.money import fiat_to_sats
 
 T = TypeVar("T")
 

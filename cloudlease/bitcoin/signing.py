@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from cloudlease.bitcoin.networks import TEST_FAMILY
-from cloudlease.errors import BadValue
+from cloudlease.core.errors import BadValue
 
 RBF_SEQUENCE = 0xFFFFFFFD  # BIP125: lets the operator bump a stuck sweep
 MAX_FEE_RATE = Decimal(10_000)  # sat/vB; anything above is surely a typo

@@ -24,7 +24,7 @@ from cloudlease.bitcoin.signing import (
     varint_len,
     wif_networks,
 )
-from cloudlease.errors import BadValue, Conflict
+from cloudlease.core.errors import BadValue, Conflict
 
 
 @dataclass(frozen=True)

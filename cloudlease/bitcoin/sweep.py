@@ -21,7 +21,7 @@ from cloudlease.bitcoin.signing import (
     varint_len,
     wif_networks,
 )
-from cloudlease.errors import BadValue, Conflict
+from cloudlease.core.errors import BadValue, Conflict
 
 
 def sweep_vsize(n_inputs: int, output_script: bytes) -> int:

@@ -30,7 +30,7 @@ import re
 from typing import Any
 
 from cloudlease.bitcoin.networks import TEST_FAMILY, check_network, embit_net, mismatch_message
-from cloudlease.errors import BadValue
+from cloudlease.core.errors import BadValue
 
 HARDENED = 0x80000000
 

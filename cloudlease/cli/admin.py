@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from cloudlease.cli.common import STATE, Result, YesOpt, command, confirm, ctx
-from cloudlease.errors import ExitCode
+from cloudlease.core.errors import ExitCode
 
 
 def init(

@@ -41,7 +41,6 @@ try:  # typer >= 0.26 carries its own copy of Click
 except ImportError:  # pragma: no cover - older typer uses Click itself
     import click  # type: ignore[no-redef]
 
-from cloudlease import clock, validate
 from cloudlease.cli.failures import (
     EXIT_BROKEN_PIPE,
     os_error,
@@ -49,7 +48,8 @@ from cloudlease.cli.failures import (
     write_error,
 )
 from cloudlease.cli.numbers import harden
-from cloudlease.errors import BadValue, CloudleaseError, ExitCode, LedgerError
+from cloudlease.core import clock, validate
+from cloudlease.core.errors import BadValue, CloudleaseError, ExitCode, LedgerError
 
 
 @dataclass
@@ -262,7 +262,7 @@ def output_failed(exc: OSError) -> None:
 
 
 def emit(result: Result) -> None:
-    from cloudlease.views import json_default, jsonable
+    from cloudlease.core.views import json_default, jsonable
 
     if result.data is None and result.view == "none":
         return

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from cloudlease.cli.common import STATE, Result, command, ctx
-from cloudlease.errors import BadValue
+from cloudlease.core.errors import BadValue
 
 app = typer.Typer(help="The simulated regtest chain, for demos, CI and fault drills.",
                   no_args_is_help=True)
@@ -26,7 +26,7 @@ def _chain():
 def _sats(text: str | None) -> int | None:
     if text is None:
         return None
-    from cloudlease.money import parse_amount
+    from cloudlease.core.money import parse_amount
 
     value = parse_amount(text, what="--sats")
     if not isinstance(value, int):

@@ -15,7 +15,7 @@ import os
 import sys
 import unicodedata
 
-from cloudlease.errors import ExitCode
+from cloudlease.core.errors import ExitCode
 
 EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a process killed by SIGPIPE
 

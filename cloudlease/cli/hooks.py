@@ -67,7 +67,7 @@ def redeliver(
 
     Example: cloudlease hooks redeliver E-12 --to https://provisioner.example.com/hook
     """
-    from cloudlease.errors import ExitCode
+    from cloudlease.core.errors import ExitCode
     from cloudlease.ops import deliver
     from cloudlease.ops.check import PassReport
 

@@ -20,7 +20,7 @@ ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing -
 
 
 def _data(inv) -> dict:
-    from cloudlease import documents
+    from cloudlease.core import documents
 
     return documents.view(inv)
 
@@ -45,7 +45,7 @@ def create(
 
     Example: cloudlease invoice create --tenant alice --period 2026-03
     """
-    from cloudlease.errors import BadValue
+    from cloudlease.core.errors import BadValue
     from cloudlease.ops import invoicing
 
     if (tenant is None) == (not anonymous):
@@ -89,9 +89,9 @@ def show(
 
     Example: cloudlease invoice show INV-2026-0001 --format html -o inv.html
     """
-    from cloudlease.errors import BadValue
+    from cloudlease.core.errors import BadValue
+    from cloudlease.core.views import jsonable
     from cloudlease.ops import invoicing
-    from cloudlease.views import jsonable
 
     if fmt not in SHOW_FORMATS:
         raise BadValue(f"unknown format {fmt!r} (one of {', '.join(SHOW_FORMATS)})")
@@ -101,7 +101,7 @@ def show(
     if fmt == "table":
         return Result(_strip(doc), "invoice")
     if fmt == "md":
-        from cloudlease.documents import to_markdown
+        from cloudlease.core.documents import to_markdown
 
         text = to_markdown(doc)
     elif fmt == "html":

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from cloudlease import views
 from cloudlease.cli.common import STATE, Result, YesOpt, command, confirm, ctx
+from cloudlease.core import views
 
 app = typer.Typer(help="Leases: list, show, cancel, extend.", no_args_is_help=True)
 

@@ -17,8 +17,8 @@ try:  # typer >= 0.26 carries its own copy of Click
 except ImportError:  # pragma: no cover - older typer uses Click itself
     import click  # type: ignore[no-redef]
 
-from cloudlease import validate
-from cloudlease.errors import BadValue
+from cloudlease.core import validate
+from cloudlease.core.errors import BadValue
 
 MAX_FLOAT_OPTION = 1e9  # every float option is seconds; time.sleep overflows near 9.2e9
 MAX_INT_OPTION = 10**9  # an int option without its own maximum (a TOML int is 64 bits)

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from cloudlease import views
 from cloudlease.cli.common import STATE, Result, YesOpt, command, confirm, ctx
+from cloudlease.core import views
 
 app = typer.Typer(help="Payment requests: check, show, accept, refund.", no_args_is_help=True)
 
@@ -17,7 +17,7 @@ app = typer.Typer(help="Payment requests: check, show, accept, refund.", no_args
 def _report_data(report, *, sentences: bool = False) -> dict:
     """The JSON of a check or tick; ``sentences``: where each request stands, in words
     (``pay check`` only: a tick may watch thousands)."""
-    from cloudlease.views import partial_line, request_sentence
+    from cloudlease.core.views import partial_line, request_sentence
 
     data = {"at": report.at, "backend": report.backend, "tip_height": report.tip_height,
             "checked": report.checked, "transitions": report.transitions,
@@ -95,7 +95,7 @@ def show(
     """
     from cloudlease.bitcoin import qr
     from cloudlease.cli.lease import with_qr
-    from cloudlease.errors import BadValue
+    from cloudlease.core.errors import BadValue
 
     c = ctx()
     req = c.read().request(request_id)
@@ -202,7 +202,7 @@ def tick(quiet: QuietOpt = False) -> Result:
 
     Example: cloudlease tick --quiet
     """
-    from cloudlease.errors import ExitCode
+    from cloudlease.core.errors import ExitCode
     from cloudlease.ops.check import check as do_check
 
     report = do_check(ctx(), tick=True)
@@ -229,8 +229,9 @@ def watch(
 
     Example: cloudlease watch --interval 30 --quiet
     """
-    from cloudlease import clock, render
-    from cloudlease.errors import BackendError, ExitCode
+    from cloudlease import render
+    from cloudlease.core import clock
+    from cloudlease.core.errors import BackendError, ExitCode
     from cloudlease.ops.check import check as do_check
 
     c = ctx()

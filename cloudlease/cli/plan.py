@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from cloudlease import views
 from cloudlease.cli.common import Result, command, ctx
+from cloudlease.core import views
 
 app = typer.Typer(help="Plans: what an hour costs.", no_args_is_help=True)
 
@@ -30,8 +30,8 @@ def add(
 
     Example: cloudlease plan add gpu-hour --price-per-hour '0.40 USD' --pool gpu
     """
+    from cloudlease.core.machine_inputs import parse_limits
     from cloudlease.ops import plans
-    from cloudlease.provision.keys import parse_limits
 
     limits = parse_limits(cpus, memory, pids)
     return Result(views.plan(plans.add(ctx(), name, price_per_hour, pool, limits)), "plan")

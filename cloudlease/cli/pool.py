@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from cloudlease import views
 from cloudlease.cli.common import Result, command, ctx
+from cloudlease.core import views
 
 app = typer.Typer(help="Pools: capacity that investors fund and whose risk they share.",
                   no_args_is_help=True)
@@ -56,7 +56,7 @@ def add(
 
 
 def _show_data(c, ledger, pool) -> dict:
-    from cloudlease import clock
+    from cloudlease.core import clock
     from cloudlease.ops import pools
 
     now = clock.now()
@@ -118,7 +118,7 @@ def fund(
     Example: cloudlease pool fund gpu --tenant alice --amount '600000 sat'
     """
     from cloudlease.cli.lease import with_qr
-    from cloudlease.errors import BadValue
+    from cloudlease.core.errors import BadValue
     from cloudlease.ops import pools
 
     if not amount:
@@ -153,7 +153,7 @@ def risk(
 
     Example: cloudlease risk --pool gpu --as-of 2026-03-01
     """
-    from cloudlease.clock import parse_utc
+    from cloudlease.core.clock import parse_utc
     from cloudlease.ops import pools
 
     tables = pools.risk_table(ctx(), pool, parse_utc(as_of) if as_of else None)

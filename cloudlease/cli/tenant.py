@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from cloudlease import views
 from cloudlease.cli.common import Result, YesOpt, command, confirm, ctx
+from cloudlease.core import views
 
 app = typer.Typer(help="Tenants: who rents and who funds capacity.", no_args_is_help=True)
 
@@ -81,7 +81,7 @@ def edit(
 
     Example: cloudlease tenant edit acme --vat-id DE123456789
     """
-    from cloudlease.errors import BadValue
+    from cloudlease.core.errors import BadValue
     from cloudlease.ops import sshkeys, tenants
 
     keys = sshkeys.collect(ssh_key or (), ssh_key_file or ())

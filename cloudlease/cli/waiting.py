@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from cloudlease.cli.common import Result
-from cloudlease.errors import BackendError
+from cloudlease.core.errors import BackendError
 
 POLL_SECONDS = 2.0
 INTERRUPTED = 130  # 128 + SIGINT, what shells expect of a program stopped with Ctrl-C
@@ -24,9 +24,9 @@ INTERRUPTED = 130  # 128 + SIGINT, what shells expect of a program stopped with 
 
 def wait_for_payment(ctx: Any, data: dict[str, Any], payment: dict[str, Any] | None) -> Result:
     from cloudlease import render
+    from cloudlease.core.views import jsonable, request_sentence
     from cloudlease.ops import lnrequests
     from cloudlease.ops.check import check
-    from cloudlease.views import jsonable, request_sentence
 
     render.show("rental", jsonable({**data, "payment": payment}))
     rid = data["payment"]["id"]
@@ -67,7 +67,7 @@ def wait_for_payment(ctx: Any, data: dict[str, Any], payment: dict[str, Any] | N
     finally:
         if node is not None:
             node.close()
-    from cloudlease import views
+    from cloudlease.core import views
     from cloudlease.ops.leases import show
 
     lease, reqs = show(ctx, data["id"])

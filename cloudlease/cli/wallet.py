@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from cloudlease.cli.common import STATE, Result, YesOpt, command, confirm, ctx
-from cloudlease.errors import BadValue
+from cloudlease.core.errors import BadValue
 
 app = typer.Typer(help="The receiving wallet.", no_args_is_help=True)
 

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from cloudlease import clock
+from cloudlease.core import clock
 from cloudlease.ledger.db import command_line, host_name
 
 if TYPE_CHECKING:

@@ -26,7 +26,7 @@ from enum import StrEnum
 from functools import cache
 from typing import Any
 
-from cloudlease.errors import LedgerError
+from cloudlease.core.errors import LedgerError
 
 Row = tuple[Any, ...]
 TEXT, INT, OTHER = 0, 1, 2

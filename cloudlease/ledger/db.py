@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from cloudlease.errors import LedgerError
+from cloudlease.core.errors import LedgerError
 
 PG_LOCK_KEY = 0x636C6C64  # "clld": the ledger writer lock (pg_advisory_xact_lock)
 

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from cloudlease.errors import LedgerError
+from cloudlease.core.errors import LedgerError
 
 
 def fsync_dir(directory: Path) -> None:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from cloudlease.errors import LedgerError
+from cloudlease.core.errors import LedgerError
 from cloudlease.ledger import audit, schema
 from cloudlease.ledger.codec import row_hash
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cloudlease import clock
-from cloudlease.errors import LedgerError
+from cloudlease.core import clock
+from cloudlease.core.errors import LedgerError
 from cloudlease.ledger.fsio import FileLock, fsync_dir
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from cloudlease.errors import Conflict, LedgerError, NotFound
+from cloudlease.core.errors import Conflict, LedgerError, NotFound
 from cloudlease.ledger.codec import RecordCodec, Row, row_hash
 from cloudlease.ledger.schema import BY_NAME, Spec, noun
 

@@ -27,8 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from cloudlease.errors import BackendError, BadValue, LedgerError
-from cloudlease.model.lightning import LnInvoice, LnStatus
+from cloudlease.core.errors import BackendError, BadValue, LedgerError
+from cloudlease.model.lightning import LnInvoice, LnState, LnStatus  # noqa: F401 - re-exported for backends
 
 if TYPE_CHECKING:
     from cloudlease.lightning.config import LightningSettings

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cloudlease.errors import BackendError
+from cloudlease.core.errors import BackendError
 from cloudlease.lightning.base import LnInvoice, utc_from_unix
 
 #: BOLT11 currency prefix (after ``ln``) for each network cloudlease knows.

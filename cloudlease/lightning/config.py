@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from cloudlease.errors import BadValue, LedgerError
+from cloudlease.core.errors import BadValue, LedgerError
 
 BACKENDS = ("none", "devchain", "electrum", "lnd")
 KEYS = ("backend", "url", "macaroon", "tls_cert", "timeout_seconds")

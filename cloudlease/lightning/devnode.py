@@ -11,7 +11,7 @@ reverse). Two files, two locks, each rewritten whole: a locked read-modify-write
 ``fsio.atomic_write`` (temp file, fsync, rename, fsync of the folder); readers take no lock
 and always see a whole file. Mode 0600: it holds the node key and unrevealed preimages.
 
-Times come from ``cloudlease.clock.now()`` (``CLOUDLEASE_NOW`` pins them).
+Times come from ``cloudlease.core.clock.now()`` (``CLOUDLEASE_NOW`` pins them).
 
 Errors: unknown invoice ``NotFound``; paying an expired, paid or cancelled invoice
 ``Conflict``; a wrong amount ``BadValue``; a corrupt or unreadable state file or a lock
@@ -31,8 +31,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cloudlease import clock
-from cloudlease.errors import BackendError, BadValue, Conflict, LedgerError, NotFound
+from cloudlease.core import clock
+from cloudlease.core.errors import BackendError, BadValue, Conflict, LedgerError, NotFound
 from cloudlease.lightning.base import (
     LnInvoice,
     LnState,

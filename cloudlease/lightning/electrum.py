@@ -38,9 +38,9 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from cloudlease import clock
-from cloudlease.clock import seconds
-from cloudlease.errors import BackendError, BadValue
+from cloudlease.core import clock
+from cloudlease.core.clock import seconds
+from cloudlease.core.errors import BackendError, BadValue
 from cloudlease.lightning.base import (
     LnInvoice,
     LnState,
@@ -147,8 +147,8 @@ class ElectrumNode:
         check_request(amount_msat, description, expiry_seconds)
         if amount_msat % 1000:
             raise BadValue(f"Electrum invoices are whole sats; {amount_msat} msat is not")
+        from cloudlease.core.money import btc_text
         from cloudlease.lightning.bolt11check import check_invoice
-        from cloudlease.money import btc_text
 
         asked_at = clock.now()
         req = self._call("add_request", {"amount": btc_text(amount_msat // 1000),

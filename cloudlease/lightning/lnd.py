@@ -41,9 +41,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from cloudlease import clock
-from cloudlease.clock import seconds
-from cloudlease.errors import BackendError, BadValue, LedgerError
+from cloudlease.core import clock
+from cloudlease.core.clock import seconds
+from cloudlease.core.errors import BackendError, BadValue, LedgerError
 from cloudlease.lightning.base import (
     LnInvoice,
     LnState,

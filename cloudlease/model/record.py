@@ -16,7 +16,7 @@ from enum import StrEnum
 from functools import cache
 from typing import Any, Self
 
-from cloudlease.errors import LedgerError
+from cloudlease.core.errors import LedgerError
 
 
 class Record:

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from cloudlease.clock import seconds
-from cloudlease.errors import BackendError
+from cloudlease.core.clock import seconds
+from cloudlease.core.errors import BackendError
 from cloudlease.net.redact import Redactor, snippet
 from cloudlease.net.transport import Call, current, tracked_adapter
 from cloudlease.net.url import parse_url

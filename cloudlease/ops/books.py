@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from cloudlease import books, clock, exports, invoices
 from cloudlease.context import Context
-from cloudlease.errors import BadValue
+from cloudlease.core import books, clock, exports, invoices
+from cloudlease.core.errors import BadValue
 from cloudlease.ledger.session import Ledger
 from cloudlease.ops.invoicing import ALL, read_history, timezone
 

@@ -16,7 +16,8 @@ import os
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from cloudlease import clock, hooks, lifecycle, views
+from cloudlease import hooks
+from cloudlease.core import clock, lifecycle, views
 from cloudlease.ledger.db import host_name
 from cloudlease.model import Delivery, DeliveryStatus, Event
 
@@ -109,7 +110,7 @@ def redeliver(ctx: Context, event_id: str, target: str | None = None) -> list[st
     URL), including receivers configured since it happened; returns the delivery ids.
     The caller then runs ``run_pending(..., event=...)`` outside the lock."""
     from cloudlease import webhooks
-    from cloudlease.errors import Conflict, NotFound
+    from cloudlease.core.errors import Conflict, NotFound
     from cloudlease.ledger.session import normalize_id
 
     eid = normalize_id(event_id, "E")

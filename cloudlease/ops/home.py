@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from cloudlease import clock, config, validate
-from cloudlease.errors import BadValue, Conflict, LedgerError
+from cloudlease import config
+from cloudlease.core import clock, validate
+from cloudlease.core.errors import BadValue, Conflict, LedgerError
 from cloudlease.ledger import store
 from cloudlease.ledger.fsio import FileLock, fsync_dir
 from cloudlease.ledger.store import Home

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cloudlease import clock, documents, invoices, periods, tax, validate
 from cloudlease.context import Context
-from cloudlease.errors import BadValue, Conflict, LedgerError, NotFound
+from cloudlease.core import clock, documents, invoices, periods, tax, validate
+from cloudlease.core.errors import BadValue, Conflict, LedgerError, NotFound
 from cloudlease.ledger.session import Ledger, normalize_id
 from cloudlease.model import (
     Contribution,

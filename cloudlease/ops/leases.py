@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from cloudlease import clock, validate
 from cloudlease.context import Context
-from cloudlease.errors import BadValue, Conflict, NotFound
+from cloudlease.core import clock, validate
+from cloudlease.core.errors import BadValue, Conflict, NotFound
 from cloudlease.ledger.session import Ledger
 from cloudlease.model import Lease, LeaseStatus, PaymentRequest, Plan, RequestStatus
 from cloudlease.ops import lnrequests, payment_requests
@@ -159,7 +159,7 @@ def _rent(ctx: Context, h: int, plan: str | None, tenant: str | None, key: str |
 def _invest_sats(ctx: Context, invest: str | None, tenant: str | None) -> int:
     if invest is None:
         return 0
-    from cloudlease.money import DUST_SATS, parse_amount
+    from cloudlease.core.money import DUST_SATS, parse_amount
 
     if tenant is None:
         raise BadValue("--invest needs --tenant: investors must be named")
@@ -205,7 +205,7 @@ def _by_key(ctx: Context, ledger: Ledger, key: str) -> Lease | None:
 def listing(ctx: Context, *, status: str | None = None, tenant: str | None = None,
             open_only: bool = False) -> list[dict]:
     """Leases as ``--json`` shows them, oldest first, filtered in the database."""
-    from cloudlease import views
+    from cloudlease.core import views
 
     ledger = ctx.read()
     clause, params = [], []
@@ -276,7 +276,7 @@ def _cancel_invoices(ctx: Context, closed: list[PaymentRequest]) -> None:
     invoices = [r for r in closed if r.ln_invoice and not r.ln_paid_msat]
     if not invoices or not ctx.settings.lightning.enabled:
         return
-    from cloudlease.errors import CloudleaseError
+    from cloudlease.core.errors import CloudleaseError
 
     try:
         node = lnrequests.node(ctx)

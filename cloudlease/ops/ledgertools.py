@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cloudlease import clock
 from cloudlease.context import Context
-from cloudlease.errors import BadValue, Conflict, LedgerError
+from cloudlease.core import clock
+from cloudlease.core.errors import BadValue, Conflict, LedgerError
 from cloudlease.ledger import audit, schema
 from cloudlease.ledger.codec import row_hash
 from cloudlease.ledger.db import Db

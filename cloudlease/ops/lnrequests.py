@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from cloudlease import clock
-from cloudlease.errors import BackendError, BadValue, CloudleaseError
+from cloudlease.core import clock
+from cloudlease.core.errors import BackendError, BadValue, CloudleaseError
 
 if TYPE_CHECKING:
     from cloudlease.config import Settings

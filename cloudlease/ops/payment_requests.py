@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from cloudlease import clock
 from cloudlease.context import Context
-from cloudlease.errors import Conflict, LedgerError
+from cloudlease.core import clock
+from cloudlease.core.errors import Conflict, LedgerError
 from cloudlease.ledger.session import Ledger
 from cloudlease.model import PaymentRequest, RequestStatus
 from cloudlease.ops.quote import Quote
@@ -189,7 +189,7 @@ def watch_now(ctx: Context, addresses: dict[str | None, datetime]) -> str | None
     if ctx.settings.backend != "bitcoind" or not addresses:
         return None
     from cloudlease.bitcoin.backends import make_backend
-    from cloudlease.errors import BackendError
+    from cloudlease.core.errors import BackendError
 
     backend = make_backend(ctx.settings, ctx.home)
     try:

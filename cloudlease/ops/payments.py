@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from cloudlease import clock, lifecycle, validate
 from cloudlease.context import Context
-from cloudlease.errors import BadValue, Conflict
+from cloudlease.core import clock, lifecycle, validate
+from cloudlease.core.errors import BadValue, Conflict
 from cloudlease.ledger.session import Ledger
 from cloudlease.model import Lease, LeaseStatus, PaymentRequest, RequestStatus
 from cloudlease.ops import lnrequests, payment_requests

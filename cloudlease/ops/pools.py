@@ -7,9 +7,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from cloudlease import clock, lifecycle, poolpolicy, risk, validate
 from cloudlease.context import Context
-from cloudlease.errors import BackendError, BadValue, Conflict
+from cloudlease.core import clock, lifecycle, poolpolicy, risk, validate
+from cloudlease.core.errors import BackendError, BadValue, Conflict
+from cloudlease.core.money import DUST_SATS, Fiat, parse_amount, split
 from cloudlease.ledger.session import Ledger
 from cloudlease.model import (
     Consideration,
@@ -19,7 +20,6 @@ from cloudlease.model import (
     Payout,
     Pool,
 )
-from cloudlease.money import DUST_SATS, Fiat, parse_amount, split
 from cloudlease.ops import lnrequests, payment_requests
 from cloudlease.ops.quote import Quote, lock_rate
 
@@ -240,7 +240,7 @@ def _by_key(ledger: Ledger, key: str, pool: str, tenant: str, kind: Contribution
 def _fund_quote(ctx: Context, value: Any) -> Quote:
     if isinstance(value, Fiat):
         rate, source = lock_rate(ctx.settings)
-        from cloudlease.money import fiat_to_sats
+        from cloudlease.core.money import fiat_to_sats
 
         q = Quote(fiat_to_sats(value.amount, rate), value.amount, value.currency, rate,
                   source)

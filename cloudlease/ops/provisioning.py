@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from cloudlease import clock, machines
+from cloudlease.core import clock, machines
 from cloudlease.ledger.db import host_name
 from cloudlease.model import Lease, MachineRecord, MachineState
 from cloudlease.ops import deliver

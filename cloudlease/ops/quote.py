@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from cloudlease.config import Settings
-from cloudlease.errors import BackendError, BadValue
+from cloudlease.core.errors import BackendError, BadValue
+from cloudlease.core.money import DUST_SATS, MAX_SATS, fiat_to_sats, format_decimal
+from cloudlease.core.money import parse_rate as parse_rate  # the one rate parser, re-exported
 from cloudlease.model import Plan
-from cloudlease.money import DUST_SATS, MAX_SATS, fiat_to_sats, format_decimal
-from cloudlease.money import parse_rate as parse_rate  # the one rate parser, re-exported
 
 
 @dataclass(frozen=True)

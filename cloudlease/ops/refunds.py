@@ -14,11 +14,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from cloudlease import books, clock
 from cloudlease.context import Context
-from cloudlease.errors import BadValue, Conflict
+from cloudlease.core import books, clock
+from cloudlease.core.errors import BadValue, Conflict
+from cloudlease.core.lifecycle import with_refund
 from cloudlease.ledger.session import Ledger
-from cloudlease.lifecycle import with_refund
 from cloudlease.model import PaymentRequest, Transfer, TransferKind, TransferStatus
 
 _TXID = re.compile(r"^[0-9a-f]{64}$")

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from cloudlease.context import Context
-from cloudlease.errors import BadValue
+from cloudlease.core.errors import BadValue
 from cloudlease.model import Tenant
 
 MAX_KEYS = 16
@@ -23,7 +23,7 @@ MAX_FILE = 64 * 1024
 def collect(keys: Iterable[str] = (), files: Iterable[Path] = ()) -> tuple[str, ...]:
     """The checked keys given as ``--ssh-key`` values and ``--ssh-key-file`` files (one key
     per file; ``-`` reads stdin), without duplicates, in the order given."""
-    from cloudlease.provision.keys import ssh_public_key
+    from cloudlease.core.machine_inputs import ssh_public_key
 
     texts = [(k, "--ssh-key") for k in keys] + [(_read(f), f"--ssh-key-file {f}")
                                                 for f in files]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from cloudlease import clock, validate
 from cloudlease.context import Context
-from cloudlease.errors import BadValue, Conflict
+from cloudlease.core import clock, validate
+from cloudlease.core.errors import BadValue, Conflict
 from cloudlease.ledger.session import Ledger
 from cloudlease.model import Lease, RequestStatus, Tenant, record_number
 from cloudlease.ops.payment_requests import OPEN_REQUEST
@@ -47,7 +47,7 @@ def billing_details(*, billing_name: str | None = None, address: Sequence[str] |
     it). An address is one entry per line (an entry may also hold several lines). A
     country is an ISO 3166 alpha-2 code; a VAT id must have a plausible shape and belong
     to the country, which it supplies when not given (``DE123456789`` → DE)."""
-    from cloudlease import tax
+    from cloudlease.core import tax
 
     out: dict[str, Any] = {}
     if billing_name is not None:

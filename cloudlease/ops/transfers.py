@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cloudlease.context import Context
-from cloudlease.errors import BackendError, BadValue, Conflict
+from cloudlease.core.errors import BackendError, BadValue, Conflict
 from cloudlease.ledger.session import Ledger
 from cloudlease.model import Transfer, TransferStatus
 
@@ -80,7 +80,7 @@ def retry_pending(ctx: Context, backend: Any) -> list[Transfer]:
 
 def _refund_release(t: Transfer) -> Callable[[Ledger], None]:
     def release(ledger: Ledger) -> None:
-        from cloudlease.lifecycle import with_refund
+        from cloudlease.core.lifecycle import with_refund
 
         req = ledger.requests[t.request or ""]
         ledger.requests[req.id] = with_refund(req.replace(

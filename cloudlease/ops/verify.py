@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from cloudlease import clock
 from cloudlease.context import Context
-from cloudlease.errors import LedgerError
-from cloudlease.invoices import invoice_problems
+from cloudlease.core import clock
+from cloudlease.core.errors import LedgerError
+from cloudlease.core.invoices import invoice_problems
 from cloudlease.ledger import integrity
 from cloudlease.ledger.session import Ledger
 

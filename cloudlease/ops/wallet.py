@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from cloudlease import clock
 from cloudlease.context import Context
-from cloudlease.errors import BadValue, Conflict
+from cloudlease.core import clock
+from cloudlease.core.errors import BadValue, Conflict
 from cloudlease.model import Transfer, TransferKind, TransferStatus
 
 
@@ -38,7 +38,7 @@ def parse_fee_rate(fee_rate: str | None, network: str) -> Decimal:
         if network != "regtest":
             raise BadValue("give --fee-rate (sat/vB): check the current rate first")
         return Decimal(2)
-    from cloudlease.validate import number
+    from cloudlease.core.validate import number
 
     return number(fee_rate, "--fee-rate", low=1, high=100_000,
                   expect="a fee rate of at least 1 sat/vB (at most 100000)")

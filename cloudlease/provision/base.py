@@ -16,8 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from cloudlease import clock
-from cloudlease.machines import planned
+from cloudlease.core import clock
+from cloudlease.core.machines import planned
 from cloudlease.model.machines import (  # noqa: F401 - the drivers' vocabulary, re-exported
     Limits,
     Machine,

@@ -41,8 +41,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from cloudlease.clock import seconds
-from cloudlease.errors import LedgerError
+from cloudlease.core.clock import seconds
+from cloudlease.core.errors import LedgerError
 
 DRIVERS = ("none", "command", "ssh-account", "podman")
 CGROUP_MODES = ("auto", "v1", "v2")

@@ -65,7 +65,7 @@ def _limits(d: dict) -> str:
     if lim.get("cpus") is not None:
         parts.append(f"{lim['cpus']} CPU")
     if lim.get("memory_bytes") is not None:
-        from cloudlease.provision.keys import format_memory
+        from cloudlease.core.machine_inputs import format_memory
 
         parts.append(f"{format_memory(lim['memory_bytes'])} memory")
     if lim.get("pids") is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from cloudlease.errors import BadValue, LedgerError
+from cloudlease.core.errors import BadValue, LedgerError
 
 if TYPE_CHECKING:
     from cloudlease.bitcoin.backends.base import Backend

@@ -65,7 +65,7 @@ from cloudlease.bitcoin.backends.watchwallet import (  # noqa: F401 - re-exporte
     _iso,
     _label_time,
 )
-from cloudlease.errors import BackendError, BadValue
+from cloudlease.core.errors import BackendError, BadValue
 
 _RECEIVE_CATEGORIES = frozenset({"receive", "generate", "immature"})
 

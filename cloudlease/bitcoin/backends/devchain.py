@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from cloudlease.bitcoin.backends.base import Addresses, ChainTip, Received, utc_from_unix
 from cloudlease.bitcoin.devchain import RBF_BELOW, Devchain
 from cloudlease.bitcoin.devchain_view import ChainView
-from cloudlease.errors import BackendError, LedgerError
+from cloudlease.core.errors import BackendError, LedgerError
 
 
 class DevchainBackend:

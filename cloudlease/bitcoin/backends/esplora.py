@@ -50,8 +50,8 @@ from cloudlease.bitcoin.backends.esplora_answers import (
     parse_stats,
     parse_utxos,
 )
-from cloudlease.clock import seconds
-from cloudlease.errors import BackendError, BadValue
+from cloudlease.core.clock import seconds
+from cloudlease.core.errors import BackendError, BadValue
 from cloudlease.net import Http, HttpError, parse_url, snippet
 
 CHAIN_PAGE = 25

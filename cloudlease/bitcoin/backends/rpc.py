@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
 
-from cloudlease.errors import BackendError, BadValue
+from cloudlease.core.errors import BackendError, BadValue
 
 SATS_PER_BTC = Decimal(100_000_000)
 _BATCH_CHUNK = 1000  # requests per JSON-RPC batch

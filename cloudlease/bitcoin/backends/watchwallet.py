@@ -23,7 +23,7 @@ from cloudlease.bitcoin.backends.rpc import (
     JsonRpc,
     _raise_first,
 )
-from cloudlease.errors import BackendError
+from cloudlease.core.errors import BackendError
 
 _IMPORT_CHUNK = 500  # descriptors per importdescriptors call
 #: Addresses are imported from this long before their request was made (on top of the

@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from cloudlease.errors import LedgerError, NotFound
+from cloudlease.core.errors import LedgerError, NotFound
 from cloudlease.model import (
     Contribution,
     Invoice,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cloudlease.errors import LedgerError
+from cloudlease.core.errors import LedgerError
 from cloudlease.ledger.legacy import archive, audit, state
 from cloudlease.ledger.legacy.state import Ledger
 

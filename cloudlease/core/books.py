@@ -34,6 +34,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cloudlease.core.periods import iso, last_day, local_day, period_bounds
 from cloudlease.model import (
     Invoice,
     PaymentRequest,
@@ -43,7 +44,6 @@ from cloudlease.model import (
     TransferKind,
     TransferStatus,
 )
-from cloudlease.periods import iso, last_day, local_day, period_bounds
 
 COMMODITY = "SAT"
 BITCOIN = ("assets", "bitcoin")
@@ -127,7 +127,7 @@ def refund_due(req: PaymentRequest) -> int:
     """Sats that may still go back to the payer: the money no promise is kept for
     (``lifecycle.refund_owed``: an overpaid surplus; everything on an expired, invalid,
     cancelled or unhonoured request), minus refunds already made."""
-    from cloudlease.lifecycle import refund_owed
+    from cloudlease.core.lifecycle import refund_owed
 
     return max(0, refund_owed(req) - req.refunded_sats)
 

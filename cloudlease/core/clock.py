@@ -12,7 +12,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from cloudlease.errors import BadValue
+from cloudlease.core.errors import BadValue
 
 EARLIEST = datetime(2009, 1, 3, tzinfo=UTC)  # the genesis block's day
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal, localcontext
 from fractions import Fraction
 
-from cloudlease.errors import BadValue
-from cloudlease.validate import number
+from cloudlease.core.errors import BadValue
+from cloudlease.core.validate import number
 
 SATS_PER_BTC = 100_000_000
 MAX_SATS = 21_000_000 * SATS_PER_BTC

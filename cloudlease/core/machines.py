@@ -23,8 +23,8 @@ import json
 from datetime import datetime
 from typing import Any
 
-from cloudlease import views
-from cloudlease.lifecycle import Event
+from cloudlease.core import views
+from cloudlease.core.lifecycle import Event
 from cloudlease.model import Lease, LeaseStatus, MachineRecord, MachineState, Plan, Tenant
 from cloudlease.model.machines import Limits, Machine, MachineSpec, State, Want, iso
 

@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from cloudlease.books import COMMODITY, Entry, Price, price_text
+from cloudlease.core.books import COMMODITY, Entry, Price, price_text
 
 FORMATS = ("csv", "hledger", "beancount", "json")
 

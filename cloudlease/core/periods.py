@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cloudlease.errors import BadValue, LedgerError
+from cloudlease.core.errors import BadValue, LedgerError
 
 
 def zone(name: str) -> ZoneInfo:
@@ -25,7 +25,7 @@ def zone(name: str) -> ZoneInfo:
 
 
 def parse_period(text: str) -> str:
-    from cloudlease.clock import parse_period as parse  # the one period parser
+    from cloudlease.core.clock import parse_period as parse  # the one period parser
 
     return parse(text)
 

@@ -32,8 +32,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cloudlease import books
-from cloudlease.books import (  # noqa: F401 - re-exported
+from cloudlease.core import books
+from cloudlease.core.books import (  # noqa: F401 - re-exported
     BITCOIN,
     COMMODITY,
     CONSIDERATION,
@@ -43,7 +43,7 @@ from cloudlease.books import (  # noqa: F401 - re-exported
     OVERPAID,
     Entry,
 )
-from cloudlease.invoices import (
+from cloudlease.core.invoices import (
     LEASE_PURPOSES,
     iso,
     last_day,
@@ -201,7 +201,7 @@ def _payout(p: Payout, tz: ZoneInfo) -> Entry | None:
                  f"consideration for {p.period} in pool {p.pool}", books.balanced(postings), meta)
 
 
-from cloudlease.journals import (  # noqa: E402,F401 - the writers, re-exported
+from cloudlease.core.journals import (  # noqa: E402,F401 - the writers, re-exported
     CSV_COLUMNS,
     FORMATS,
     render,

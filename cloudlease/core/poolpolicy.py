@@ -18,7 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from cloudlease import risk
+from cloudlease.core import risk
 from cloudlease.model import (
     Contribution,
     ContributionStatus,

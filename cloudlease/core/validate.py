@@ -13,7 +13,7 @@ import re
 import unicodedata
 from decimal import Decimal
 
-from cloudlease.errors import BadValue
+from cloudlease.core.errors import BadValue
 
 MAX_HOURS = 24 * 366  # a year: anything longer is a typo, not a rental
 MAX_NUMBER_CHARS = 40  # more digits than any real amount, count or rate

@@ -16,11 +16,11 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cloudlease import tax
-from cloudlease.errors import BadValue
-from cloudlease.invoices import signed_btc, totals
+from cloudlease.core import tax
+from cloudlease.core.errors import BadValue
+from cloudlease.core.invoices import signed_btc, totals
+from cloudlease.core.periods import _iso, human_day, human_span, human_time, month_name
 from cloudlease.model import Invoice
-from cloudlease.periods import _iso, human_day, human_span, human_time, month_name
 
 TITLES = {"invoice": "Invoice", "credit_note": "Credit note",
           "statement": "Anonymous sales statement", "contributions": "Contribution statement"}

@@ -44,9 +44,8 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cloudlease.model import Contribution, Invoice, InvoiceStatus, Lease, PaymentRequest, Payout
-from cloudlease.money import btc_text, sats_to_fiat
-from cloudlease.periods import (  # noqa: F401 - re-exported: callers know them from here
+from cloudlease.core.money import btc_text, sats_to_fiat
+from cloudlease.core.periods import (  # noqa: F401 - re-exported: callers know them from here
     _iso,
     check_period,
     iso,
@@ -58,6 +57,7 @@ from cloudlease.periods import (  # noqa: F401 - re-exported: callers know them 
     rate_text,
     zone,
 )
+from cloudlease.model import Contribution, Invoice, InvoiceStatus, Lease, PaymentRequest, Payout
 
 _NUMBER = re.compile(r"^(INV|STM|CST)-(\d{4})-(\d{4,})$")
 SERIES = {"invoice": "INV", "statement": "STM", "contributions": "CST"}
@@ -257,7 +257,7 @@ def _ref_key(ref: str) -> tuple[int, str]:
 def credit_lines(lines: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The lines of a credit note: the invoice's lines with every amount (VAT included)
     negated."""
-    from cloudlease import tax
+    from cloudlease.core import tax
 
     out = []
     for line in lines:
@@ -273,7 +273,7 @@ def totals(lines: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """Sats total, fiat totals per currency (sums of the rounded lines), subtotals by kind,
     and net/VAT/gross when the lines carry VAT. ``fiat_complete`` is False when a line has
     no fiat: a fiat total would leave it out, so documents show none."""
-    from cloudlease import tax
+    from cloudlease.core import tax
 
     lines = list(lines)
     sats = 0

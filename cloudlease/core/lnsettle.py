@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from cloudlease.lifecycle import (
+from cloudlease.core.lifecycle import (
     WINDOW_REASONS,
     Observation,
     Policy,

@@ -38,8 +38,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from cloudlease.config_schema import COUNTRIES as _COUNTRIES
-from cloudlease.errors import BadValue
-from cloudlease.money import split
+from cloudlease.core.errors import BadValue
+from cloudlease.core.money import split
 
 # ISO 3166-1 alpha-2: the one list, which config.toml is checked against too
 COUNTRIES = _COUNTRIES

@@ -9,6 +9,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from cloudlease.core.money import btc_text, format_decimal, plain
 from cloudlease.model import (
     Contribution,
     Lease,
@@ -20,7 +21,6 @@ from cloudlease.model import (
     Tenant,
     Transfer,
 )
-from cloudlease.money import btc_text, format_decimal, plain
 
 
 def jsonable(value: Any) -> Any:

@@ -23,7 +23,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 from fractions import Fraction
 
-from cloudlease.errors import BadValue, Conflict
+from cloudlease.core.errors import BadValue, Conflict
+from cloudlease.core.money import fiat_to_sats, plain, split
 from cloudlease.model import (
     Consideration,
     Contribution,
@@ -31,7 +32,6 @@ from cloudlease.model import (
     Payout,
     Pool,
 )
-from cloudlease.money import fiat_to_sats, plain, split
 
 
 # -- months -----------------------------------------------------------------------------
@@ -52,7 +52,7 @@ def next_month(start: datetime) -> datetime:
 
 
 def parse_period(text: str) -> str:
-    from cloudlease.clock import parse_period as parse
+    from cloudlease.core.clock import parse_period as parse
 
     return parse(text)
 

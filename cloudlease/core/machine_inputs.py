@@ -14,9 +14,9 @@ import re
 import struct
 from decimal import Decimal, InvalidOperation
 
-from cloudlease.errors import BadValue
+from cloudlease.core.errors import BadValue
+from cloudlease.core.validate import has_control
 from cloudlease.provision.base import Limits
-from cloudlease.validate import has_control
 
 KEY_TYPES = (
     "ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
