@@ -231,7 +231,6 @@ def build_home(path: Path, total: int, *, open_leases: int = 50, recent_closed: 
     filler addresses for closed ones.
     """
     from cloudlease.bitcoin.wallet import DescriptorWallet
-    from cloudlease.context import Context
     from cloudlease.core import clock
     from cloudlease.ledger import audit, schema
     from cloudlease.ledger.codec import row_hash
@@ -244,6 +243,7 @@ def build_home(path: Path, total: int, *, open_leases: int = 50, recent_closed: 
         RequestStatus,
         Tenant,
     )
+    from cloudlease.ops.context import Context
 
     say = progress or (lambda _m: None)
     now = (now or clock.now()).replace(microsecond=0)  # CLOUDLEASE_NOW pins it

@@ -62,8 +62,8 @@ def target_note(key: str, seconds: float) -> str:
 def profile_rent(home: Path, rents: int = 5) -> None:
     """cProfile of in-process rents on ``home`` (the operator's CLI does the same work
     plus start-up and import)."""
-    from cloudlease.context import Context
     from cloudlease.ops import leases
+    from cloudlease.ops.context import Context
 
     ctx = Context.at(home)
     leases.rent(ctx, 1)  # warm caches and imports

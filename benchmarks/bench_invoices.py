@@ -49,7 +49,6 @@ def timed(label: str, fn, *args, **kw):
 
 def add_funding(home: Path, now: datetime) -> None:
     """500 settled contributions and 12 payouts, as a year of pool funding leaves them."""
-    from cloudlease.context import Context
     from cloudlease.model import (
         Consideration,
         Contribution,
@@ -58,6 +57,7 @@ def add_funding(home: Path, now: datetime) -> None:
         Payout,
         Pool,
     )
+    from cloudlease.ops.context import Context
 
     ctx = Context.at(home)
     with ctx.transaction("bench: funding") as led:
@@ -92,8 +92,8 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the temp home (prints where)")
     args = ap.parse_args()
 
-    from cloudlease.context import Context
     from cloudlease.ops import books, invoicing
+    from cloudlease.ops.context import Context
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-invoices-"))
     home = tmp / "home"

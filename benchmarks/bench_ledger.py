@@ -119,8 +119,8 @@ def section_b(tmp: Path, burst: int) -> None:
     dt = time.perf_counter() - t0
     print(f"   {burst:,} rents through the CLI, {workers} processes at a time: {dt:.1f} s = "
           f"{burst / dt:.1f} rents/s")
-    from cloudlease.context import Context
     from cloudlease.ops import leases
+    from cloudlease.ops.context import Context
 
     ctx = Context.at(home)
     t0 = time.perf_counter()
@@ -172,8 +172,8 @@ def section_c(tmp: Path, runs: int) -> None:
     print("C. tick over 1,000 open requests (100 paid), chain answers prefetched")
     from cloudlease.bitcoin.backends.devchain import DevchainBackend
     from cloudlease.bitcoin.devchain import Devchain
-    from cloudlease.context import Context
     from cloudlease.ops.check import check
+    from cloudlease.ops.context import Context
 
     times = []
     for run in range(runs):

@@ -85,8 +85,8 @@ def _tick(ctx, runs: int, counter) -> tuple[list[float], list[int]]:
 
 
 def bench_devnode(n: int, runs: int) -> None:
-    from cloudlease.context import Context
     from cloudlease.lightning.devnode import DevNode
+    from cloudlease.ops.context import Context
     from cloudlease.ops.home import init
 
     print(f"B. tick with {n} open Lightning requests on the simulated node")
@@ -118,7 +118,7 @@ def bench_devnode(n: int, runs: int) -> None:
 
 
 def bench_lnd(n: int, runs: int) -> None:
-    from cloudlease.context import Context
+    from cloudlease.ops.context import Context
     from cloudlease.ops.home import init
     from tests.lnd_server import LndServer, make_cert
 

@@ -84,7 +84,7 @@ class Home:
 
     def audit_entries(self) -> int:
         """Ledger writes so far (the audit chain's length)."""
-        from cloudlease.context import Context
+        from cloudlease.ops.context import Context
 
         ctx = Context.at(self.path)
         try:

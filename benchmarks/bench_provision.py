@@ -26,8 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import remove_bench_group  # noqa: E402
+from cloudlease.config.provision import parse_section  # noqa: E402
 from cloudlease.provision.base import Limits, MachineSpec, State  # noqa: E402
-from cloudlease.provision.config import parse_section  # noqa: E402
 from cloudlease.provision.podman import PodmanDriver  # noqa: E402
 from cloudlease.provision.sshaccount import SshAccountDriver  # noqa: E402
 from tests.provision_parts import build_image, cleanup_host, keypair, lease_id, ssh  # noqa: E402

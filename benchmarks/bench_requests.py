@@ -44,8 +44,8 @@ FIRST_ADDRESS = "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu"
 
 
 def rent_loop(home: Path, n: int, budget: float, label: str) -> None:
-    from cloudlease.context import Context
     from cloudlease.ops import leases
+    from cloudlease.ops.context import Context
 
     ctx = Context.at(home)
     first = leases.rent(ctx, 1)  # warm-up: imports, settings; counted below
@@ -112,8 +112,8 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=60.0,
                     help="seconds per wallet loop before stopping early (0: no limit)")
     args = ap.parse_args()
-    from cloudlease.context import Context
     from cloudlease.ops import plans
+    from cloudlease.ops.context import Context
     from cloudlease.ops.home import init
 
     tmp = Path(tempfile.mkdtemp(prefix="cloudlease-bench-req-"))

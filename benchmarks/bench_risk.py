@@ -36,7 +36,6 @@ NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 
 
 def build(path: Path, leases: int, contributions: int) -> None:
-    from cloudlease.context import Context
     from cloudlease.core.risk import compute_payout, month_key
     from cloudlease.model import (
         Consideration,
@@ -49,6 +48,7 @@ def build(path: Path, leases: int, contributions: int) -> None:
         RequestStatus,
         Tenant,
     )
+    from cloudlease.ops.context import Context
 
     c.build_home(path, leases, now=NOW)
     rng = random.Random(7)

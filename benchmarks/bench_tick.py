@@ -111,8 +111,8 @@ def in_process(home: Path, url: str, runs: int, snap: Snapshot | None) -> dict[s
     """Median wall time of check(tick=True) with a fresh EsploraBackend, and its counts
     (with ``snap``: restored before each run, the first run untimed)."""
     from cloudlease.bitcoin.backends.esplora import EsploraBackend
-    from cloudlease.context import Context
     from cloudlease.ops.check import check
+    from cloudlease.ops.context import Context
 
     times, made, moved, checked, writes = [], 0, 0, 0, 0
     for k in range(runs + (snap is not None)):  # with a snapshot, one untimed warm-up first
@@ -142,7 +142,7 @@ def scenario(tmp: Path, name: str, *, requests: int, txs_per_address: int, paid:
     """``requests`` open requests; ``paid`` of them receive ``txs_per_address`` confirmed
     transactions adding up to the amount due."""
     from cloudlease.bitcoin.devchain import Devchain
-    from cloudlease.context import Context
+    from cloudlease.ops.context import Context
 
     home = tmp / name
     t0 = time.perf_counter()
@@ -195,9 +195,9 @@ def scenario(tmp: Path, name: str, *, requests: int, txs_per_address: int, paid:
 
 def idle(tmp: Path, runs: int, cmd: list[str]) -> None:
     from cloudlease.bitcoin.devchain import Devchain
-    from cloudlease.context import Context
     from cloudlease.ops import leases
     from cloudlease.ops.check import check
+    from cloudlease.ops.context import Context
     from cloudlease.ops.home import init
 
     environ = c.env(CLOUDLEASE_NOW=NOW)

@@ -59,8 +59,8 @@ class Cli:
 def ledger_snapshot(home: Path) -> str:
     """Every row of every table (audit chain and change log included), in a stable order,
     from SQLite or PostgreSQL alike."""
-    from cloudlease.context import Context
     from cloudlease.ledger import schema
+    from cloudlease.ops.context import Context
 
     ctx = Context.at(home)
     try:

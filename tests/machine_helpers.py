@@ -85,7 +85,7 @@ def actions(folder: Path) -> list[str]:
 def start_lease_ids_at(home: Path, number: int) -> None:
     """Make the next lease L-<number + 1>: tests that make real accounts and containers
     (named after the lease) then never meet another test's, or an operator's, names."""
-    from cloudlease.context import Context
+    from cloudlease.ops.context import Context
 
     ctx = Context.at(home)
     try:
@@ -96,7 +96,7 @@ def start_lease_ids_at(home: Path, number: int) -> None:
 
 
 def machine_records(home: Path) -> list:
-    from cloudlease.context import Context
+    from cloudlease.ops.context import Context
 
     ctx = Context.at(home)
     try:
@@ -108,7 +108,7 @@ def machine_records(home: Path) -> list:
 def release_all(home: Path) -> None:
     """Release every machine a test home recorded, through its driver (kills and removes
     accounts, cgroups, sshds, containers), whatever state the test left it in."""
-    from cloudlease.context import Context
+    from cloudlease.ops.context import Context
     from cloudlease.ops.provisioning import Drivers, settings_of
     from cloudlease.provision.base import Limits, MachineSpec
 

@@ -15,8 +15,8 @@ import pytest
 
 from cloudlease.bitcoin.backends.devchain import DevchainBackend
 from cloudlease.bitcoin.devchain_view import CHANGE_ADDRESS, FAUCET_ADDRESS
-from cloudlease.context import Context
 from cloudlease.ops.books import wallet_addresses
+from cloudlease.ops.context import Context
 from tests.conftest import VPUB
 from tests.test_invoices import at, invoice_commands, need_tool, one_line_error
 

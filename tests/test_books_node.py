@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from cloudlease.context import Context
 from cloudlease.ops.books import wallet_addresses
+from cloudlease.ops.context import Context
 from tests.test_bitcoind import RPC, node_url, pay, rpc  # noqa: F401 - fixtures
 from tests.test_books import hledger_balances
 from tests.test_invoices import invoice_commands

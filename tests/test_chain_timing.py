@@ -19,8 +19,8 @@ import pytest
 
 from cloudlease.bitcoin.backends.devchain import DevchainBackend
 from cloudlease.bitcoin.devchain import Devchain
-from cloudlease.context import Context
 from cloudlease.ops.check import check
+from cloudlease.ops.context import Context
 from tests.machine_helpers import set_hooks
 
 T = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -87,7 +87,7 @@ def test_fiat_plan_without_a_rate_is_refused(cli):
 
 WORKER = """
 import json, sys
-from cloudlease.context import Context
+from cloudlease.ops.context import Context
 from cloudlease.ops.payment_requests import fresh_address
 ctx = Context.at(sys.argv[1], lock_timeout=120)
 out = []

@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 
 from cloudlease.bitcoin.devchain import Devchain
-from cloudlease.context import Context
 from cloudlease.model import LeaseStatus
 from cloudlease.ops import leases
+from cloudlease.ops.context import Context
 from cloudlease.ops.verify import verify
 from tests.conftest import VPUB, release_together
 
@@ -33,7 +33,7 @@ from tests.conftest import VPUB, release_together
 RENT_WORKER = """
 import sys
 import bit  # noqa: F401  - pay the import before the start line
-from cloudlease.context import Context
+from cloudlease.ops.context import Context
 from cloudlease.ops import leases
 ctx = Context.at(sys.argv[1], lock_timeout=60)
 ctx.settings
@@ -83,7 +83,7 @@ def step():
 LOOP_WRITER = """
 import os, sys
 import bit  # noqa: F401
-from cloudlease.context import Context
+from cloudlease.ops.context import Context
 ctx = Context.at(sys.argv[1], lock_timeout=60)
 ctx.settings
 {body}

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from cloudlease import config
-from cloudlease.config_schema import HOOK_EVENTS
+from cloudlease.config.schema import HOOK_EVENTS
 from cloudlease.core.errors import LedgerError
 
 
@@ -131,7 +131,7 @@ def test_hooks_as_a_number_is_exit_5(cli, home):
 
 def test_a_typo_is_never_ignored_anywhere(cli, home):
     """Every table refuses a key it does not know (none is silently dropped)."""
-    from cloudlease.config_schema import SCHEMA
+    from cloudlease.config.schema import SCHEMA
 
     for table in SCHEMA:
         if not table:

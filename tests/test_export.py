@@ -11,8 +11,8 @@ from collections import defaultdict
 
 import pytest
 
-from cloudlease.context import Context
 from cloudlease.core import exports
+from cloudlease.ops.context import Context
 from tests.test_invoices import invoice_commands, need_tool, one_line_error, rich_history
 
 __all__ = ["invoice_commands"]  # the module fixture that registers the commands

@@ -363,7 +363,7 @@ def test_tick_with_nothing_open_does_not_need_the_chain(cli, tmp_path):
 
 def test_payments_table_keeps_each_output(cli, home):
     """Every output paying a request is a row of ``payments``: seen, confirmed, gone."""
-    from cloudlease.context import Context
+    from cloudlease.ops.context import Context
 
     lease = cli.json("rent", "--hours", "1")
     rid = lease["payment"]["id"]

@@ -23,10 +23,10 @@ from hypothesis import strategies as st
 
 from cloudlease.cli import invoice as invoice_cli
 from cloudlease.cli.main import app
-from cloudlease.context import Context
 from cloudlease.core import invoices
 from cloudlease.core.errors import BadValue
 from cloudlease.model import Lease, LeaseStatus, PaymentRequest, RequestStatus
+from cloudlease.ops.context import Context
 from tests.conftest import release_together
 
 NY = invoices.zone("America/New_York")
@@ -397,7 +397,7 @@ def test_void_makes_a_credit_note_and_numbers_are_never_reused(cli, history):
 
 ISSUE_WORKER = """
 import random, sys, json
-from cloudlease.context import Context
+from cloudlease.ops.context import Context
 from cloudlease.ops import invoicing
 ctx = Context.at(sys.argv[1], lock_timeout=60)
 ctx.settings

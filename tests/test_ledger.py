@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from cloudlease.context import Context
 from cloudlease.core.errors import LedgerError
 from cloudlease.ledger import schema
 from cloudlease.ops import leases
+from cloudlease.ops.context import Context
 from cloudlease.ops.verify import verify
 from tests.conftest import VPUB, ledger_snapshot, run_cli
 
@@ -292,7 +292,7 @@ def test_lock_timeout_names_the_holder_on_sqlite(cli, home):
     holder = subprocess.Popen(
         [sys.executable, "-c",
          "import sys, time\n"
-         "from cloudlease.context import Context\n"
+         "from cloudlease.ops.context import Context\n"
          "ctx = Context.at(sys.argv[1])\n"
          "with ctx.transaction('hold') as led:\n"
          "    print('holding', flush=True)\n"

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from cloudlease.core.errors import BadValue, LedgerError
-from cloudlease.lightning.config import (
+from cloudlease.config.lightning import (
     LightningSettings,
     check_init_args,
     parse_section,
     redact_url,
     template_section,
 )
+from cloudlease.core.errors import BadValue, LedgerError
 
 
 def toml(text: str) -> dict:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from cloudlease.config.lightning import LightningSettings
 from cloudlease.core.errors import BackendError, BadValue, Conflict, LedgerError, NotFound
 from cloudlease.lightning import LightningNode, LnState, make_node
-from cloudlease.lightning.config import LightningSettings
 from cloudlease.lightning.devnode import DevNode
 
 T0 = "2026-06-01T12:00:00Z"

@@ -25,11 +25,11 @@ from typing import Any
 
 import pytest
 
+from cloudlease.config.lightning import LightningSettings
 from cloudlease.core.errors import BackendError, BadValue, ExitCode
 from cloudlease.lightning import LnState, make_node
 from cloudlease.lightning.bolt11check import check_invoice
 from cloudlease.lightning.bolt11sign import encode_invoice
-from cloudlease.lightning.config import LightningSettings
 from cloudlease.lightning.devnode import DevNode
 from cloudlease.lightning.electrum import ElectrumNode
 

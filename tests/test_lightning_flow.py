@@ -97,7 +97,7 @@ def test_lightning_payment_activates_in_one_pass(cli, home, tmp_path, monkeypatc
 
 
 def test_the_payment_is_booked_with_its_preimage(cli, home, monkeypatch):
-    from cloudlease.context import Context
+    from cloudlease.ops.context import Context
 
     lease = cli.json("rent", "--hours", "1", "--method", "lightning")
     paid = cli.json("devchain", "ln-pay", lease["payment"]["id"])

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from cloudlease.config.lightning import LightningSettings
 from cloudlease.core.errors import BackendError, BadValue, ExitCode, LedgerError
 from cloudlease.lightning import LnState
 from cloudlease.lightning.base import make_node
-from cloudlease.lightning.config import LightningSettings
 from cloudlease.lightning.lnd import LndNode
 from tests.lnd_server import MACAROON, LndServer
 

@@ -121,9 +121,9 @@ def test_an_unpaid_invoice_expires(cli, net_home, ln):  # noqa: F811
 
 
 def test_node_stopped_mid_pass_changes_nothing(cli, net_home, ln):  # noqa: F811
-    from cloudlease.context import Context
     from cloudlease.ops import lnrequests
     from cloudlease.ops.check import check
+    from cloudlease.ops.context import Context
 
     lease = cli.json("rent", "--hours", "1", "--method", "lightning")
     p = lease["payment"]

@@ -189,8 +189,8 @@ def test_lightning_param_must_be_an_invoice(bad):
        hours=st.integers(min_value=1, max_value=48),
        method=st.sampled_from(["lightning", "both"]))
 def test_every_stored_invoice_decodes_to_its_request_amount(price, hours, method):
-    from cloudlease.context import Context
     from cloudlease.ops import leases, plans
+    from cloudlease.ops.context import Context
     from cloudlease.ops.home import init
 
     with tempfile.TemporaryDirectory() as tmp:

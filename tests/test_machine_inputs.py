@@ -18,7 +18,7 @@ def test_the_templates_provision_table_is_the_packages_defaults(home):
     import tomllib
 
     from cloudlease import config
-    from cloudlease.provision.config import ProvisionSettings
+    from cloudlease.config.provision import ProvisionSettings
 
     table = tomllib.loads((home / "config.toml").read_text())["provision"]
     assert table["driver"] == "none" and len(table) >= 8

@@ -217,8 +217,8 @@ def test_overlapping_ticks_drive_each_machine_once(cli, engine_home, driver):
 
 
 def _write_machine(home: Path, lease_id: str, **fields) -> None:
-    from cloudlease.context import Context
     from cloudlease.model import MachineRecord, MachineState
+    from cloudlease.ops.context import Context
 
     ctx = Context.at(home)
     try:

@@ -143,7 +143,7 @@ def test_a_tampered_old_ledger_is_refused_unless_forced(tmp_path, tamper, fragme
 PAUSE = """
 import os, sys, time
 from pathlib import Path
-from cloudlease.context import Context
+from cloudlease.ops.context import Context
 from cloudlease.ledger import migrate
 where = sys.argv[2]
 def pause():

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from cloudlease.config.provision import parse_section
 from cloudlease.provision.base import Limits, MachineSpec, State, Want, reconcile
-from cloudlease.provision.config import parse_section
 from cloudlease.provision.podman import PodmanDriver
 from tests.provision_parts import build_image, cleanup_host, keypair, lease_id, need, ssh
 

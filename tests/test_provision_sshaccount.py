@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from cloudlease.config.provision import parse_section
 from cloudlease.provision import accounts
 from cloudlease.provision.base import Limits, Machine, MachineSpec, State, Want, reconcile
 from cloudlease.provision.cgroups import LeaseCgroup, detect
-from cloudlease.provision.config import parse_section
 from cloudlease.provision.runner import StepFailed
 from cloudlease.provision.sshaccount import SshAccountDriver
 from tests.provision_parts import cleanup_host, keypair, lease_id, need, ssh

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from cloudlease import webhooks
 from cloudlease.config import Webhook
+from cloudlease.notify import webhooks
 from tests.conftest import REPO, run_cli
 
 SECRET = "whsec-test-0123456789-abcdef"

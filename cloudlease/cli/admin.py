@@ -61,7 +61,7 @@ def init(
     """
     import os
 
-    from cloudlease.context import default_home
+    from cloudlease.ops.context import default_home
     from cloudlease.ops.home import check_reinit, holds_home
     from cloudlease.ops.home import init as do_init
 

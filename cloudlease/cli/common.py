@@ -87,7 +87,7 @@ class State:
     def context(self, *, create_default: bool = True) -> Any:
         """The Context for this run; only the default home is created on first use."""
         if self._ctx is None:
-            from cloudlease.context import Context, default_home
+            from cloudlease.ops.context import Context, default_home
 
             explicit = self.home or os.environ.get("CLOUDLEASE_HOME")
             if explicit:

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from cloudlease.config_schema import COUNTRIES as _COUNTRIES
+from cloudlease.config.schema import COUNTRIES as _COUNTRIES
 from cloudlease.core.errors import BadValue
 from cloudlease.core.money import split
 

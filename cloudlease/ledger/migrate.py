@@ -20,14 +20,25 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cloudlease.core import clock
 from cloudlease.core.errors import LedgerError
 from cloudlease.ledger.fsio import FileLock, fsync_dir
 
 if TYPE_CHECKING:
-    from cloudlease.context import Context
+    from cloudlease.ledger.store import Home
+
+
+class Context(Protocol):
+    """What a migration needs of the caller (``ops.context.Context`` has it)."""
+
+    home: Home
+    lock_timeout: float
+
+    @property
+    def settings(self) -> Any: ...
+
 
 _OLD_FILES = ("ledger.toml", "audit.log", "archive")
 

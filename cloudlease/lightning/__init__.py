@@ -3,11 +3,12 @@
 Backends: ``devchain`` (a simulated node beside the devchain, regtest only), ``electrum``
 (an Electrum daemon's JSON-RPC) and ``lnd`` (LND's REST API). The interface is in
 :mod:`cloudlease.lightning.base`; ``[lightning]`` settings in
-:mod:`cloudlease.lightning.config`; the local BOLT11 check every invoice passes in
+:mod:`cloudlease.config.lightning`; the local BOLT11 check every invoice passes in
 :mod:`cloudlease.lightning.bolt11check`. Importing this package imports no third-party
 library: each backend imports what it needs when it is made.
 """
 
+from cloudlease.config.lightning import LightningSettings, check_init_args, parse_section
 from cloudlease.lightning.base import (
     LightningNode,
     LnInvoice,
@@ -15,7 +16,6 @@ from cloudlease.lightning.base import (
     LnStatus,
     make_node,
 )
-from cloudlease.lightning.config import LightningSettings, check_init_args, parse_section
 
 __all__ = [
     "LightningNode",

@@ -27,11 +27,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from cloudlease.config.registry import LIGHTNING_NODES
 from cloudlease.core.errors import BackendError, BadValue, LedgerError
 from cloudlease.model.lightning import LnInvoice, LnState, LnStatus  # noqa: F401 - re-exported for backends
 
 if TYPE_CHECKING:
-    from cloudlease.lightning.config import LightningSettings
+    from cloudlease.config.lightning import LightningSettings
     from cloudlease.net import Http, Reply
 
 
@@ -145,30 +146,11 @@ def make_node(settings: LightningSettings, home_path: str | os.PathLike[str],
             "no Lightning backend is configured: set [lightning] backend in config.toml "
             "(devchain on regtest, electrum or lnd), or run `cloudlease init --lightning "
             "BACKEND`; or pay on-chain with --method onchain", code="lightning_not_configured")
-    if backend == "devchain":
-        if network != "regtest":
-            raise LedgerError(
-                f"config.toml:lightning.backend = \"devchain\" is a simulated node for regtest "
-                f"only, but this home is on {network}; use electrum or lnd",
-                code="config_invalid")
-        from cloudlease.lightning.devnode import DevNode
-
-        return DevNode(home / "devchain-ln.json")
-    if backend == "electrum":
-        from cloudlease.lightning.electrum import ElectrumNode
-
-        return ElectrumNode(settings.url, network=network, timeout=settings.timeout_seconds)
-    if backend == "lnd":
-        from cloudlease.lightning.lnd import LndNode
-
-        return LndNode(settings.url, network=network,
-                       macaroon=_from_home(home, settings.macaroon),
-                       tls_cert=_from_home(home, settings.tls_cert),
-                       timeout=settings.timeout_seconds)
-    raise LedgerError(f"config.toml:lightning.backend {backend!r} is not known",
-                      code="config_invalid")
+    node: LightningNode = LIGHTNING_NODES.load(backend).from_settings(settings, home, network)
+    return node
 
 
-def _from_home(home: Path, path: str) -> Path:
+def from_home(home: Path, path: str) -> Path:
+    """A path from config.toml: relative ones are taken from the home."""
     p = Path(path).expanduser()
     return p if p.is_absolute() else home / p

@@ -29,7 +29,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloudlease.core import clock
 from cloudlease.core.errors import BackendError, BadValue, Conflict, LedgerError, NotFound
@@ -40,6 +40,9 @@ from cloudlease.lightning.base import (
     check_request,
     utc_from_unix,
 )
+
+if TYPE_CHECKING:
+    from cloudlease.config.lightning import LightningSettings
 
 FORMAT = "cloudlease-devchain-ln"
 VERSION = 1
@@ -66,6 +69,15 @@ class DevNode:
     name = "devchain"
     simulated = True
     network = "regtest"
+
+    @classmethod
+    def from_settings(cls, settings: LightningSettings, home: Path, network: str) -> DevNode:
+        if network != "regtest":
+            raise LedgerError(
+                f"config.toml:lightning.backend = \"devchain\" is a simulated node for regtest "
+                f"only, but this home is on {network}; use electrum or lnd",
+                code="config_invalid")
+        return cls(home / "devchain-ln.json")
 
     def __init__(self, path: str | os.PathLike[str], *, lock_wait: float = LOCK_WAIT) -> None:
         self.path = Path(path)

@@ -35,9 +35,10 @@ import json
 from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from cloudlease.config.lightning import redact_url
 from cloudlease.core import clock
 from cloudlease.core.clock import seconds
 from cloudlease.core.errors import BackendError, BadValue
@@ -50,7 +51,11 @@ from cloudlease.lightning.base import (
     looks_like_html,
     utc_from_unix,
 )
-from cloudlease.lightning.config import redact_url
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from cloudlease.config.lightning import LightningSettings
 
 PR_UNPAID, PR_EXPIRED, PR_UNKNOWN, PR_PAID = 0, 1, 2, 3
 RECEIVED = 1  # electrum.lnworker.PaymentDirection.RECEIVED
@@ -69,6 +74,11 @@ class ElectrumNode:
 
     name = "electrum"
     simulated = False
+
+    @classmethod
+    def from_settings(cls, settings: LightningSettings, home: Path, network: str
+                      ) -> ElectrumNode:
+        return cls(settings.url, network=network, timeout=settings.timeout_seconds)
 
     def __init__(self, url: str, *, network: str, timeout: Decimal | int = 10) -> None:
         parts = urlsplit(url)

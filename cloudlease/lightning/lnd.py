@@ -38,9 +38,10 @@ from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
+from cloudlease.config.lightning import macaroon_problem, redact_url, tls_cert_problem
 from cloudlease.core import clock
 from cloudlease.core.clock import seconds
 from cloudlease.core.errors import BackendError, BadValue, LedgerError
@@ -50,10 +51,13 @@ from cloudlease.lightning.base import (
     LnStatus,
     ask_node,
     check_request,
+    from_home,
     looks_like_html,
     utc_from_unix,
 )
-from cloudlease.lightning.config import macaroon_problem, redact_url, tls_cert_problem
+
+if TYPE_CHECKING:
+    from cloudlease.config.lightning import LightningSettings
 
 CLOCK_SKEW = timedelta(seconds=5)
 PAGE_EXTRA = 100
@@ -73,6 +77,13 @@ class LndNode:
 
     name = "lnd"
     simulated = False
+
+    @classmethod
+    def from_settings(cls, settings: LightningSettings, home: Path, network: str) -> LndNode:
+        return cls(settings.url, network=network,
+                   macaroon=from_home(home, settings.macaroon),
+                   tls_cert=from_home(home, settings.tls_cert),
+                   timeout=settings.timeout_seconds)
 
     def __init__(self, url: str, *, network: str, macaroon: str | Path, tls_cert: str | Path,
                  timeout: Decimal | int = 10) -> None:

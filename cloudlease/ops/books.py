@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from cloudlease.context import Context
 from cloudlease.core import books, clock, exports, invoices
 from cloudlease.core.errors import BadValue
 from cloudlease.ledger.session import Ledger
+from cloudlease.ops.context import Context
 from cloudlease.ops.invoicing import ALL, read_history, timezone
 
 UNSETTLED = "status != 'settled' AND (paid_sats > 0 OR ln_paid_msat > 0)"

@@ -18,13 +18,13 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from cloudlease.context import Context
 from cloudlease.core import clock, lifecycle
 from cloudlease.core import lnsettle as settle
 from cloudlease.ledger.session import Ledger, normalize_id
 from cloudlease.model import LeaseStatus, Payment, PaymentRequest, PaymentStatus, RequestStatus
 from cloudlease.model.chain import Received
 from cloudlease.ops import deliver, lnrequests, pools
+from cloudlease.ops.context import Context
 
 RECHECK_SETTLED = timedelta(hours=6)  # keep watching settled payments this long for reorgs
 

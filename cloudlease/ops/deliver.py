@@ -16,14 +16,14 @@ import os
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from cloudlease import hooks
 from cloudlease.core import clock, lifecycle, views
 from cloudlease.ledger.db import host_name
 from cloudlease.model import Delivery, DeliveryStatus, Event
+from cloudlease.notify import hooks
 
 if TYPE_CHECKING:
-    from cloudlease.context import Context
     from cloudlease.ledger.session import Ledger
+    from cloudlease.ops.context import Context
 
 MAX_ATTEMPTS = hooks.MAX_ATTEMPTS
 CLAIM_MARGIN = timedelta(seconds=30)
@@ -36,7 +36,7 @@ WEBHOOK = "webhook:"
 def targets(ctx: Context, event_name: str) -> list[str]:
     """Where an event goes: the hook command configured for it (``hook``) and every
     webhook that takes it (``webhook:<url without credentials or query>``)."""
-    from cloudlease.webhooks import target
+    from cloudlease.notify.webhooks import target
 
     out = ["hook"] if event_name in ctx.settings.hooks else []
     return out + [target(w) for w in ctx.settings.webhooks if event_name in w.events]
@@ -44,7 +44,7 @@ def targets(ctx: Context, event_name: str) -> list[str]:
 
 def webhook_for(ctx: Context, name: str) -> Any:
     """The configured webhook behind a target (or named by its URL); None when gone."""
-    from cloudlease.webhooks import target
+    from cloudlease.notify.webhooks import target
 
     return next((w for w in ctx.settings.webhooks if name in (target(w), w.url,
                                                               WEBHOOK + w.url)), None)
@@ -96,7 +96,7 @@ def _deliver_one(ctx: Context, d: Delivery, event: Event | None) -> hooks.Outcom
         hook = webhook_for(ctx, d.target)
         if hook is None:
             return hooks.Outcome(d.event, True)  # webhook removed from config: nothing to do
-        from cloudlease import webhooks
+        from cloudlease.notify import webhooks
 
         return webhooks.deliver(hook, event.body)
     command = ctx.settings.hooks.get(event.name)
@@ -109,9 +109,9 @@ def redeliver(ctx: Context, event_id: str, target: str | None = None) -> list[st
     """Queue an event again for its receivers (all, or ``target``: ``hook`` or a webhook
     URL), including receivers configured since it happened; returns the delivery ids.
     The caller then runs ``run_pending(..., event=...)`` outside the lock."""
-    from cloudlease import webhooks
     from cloudlease.core.errors import Conflict, NotFound
     from cloudlease.ledger.session import normalize_id
+    from cloudlease.notify import webhooks
 
     eid = normalize_id(event_id, "E")
     now = clock.now()

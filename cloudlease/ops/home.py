@@ -125,7 +125,7 @@ def _lightning(name: str | None, url: str | None, macaroon: str | None, tls_cert
     """The ``[lightning]`` settings ``init`` writes: as given, else the simulated node on a
     regtest home with the simulated chain (so the quick start shows both ways to pay),
     else none."""
-    from cloudlease.lightning.config import check_init_args
+    from cloudlease.config.lightning import check_init_args
 
     if name is None:
         given = [flag for flag, v in (("--ln-url", url), ("--ln-macaroon", macaroon),

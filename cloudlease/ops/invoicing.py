@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cloudlease.context import Context
 from cloudlease.core import clock, documents, invoices, periods, tax, validate
 from cloudlease.core.errors import BadValue, Conflict, LedgerError, NotFound
 from cloudlease.ledger.session import Ledger, normalize_id
@@ -30,6 +29,7 @@ from cloudlease.model import (
     Payout,
     Tenant,
 )
+from cloudlease.ops.context import Context
 
 Window = tuple[datetime, datetime] | None
 ALL = object()  # every tenant, anonymous sales included (exports)

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from cloudlease.context import Context
 from cloudlease.core import clock, validate
 from cloudlease.core.errors import BadValue, Conflict, NotFound
 from cloudlease.ledger.session import Ledger
 from cloudlease.model import Lease, LeaseStatus, PaymentRequest, Plan, RequestStatus
 from cloudlease.ops import lnrequests, payment_requests
+from cloudlease.ops.context import Context
 from cloudlease.ops.quote import Quote, quote
 
 

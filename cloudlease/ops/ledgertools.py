@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cloudlease.context import Context
 from cloudlease.core import clock
 from cloudlease.core.errors import BadValue, Conflict, LedgerError
 from cloudlease.ledger import audit, schema
 from cloudlease.ledger.codec import row_hash
 from cloudlease.ledger.db import Db
 from cloudlease.ledger.fsio import fsync_dir
+from cloudlease.ops.context import Context
 
 DUMP_FORMATS = ("toml", "json")
 

@@ -28,9 +28,9 @@ from cloudlease.core.errors import BackendError, BadValue, CloudleaseError
 
 if TYPE_CHECKING:
     from cloudlease.config import Settings
-    from cloudlease.context import Context
     from cloudlease.lightning import LightningNode, LnInvoice, LnStatus
     from cloudlease.model import PaymentRequest
+    from cloudlease.ops.context import Context
 
 METHODS = ("onchain", "lightning", "both")
 WINDOW_SLACK = timedelta(seconds=10)  # an invoice may outlive the asked window by this

@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from cloudlease.context import Context
 from cloudlease.core import clock
 from cloudlease.core.errors import Conflict, LedgerError
 from cloudlease.ledger.session import Ledger
 from cloudlease.model import PaymentRequest, RequestStatus
+from cloudlease.ops.context import Context
 from cloudlease.ops.quote import Quote
 
 if TYPE_CHECKING:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from cloudlease.context import Context
 from cloudlease.core import clock, lifecycle, validate
 from cloudlease.core.errors import BadValue, Conflict
 from cloudlease.ledger.session import Ledger
 from cloudlease.model import Lease, LeaseStatus, PaymentRequest, RequestStatus
 from cloudlease.ops import lnrequests, payment_requests
+from cloudlease.ops.context import Context
 from cloudlease.ops.quote import quote
 
 

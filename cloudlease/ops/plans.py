@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from cloudlease.context import Context
 from cloudlease.core import clock, validate
 from cloudlease.core.errors import BadValue, Conflict
 from cloudlease.core.money import DUST_SATS, Fiat, parse_amount
 from cloudlease.model import Plan
+from cloudlease.ops.context import Context
 
 if TYPE_CHECKING:
     from cloudlease.model.machines import Limits

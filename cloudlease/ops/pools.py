@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from cloudlease.context import Context
 from cloudlease.core import clock, lifecycle, poolpolicy, risk, validate
 from cloudlease.core.errors import BackendError, BadValue, Conflict
 from cloudlease.core.money import DUST_SATS, Fiat, parse_amount, split
@@ -21,6 +20,7 @@ from cloudlease.model import (
     Pool,
 )
 from cloudlease.ops import lnrequests, payment_requests
+from cloudlease.ops.context import Context
 from cloudlease.ops.quote import Quote, lock_rate
 
 TOPUP_EXPIRY = timedelta(hours=24)  # investors get a day, not 15 minutes, to top up

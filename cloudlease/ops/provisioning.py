@@ -38,9 +38,9 @@ from cloudlease.ops import deliver
 from cloudlease.provision.base import Machine, MachineSpec, failed, make_driver
 
 if TYPE_CHECKING:
-    from cloudlease.context import Context
+    from cloudlease.config.provision import ProvisionSettings
     from cloudlease.ledger.session import Ledger
-    from cloudlease.provision.config import ProvisionSettings
+    from cloudlease.ops.context import Context
 
 STEPS = 10                  # programs one driver call may run, each within timeout_seconds
 CLAIM_MARGIN = timedelta(seconds=90)  # + the drivers' host lock wait (60 s) and slack
@@ -83,7 +83,7 @@ class Drivers:
 
 
 def settings_of(ctx: Context) -> ProvisionSettings:
-    from cloudlease.provision.config import ProvisionSettings
+    from cloudlease.config.provision import ProvisionSettings
 
     return ctx.settings.provision or ProvisionSettings()
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from cloudlease.context import Context
 from cloudlease.core import books, clock
 from cloudlease.core.errors import BadValue, Conflict
 from cloudlease.core.lifecycle import with_refund
 from cloudlease.ledger.session import Ledger
 from cloudlease.model import PaymentRequest, Transfer, TransferKind, TransferStatus
+from cloudlease.ops.context import Context
 
 _TXID = re.compile(r"^[0-9a-f]{64}$")
 

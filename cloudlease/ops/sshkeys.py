@@ -12,9 +12,9 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from cloudlease.context import Context
 from cloudlease.core.errors import BadValue
 from cloudlease.model import Tenant
+from cloudlease.ops.context import Context
 
 MAX_KEYS = 16
 MAX_FILE = 64 * 1024

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from cloudlease.context import Context
 from cloudlease.core import clock, validate
 from cloudlease.core.errors import BadValue, Conflict
 from cloudlease.ledger.session import Ledger
 from cloudlease.model import Lease, RequestStatus, Tenant, record_number
+from cloudlease.ops.context import Context
 from cloudlease.ops.payment_requests import OPEN_REQUEST
 
 

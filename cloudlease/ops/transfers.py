@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from cloudlease.context import Context
 from cloudlease.core.errors import BackendError, BadValue, Conflict
 from cloudlease.ledger.session import Ledger
 from cloudlease.model import Transfer, TransferStatus
+from cloudlease.ops.context import Context
 
 _ALREADY = ("already in block chain", "already known", "txn-already-in-mempool",
             "already in the mempool", "already spent by")

@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from cloudlease.context import Context
 from cloudlease.core import clock
 from cloudlease.core.errors import LedgerError
 from cloudlease.core.invoices import invoice_problems
 from cloudlease.ledger import integrity
 from cloudlease.ledger.session import Ledger
+from cloudlease.ops.context import Context
 
 
 @dataclass

@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from cloudlease.context import Context
 from cloudlease.core import clock
 from cloudlease.core.errors import BadValue, Conflict
 from cloudlease.model import Transfer, TransferKind, TransferStatus
+from cloudlease.ops.context import Context
 
 
 @dataclass

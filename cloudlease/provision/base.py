@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from cloudlease.config.registry import PROVISION_DRIVERS
 from cloudlease.core import clock
 from cloudlease.core.machines import planned
 from cloudlease.model.machines import (  # noqa: F401 - the drivers' vocabulary, re-exported
@@ -28,7 +29,7 @@ from cloudlease.model.machines import (  # noqa: F401 - the drivers' vocabulary,
 )
 
 if TYPE_CHECKING:
-    from cloudlease.provision.config import ProvisionSettings
+    from cloudlease.config.provision import ProvisionSettings
 
 MAX_ERROR = 300  # characters kept of a failure message
 
@@ -66,16 +67,8 @@ def make_driver(settings: ProvisionSettings, home_path: str | Path) -> Driver | 
     home = Path(home_path)
     if settings.driver == "none":
         return None
-    if settings.driver == "command":
-        from cloudlease.provision.command import CommandDriver
-        return CommandDriver(settings, home)
-    if settings.driver == "ssh-account":
-        from cloudlease.provision.sshaccount import SshAccountDriver
-        return SshAccountDriver(settings, home)
-    if settings.driver == "podman":
-        from cloudlease.provision.podman import PodmanDriver
-        return PodmanDriver(settings, home)
-    raise ValueError(f"unknown provision driver {settings.driver!r}")
+    driver: Driver = PROVISION_DRIVERS.load(settings.driver)(settings, home)
+    return driver
 
 
 def reconcile(driver: Driver, spec: MachineSpec, current: Machine | None,

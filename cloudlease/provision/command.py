@@ -29,8 +29,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from cloudlease.config.provision import ProvisionSettings
 from cloudlease.provision.base import Machine, MachineSpec, State, failed, iso, result, stderr_tail
-from cloudlease.provision.config import ProvisionSettings
 
 PASS_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ")
 MAX_DETAILS = 4096

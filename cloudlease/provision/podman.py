@@ -23,11 +23,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from cloudlease.config.provision import ProvisionSettings
 from cloudlease.core.machine_inputs import authorized_keys_line
 from cloudlease.provision import accounts, sshd, statedir
 from cloudlease.provision.base import Machine, MachineSpec, State, failed, iso, result
 from cloudlease.provision.cgroups import cpu_quota_us
-from cloudlease.provision.config import ProvisionSettings
 from cloudlease.provision.runner import StepFailed, run, which
 
 

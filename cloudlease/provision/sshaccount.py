@@ -26,11 +26,11 @@ import pwd
 from collections.abc import Callable
 from pathlib import Path
 
+from cloudlease.config.provision import ProvisionSettings
 from cloudlease.core.machine_inputs import authorized_keys_line
 from cloudlease.provision import accounts, sshd, statedir
 from cloudlease.provision.base import Machine, MachineSpec, State, failed, iso, result
 from cloudlease.provision.cgroups import LeaseCgroup
-from cloudlease.provision.config import ProvisionSettings
 from cloudlease.provision.runner import StepFailed, run, which
 
 

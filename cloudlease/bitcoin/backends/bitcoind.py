@@ -35,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloudlease.bitcoin.backends.base import (
     Addresses,
@@ -65,7 +65,11 @@ from cloudlease.bitcoin.backends.watchwallet import (  # noqa: F401 - re-exporte
     _iso,
     _label_time,
 )
-from cloudlease.core.errors import BackendError, BadValue
+from cloudlease.core.errors import BackendError, BadValue, LedgerError
+
+if TYPE_CHECKING:
+    from cloudlease.config import Settings
+    from cloudlease.ledger.store import Home
 
 _RECEIVE_CATEGORIES = frozenset({"receive", "generate", "immature"})
 
@@ -90,6 +94,16 @@ class BitcoindBackend(WatchWallet):
     """
 
     name = "bitcoind"
+
+    @classmethod
+    def from_settings(cls, settings: Settings, home: Home) -> BitcoindBackend:
+        url = settings.effective_rpc_url
+        if not url:
+            raise LedgerError("backend.rpc_url is empty in config.toml (or set "
+                              "CLOUDLEASE_RPC_URL)", code="config_invalid")
+        return cls(url, wallet=settings.rpc_wallet,
+                   cookie_file=settings.rpc_cookie_file or None,
+                   timeout=settings.backend_timeout)
 
     def __init__(
         self,

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from cloudlease.bitcoin.backends.base import Addresses, ChainTip, Received, utc_from_unix
 from cloudlease.bitcoin.devchain import RBF_BELOW, Devchain
 from cloudlease.bitcoin.devchain_view import ChainView
-from cloudlease.core.errors import BackendError, LedgerError
+from cloudlease.core.errors import BackendError, BadValue, LedgerError
+
+if TYPE_CHECKING:
+    from cloudlease.config import Settings
+    from cloudlease.ledger.store import Home
 
 
 class DevchainBackend:
@@ -23,6 +28,13 @@ class DevchainBackend:
     """
 
     name = "devchain"
+
+    @classmethod
+    def from_settings(cls, settings: Settings, home: Home) -> DevchainBackend:
+        if settings.network != "regtest":
+            raise BadValue(f"the devchain backend is a simulated regtest chain; this ledger "
+                           f"is on {settings.network}")
+        return cls(home.devchain)
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.devchain = Devchain(path)

@@ -35,7 +35,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from cloudlease.bitcoin.backends.base import Addresses, ChainTip, Received, utc_from_unix
@@ -51,8 +51,12 @@ from cloudlease.bitcoin.backends.esplora_answers import (
     parse_utxos,
 )
 from cloudlease.core.clock import seconds
-from cloudlease.core.errors import BackendError, BadValue
+from cloudlease.core.errors import BackendError, BadValue, LedgerError
 from cloudlease.net import Http, HttpError, parse_url, snippet
+
+if TYPE_CHECKING:
+    from cloudlease.config import Settings
+    from cloudlease.ledger.store import Home
 
 CHAIN_PAGE = 25
 MEMPOOL_MAX = 50
@@ -100,6 +104,14 @@ class EsploraBackend:
     """
 
     name = "esplora"
+
+    @classmethod
+    def from_settings(cls, settings: Settings, home: Home) -> EsploraBackend:
+        if not settings.esplora_urls:
+            raise LedgerError("backend.esplora_urls is empty in config.toml",
+                              code="config_invalid")
+        t = settings.backend_timeout
+        return cls(list(settings.esplora_urls), timeout=(min(3.05, t), t))
 
     def __init__(
         self,

@@ -22,8 +22,8 @@ from cloudlease.core.errors import LedgerError
 from cloudlease.model import record_number
 
 if TYPE_CHECKING:
+    from cloudlease.ledger.legacy.home import LegacyHome as Home
     from cloudlease.ledger.legacy.state import Ledger
-    from cloudlease.ledger.legacy.store import LegacyHome as Home
 
 
 

@@ -10,26 +10,8 @@ from typing import Any
 
 from cloudlease.core.errors import LedgerError
 from cloudlease.ledger.legacy import archive, audit, state
+from cloudlease.ledger.legacy.home import LegacyHome
 from cloudlease.ledger.legacy.state import Ledger
-
-
-@dataclass(frozen=True)
-class LegacyHome:
-    """The first-format files of a home."""
-
-    path: Path
-
-    @property
-    def ledger(self) -> Path:
-        return self.path / "ledger.toml"
-
-    @property
-    def audit(self) -> Path:
-        return self.path / "audit.log"
-
-    @property
-    def archive_dir(self) -> Path:
-        return self.path / "archive"
 
 
 def read_bytes(home: LegacyHome) -> bytes:

@@ -28,7 +28,7 @@ from typing import Any
 
 from cloudlease import __version__
 from cloudlease.config import Webhook
-from cloudlease.hooks import Outcome
+from cloudlease.notify.hooks import Outcome
 
 MAX_ANSWER = 1 << 20  # a receiver's answer is not read for anything but its status
 SIGNATURE_HEADER = "Cloudlease-Signature"

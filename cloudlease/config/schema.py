@@ -369,7 +369,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "tls_cert": Key(path(), ""),
         "timeout_seconds": Key(seconds(), Decimal(10)),
     },
-    # [provision] is checked by cloudlease/provision/config.py (parse_section): every key
+    # [provision] is checked by cloudlease/config/provision.py (parse_section): every key
     # its drivers read, with their defaults; config.parse hands the table over whole.
     "provision": {},
 }

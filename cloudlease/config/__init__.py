@@ -20,16 +20,16 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cloudlease import config_schema as schema
-from cloudlease.config_schema import BACKENDS, HOOK_EVENTS, NETWORKS
-from cloudlease.config_template import DEFAULT_ESPLORA, render_template
+from cloudlease.config import schema
+from cloudlease.config.lightning import LightningSettings
+from cloudlease.config.lightning import parse_section as check_lightning
+from cloudlease.config.schema import BACKENDS, HOOK_EVENTS, NETWORKS
+from cloudlease.config.template import DEFAULT_ESPLORA, render_template
 from cloudlease.core.clock import seconds
 from cloudlease.core.errors import BadValue, LedgerError
-from cloudlease.lightning.config import LightningSettings
-from cloudlease.lightning.config import parse_section as check_lightning
 
 if TYPE_CHECKING:
-    from cloudlease.provision.config import ProvisionSettings
+    from cloudlease.config.provision import ProvisionSettings
 
 __all__ = ["BACKENDS", "DEFAULT_ESPLORA", "HOOK_EVENTS", "NETWORKS", "Settings", "Webhook",
            "check_network", "load", "parse", "render_template", "write_new"]
@@ -342,8 +342,8 @@ def parse(raw: dict[str, Any], where: str = "config.toml") -> Settings:
 
 def _provision(raw: dict[str, Any], where: str) -> ProvisionSettings:
     """``[provision]`` is checked by the provisioning package itself: every key its
-    drivers read, with their defaults (``cloudlease/provision/config.py``)."""
-    from cloudlease.provision.config import parse_section
+    drivers read, with their defaults (``cloudlease/config/provision.py``)."""
+    from cloudlease.config.provision import parse_section
 
     return parse_section(raw.get("provision"), where)
 

@@ -106,7 +106,7 @@ state_dir = ""                  # "" = <home>/provision (root only; never under 
 image = ""                      # driver "podman": the container image
 network = "none"                # driver "podman": none (no network, no ssh) or a network
 # more keys (cgroup, cgroup_parent, tenant_group, shell, runtime, ulimits...):
-# cloudlease/provision/config.py
+# cloudlease/config/provision.py
 
 # Webhooks: POST each event as JSON, signed with HMAC-SHA256 (Cloudlease-Signature).
 # Repeat the table for more endpoints. A secret here means: keep this file chmod 600.
@@ -119,7 +119,7 @@ network = "none"                # driver "podman": none (no network, no ssh) or 
 
 
 def _lightning(settings: Any) -> str:
-    """The ``[lightning]`` table (``cloudlease.lightning.config.template_section``)."""
-    from cloudlease.lightning.config import LightningSettings, template_section
+    """The ``[lightning]`` table (``cloudlease.config.lightning.template_section``)."""
+    from cloudlease.config.lightning import LightningSettings, template_section
 
     return template_section(settings or LightningSettings())
