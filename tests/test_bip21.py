@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloudlease.bitcoin.bip21 import MAX_SATS, btc_str, make_uri
+from cloudlease.bitcoin.bip21 import btc_str, make_uri
 from cloudlease.core.errors import BadValue
+from cloudlease.core.money import MAX_SATS
 
 BECH32 = "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu"
 BASE58 = "1LqBGSKuX5yYUonjxT5qGfpUsXKYYWeabA"

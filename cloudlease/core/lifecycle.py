@@ -142,6 +142,14 @@ def _flags(flags: Sequence[str], add: Iterable[str] = (), drop: Iterable[str] = 
     return tuple(sorted(set(kept) | {str(f) for f in add}))
 
 
+def is_late(req: PaymentRequest, paid_at: datetime | None) -> bool:
+    """The one rule for "late", on-chain and over Lightning alike: the money that covered
+    the request arrived (first seen on the chain, or settled by the node) after its window
+    closed. When it arrived is the chain's or the node's time, never when cloudlease looked,
+    so a cron run a few minutes late changes nothing. An unknown time is not late."""
+    return paid_at is not None and paid_at > req.expires_at
+
+
 def paid_at(req: PaymentRequest, outputs: Sequence[Received], *,
             strict: bool = False) -> datetime | None:
     """When ``outputs`` first covered the request's amount, by the chain's first-seen times.
@@ -227,7 +235,7 @@ def _judge(req: PaymentRequest, outputs: Sequence[Received], obs: Observation,
     if status == RequestStatus.EXPIRED:
         when = paid_at(new, outputs, strict=True) if paid >= amount else None
         if accepted or req.closed_reason not in WINDOW_REASONS or when is None or \
-                when > req.expires_at:
+                is_late(req, when):
             if paid > req.paid_sats:
                 new = new.replace(flags=_flags(new.flags, [Flag.LATE]))
             if paid >= amount and new.paid_at is None:
@@ -242,8 +250,7 @@ def _judge(req: PaymentRequest, outputs: Sequence[Received], obs: Observation,
             was_settled = req.settled_at is not None  # the same money, back after a reorg
             when = paid_at(req, outputs)
             new = new.replace(paid_at=req.paid_at if was_settled and req.paid_at else when)
-            if not was_settled and not accepted and when is not None and \
-                    when > req.expires_at:
+            if not was_settled and not accepted and is_late(req, when):
                 return new.replace(status=RequestStatus.EXPIRED,
                                    flags=_flags(new.flags, [Flag.LATE]),
                                    closed_reason=PAID_LATE), events

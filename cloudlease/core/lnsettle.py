@@ -26,10 +26,11 @@ from cloudlease.core.lifecycle import (
     WINDOW_REASONS,
     Observation,
     Policy,
+    is_late,
     needed_confirmations,
     with_refund,
 )
-from cloudlease.model import Payment, PaymentRequest, PaymentStatus, RequestStatus
+from cloudlease.model import Payment, PaymentRequest, PaymentStatus, RequestFlag, RequestStatus
 from cloudlease.model.chain import Received
 from cloudlease.model.lightning import LnState, LnStatus
 
@@ -73,16 +74,17 @@ def evaluate(req: PaymentRequest, outputs: Sequence[Received] | None,
         req = req.replace(paid_sats=got, confirmed_sats=confirmed,
                           txids=tuple(sorted({o.txid for o in outputs})))
     assert req.ln_settled_at is not None
-    late = req.ln_settled_at > req.expires_at
+    late = is_late(req, req.ln_settled_at)
     if req.status in OPEN:
-        if late and "accepted" not in req.flags:
-            req = req.replace(status=RequestStatus.EXPIRED, flags=_with(req.flags, "late"),
+        if late and RequestFlag.ACCEPTED not in req.flags:
+            req = req.replace(status=RequestStatus.EXPIRED,
+                              flags=_with(req.flags, RequestFlag.LATE),
                               closed_reason="paid after the payment window")
         else:
             req = req.replace(status=RequestStatus.SETTLED,
                               settled_at=req.settled_at or req.ln_settled_at)
     elif req.status == RequestStatus.EXPIRED and not late and \
-            req.closed_reason in WINDOW_REASONS and "late" not in req.flags:
+            req.closed_reason in WINDOW_REASONS and RequestFlag.LATE not in req.flags:
         # the node settled it inside the window: never late, though a pass that could not
         # see the node closed it meanwhile (one closed otherwise, e.g. by lease cancel, is
         # never brought back: its money is due back)
@@ -95,15 +97,15 @@ def _money_flags(req: PaymentRequest) -> PaymentRequest:
     """``overpaid`` from both ways the money came; ``refund_sats`` and ``refund_due`` as
     for the chain (``lifecycle.with_refund`` counts Lightning as confirmed)."""
     over = req.paid_sats * 1000 + req.ln_paid_msat > req.amount_sats * 1000
-    flags = set(req.flags) - {"partial", "overpaid"}
+    flags = set(req.flags) - {RequestFlag.PARTIAL, RequestFlag.OVERPAID}
     if over:
-        flags.add("overpaid")
-    return with_refund(req.replace(flags=tuple(sorted(flags))))
+        flags.add(RequestFlag.OVERPAID)
+    return with_refund(req.replace(flags=tuple(sorted(str(f) for f in flags))))
 
 
-def _with(flags: Sequence[str], flag: str) -> tuple[str, ...]:
-    return tuple(sorted(set(flags) | {flag}))
+def _with(flags: Sequence[str], flag: RequestFlag) -> tuple[str, ...]:
+    return tuple(sorted({str(f) for f in flags} | {str(flag)}))
 
 
 def newly_refund_due(before: PaymentRequest, after: PaymentRequest) -> bool:
-    return "refund_due" in after.flags and "refund_due" not in before.flags
+    return RequestFlag.REFUND_DUE in after.flags and RequestFlag.REFUND_DUE not in before.flags

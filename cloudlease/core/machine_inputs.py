@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 
 from cloudlease.core.errors import BadValue
 from cloudlease.core.validate import has_control
-from cloudlease.provision.base import Limits
+from cloudlease.model.machines import Limits
 
 KEY_TYPES = (
     "ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",

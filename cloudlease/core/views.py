@@ -9,6 +9,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from cloudlease.core import bip21
 from cloudlease.core.money import btc_text, format_decimal, plain
 from cloudlease.model import (
     Contribution,
@@ -107,9 +108,7 @@ def payable_uri(r: PaymentRequest) -> str:
     due = r.due_sats
     if r.status != "new" or not r.address or due in (0, r.amount_sats):
         return r.uri
-    from cloudlease.bitcoin.bip21 import make_uri
-
-    return make_uri(r.address, due, label=r.label, message=r.message)
+    return bip21.encode(r.address, due, label=r.label, message=r.message)
 
 
 def request(r: PaymentRequest) -> dict[str, Any]:
