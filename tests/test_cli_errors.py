@@ -1,5 +1,5 @@
 """Every error is one line (or one JSON document with --json) with the exit code of
-DESIGN.md: Click's usage errors, file system errors, a full or closed stdout, dates and
+docs/design.md: Click's usage errors, file system errors, a full or closed stdout, dates and
 numbers out of range. Never a traceback, never a boxed panel, never exit 1."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Hypothesis throws hostile text at every option that takes a typed value: other scripts'
 digits, separators, exponents, NaN and infinity, huge numbers, control characters, dates
-far out. Whatever comes in: no exit 1, no traceback, an exit code of DESIGN.md, and when
+far out. Whatever comes in: no exit 1, no traceback, an exit code of docs/design.md, and when
 the command refuses, not one byte of the home changes (every file compared)."""
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Commands return a ``Result``; ``command`` wraps them so that ``--json`` prints one JSON
 document, errors become one line (JSON on stderr with ``--json``) and the exit code of
-DESIGN.md, and nothing but an internal error ever shows a traceback (and then only with
+docs/design.md, and nothing but an internal error ever shows a traceback (and then only with
 CLOUDLEASE_DEBUG=1).
 
 ``RootGroup`` (the root command's class) does the same for what happens before a command

@@ -1,6 +1,6 @@
 """Domain errors. Each carries the exit code the CLI turns it into; only the CLI exits.
 
-Exit codes (DESIGN.md, "Command line contract"):
+Exit codes (docs/design.md, "Command line contract"):
 0 ok · 1 internal · 2 usage/bad value · 3 not found · 4 conflict/wrong state ·
 5 ledger missing/invalid/locked/newer schema/failed verification · 6 chain or rate backend
 unavailable · 7 payment not complete yet · 8 payment request expired or invalid ·

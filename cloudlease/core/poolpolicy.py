@@ -1,6 +1,6 @@
 """Pool policy (pure): the monitor's decisions, and what a request's change means for a pool.
 
-The monitor (DESIGN.md, "Risk and reward"): runway under ``min_runway_hours`` → investors
+The monitor (docs/design.md, "Risk and reward"): runway under ``min_runway_hours`` → investors
 are asked to top up what restores ``target_runway_hours``; funding level ≤ 0 → the pool
 is throttled (and its active leases suspended if the pool says so); runway back above
 ``min_runway_hours`` → restored. Unknown is never good news: when the running cost per

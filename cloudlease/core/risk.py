@@ -1,6 +1,6 @@
 """Risk and reward (pure): funding, runway, start-up, stakes, shares, payouts.
 
-The model (DESIGN.md, "Risk and reward"):
+The model (docs/design.md, "Risk and reward"):
 
 - Funding level = settled contributions + revenue − accrued running cost − payouts.
   Runway = funding level / cost per hour.

@@ -1,4 +1,4 @@
-"""Lightning payments through the operator's own node (DESIGN.md, "Lightning").
+"""Lightning payments through the operator's own node (docs/design.md, "Lightning").
 
 Backends: ``devchain`` (a simulated node beside the devchain, regtest only), ``electrum``
 (an Electrum daemon's JSON-RPC) and ``lnd`` (LND's REST API). The interface is in

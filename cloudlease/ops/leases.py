@@ -1,5 +1,5 @@
 """Leases: rent, list, show, cancel. A lease is born ``awaiting_payment`` with its price
-fixed in a payment request; only a settled payment makes it active (see ops/tick.py)."""
+fixed in a payment request; only a settled payment makes it active (see ops/check.py)."""
 
 from __future__ import annotations
 
