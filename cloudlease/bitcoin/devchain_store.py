@@ -19,7 +19,7 @@ from typing import Any
 
 from cloudlease.bitcoin.devchain_view import ChainView
 from cloudlease.core.errors import LedgerError
-from cloudlease.ledger.fsio import atomic_write, flock_within
+from cloudlease.files.fsio import atomic_write, flock_within
 
 FORMAT = "cloudlease-devchain"
 VERSION = 1

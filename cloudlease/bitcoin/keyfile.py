@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudlease.core.errors import LedgerError
-from cloudlease.ledger.fsio import atomic_write
+from cloudlease.files.fsio import atomic_write
 
 
 def open_nofollow(path: Path, flags: int) -> int:

@@ -210,7 +210,7 @@ def _check_mode(path: Path, info: os.stat_result, settings: Settings) -> None:
 
 def write_new(path: Path, text: str) -> None:
     """Write a new config (``init``): atomically, mode 0600, never through a symlink."""
-    from cloudlease.ledger.fsio import atomic_write
+    from cloudlease.files.fsio import atomic_write
 
     if path.is_symlink():
         raise LedgerError(f"{path} is a symbolic link; cloudlease refuses it",

@@ -165,7 +165,7 @@ class Db:
             raise LedgerError(f"{self.where} is read-only: cloudlease cannot write to it",
                               code="ledger_read_only")
         if self.dialect == "sqlite":
-            from cloudlease.ledger.fsio import FileLock
+            from cloudlease.files.fsio import FileLock
 
             assert self.lock_path is not None
             guard: Any = FileLock(self.lock_path, timeout)

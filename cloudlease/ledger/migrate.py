@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from cloudlease.core import clock
 from cloudlease.core.errors import LedgerError
-from cloudlease.ledger.fsio import FileLock, fsync_dir
+from cloudlease.files.fsio import FileLock, fsync_dir
 
 if TYPE_CHECKING:
-    from cloudlease.ledger.store import Home
+    from cloudlease.files.home import Home
 
 
 class Context(Protocol):

@@ -110,7 +110,7 @@ class DevNode:
         return state
 
     def _save(self, state: dict[str, Any]) -> None:
-        from cloudlease.ledger.fsio import atomic_write
+        from cloudlease.files.fsio import atomic_write
 
         data = json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
         try:
@@ -120,7 +120,7 @@ class DevNode:
 
     @contextmanager
     def _change(self) -> Iterator[dict[str, Any]]:
-        from cloudlease.ledger.fsio import FileLock
+        from cloudlease.files.fsio import FileLock
 
         if not self.path.parent.is_dir():
             raise LedgerError(f"no folder {self.path.parent} for the simulated Lightning node")

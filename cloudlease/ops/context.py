@@ -10,10 +10,10 @@ from pathlib import Path
 
 from cloudlease import config
 from cloudlease.core.errors import LedgerError
+from cloudlease.files.home import Home
 from cloudlease.ledger import store
 from cloudlease.ledger.db import Db
 from cloudlease.ledger.session import Ledger
-from cloudlease.ledger.store import Home
 
 
 def default_home() -> Path:
@@ -103,7 +103,7 @@ class Context:
         with store.transaction(self.db(), action, lock_timeout=self.lock_timeout) as ledger:
             self._check(ledger)
             if self.home.path.is_dir():
-                from cloudlease.ledger.fsio import remove_stale_temps
+                from cloudlease.files.fsio import remove_stale_temps
 
                 remove_stale_temps(self.home.path)
             yield ledger

@@ -12,9 +12,9 @@ from pathlib import Path
 from cloudlease import config
 from cloudlease.core import clock, validate
 from cloudlease.core.errors import BadValue, Conflict, LedgerError
+from cloudlease.files.fsio import FileLock, fsync_dir
+from cloudlease.files.home import Home
 from cloudlease.ledger import store
-from cloudlease.ledger.fsio import FileLock, fsync_dir
-from cloudlease.ledger.store import Home
 from cloudlease.model import Plan
 
 STARTER_PLAN = ("standard", 1000)  # name, sat per hour (test networks only)

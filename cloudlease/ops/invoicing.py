@@ -397,7 +397,7 @@ def render_html(doc: Mapping[str, Any]) -> str:
 
 def write_output(path: Path, text: str, *, force: bool = False) -> Path:
     """Write a document or journal; an existing file is refused unless ``force``."""
-    from cloudlease.ledger.fsio import atomic_write
+    from cloudlease.files.fsio import atomic_write
 
     if path.is_dir():
         raise BadValue(f"{path} is a directory; give a file name")

@@ -10,10 +10,10 @@ from typing import Any
 
 from cloudlease.core import clock
 from cloudlease.core.errors import BadValue, Conflict, LedgerError
+from cloudlease.files.fsio import fsync_dir
 from cloudlease.ledger import audit, schema
 from cloudlease.ledger.codec import row_hash
 from cloudlease.ledger.db import Db
-from cloudlease.ledger.fsio import fsync_dir
 from cloudlease.ops.context import Context
 
 DUMP_FORMATS = ("toml", "json")

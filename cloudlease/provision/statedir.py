@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cloudlease.ledger.fsio import flock_within
+from cloudlease.files.fsio import flock_within
 from cloudlease.provision.runner import StepFailed
 
 LOCK_WAIT = 60.0

@@ -10,7 +10,7 @@ from cloudlease.config.registry import CHAIN_BACKENDS
 if TYPE_CHECKING:
     from cloudlease.bitcoin.backends.base import Backend
     from cloudlease.config import Settings
-    from cloudlease.ledger.store import Home
+    from cloudlease.files.home import Home
 
 
 def make_backend(settings: Settings, home: Home) -> Backend:

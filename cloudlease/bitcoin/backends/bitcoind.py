@@ -69,7 +69,7 @@ from cloudlease.core.errors import BackendError, BadValue, LedgerError
 
 if TYPE_CHECKING:
     from cloudlease.config import Settings
-    from cloudlease.ledger.store import Home
+    from cloudlease.files.home import Home
 
 _RECEIVE_CATEGORIES = frozenset({"receive", "generate", "immature"})
 

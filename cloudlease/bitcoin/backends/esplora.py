@@ -56,7 +56,7 @@ from cloudlease.net import Http, HttpError, parse_url, snippet
 
 if TYPE_CHECKING:
     from cloudlease.config import Settings
-    from cloudlease.ledger.store import Home
+    from cloudlease.files.home import Home
 
 CHAIN_PAGE = 25
 MEMPOOL_MAX = 50
