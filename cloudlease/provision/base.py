@@ -76,6 +76,7 @@ class MachineSpec:
         limits: the plan's limits.
         ends_at: when the lease ends (UTC); a backstop expiry, not the cut-off itself.
         plan: the plan's name.
+        target: the plan's placement on a cluster (a member or ``@group``), if any.
     """
 
     lease_id: str
@@ -84,6 +85,7 @@ class MachineSpec:
     limits: Limits
     ends_at: datetime
     plan: str
+    target: str | None = None
 
     def event(self, action: str) -> dict[str, Any]:
         """The spec as JSON-able facts (public keys only; never a secret)."""
@@ -97,7 +99,7 @@ class Machine:
     """What a lease got, as recorded per lease by the caller.
 
     Attributes:
-        driver: the driver that made it (``command``, ``ssh-account``, ``podman``).
+        driver: the driver that made it (``command``, ``ssh-account``, ``podman``, ``lxd``).
         state: see :class:`State`.
         ssh: ``{"host", "port", "user"}`` to show the tenant, or ``None``.
         error: one line saying why the last call failed (state ``failed``), else ``None``.
@@ -178,6 +180,9 @@ def make_driver(settings: ProvisionSettings, home_path: str | Path) -> Driver | 
     if settings.driver == "podman":
         from cloudlease.provision.podman import PodmanDriver
         return PodmanDriver(settings, home)
+    if settings.driver == "lxd":
+        from cloudlease.provision.lxd import LxdDriver
+        return LxdDriver(settings, home)
     raise ValueError(f"unknown provision driver {settings.driver!r}")
 
 
