@@ -148,6 +148,12 @@ class LxdDriver:
         note = None
         made_before = bool(current and current.driver == self.name
                            and current.details.get("container"))
+        if inst is not None and inst.get("status") not in ("Running", "Frozen") \
+                and not (inst.get("config") or {}).get(HOST_KEY):
+            # made but never set up (a crash or a member lost mid-create may leave it
+            # without its files): no tenant ever had it, so it is made afresh
+            self._delete(api, name)
+            inst = None
         if inst is None:
             inst = self._create(api, spec, name, current)
             if made_before:
@@ -287,12 +293,15 @@ class LxdDriver:
                 except LxdFailed:
                     if (api.instance(name) or {}).get("status") not in (None, "Stopped"):
                         api.state(name, "stop", force=True)
-            try:
-                api.delete(name)
-            except LxdFailed:
-                if api.instance(name) is not None:
-                    raise
+            self._delete(api, name)
         return result(self.name, State.RELEASED, current, ssh=None)
+
+    def _delete(self, api: Lxd, name: str) -> None:
+        try:
+            api.delete(name)
+        except LxdFailed:
+            if api.instance(name) is not None:
+                raise
 
     # --- helpers ----------------------------------------------------------------------------
     def _check_ours(self, inst: dict[str, Any], spec: MachineSpec) -> None:

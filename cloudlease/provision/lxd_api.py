@@ -58,6 +58,7 @@ class Lxd:
                 raise LxdFailed(f"LXD's socket {s.url}: {exc.strerror}") from None
             if not stat.S_ISSOCK(mode):
                 raise LxdFailed(f"{s.url} is not a unix socket (see [provision.lxd] url)")
+            _probe(s.url, self.timeout)
         import pylxd
         from pylxd import exceptions
 
@@ -212,6 +213,19 @@ class Lxd:
             except Exception:  # pragma: no cover - closing is best effort
                 pass
             self._client = None
+
+
+def _probe(path: str, timeout: float) -> None:
+    """Connect once before pylxd does: a refused socket is said plainly (and pylxd, whose
+    unix connection leaks its socket when connect fails, never meets one)."""
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(timeout)
+        try:
+            probe.connect(path)
+        except OSError as exc:
+            raise LxdFailed(f"cannot reach LXD at {path}: {_why(exc)}") from None
 
 
 def _why(exc: BaseException) -> str:
