@@ -61,12 +61,22 @@ class Lxd:
             _probe(s.url, self.timeout)
         import pylxd
         from pylxd import exceptions
+        from pylxd.client import get_session_for_url
 
-        kwargs: dict[str, Any] = {"timeout": self.timeout, "project": s.project}
         if s.https:
-            kwargs.update(cert=(s.client_cert, s.client_key), verify=s.server_cert)
+            session = get_session_for_url(s.url, verify=s.server_cert,
+                                          cert=(s.client_cert, s.client_key))
+        else:
+            from urllib.parse import quote
+
+            session = get_session_for_url(f"http+unix://{quote(s.url, safe='')}")
+        # the environment stays out: REQUESTS_CA_BUNDLE would replace the pinned
+        # certificate (pylxd pins whatever file requests hands it) and a proxy would see
+        # the traffic
+        session.trust_env = False
         try:
-            client = pylxd.Client(endpoint=s.url, **kwargs)
+            client = pylxd.Client(endpoint=s.url, timeout=self.timeout, project=s.project,
+                                  session=session)
         except exceptions.ClientConnectionFailed as exc:
             raise LxdFailed(f"cannot reach LXD at {self.where}: {_why(exc)}") from None
         except (OSError, exceptions.LXDAPIException) as exc:
