@@ -115,9 +115,22 @@ def test_two_leases_on_two_members_login_limits_freeze_and_delete(cli, lxd_home,
               "dd if=/dev/zero of=/dev/null bs=40M count=1 2>/dev/null; echo rc=$?; "
               "dd if=/dev/zero of=/dev/null bs=300M count=1 2>/dev/null; echo rc=$?")
     assert mem.stdout.split() == ["rc=0", "rc=137"], mem.stdout + mem.stderr
+    # a counter the tenant leaves running, read on the member's disk (no login needed)
+    counter = Path(cluster["dirs"][0], "containers", name, "rootfs", "root", "counter")
+    assert ssh(cluster, cluster["alice"], a["ssh"]["port"],
+               "nohup sh -c 'i=0; while :; do i=$((i+1)); echo $i > /root/counter; "
+               "sleep 0.2; done' >/dev/null 2>&1 &").returncode == 0
     forks = ssh(cluster, cluster["alice"], a["ssh"]["port"],
-                "sh -c 'for i in $(seq 100); do sleep 20 >/dev/null 2>&1 & done' 2>&1 | head -1")
+                "sh -c 'for i in $(seq 100); do sleep 5 >/dev/null 2>&1 & done' 2>&1 | head -1")
     assert "Cannot fork" in forks.stdout, forks.stdout + forks.stderr
+
+    def count() -> int:
+        for _ in range(50):  # the counter may be caught mid-write
+            text = counter.read_text().strip()
+            if text.isdigit():
+                return int(text)
+            time.sleep(0.1)
+        raise AssertionError(f"no count in {counter}")
 
     # the pool runs dry: suspended, the container frozen, logins hang; b's lease has ended
     later = clock.now() + timedelta(hours=60)
@@ -127,9 +140,11 @@ def test_two_leases_on_two_members_login_limits_freeze_and_delete(cli, lxd_home,
         (first, "suspended"), (second, "released")}
     assert instance(cluster, name)["status"] == "Frozen"
     assert instance(cluster, f"cl-{second.lower()}") is None
+    frozen_at = count()
     started = time.monotonic()
     assert ssh(cluster, cluster["alice"], a["ssh"]["port"], "true").returncode == 255
     assert time.monotonic() - started >= 3  # accepted by the proxy, then no answer
+    assert count() == frozen_at  # the counter stopped with everything else
 
     monkeypatch.setenv("CLOUDLEASE_NOW", (later + timedelta(minutes=5)).isoformat())
     fund = cli.json("pool", "fund", "gpu", "--tenant", "alice", "--amount", "300000 sat")
@@ -138,6 +153,10 @@ def test_two_leases_on_two_members_login_limits_freeze_and_delete(cli, lxd_home,
     shown = cli.json("lease", "show", first)
     assert shown["status"] == "active" and shown["machine"]["state"] == "ready"
     assert login(cluster, cluster["alice"], a, "echo back").stdout.strip() == "back"
+    deadline = time.monotonic() + 60
+    while count() == frozen_at:  # thawed: counting again
+        assert time.monotonic() < deadline, "the counter did not resume"
+        time.sleep(0.2)
 
     monkeypatch.setenv("CLOUDLEASE_NOW", shown["ends_at"])
     tick = cli.json("tick")
