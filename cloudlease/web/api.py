@@ -94,6 +94,7 @@ def _rental(ctx: Context, rental: storefront.WebRental) -> dict[str, Any]:
     lease["idempotency_key"] = None
     for p in lease["payments"]:
         lnrequests.decorate(ctx.settings, p)
+    lease["payment"] = lease["payments"][-1] if lease["payments"] else None
     return {"lease": lease, "payment": lease["payment"]}
 
 

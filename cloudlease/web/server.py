@@ -107,5 +107,8 @@ class _Server:
                 if loop is not None:
                     loop.call_soon_threadsafe(hub.close)
                 super().handle_exit(sig, frame)
+                # a stop asked for is a clean exit (0), not death by the signal, which
+                # uvicorn would raise again once it has shut down
+                self._captured_signals.clear()
 
         return Server(config)

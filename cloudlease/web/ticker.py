@@ -33,7 +33,7 @@ class Ticker(threading.Thread):
         self.ctx = ctx
         self.chain_poll = chain_poll
         self.on_change = on_change
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._wake = threading.Event()
         self.passes = 0
         self.last_full: datetime | None = None
@@ -45,7 +45,7 @@ class Ticker(threading.Thread):
         self._wake.set()
 
     def stop(self, timeout: float = 60) -> None:
-        self._stop.set()
+        self._halt.set()
         self._wake.set()
         self.join(timeout)
 
@@ -53,7 +53,7 @@ class Ticker(threading.Thread):
         node: Any = None
         next_full = 0.0
         try:
-            while not self._stop.is_set():
+            while not self._halt.is_set():
                 if node is None and self.ctx.settings.lightning.enabled:
                     node = self._guard("lightning", serving.node, self.ctx)
                 if time.monotonic() >= next_full:
