@@ -102,6 +102,8 @@ def served(home: Path, *extra: str, env: dict[str, str] | None = None,
     finally:
         code = server.stop() if server is not None else (proc.kill(), proc.wait())[1]
         reader.join(10)
+        if proc.stderr is not None:
+            proc.stderr.close()
     if expect_exit is not None:
         assert code == expect_exit, f"serve exited {code}: {''.join(log)}"
 
