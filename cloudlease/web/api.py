@@ -212,5 +212,6 @@ async def healthz(request: Request) -> Response:
 async def openapi(request: Request) -> Response:
     from cloudlease.web.openapi import document
 
+    offers = await call(request, storefront.offers)
     return as_json(document(runtime(request).serve.public_url or
-                            str(request.base_url).rstrip("/")))
+                            str(request.base_url).rstrip("/"), [p["name"] for p in offers]))

@@ -137,8 +137,15 @@ def _op(summary: str, ok: dict[str, Any], *, errors: tuple[str, ...], body: Any 
     return out
 
 
-def document(server: str) -> dict[str, Any]:
+LINKS = {name: {"operationId": op, "parameters": {"token": "$response.body#/token"}}
+         for name, op in (("GetLease", "getLease"), ("ExtendLease", "extendLease"),
+                          ("Receipts", "listReceipts"))}
+
+
+def document(server: str, plans: list[str] | None = None) -> dict[str, Any]:
+    """The document, with the server's URL and its offered plans as examples."""
     common = ("404", "429", "503")
+    rent_body = dict(RENT_BODY, examples=[{"plan": p, "hours": 2} for p in plans or []])
     posts = ("400", "404", "409", "413", "422", "429", "503")
     return {
         "openapi": "3.1.0",
@@ -155,7 +162,7 @@ def document(server: str) -> dict[str, Any]:
             "/api/v1/leases": {"post": _op(
                 "Rent: a lease and its payment request",
                 {"201": {"description": "the lease (also for a retry with the same "
-                         "Idempotency-Key)", **_json(ref("Rental"))}},
+                         "Idempotency-Key)", **_json(ref("Rental")), "links": LINKS}},
                 errors=posts, body=ref("RentBody"), params=(IDEMPOTENCY,), op_id="rent")},
             "/api/v1/leases/{token}": {"get": _op(
                 "The lease, its payment and its machine",
@@ -193,6 +200,6 @@ def document(server: str) -> dict[str, Any]:
         "components": {"schemas": {
             "Error": ERROR, "Plan": PLAN, "Lease": LEASE, "PaymentRequest": PAYMENT,
             "Lightning": LIGHTNING, "Machine": MACHINE, "Receipt": RECEIPT,
-            "LeaseState": STATE, "RentBody": RENT_BODY, "ExtendBody": EXTEND_BODY,
+            "LeaseState": STATE, "RentBody": rent_body, "ExtendBody": EXTEND_BODY,
             "Rental": RENTAL, "Health": HEALTH}},
     }
