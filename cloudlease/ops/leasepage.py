@@ -5,6 +5,7 @@ receipts of what was paid, and the checkout's QR code. Reads only; no lock.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from cloudlease.core import views
@@ -51,12 +52,22 @@ def lease_id(ctx: Context, token: str) -> str:
     return storefront.find(ctx, token).id
 
 
+def page(ctx: Context, token: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """``state`` and ``receipts`` in one read (the lease page)."""
+    ledger = ctx.read()
+    lease = storefront.find(ctx, token, ledger)
+    return _state(ctx, ledger, lease), _receipts(ledger, lease)
+
+
 def receipts(ctx: Context, token: str) -> list[dict[str, Any]]:
     """One receipt per settled payment request: what it bought (hours, plan), what was
     paid (sats, and fiat at the locked rate), when, and the proof: each transaction
     output, or the Lightning payment hash with its preimage."""
     ledger = ctx.read()
-    lease = storefront.find(ctx, token, ledger)
+    return _receipts(ledger, storefront.find(ctx, token, ledger))
+
+
+def _receipts(ledger: Ledger, lease: Lease) -> list[dict[str, Any]]:
     found = ledger.requests.many(lease.requests)
     out = []
     for rid in lease.requests:
@@ -83,6 +94,7 @@ def _receipt(ledger: Ledger, lease: Lease, req: PaymentRequest) -> dict[str, Any
             "method": "+".join(methods) or None, "payments": paid}
 
 
+@functools.lru_cache(maxsize=2048)
 def qr_svg(uri: str) -> str:
     """The QR code of a payment URI as an inline SVG element (no XML declaration, sized
     by its viewBox, dark modules drawn as one path: no script, no style)."""

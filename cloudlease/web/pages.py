@@ -107,20 +107,21 @@ def _form_key(key: str | None) -> str | None:
 # -- the lease page ----------------------------------------------------------------------
 async def lease(request: Request, *, status: int = 200, error: str | None = None) -> Response:
     token = request.path_params["token"]
-    state = await call(request, leasepage.state, token)
-    receipts = await call(request, leasepage.receipts, token)
     rt = runtime(request)
-    driver = await call(request, storefront.provisioning)
-    page = view.lease_page(state, receipts, driver=driver, now=_now())
-    if page["checkout"] is not None:
-        page["checkout"]["qr"] = await call(request, _qr, page["checkout"]["uri"])
+    page, state = await call(request, _lease_page, token)
     return render(request, "lease.html", status, token=token, page=page, error=error,
                   idem=_fresh_key(), lightning=rt.settings.lightning.enabled,
                   events=f"/api/v1/leases/{token}/events", signature=view.signature(state))
 
 
-def _qr(ctx: Any, uri: str) -> str:
-    return leasepage.qr_svg(uri)
+def _lease_page(ctx: Any, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Everything the lease page shows, on one worker thread: one ledger read, and the
+    QR code (made once per URI)."""
+    state, receipts = leasepage.page(ctx, token)
+    page = view.lease_page(state, receipts, driver=storefront.provisioning(ctx), now=_now())
+    if page["checkout"] is not None:
+        page["checkout"]["qr"] = leasepage.qr_svg(page["checkout"]["uri"])
+    return page, state
 
 
 def _now() -> datetime:
