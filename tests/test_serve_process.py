@@ -165,6 +165,7 @@ def test_schemathesis_finds_no_5xx_and_no_schema_breaking_answer(cli, home, tmp_
              "--exclude-path", "/api/v1/leases/{token}/events",  # a stream: tested above
              "--max-examples", "25", "--request-timeout", "30", "--seed", "17",
              "--report-dir", str(tmp_path / "report")],
+            cwd=tmp_path,
             capture_output=True, text=True, timeout=900,
             env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": ""})
         assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]

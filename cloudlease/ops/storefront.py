@@ -14,12 +14,11 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from cloudlease.core import clock, validate, views
-from cloudlease.core.errors import BackendError, BadValue, CloudleaseError, Conflict, NotFound
+from cloudlease.core.errors import BackendError, BadValue, Conflict, NotFound
 from cloudlease.ledger.session import Ledger
 from cloudlease.model import Lease, LeaseStatus, PaymentRequest, Plan, Tenant
 from cloudlease.ops import leases, payments, sshkeys, tokens
@@ -248,12 +247,3 @@ def still_unpaid(ctx: Context, ids: list[str]) -> list[str]:
         return []
     found = ctx.read().requests.many(ids)
     return [i for i in ids if i in found and found[i].status == "new"]
-
-
-def expires(req: PaymentRequest | None) -> datetime | None:
-    return req.expires_at if req is not None else None
-
-
-def check_error(exc: Exception) -> CloudleaseError | None:
-    """``exc`` as a domain error, if it is one."""
-    return exc if isinstance(exc, CloudleaseError) else None
