@@ -40,6 +40,7 @@ TOP_LEVEL = {
     "risk": ("cloudlease.cli.pool", "register"),
     "payout": ("cloudlease.cli.pool", "register"),
     "export": ("cloudlease.cli.invoice", "register"),
+    "serve": ("cloudlease.cli.serve", "register"),
 }
 
 

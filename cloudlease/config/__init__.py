@@ -24,6 +24,7 @@ from cloudlease.config import schema
 from cloudlease.config.lightning import LightningSettings
 from cloudlease.config.lightning import parse_section as check_lightning
 from cloudlease.config.schema import BACKENDS, HOOK_EVENTS, NETWORKS
+from cloudlease.config.serve import ServeSettings
 from cloudlease.config.template import DEFAULT_ESPLORA, render_template
 from cloudlease.core.clock import seconds
 from cloudlease.core.errors import BadValue, LedgerError
@@ -101,6 +102,7 @@ class Settings:
     lightning_timeout: Decimal = Decimal(10)
     provision: ProvisionSettings | None = None  # [provision]; None: driver "none"
     webhooks: tuple[Webhook, ...] = ()
+    serve: ServeSettings = field(default_factory=ServeSettings)  # [serve]: cloudlease serve
 
     @property
     def lightning(self) -> LightningSettings:
@@ -337,6 +339,7 @@ def parse(raw: dict[str, Any], where: str = "config.toml") -> Settings:
         lightning_timeout=ln["timeout_seconds"],
         provision=_provision(raw, where),
         webhooks=webhooks,
+        serve=ServeSettings(**r.get("serve")),
     )
 
 

@@ -291,6 +291,35 @@ def events() -> Check:
     return check
 
 
+def networks(most: int = 100) -> Check:
+    """An array of IP addresses or networks (``127.0.0.1``, ``10.0.0.0/8``, ``::1``)."""
+    def check(value: Any) -> tuple[str, ...]:
+        import ipaddress
+
+        if not isinstance(value, list) or len(value) > most:
+            raise Bad(f"got {shown(value)}; expected an array of at most {most} IP addresses "
+                      "or networks (e.g. [\"127.0.0.1\", \"10.0.0.0/8\"])")
+        out = []
+        for item in value:
+            try:
+                out.append(str(ipaddress.ip_network(item, strict=False)))
+            except (TypeError, ValueError):
+                raise Bad(f"{shown(item)} is not an IP address or network") from None
+        return tuple(out)
+    return check
+
+
+def names(most: int = 1000) -> Check:
+    """An array of record names (plans, pools): printable, no surrounding spaces."""
+    def check(value: Any) -> tuple[str, ...]:
+        if not isinstance(value, list) or len(value) > most or not all(
+                isinstance(v, str) and v and v == v.strip() and len(v) <= 64
+                and not _has_control(v) for v in value):
+            raise Bad(f"got {shown(value)}; expected an array of names (e.g. [\"standard\"])")
+        return tuple(dict.fromkeys(value))
+    return check
+
+
 def secret(least: int = 16) -> Check:
     def check(value: Any) -> str:
         if not isinstance(value, str) or len(value) < least or _has_control(value) \
@@ -360,6 +389,18 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "macaroon": Key(path(), ""),
         "tls_cert": Key(path(), ""),
         "timeout_seconds": Key(seconds(), Decimal(10)),
+    },
+    # cloudlease serve: the tenants' storefront, checkout pages and JSON API (web/)
+    "serve": {
+        "host": Key(text(253, blank=False), "127.0.0.1"),
+        "port": Key(whole(1, 65535), 8080),
+        "public_url": Key(url("https", "http"), ""),
+        "trusted_proxies": Key(networks(), ()),
+        "plans": Key(names(), ()),
+        "rate_limit_per_minute": Key(whole(1, 1_000_000), 120),
+        "max_open_unpaid": Key(whole(1, 1_000_000), 200),
+        "max_open_unpaid_per_client": Key(whole(1, 10_000), 5),
+        "chain_poll_seconds": Key(seconds(), Decimal(10)),
     },
     # [provision] is checked by cloudlease/config/provision.py (parse_section): every key
     # its drivers read, with their defaults; config.parse hands the table over whole.

@@ -90,6 +90,19 @@ url = {q(ledger_url)}
 id = {q(ledger_id)}   # the ledger this home belongs to (checked on every command)
 
 {_lightning(lightning)}
+[serve]
+# cloudlease serve: the tenants' storefront, checkout pages and JSON API (README, "Serving
+# tenants"). Keep host = "127.0.0.1" behind a TLS reverse proxy on this host.
+host = "127.0.0.1"
+port = 8080
+public_url = ""                 # e.g. "https://rent.example.com" ("" = the request's host)
+trusted_proxies = []            # peers whose X-Forwarded-For is believed, e.g. ["127.0.0.1"]
+plans = []                      # the plans offered ([] = every plan)
+rate_limit_per_minute = 120     # requests per client a minute; more is 429
+max_open_unpaid = 200           # unpaid requests open at once (each holds an address)
+max_open_unpaid_per_client = 5
+chain_poll_seconds = 10         # Lightning is asked every 0.25 s while an invoice is open
+
 [provision]
 # What a paid lease becomes, made by tick outside the ledger lock and retried on the next
 # tick when it fails: none | command (your program per lease event, which may print the

@@ -10,7 +10,7 @@ from decimal import Decimal
 from cloudlease.core import clock, validate
 from cloudlease.core.errors import BadValue, Conflict, NotFound
 from cloudlease.ledger.session import Ledger
-from cloudlease.model import Lease, LeaseStatus, PaymentRequest, Plan, RequestStatus
+from cloudlease.model import Lease, LeaseStatus, PaymentRequest, Plan, RequestStatus, Tenant
 from cloudlease.ops import lnrequests, payment_requests
 from cloudlease.ops.context import Context
 from cloudlease.ops.quote import Quote, quote
@@ -58,7 +58,12 @@ def _label(lease_id: str, tenant: str | None, plan: Plan, hours: int) -> tuple[s
 def rent(ctx: Context, hours: str | int, *, plan: str | None = None, tenant: str | None = None,
          idempotency_key: str | None = None, dry_run: bool = False,
          rate: Decimal | None = None, invest: str | None = None,
-         method: str | None = None) -> Rental:
+         method: str | None = None, new_tenant: Tenant | None = None) -> Rental:
+    """``new_tenant``: a tenant record written in the same transaction as the lease when
+    no tenant of that name exists yet (``cloudlease serve``'s anonymous tenant holding
+    the SSH key given at checkout): a rental refused for any reason stores neither."""
+    if new_tenant is not None:
+        tenant = new_tenant.name
     h = validate.hours(hours)
     key = validate.idempotency_key(idempotency_key) if idempotency_key is not None else None
     invest_sats = _invest_sats(ctx, invest, tenant)
@@ -67,7 +72,7 @@ def rent(ctx: Context, hours: str | int, *, plan: str | None = None, tenant: str
     if dry_run:
         ledger = ctx.read()
         p = pick_plan(ledger, plan)
-        if tenant is not None:
+        if tenant is not None and new_tenant is None:
             ledger.tenant(tenant)
         _check_pool(ctx, ledger, p, invest_sats)
         q = quote(ctx.settings, p, h, rate, extra_sats=invest_sats)
@@ -75,9 +80,11 @@ def rent(ctx: Context, hours: str | int, *, plan: str | None = None, tenant: str
                       plan=p.name, created_at=clock.now(), tenant=tenant,
                       price_sats=q.amount_sats, price_fiat=q.fiat_amount, currency=q.currency)
         return Rental(lease, None, q, created=False, dry_run=True)
-    prepared, q = _invoice_first(ctx, methods, h, plan, tenant, key, rate, invest_sats)
+    prepared, q = _invoice_first(ctx, methods, h, plan, tenant, key, rate, invest_sats,
+                                 new_tenant)
     try:
-        rental = _rent(ctx, h, plan, tenant, key, rate, invest_sats, methods, prepared, q)
+        rental = _rent(ctx, h, plan, tenant, key, rate, invest_sats, methods, prepared, q,
+                       new_tenant)
     except BaseException:
         lnrequests.discard(ctx, prepared)
         raise
@@ -88,7 +95,8 @@ def rent(ctx: Context, hours: str | int, *, plan: str | None = None, tenant: str
 
 def _invoice_first(ctx: Context, methods: tuple[str, ...], h: int, plan: str | None,
                    tenant: str | None, key: str | None, rate: Decimal | None,
-                   invest_sats: int) -> tuple[lnrequests.Prepared | None, Quote | None]:
+                   invest_sats: int, new_tenant: Tenant | None = None
+                   ) -> tuple[lnrequests.Prepared | None, Quote | None]:
     """For a request paid over Lightning: check what can be checked and ask the node for
     the invoice before the ledger lock is taken (the node may be slow; a failure leaves
     nothing behind). The price is fixed here, so the invoice and the request agree."""
@@ -96,7 +104,7 @@ def _invoice_first(ctx: Context, methods: tuple[str, ...], h: int, plan: str | N
         return None, None
     ledger = ctx.read()
     p = pick_plan(ledger, plan)
-    if tenant is not None:
+    if tenant is not None and new_tenant is None:
         ledger.tenant(tenant)
     if key is not None and _by_key(ctx, ledger, key) is not None:
         return None, None  # the transaction returns the existing lease
@@ -112,10 +120,13 @@ def _invoice_first(ctx: Context, methods: tuple[str, ...], h: int, plan: str | N
 
 def _rent(ctx: Context, h: int, plan: str | None, tenant: str | None, key: str | None,
           rate: Decimal | None, invest_sats: int, methods: tuple[str, ...],
-          prepared: lnrequests.Prepared | None, q: Quote | None) -> Rental:
+          prepared: lnrequests.Prepared | None, q: Quote | None,
+          new_tenant: Tenant | None = None) -> Rental:
     with ctx.transaction(f"rent {h}h") as ledger:
         p = pick_plan(ledger, plan)
-        if tenant is not None:
+        if new_tenant is not None and new_tenant.name not in ledger.tenants:
+            ledger.tenants[new_tenant.name] = new_tenant
+        elif tenant is not None:
             ledger.tenant(tenant)
         if key is not None:
             found = _by_key(ctx, ledger, key)
