@@ -25,8 +25,16 @@ from pathlib import Path
 
 from cloudlease.config.provision import ProvisionSettings
 from cloudlease.core.machine_inputs import authorized_keys_line
-from cloudlease.provision import accounts, sshd, statedir
-from cloudlease.provision.base import Machine, MachineSpec, State, failed, iso, result
+from cloudlease.provision import accounts, ports, statedir
+from cloudlease.provision.base import (
+    Machine,
+    MachineSpec,
+    State,
+    failed,
+    iso,
+    result,
+    stderr_tail,
+)
 from cloudlease.provision.cgroups import cpu_quota_us
 from cloudlease.provision.runner import StepFailed, run, which
 
@@ -86,13 +94,7 @@ class PodmanDriver:
         info = self._inspect(podman, name)
         port = statedir.port_of(self.state_dir, name)
         if info is None:
-            if self.publishes:
-                s = self.settings
-                held = statedir.held_ports(self.state_dir, exclude=name)
-                port = sshd.pick_port(s.listen_address, s.port_min, s.port_max, held,
-                                      preferred=port)
-                statedir.write_private(state / "port", f"{port}\n")
-            self._podman(podman, self._run_args(spec, name, keys, port), "podman run")
+            port = self._create(podman, spec, name, state, keys, port)
             info = self._inspect(podman, name)
             if info is None:
                 raise StepFailed(f"podman run did not create {name}")
@@ -111,6 +113,43 @@ class PodmanDriver:
                       details={"container": name, "container_id": info.get("Id", "")[:12],
                                "image": self.settings.image, "network": self.settings.network,
                                "port": port, "ends_at": iso(spec.ends_at)})
+
+    def _create(self, podman: str, spec: MachineSpec, name: str, state: Path, keys: Path,
+                recorded: int | None) -> int | None:
+        """``podman run``; when it publishes, on a port free at that moment, and another
+        one when a squatter takes it first (conmon, which holds a published port, must
+        end up holding it; see ``ports.py``). The port, or None."""
+        if not self.publishes:
+            self._podman(podman, self._run_args(spec, name, keys, None), "podman run")
+            return None
+        s = self.settings
+        held = statedir.held_ports(self.state_dir, exclude=name)
+        squatted: dict[int, str] = {}
+        starts = 0
+        for port in ports.candidates(s.listen_address, s.port_min, s.port_max, held,
+                                     recorded, squatted):
+            statedir.write_private(state / "port", f"{port}\n")
+            proc = self._podman(podman, self._run_args(spec, name, keys, port), "podman run",
+                                ok=(0, 126))
+            if proc.returncode == 0 and self._holds(podman, name, port):
+                return port
+            if proc.returncode and b"address already in use" not in proc.stderr:
+                self._remove(podman, name)
+                raise StepFailed(f"podman run failed (exit {proc.returncode}): "
+                                 f"{stderr_tail(proc.stderr)}".rstrip(": "))
+            self._remove(podman, name)
+            squatted[port] = ports.owner(s.listen_address, port)
+            starts += 1
+            if starts >= ports.MAX_STARTS:
+                break
+        (state / "port").unlink(missing_ok=True)
+        raise ports.exhausted(s.listen_address, s.port_min, s.port_max, held, squatted,
+                              starts)
+
+    def _holds(self, podman: str, name: str, port: int) -> bool:
+        info = self._inspect(podman, name) or {}
+        conmon = info.get("State", {}).get("ConmonPid") or 0
+        return bool(conmon) and ports.holds(conmon, self.settings.listen_address, port)
 
     def _run_args(self, spec: MachineSpec, name: str, keys: Path, port: int | None) -> list[str]:
         s = self.settings
@@ -146,18 +185,26 @@ class PodmanDriver:
     def _release(self, spec: MachineSpec, current: Machine | None) -> Machine:
         podman = which(self.program, "apt-get install podman")
         name = accounts.user_name(spec.lease_id)
-        if self._inspect(podman, name) is not None:
-            self._podman(podman, ["rm", "--force", "--time", "0", name], "podman rm")
-        if self._inspect(podman, name) is not None:
-            raise StepFailed(f"podman rm left container {name} in place")
+        self._remove(podman, name)
         statedir.remove_lease_dir(self.state_dir, name)
         return result(self.name, State.RELEASED, current, ssh=None)
 
     # --- helpers ----------------------------------------------------------------------------
-    def _podman(self, podman: str, args: list[str], what: str):
+    def _remove(self, podman: str, name: str) -> None:
+        """``podman rm --force``, tried twice (podman 4.3 sometimes reports a busy shm mount
+        of a container it removed anyway); the container must be gone."""
+        for _ in range(2):
+            if self._inspect(podman, name) is None:
+                return
+            self._podman(podman, ["rm", "--force", "--time", "0", name], "podman rm",
+                         ok=(0, 1, 2, 125))
+        if self._inspect(podman, name) is not None:
+            raise StepFailed(f"podman rm left container {name} in place")
+
+    def _podman(self, podman: str, args: list[str], what: str, ok: tuple[int, ...] = (0,)):
         runtime = ["--runtime", self.settings.runtime] if self.settings.runtime else []
         # cwd: conmon drops an "oom" marker file in its working directory after an OOM kill
-        return run([podman, *runtime, *args], timeout=self.timeout, what=what,
+        return run([podman, *runtime, *args], timeout=self.timeout, what=what, ok=ok,
                    cwd=str(self.state_dir))
 
     def _inspect(self, podman: str, name: str) -> dict | None:
