@@ -133,6 +133,23 @@ def build_image(workdir: Path, tag: str = IMAGE, runtime: str = "runc") -> str:
     return tag
 
 
+SUBIDS = "containers:2147483647:2147483648"  # podman's documented range for --userns=auto
+
+
+def ensure_container_subids() -> None:
+    """What an operator does once for the podman driver: subordinate ids for
+    ``containers`` in /etc/subuid and /etc/subgid (added if missing, never removed)."""
+    import fcntl
+
+    with open("/run/cloudlease-test-subids.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for path in (Path("/etc/subuid"), Path("/etc/subgid")):
+            text = path.read_text() if path.exists() else ""
+            if not any(line.startswith("containers:") for line in text.splitlines()):
+                with open(path, "a") as f:
+                    f.write(("" if not text or text.endswith("\n") else "\n") + SUBIDS + "\n")
+
+
 def cleanup_host(settings, home: Path, prefix: str = TEST_PREFIX) -> None:
     """Release every test account and container an interrupted run left behind, through
     the drivers themselves (they kill by cgroup and uid, then remove)."""

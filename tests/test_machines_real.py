@@ -25,7 +25,15 @@ from cloudlease.core import clock
 from cloudlease.provision import accounts
 from tests.conftest import run_cli
 from tests.machine_helpers import pay, release_all, set_provision, start_lease_ids_at
-from tests.provision_parts import Squatter, build_image, free_range, keypair, need, ssh
+from tests.provision_parts import (
+    Squatter,
+    build_image,
+    ensure_container_subids,
+    free_range,
+    keypair,
+    need,
+    ssh,
+)
 
 pytestmark = [pytest.mark.provision]
 PARENT = "cl-wire"
@@ -232,6 +240,7 @@ def test_a_key_added_later_makes_the_machine_and_a_removed_one_is_revoked(cli, s
 @pytest.fixture(scope="module")
 def image(parts: dict) -> str:
     need("podman", "runc", "busybox", "sshd")
+    ensure_container_subids()
     return build_image(parts["base"] / "image")
 
 
