@@ -172,3 +172,21 @@ def test_a_port_taken_while_the_lease_was_suspended_is_replaced(host, lease):
         assert resumed.state is State.READY, resumed.error
         assert resumed.ssh["port"] != machine.ssh["port"]
         assert login(host, "a", resumed).returncode == 0
+
+
+def test_a_tenant_cannot_touch_what_provisioning_runs_on(host, lease):
+    """The state dir (its lock, the uid mark, every lease's files) is root's alone: a
+    tenant can neither hold the lock that serialises provisioning nor fill the folder."""
+    driver, spec = lease("a", **in_range(2))
+    machine = driver.provision(spec, None)
+    assert machine.state is State.READY, machine.error
+    state = driver.state_dir
+    assert oct(state.stat().st_mode & 0o777) == "0o700" and state.stat().st_uid == 0
+    tries = login(host, "a", machine,
+                  f"flock -n {state}/.lock true || echo no-lock; "
+                  f"cat {state}/uids || echo no-mark; "
+                  f"touch {state}/x || echo no-file; "
+                  f"ls {state} || echo no-list")
+    for word in ("no-lock", "no-mark", "no-file", "no-list"):
+        assert word in tries.stdout, tries.stdout + tries.stderr
+    assert tries.stderr.count("Permission denied") >= 4, tries.stderr
