@@ -34,7 +34,12 @@ from tests.machine_helpers import (  # noqa: E402
     set_provision,
     start_lease_ids_at,
 )
-from tests.provision_parts import build_image, keypair, ssh  # noqa: E402
+from tests.provision_parts import (  # noqa: E402
+    build_image,
+    ensure_container_subids,
+    keypair,
+    ssh,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "provision" / "podman-machine.py"
 
@@ -153,6 +158,7 @@ def main() -> None:
         homes.append(home)
         report("ssh-account", settle_to_login(home, key, args.runs))
         if not args.skip_podman and shutil.which("podman"):
+            ensure_container_subids()  # the podman driver's --userns=auto needs them
             image = build_image(work / "image")
             home = driver_home(work, "podman", pub, driver="podman", image=image,
                                network="podman", runtime="runc",

@@ -8,11 +8,15 @@ Without a part a test skips, saying how to install it; with ``CI`` set it fails 
 from __future__ import annotations
 
 import os
+import random
 import re
 import shutil
+import socket
 import subprocess
 import tarfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -129,6 +133,23 @@ def build_image(workdir: Path, tag: str = IMAGE, runtime: str = "runc") -> str:
     return tag
 
 
+SUBIDS = "containers:2147483647:2147483648"  # podman's documented range for --userns=auto
+
+
+def ensure_container_subids() -> None:
+    """What an operator does once for the podman driver: subordinate ids for
+    ``containers`` in /etc/subuid and /etc/subgid (added if missing, never removed)."""
+    import fcntl
+
+    with open("/run/cloudlease-test-subids.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for path in (Path("/etc/subuid"), Path("/etc/subgid")):
+            text = path.read_text() if path.exists() else ""
+            if not any(line.startswith("containers:") for line in text.splitlines()):
+                with open(path, "a") as f:
+                    f.write(("" if not text or text.endswith("\n") else "\n") + SUBIDS + "\n")
+
+
 def cleanup_host(settings, home: Path, prefix: str = TEST_PREFIX) -> None:
     """Release every test account and container an interrupted run left behind, through
     the drivers themselves (they kill by cgroup and uid, then remove)."""
@@ -153,3 +174,143 @@ def cleanup_host(settings, home: Path, prefix: str = TEST_PREFIX) -> None:
         driver = (SshAccountDriver(settings, home) if kind == "ssh"
                   else PodmanDriver(settings, home))
         driver.release(spec, None)
+
+
+# --- ports: never hard-coded (other runs on this host use ports too) ------------------------
+def free_range(size: int, low: int = 20000, high: int = 32000) -> tuple[int, int]:
+    """``size`` consecutive ports, each free right now, at a random place below the
+    kernel's ephemeral range (so outgoing connections never land in it)."""
+    from cloudlease.provision.ports import port_free
+
+    for _ in range(500):
+        start = random.randrange(low, high - size)
+        if all(port_free("127.0.0.1", p) for p in range(start, start + size)):
+            return start, start + size - 1
+    raise RuntimeError(f"no {size} consecutive free ports in {low}-{high}")
+
+
+def kernel_port() -> int:
+    """A port the kernel just handed out (free when it is returned)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+SQUAT = """
+import socket, sys
+held = []
+for port in map(int, sys.argv[2:]):
+    s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
+    try:
+        s.bind((sys.argv[1], port))
+        s.listen()
+        held.append(s)
+        print("held", port, flush=True)
+    except OSError:
+        print("busy", port, flush=True)
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+class Squatter:
+    """A process of another local user (``nobody`` unless told) listening on ``ports``,
+    as any local user may: a context manager that waits until it holds them and, at the
+    end, stops and reaps it."""
+
+    def __init__(self, ports, uid: int = 65534, address: str = "127.0.0.1") -> None:
+        self.ports = list(ports)
+        self.proc = subprocess.Popen(
+            ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+             "/usr/bin/python3", "-c", SQUAT, address, *map(str, self.ports)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd="/")
+        self.held: list[int] = []
+        while True:  # it prints "ready" after trying every port, or dies (EOF)
+            line = self.proc.stdout.readline()
+            if not line:
+                self.stop()
+                raise RuntimeError("the squatter did not start")
+            if line.startswith("held "):
+                self.held.append(int(line.split()[1]))
+            if line.strip() == "ready":
+                break
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream and not stream.closed:
+                stream.close()
+
+    def __enter__(self) -> Squatter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+# --- an ssh-account host of a test module's own -----------------------------------------------
+@contextmanager
+def ssh_account_host(base: Path, name: str, ports: int = 50, **raw) -> Iterator[dict]:
+    """Settings for the ssh-account driver with a state dir (never under /tmp: each sshd
+    has a private one), cgroup parent and tenant group named ``name``, and ``ports`` free
+    ports; at the end every account it made is released and all of it removed."""
+    from cloudlease.config.provision import parse_section
+    from cloudlease.provision.cgroups import detect
+
+    state = Path(f"/var/lib/{name}-{os.getpid()}")
+    low, high = free_range(ports)
+    raw = {"driver": "ssh-account", "state_dir": str(state), "port_min": low,
+           "port_max": high, "cgroup_parent": name, "tenant_group": f"{name}-tenants",
+           "timeout_seconds": 30, **raw}
+    settings = parse_section(raw)
+    cleanup_host(settings, base)
+    try:
+        yield {"settings": settings, "raw": raw, "home": base, "state": state}
+    finally:
+        cleanup_host(settings, base)
+        for root in set(detect()[1].values()):
+            try:
+                (root / name).rmdir()
+            except OSError:
+                pass
+        subprocess.run(["groupdel", f"{name}-tenants"], capture_output=True)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+class Leases:
+    """Makes ``(driver, spec)`` pairs for tenants of a test (``keys``: name → (private key
+    path, public key line)); :meth:`release_all` releases each, whatever happened."""
+
+    def __init__(self, host: dict, keys: dict) -> None:
+        self.host, self.keys = host, keys
+        self.made: list = []
+
+    def __call__(self, tenant: str, **raw):
+        from datetime import UTC, datetime, timedelta
+
+        from cloudlease.config.provision import parse_section
+        from cloudlease.provision.base import Limits, MachineSpec
+        from cloudlease.provision.sshaccount import SshAccountDriver
+
+        driver = SshAccountDriver(parse_section({**self.host["raw"], **raw}),
+                                  self.host["home"])
+        spec = MachineSpec(lease_id(), tenant, (self.keys[tenant][1],), Limits(),
+                           datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1),
+                           "small")
+        self.made.append((driver, spec))
+        return driver, spec
+
+    def release_all(self) -> list[str]:
+        """Release everything made; the errors of releases that failed."""
+        errors = []
+        for driver, spec in self.made:
+            released = driver.release(spec, None)
+            if released.error:
+                errors.append(released.error)
+        return errors

@@ -9,10 +9,10 @@ and every machine a test home recorded is released at the end, whatever happened
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -23,14 +23,21 @@ import pytest
 
 from cloudlease.core import clock
 from cloudlease.provision import accounts
+from tests.conftest import run_cli
 from tests.machine_helpers import pay, release_all, set_provision, start_lease_ids_at
-from tests.provision_parts import build_image, keypair, need, ssh
+from tests.provision_parts import (
+    Squatter,
+    build_image,
+    ensure_container_subids,
+    free_range,
+    keypair,
+    need,
+    ssh,
+)
 
 pytestmark = [pytest.mark.provision]
 PARENT = "cl-wire"
 GROUP = "cl-wire-tenants"
-PORT_MIN, PORT_MAX = 22600, 22699
-BUSY_PORT = 22650
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +49,7 @@ def parts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     bob, bob_pub = keypair(base / "keys", "bob")
     try:
         yield {"state": state, "alice": alice, "alice_pub": alice_pub, "bob": bob,
-               "bob_pub": bob_pub, "base": base}
+               "bob_pub": bob_pub, "base": base, "ports": free_range(100)}
     finally:
         from cloudlease.provision.cgroups import detect
 
@@ -57,7 +64,8 @@ def parts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
 
 def configure(home: Path, parts: dict, **extra) -> None:
     settings = {"driver": "ssh-account", "state_dir": str(parts["state"] / "ssh"),
-                "port_min": PORT_MIN, "port_max": PORT_MAX, "cgroup_parent": PARENT,
+                "port_min": parts["ports"][0], "port_max": parts["ports"][1],
+                "cgroup_parent": PARENT,
                 "tenant_group": GROUP, "timeout_seconds": 30, **extra}
     set_provision(home, **settings)
     start_lease_ids_at(home, random.randrange(100_000, 999_999))
@@ -110,7 +118,7 @@ def test_the_tenant_logs_in_during_the_lease_and_not_after(cli, ssh_engine_home,
     user = f"cl-{lid.lower()}"
     assert (m["state"], m["driver"], m["error"]) == ("ready", "ssh-account", None)
     assert m["ssh"]["host"] == "127.0.0.1" and m["ssh"]["user"] == user
-    assert PORT_MIN <= m["ssh"]["port"] <= PORT_MAX
+    assert parts["ports"][0] <= m["ssh"]["port"] <= parts["ports"][1]
     assert m["login"] == f"ssh -p {m['ssh']['port']} {user}@127.0.0.1"
     assert m["details"]["host_key_fingerprint"].startswith("SHA256:")
     human = " ".join(cli("lease", "show", lid).stdout.split())
@@ -183,22 +191,30 @@ def test_suspension_extension_and_resumption_reach_the_account(cli, ssh_home, pa
     assert login(parts, m, "id -un").stdout.strip() == user
 
 
-def test_a_driver_failure_leaves_the_lease_paid_and_is_retried(cli, ssh_home, parts):
-    configure(ssh_home, parts, port_min=BUSY_PORT, port_max=BUSY_PORT)
+def test_a_squatted_port_range_fails_the_machine_not_the_lease_nor_tick(cli, ssh_home,
+                                                                        parts):
+    """``nobody`` holds every port of the range: tick (a real process) says so at once, the
+    lease stays paid and active, and the next tick after the squatter left makes it."""
+    port, _ = free_range(1)
+    configure(ssh_home, parts, port_min=port, port_max=port)
     cli("tenant", "add", "alice", "--ssh-key", parts["alice_pub"])
-    with socket.socket() as busy:  # another program holds the only port of the range
-        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        busy.bind(("127.0.0.1", BUSY_PORT))
-        busy.listen()
-        lid, m = active_machine(cli, "alice")
-        shown = cli.json("lease", "show", lid)
-        assert shown["status"] == "active" and shown["payment"]["status"] == "settled"
-        assert m["state"] == "failed" and not m["blocked"]
-        assert m["error"].startswith(f"port range {BUSY_PORT}-{BUSY_PORT} exhausted")
-    tick = cli.json("tick")  # the port is free again: retried, made
+    lease = cli.json("rent", "--hours", "1", "--tenant", "alice")
+    pay(cli, lease["payment"]["id"])
+    with Squatter([port]) as nobody:
+        assert nobody.held == [port]
+        tick = run_cli("tick", "--json", timeout=300)  # returns: nothing waits on a port
+        assert tick.returncode == 0, tick.stderr
+        assert json.loads(tick.stdout)["machines"][0]["state"] == "failed"
+    shown = cli.json("lease", "show", lease["id"])
+    assert shown["status"] == "active" and shown["payment"]["status"] == "settled"
+    m = shown["machine"]
+    assert m["state"] == "failed" and not m["blocked"]
+    assert m["error"] == (f"port range {port}-{port} exhausted: 0 held by leases, 1 in use "
+                          f"by other programs ({port} by uid 65534)")
+    tick = cli.json("tick")  # the squatter is gone: retried, made
     assert tick["machines"][0]["state"] == "ready"
-    m = cli.json("lease", "show", lid)["machine"]
-    assert m["ssh"]["port"] == BUSY_PORT and m["attempts"] == 0
+    m = cli.json("lease", "show", lease["id"])["machine"]
+    assert m["ssh"]["port"] == port and m["attempts"] == 0
     assert login(parts, m, "true").returncode == 0
 
 
@@ -224,13 +240,15 @@ def test_a_key_added_later_makes_the_machine_and_a_removed_one_is_revoked(cli, s
 @pytest.fixture(scope="module")
 def image(parts: dict) -> str:
     need("podman", "runc", "busybox", "sshd")
+    ensure_container_subids()
     return build_image(parts["base"] / "image")
 
 
 def test_a_lease_becomes_a_container_and_is_removed_at_its_end(cli, home, parts, image,
                                                                monkeypatch):
     set_provision(home, driver="podman", image=image, network="podman", runtime="runc",
-                  state_dir=str(parts["state"] / "podman"), port_min=22700, port_max=22799,
+                  state_dir=str(parts["state"] / "podman"), port_min=parts["ports"][0],
+                  port_max=parts["ports"][1],
                   timeout_seconds=60)
     start_lease_ids_at(home, random.randrange(100_000, 999_999))
     try:

@@ -14,6 +14,8 @@ port_max = 22999
 timeout_seconds = 60            # for each program the driver runs
 state_dir = ""                  # default: <CLOUDLEASE_HOME>/provision (root-only, 0700)
 # ssh-account
+uid_min = 1000000000            # each lease's account gets a fresh uid (and gid) from
+uid_max = 1999999999            #   uid_min..uid_max, never handed out twice (see below)
 shell = "/bin/bash"
 tenant_group = "cloudlease-tenants"
 cgroup = "auto"                 # auto | v1 | v2
@@ -45,6 +47,12 @@ port_min = 22000                # default: provision.port_min / port_max
 port_max = 22999
 ```
 Relative paths are from the folder config.toml is in.
+
+``uid_min..uid_max``: the ssh-account driver records the last uid it handed out in
+``<state_dir>/uids`` (under the state dir's lock) and never goes below it, nor below any
+account in the range, so a uid whose owner might have left something behind is never a
+new tenant's. Keep the range apart from ``/etc/subuid`` and ``/etc/subgid`` (the driver
+refuses an overlap) and from the uids of ordinary accounts; keep ``state_dir`` with it.
 """
 
 from __future__ import annotations
@@ -66,6 +74,7 @@ _HOST = re.compile(r"^[A-Za-z0-9.:\-\[\]]{1,253}$")
 _NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _CGROUP_PARENT = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 _IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,254}$")
+UID_FLOOR, UID_CEILING = 65536, 4_294_967_294  # above the 16-bit ids (nobody); below -1
 _NETWORK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _LXD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")  # project, profile, member
 _LXD_IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$")  # alias or fingerprint
@@ -105,6 +114,8 @@ class ProvisionSettings:
     port_max: int = 22999
     timeout_seconds: float = 60.0  # a duration, never money
     state_dir: str = ""
+    uid_min: int = 1_000_000_000
+    uid_max: int = 1_999_999_999
     shell: str = "/bin/bash"
     tenant_group: str = "cloudlease-tenants"
     cgroup: str = "auto"
@@ -134,6 +145,7 @@ class ProvisionSettings:
 _TYPES: dict[str, type] = {
     "driver": str, "command": str, "listen_address": str, "ssh_host": str, "port_min": int,
     "port_max": int, "timeout_seconds": Decimal, "state_dir": str, "shell": str,
+    "uid_min": int, "uid_max": int,
     "tenant_group": str, "cgroup": str, "cgroup_parent": str, "private_tmp": bool,
     "hide_processes": bool, "image": str, "network": str, "runtime": str,
     "container_ssh_port": int, "container_user": str, "authorized_keys_path": str,
@@ -183,6 +195,13 @@ def parse_section(raw: dict[str, Any] | None, where: str = "config.toml") -> Pro
     if s.port_min > s.port_max:
         raise _bad(where, "port_min", f"{s.port_min} is more than provision.port_max "
                                       f"({s.port_max})")
+    check(UID_FLOOR <= s.uid_min <= UID_CEILING, "uid_min",
+          f"must be from {UID_FLOOR} to {UID_CEILING}")
+    check(UID_FLOOR <= s.uid_max <= UID_CEILING, "uid_max",
+          f"must be from {UID_FLOOR} to {UID_CEILING}")
+    if s.uid_min > s.uid_max:
+        raise _bad(where, "uid_min", f"{s.uid_min} is more than provision.uid_max "
+                                     f"({s.uid_max})")
     timeout = values.get("timeout_seconds", Decimal(60))
     check(timeout.is_finite() and 0 < timeout <= 3600, "timeout_seconds",
           "must be from 0 to 3600 seconds")

@@ -119,7 +119,7 @@ timeout_seconds = 60            # for each program a driver runs
 state_dir = ""                  # "" = <home>/provision (root only; never under /tmp)
 image = ""                      # driver "podman": the container image
 network = "none"                # driver "podman": none (no network, no ssh) or a network
-# more keys (cgroup, cgroup_parent, tenant_group, shell, runtime, ulimits...):
+# more keys (uid_min/uid_max, cgroup, cgroup_parent, tenant_group, shell, runtime...):
 # cloudlease/config/provision.py
 
 # Webhooks: POST each event as JSON, signed with HMAC-SHA256 (Cloudlease-Signature).

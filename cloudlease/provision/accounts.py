@@ -7,9 +7,9 @@ import grp
 import os
 import pwd
 import re
-import shutil
 import signal
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,8 +17,8 @@ from cloudlease.provision.runner import StepFailed, run
 
 NO_PASSWORD = "*"      # no password can match; sshd (UsePAM no) still takes keys
 LOCKED = "!*"          # "!" prefix: sshd refuses every login, keys included
-LEFTOVER_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/var/mail",
-                 "/var/spool/cron/crontabs", "/var/spool/cron/atjobs")
+UID_TRIES = 5
+_NOT_UNIQUE = 4  # groupadd/useradd: the id is taken
 _USER = re.compile(r"^cl-[a-z0-9][a-z0-9-]{0,28}$")
 
 
@@ -57,16 +57,14 @@ def ensure_group(group: str, timeout: float) -> None:
 
 
 def ensure_user(*, user: str, lease_id: str, group: str, home: Path, shell: str,
-                ends_at: datetime, timeout: float) -> pwd.struct_passwd:
-    """The lease's account, created if missing; refuses a same-named account not ours."""
+                ends_at: datetime, timeout: float,
+                new_uid: Callable[[], int]) -> pwd.struct_passwd:
+    """The lease's account, created if missing with the uid (and gid) ``new_uid()`` hands
+    out; refuses a same-named account not ours."""
     entry = lookup(user)
     created = entry is None
     if entry is None:
-        run(["useradd", "--create-home", "--home-dir", str(home), "--shell", shell,
-             "--user-group", "--groups", group, "--comment", comment(lease_id),
-             "--password", NO_PASSWORD, "--expiredate", expiry_day(ends_at),
-             "--key", "UMASK=077", "--key", "HOME_MODE=0700", user],
-            timeout=timeout, what="useradd")
+        _create(user, lease_id, group, home, shell, ends_at, timeout, new_uid)
         entry = lookup(user)
         if entry is None:  # pragma: no cover - useradd said yes
             raise StepFailed(f"useradd did not create {user}")
@@ -85,6 +83,36 @@ def ensure_user(*, user: str, lease_id: str, group: str, home: Path, shell: str,
             f.write("umask 077\n[ -n \"$BASH_VERSION\" ] && [ -f ~/.bashrc ] && . ~/.bashrc\n")
         os.chown(profile, entry.pw_uid, entry.pw_gid)
     return entry
+
+
+def _create(user: str, lease_id: str, group: str, home: Path, shell: str,
+            ends_at: datetime, timeout: float, new_uid: Callable[[], int]) -> None:
+    """groupadd + useradd with a fresh uid as uid and gid (another one when some other
+    program took it meanwhile); no subordinate ids (with them a tenant could map 65,536
+    more uids through newuidmap, and the next account would get the same range back), no
+    lastlog/faillog record."""
+    try:
+        grp.getgrnam(user)
+        # a group of that name without its user: left by a run that died in between
+        run(["groupdel", user], timeout=timeout, what="groupdel", ok=(0, 6))
+    except KeyError:
+        pass
+    for _ in range(UID_TRIES):
+        uid = new_uid()
+        if run(["groupadd", "--gid", str(uid), user], timeout=timeout, what="groupadd",
+               ok=(0, _NOT_UNIQUE)).returncode:
+            continue
+        made = run(["useradd", "--create-home", "--home-dir", str(home), "--shell", shell,
+                    "--uid", str(uid), "--gid", str(uid), "--groups", group, "--no-log-init",
+                    "--comment", comment(lease_id), "--password", NO_PASSWORD,
+                    "--expiredate", expiry_day(ends_at), "--key", "UMASK=077",
+                    "--key", "HOME_MODE=0700", "--key", "SUB_UID_COUNT=0",
+                    "--key", "SUB_GID_COUNT=0", user],
+                   timeout=timeout, what="useradd", ok=(0, _NOT_UNIQUE))
+        if made.returncode == 0:
+            return
+        run(["groupdel", user], timeout=timeout, what="groupdel", ok=(0, 6))
+    raise StepFailed(f"useradd: {UID_TRIES} fresh uids in a row were taken by others")
 
 
 def is_ours(entry: pwd.struct_passwd, lease_id: str, group: str) -> bool:
@@ -176,23 +204,3 @@ def remove_user(user: str, timeout: float) -> None:
         ok=(0, 6, 12))  # 6: already gone; 12: home already gone
     if lookup(user) is not None:
         raise StepFailed(f"userdel left {user} in place")
-
-
-def remove_leftovers(uid: int, dirs: tuple[str, ...] = LEFTOVER_DIRS) -> None:
-    """Remove what the uid left directly in shared writable places (a later account
-    could get the same uid and with it those files)."""
-    for d in dirs:
-        try:
-            entries = list(os.scandir(d))
-        except OSError:
-            continue
-        for entry in entries:
-            try:
-                if entry.stat(follow_symlinks=False).st_uid != uid:
-                    continue
-                if entry.is_dir(follow_symlinks=False):
-                    shutil.rmtree(entry.path, ignore_errors=True)
-                else:
-                    os.unlink(entry.path)
-            except OSError:
-                continue

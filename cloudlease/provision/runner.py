@@ -34,14 +34,16 @@ def which(program: str, install_hint: str) -> str:
 
 def run(argv: Sequence[str], *, timeout: float, what: str | None = None,
         input: bytes | None = None, env: dict[str, str] | None = None,
-        ok: Sequence[int] = (0,), cwd: str | None = None) -> subprocess.CompletedProcess[bytes]:
+        ok: Sequence[int] = (0,), cwd: str | None = None,
+        pass_fds: Sequence[int] = ()) -> subprocess.CompletedProcess[bytes]:
     """Run ``argv``; StepFailed (naming ``what`` and the last stderr line) unless its exit
     status is in ``ok``."""
     label = what or os.path.basename(argv[0])
     try:
         proc = subprocess.run(list(argv), input=input, capture_output=True, timeout=timeout,
                               env=env if env is not None else clean_env(), check=False, cwd=cwd,
-                              stdin=None if input is not None else subprocess.DEVNULL)
+                              stdin=None if input is not None else subprocess.DEVNULL,
+                              pass_fds=tuple(pass_fds))
     except subprocess.TimeoutExpired:
         raise StepFailed(f"{label} timed out after {timeout:g}s") from None
     except OSError as exc:
