@@ -66,7 +66,7 @@ def _show_data(c, ledger, pool) -> dict:
                 runway_hours=st.runway_hours, slots_in_use=st.slots_in_use,
                 next_slot_free_at=st.next_free, **pools.month_summary(st.pool, now))
     data["contributions"] = [views.contribution(x)
-                             for x in pools.of_pool(ledger.contributions, pool.name)]
+                             for x in ledger.contributions.of_pool(pool.name)]
     return data
 
 

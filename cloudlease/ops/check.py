@@ -87,10 +87,7 @@ def policy(ctx: Context) -> lifecycle.Policy:
 def watched(ledger: Ledger, now: datetime, monitoring: timedelta) -> list[PaymentRequest]:
     """Requests worth asking the chain about: open ones, settled ones still young enough to
     be reorged, and expired or invalid ones that may yet receive money (to flag it)."""
-    return ledger.requests.where(
-        "status IN ('new', 'processing') OR (status = 'settled' AND settled_at > ?) "
-        "OR (status IN ('expired', 'invalid') AND expires_at > ?)",
-        ((now - RECHECK_SETTLED).isoformat(), (now - monitoring).isoformat()))
+    return ledger.requests.watched(now - RECHECK_SETTLED, now - monitoring)
 
 
 def check(ctx: Context, ids: list[str] | None = None, *, tick: bool = False,
@@ -212,14 +209,9 @@ def _record_payments(ledger: Ledger, requests: dict[str, PaymentRequest],
     """Keep one ``payments`` row per output seen paying a request (``<txid>:<vout>``): in a
     block or in the mempool, or gone (replaced, double-spent, reorged out and not seen
     again). Written only when something changed; a stale answer records nothing."""
-    known: dict[str, Payment] = {}
     ids = [r.id for r in requests.values() if lifecycle.order(r, obs) is not
            lifecycle.Order.STALE]
-    for i in range(0, len(ids), 400):
-        chunk = ids[i:i + 400]
-        for p in ledger.payments.where(f"request IN ({', '.join('?' * len(chunk))}) AND "
-                                       "method = 'onchain'", chunk):
-            known[p.id] = p
+    known: dict[str, Payment] = {p.id: p for p in ledger.payments.onchain_of(ids)}
     by_address = {requests[rid].address: rid for rid in ids}
     seen: set[str] = set()
     for address, outputs in received.items():
@@ -303,7 +295,7 @@ def _only_the_look(before: PaymentRequest, after: PaymentRequest) -> bool:
 
 def _end_leases(ledger: Ledger, now: datetime, report: PassReport,
                 events: list[lifecycle.Event]) -> None:
-    due = ledger.leases.where("status = 'active' AND ends_at <= ?", (now.isoformat(),))
+    due = ledger.leases.due_to_end(now)
     if not due:
         return
     reqs = ledger.requests.many(r for lease in due for r in lease.requests)

@@ -119,7 +119,7 @@ def redeliver(ctx: Context, event_id: str, target: str | None = None) -> list[st
         event = ledger.events.get(eid)
         if event is None:
             raise NotFound(f"no event {event_id!r} (see 'cloudlease hooks list')")
-        existing = {d.target: d for d in ledger.deliveries.where("event = ?", (eid,))}
+        existing = {d.target: d for d in ledger.deliveries.of_event(eid)}
         wanted = set(existing) | set(targets(ctx, event.name))
         if target is not None:
             hook = webhook_for(ctx, target)
@@ -160,12 +160,7 @@ def run_pending(ctx: Context, report: Any, *, event: str | None = None) -> None:
     now = clock.now()
     me = f"{host_name()} pid {os.getpid()}"
     with ctx.transaction("hooks claim") as ledger:
-        due = ledger.deliveries.where(
-            "status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?) AND "
-            "(claimed_until IS NULL OR claimed_until < ?)"
-            + (" AND event = ?" if event is not None else ""),
-            (now.isoformat(), now.isoformat()) + ((event,) if event is not None else ()),
-            order="created_at, id", limit=BATCH)
+        due = ledger.deliveries.due(now, event=event, limit=BATCH)
         if not due:
             return
         events = ledger.events.many(d.event for d in due)

@@ -89,21 +89,15 @@ def add(ctx: Context, name: str, *, slots: int, cost_per_hour: str, consideratio
 def remove(ctx: Context, name: str) -> Pool:
     with ctx.transaction(f"pool remove {name}") as ledger:
         pool = ledger.pool(name)
-        if ledger.leases.count("pool = ?", (name,)):
+        if ledger.leases.count_in_pool(name):
             raise Conflict(f"pool {name!r} has leases; a pool with history cannot be removed")
-        if ledger.contributions.count("pool = ?", (name,)):
+        if ledger.contributions.count_in_pool(name):
             raise Conflict(f"pool {name!r} holds contributions; it cannot be removed")
-        plans = [p.name for p in ledger.plans.where("pool = ?", (name,))]
+        plans = [p.name for p in ledger.plans.in_pool(name)]
         if plans:
             raise Conflict(f"pool {name!r} is used by plan(s) {', '.join(plans)}")
         del ledger.pools[name]
     return pool
-
-
-def of_pool(table: Any, pool: str) -> list:
-    """A pool's contributions (C-1, C-2, ...) or payouts (by month), through the pool index."""
-    order = "period" if table.name == "payouts" else "CAST(substr(id, 3) AS INTEGER)"
-    return table.where("pool = ?", (pool,), order=order)
 
 
 # -- state of a pool ---------------------------------------------------------------------
@@ -122,8 +116,7 @@ def slots_in_use(ledger: Ledger, pool: str, now: datetime) -> tuple[int, datetim
     and when the next one frees up."""
     used = 0
     frees: list[datetime] = []
-    leases = ledger.leases.where(
-        "pool = ? AND status IN ('active', 'suspended', 'awaiting_payment')", (pool,))
+    leases = ledger.leases.holding_slots(pool)
     first = ledger.requests.many(lease.requests[0] for lease in leases if lease.requests)
     for lease in leases:
         if lease.status in (LeaseStatus.ACTIVE, LeaseStatus.SUSPENDED):
@@ -141,8 +134,8 @@ def slots_in_use(ledger: Ledger, pool: str, now: datetime) -> tuple[int, datetim
 def state(ctx: Context, ledger: Ledger, pool: Pool, now: datetime,
           rate: Decimal | None = None) -> PoolState:
     pool = risk.accrue(pool, now, rate)
-    funding = risk.funding_level(pool, of_pool(ledger.contributions, pool.name),
-                                 of_pool(ledger.payouts, pool.name))
+    funding = risk.funding_level(pool, ledger.contributions.of_pool(pool.name),
+                                 ledger.payouts.of_pool(pool.name))
     cph = risk.cost_per_hour_sats(pool, rate)
     used, free = slots_in_use(ledger, pool.name, now)
     return PoolState(pool, funding, cph, risk.runway_hours(funding, cph), used, free)
@@ -309,8 +302,8 @@ def monitor(ctx: Context, ledger: Ledger, now: datetime,
         name = pool.name
         rate = _rate_for(ctx, pool)
         pool = risk.update_startup(risk.accrue(pool, now, rate), now)
-        funding = risk.funding_level(pool, of_pool(ledger.contributions, name),
-                                     of_pool(ledger.payouts, name))
+        funding = risk.funding_level(pool, ledger.contributions.of_pool(name),
+                                     ledger.payouts.of_pool(name))
         decision = poolpolicy.decide(pool, funding, risk.cost_per_hour_sats(pool, rate), now)
         if decisions is not None:
             decisions.append(decision)
@@ -330,14 +323,14 @@ def monitor(ctx: Context, ledger: Ledger, now: datetime,
 
 
 def _suspend(ledger: Ledger, pool: str, now: datetime) -> None:
-    for lease in ledger.leases.where("pool = ? AND status = 'active'", (pool,)):
+    for lease in ledger.leases.in_pool(pool, LeaseStatus.ACTIVE):
         ledger.leases[lease.id] = lease.replace(status=LeaseStatus.SUSPENDED,
                                                 suspended_at=now, note="pool throttled")
 
 
 def _resume(ledger: Ledger, pool: str, now: datetime) -> None:
     """Give suspended leases their time back: the end moves by the time they were off."""
-    for lease in ledger.leases.where("pool = ? AND status = 'suspended'", (pool,)):
+    for lease in ledger.leases.in_pool(pool, LeaseStatus.SUSPENDED):
         if lease.note == "pool throttled":
             off = now - (lease.suspended_at or now)
             ends = lease.ends_at + off if lease.ends_at else None
@@ -350,7 +343,7 @@ def _resume(ledger: Ledger, pool: str, now: datetime) -> None:
 def _ask_for_topups(ctx: Context, ledger: Ledger, pool: Pool, need: int, now: datetime
                     ) -> None:
     """One open top-up request per investor for their share of what restores the target."""
-    contributions = of_pool(ledger.contributions, pool.name)
+    contributions = ledger.contributions.of_pool(pool.name)
     share = risk.shares(risk.stakes(pool, contributions, now))
     if need <= 0 or not share:
         return
@@ -379,8 +372,8 @@ def payout(ctx: Context, pool_name: str, period: str, *, dry_run: bool = False
         if existing:
             return existing, False
         pool = risk.accrue(pool, now, _rate_for(ctx, pool))
-        return risk.compute_payout(pool, period, of_pool(ledger.contributions, pool.name),
-                                   of_pool(ledger.payouts, pool.name), now), False
+        return risk.compute_payout(pool, period, ledger.contributions.of_pool(pool.name),
+                                   ledger.payouts.of_pool(pool.name), now), False
     with ctx.transaction(f"payout {pool_name} {period}") as ledger:
         pool = ledger.pool(pool_name)
         existing = ledger.payouts.get(f"{pool_name}/{period}")
@@ -388,8 +381,8 @@ def payout(ctx: Context, pool_name: str, period: str, *, dry_run: bool = False
             return existing, False
         pool = risk.accrue(pool, now, _rate_for(ctx, pool))
         ledger.pools[pool.name] = pool
-        result = risk.compute_payout(pool, period, of_pool(ledger.contributions, pool.name),
-                                     of_pool(ledger.payouts, pool.name), now)
+        result = risk.compute_payout(pool, period, ledger.contributions.of_pool(pool.name),
+                                     ledger.payouts.of_pool(pool.name), now)
         ledger.payouts[result.id] = result
     return result, True
 
@@ -403,8 +396,8 @@ def risk_table(ctx: Context, pool_name: str | None, as_of: datetime | None
     for pool in pools:
         name = pool.name
         pool = risk.accrue(pool, max(when, pool.accrued_until or when), _rate_for(ctx, pool))
-        rows = risk.table(pool, of_pool(ledger.contributions, name),
-                          of_pool(ledger.payouts, name), when)
+        rows = risk.table(pool, ledger.contributions.of_pool(name),
+                          ledger.payouts.of_pool(name), when)
         out.append({"pool": name, "as_of": when,
                     "consideration": pool.consideration.value,
                     "terms": risk.describe_consideration(pool), "rows": rows})

@@ -125,7 +125,7 @@ def keystore_problems(ctx: Context, ledger: Ledger) -> list[str]:
     """Every keys-wallet address in the ledger has its key, and every key pays its address."""
     if ctx.settings.wallet_kind != "keys" and not ctx.home.keys.exists():
         return []
-    wanted = {r.address for r in ledger.requests.where("wallet = 'keys'")}
+    wanted = {r.address for r in ledger.requests.of_keys_wallet()}
     if not wanted and not ctx.home.keys.exists():
         return []
     from cloudlease.bitcoin.keystore import KeyStore
