@@ -11,7 +11,7 @@ from typing import Any
 from cloudlease.core import clock
 from cloudlease.core.errors import BadValue, Conflict, LedgerError
 from cloudlease.files.fsio import fsync_dir
-from cloudlease.ledger import audit, schema
+from cloudlease.ledger import audit, schema, tools
 from cloudlease.ledger.codec import row_hash
 from cloudlease.ledger.db import Db
 from cloudlease.ops.context import Context
@@ -20,13 +20,6 @@ DUMP_FORMATS = ("toml", "json")
 
 
 # -- dump -------------------------------------------------------------------------------
-def _order(spec: schema.Spec) -> str:
-    key = spec.codec.key
-    if key in ("id", "lease") and spec.name not in ("payments", "payouts", "deliveries"):
-        return f"CAST(substr({key}, 3) AS INTEGER), {key}"
-    return key
-
-
 def dump(ctx: Context, fmt: str = "toml") -> str:
     """Every record, one table per record in a stable order, with the audit chain's head:
     a human-readable snapshot to keep beside backups and to diff."""
@@ -41,7 +34,7 @@ def dump(ctx: Context, fmt: str = "toml") -> str:
     for spec in schema.SPECS:
         c = spec.codec
         table: dict[str, Any] = {}
-        rows = db.query(f"SELECT {', '.join(c.names)} FROM {spec.name} ORDER BY {_order(spec)}")
+        rows = tools.ordered_rows(db, spec)
         if len(c.names) == 2:  # meta, counters: plain key = value
             if rows:
                 doc[spec.name] = {str(k): v for k, v in rows}
@@ -91,10 +84,9 @@ def backup(ctx: Context, target: Path, *, force: bool = False) -> dict[str, Any]
         raise BadValue(f"cannot write {target}: {exc}") from None
     try:
         if db.dialect == "sqlite":
-            db.conn.backup(dest)
-            dest.execute("PRAGMA journal_mode = DELETE")
+            tools.backup_sqlite(db, dest)
         else:
-            _copy_rows(db, Db(dest, "sqlite", str(tmp)))
+            tools.copy_rows(db, Db(dest, "sqlite", str(tmp)))
         dest.close()
         os.replace(tmp, target)
         fsync_dir(target.parent.resolve())
@@ -108,26 +100,6 @@ def backup(ctx: Context, target: Path, *, force: bool = False) -> dict[str, Any]
     head = audit.head(db)
     return {"file": str(target), "engine": db.dialect, "bytes": target.stat().st_size,
             "audit_entries": head.seq if head else 0, "head_hash": head.hash if head else ""}
-
-
-def _copy_rows(src: Db, dest: Db) -> None:
-    with src.snapshot():
-        dest.execute("BEGIN")
-        for stmt in schema.ddl("sqlite"):
-            dest.execute(stmt)
-        tables = [(s.name, s.codec.names) for s in schema.SPECS] + [
-            ("audit", audit.COLUMNS), ("audit_rows", ("seq", "tbl", "key", "hash"))]
-        for name, cols in tables:
-            cur = src.execute(f"SELECT {', '.join(cols)} FROM {name}")
-            insert = f"INSERT INTO {name} ({', '.join(cols)}) VALUES " \
-                     f"({', '.join('?' * len(cols))})"
-            while True:
-                batch = cur.fetchmany(5000)
-                if not batch:
-                    break
-                dest.executemany(insert, [tuple(r) for r in batch])
-        dest.execute("DELETE FROM ledger_touch")
-        dest.execute("COMMIT")
 
 
 # -- resolve ----------------------------------------------------------------------------
@@ -150,8 +122,7 @@ def resolve(ctx: Context, *, accept: bool = False, reason: str | None = None) ->
     db = ctx.db()
     out = Resolution()
     with db.write(ctx.lock_timeout):
-        touched = [tuple(r) for r in db.query("SELECT tbl, key, op FROM ledger_touch "
-                                              "ORDER BY tbl, key")]
+        touched = tools.all_touched(db)
         if not touched:
             preflight(db)  # nothing logged: say what else is wrong, if anything
             return out
@@ -165,9 +136,7 @@ def resolve(ctx: Context, *, accept: bool = False, reason: str | None = None) ->
                 out.refused.append(f"{label}: the audit chain itself was changed; restore "
                                    "a backup")
                 continue
-            spec = schema.BY_NAME[tbl]
-            c = spec.codec
-            row = db.one(f"SELECT {', '.join(c.names)} FROM {tbl} WHERE {c.key} = ?", (key,))
+            row = tools.raw_row(db, schema.BY_NAME[tbl], key)
             if tbl == "counters":  # recorded by value in the chain's entries
                 value = row[1] if row else None
                 if value == chained.get(key):
@@ -178,7 +147,7 @@ def resolve(ctx: Context, *, accept: bool = False, reason: str | None = None) ->
                 else:
                     out.refused.append(f"{label}: differs from the audit chain")
                 continue
-            now_hash = row_hash(tbl, tuple(row)) if row else None
+            now_hash = row_hash(tbl, row) if row else None
             recorded = {k: v for (_, k), v in audit.latest_hashes(db, [(tbl, key)]).items()}
             if recorded.get(key) == now_hash or (row is None and key not in recorded):
                 out.reverted.append(label)
