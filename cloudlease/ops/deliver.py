@@ -105,6 +105,33 @@ def _deliver_one(ctx: Context, d: Delivery, event: Event | None) -> hooks.Outcom
     return hooks.run(command, event.body, str(ctx.home.path), ctx.settings.hook_timeout)
 
 
+def listing(ctx: Context, *, failed: bool = False, limit: int = 20) -> list[dict[str, Any]]:
+    """Deliveries as ``hooks list`` shows them, oldest first: with ``failed``, those whose
+    last attempt failed (retrying or given up); otherwise every one not yet delivered,
+    after the ``limit`` latest delivered ones."""
+    ledger = ctx.read()
+    if failed:
+        rows = ledger.deliveries.failing()
+    else:
+        rows = ledger.deliveries.undelivered()
+        if limit:
+            done = ledger.deliveries.latest_delivered(limit)
+            rows = sorted(done, key=lambda d: (d.created_at, d.id)) + rows
+    events = ledger.events.many(d.event for d in rows)
+    return [_shown(d, events.get(d.event)) for d in rows]
+
+
+def _shown(d: Delivery, event: Event | None) -> dict[str, Any]:
+    webhook = d.target.startswith(WEBHOOK)
+    return {"id": d.id, "event": d.event, "name": event.name if event else None,
+            "subject": event.subject if event else None,
+            "kind": "webhook" if webhook else "hook",
+            "target": d.target.removeprefix(WEBHOOK) if webhook else "hook",
+            "status": d.status, "attempts": d.attempts, "created_at": d.created_at,
+            "next_attempt_at": d.next_attempt_at, "delivered_at": d.delivered_at,
+            "last_error": d.last_error}
+
+
 def redeliver(ctx: Context, event_id: str, target: str | None = None) -> list[str]:
     """Queue an event again for its receivers (all, or ``target``: ``hook`` or a webhook
     URL), including receivers configured since it happened; returns the delivery ids.
