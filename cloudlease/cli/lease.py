@@ -28,9 +28,9 @@ def with_qr(payment: dict[str, Any] | None) -> dict[str, Any] | None:
         decorate(ctx().settings, payment)
     if payment is None or STATE.json_mode:
         return payment
-    from cloudlease.bitcoin.qr import terminal_qr
+    from cloudlease.ops import qr
 
-    return {**payment, "qr": terminal_qr(payment["uri"])}
+    return {**payment, "qr": qr.terminal(payment["uri"])}
 
 
 def rent(

@@ -175,6 +175,15 @@ def resolve(ctx: Context, *, accept: bool = False, reason: str | None = None) ->
     return out
 
 
+# -- schema -----------------------------------------------------------------------------
+def schema_ddl(ctx: Context) -> dict[str, Any]:
+    """The ledger's SQL schema for this home (PostgreSQL's when its ledger is shared, else
+    SQLite's; a home without a ledger gets SQLite's): ``{dialect, version, ddl}``."""
+    dialect = "postgresql" if ctx.exists() and ctx.ledger_url else "sqlite"
+    return {"dialect": dialect, "version": schema.SCHEMA_VERSION,
+            "ddl": ";\n\n".join(schema.ddl(dialect)) + ";\n"}
+
+
 # -- migrate ----------------------------------------------------------------------------
 def migrate(ctx: Context, *, check: bool = False, force: bool = False) -> dict[str, Any]:
     from cloudlease.ledger.migrate import migrate as run
