@@ -105,9 +105,20 @@ def backup(ctx: Context, target: Path, *, force: bool = False) -> dict[str, Any]
 # -- resolve ----------------------------------------------------------------------------
 @dataclass
 class Resolution:
+    """What ``ledger resolve`` did with each edit the change log holds.
+
+    Attributes:
+        reverted / accepted / refused: ``"<noun> <key>"`` labels (refused: with why).
+        changes, deltas, counters: what the audit entry records for the accepted edits
+            (row hashes, live-row count changes, counter values).
+    """
+
     reverted: list[str] = field(default_factory=list)
     accepted: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
+    changes: dict[tuple[str, str], str | None] = field(default_factory=dict, repr=False)
+    deltas: dict[str, int] = field(default_factory=dict, repr=False)
+    counters: dict[str, int] = field(default_factory=dict, repr=False)
 
 
 def resolve(ctx: Context, *, accept: bool = False, reason: str | None = None) -> Resolution:
@@ -126,53 +137,66 @@ def resolve(ctx: Context, *, accept: bool = False, reason: str | None = None) ->
         if not touched:
             preflight(db)  # nothing logged: say what else is wrong, if anything
             return out
-        changes: dict[tuple[str, str], str | None] = {}
-        deltas: dict[str, int] = {}
-        counters: dict[str, int] = {}
         chained = audit.counter_values(audit.head(db))
         for tbl, key, _op in touched:
-            label = f"{schema.noun(tbl)} {key}"
-            if tbl not in schema.BY_NAME:
-                out.refused.append(f"{label}: the audit chain itself was changed; restore "
-                                   "a backup")
-                continue
-            row = tools.raw_row(db, schema.BY_NAME[tbl], key)
-            if tbl == "counters":  # recorded by value in the chain's entries
-                value = row[1] if row else None
-                if value == chained.get(key):
-                    out.reverted.append(label)
-                elif accept and value is not None:
-                    out.accepted.append(label)
-                    counters[key] = value
-                else:
-                    out.refused.append(f"{label}: differs from the audit chain")
-                continue
-            now_hash = row_hash(tbl, row) if row else None
-            recorded = {k: v for (_, k), v in audit.latest_hashes(db, [(tbl, key)]).items()}
-            if recorded.get(key) == now_hash or (row is None and key not in recorded):
-                out.reverted.append(label)
-            elif accept:
-                out.accepted.append(label)
-                changes[(tbl, key)] = now_hash
-                was = key in recorded and recorded[key] is not None
-                delta = (row is not None) - was
-                if delta:
-                    deltas[tbl] = deltas.get(tbl, 0) + delta
-            else:
-                out.refused.append(f"{label}: differs from its audit record")
-        if out.refused and (not accept or any("audit chain" in r for r in out.refused)):
-            raise Conflict("not resolved: " + "; ".join(out.refused[:3])
-                           + ("" if accept else "; revert the edits, or run 'cloudlease "
-                              "ledger resolve --accept --reason ...' to record the rows as "
-                              "they are now"))
-        what = "edits accepted: " + ", ".join(out.accepted) if out.accepted else \
-            "edits reverted: " + ", ".join(out.reverted)
-        note = f"ledger resolve: {what}" + (f" (reason: {reason.strip()})" if accept and
-                                             reason else "")
-        audit.append(db, changes, deltas, note[:200], counters)
+            _judge(db, out, tbl, key, chained, accept)
+        _refuse_unresolved(out, accept)
+        audit.append(db, out.changes, out.deltas, _note(out, accept, reason), out.counters)
         audit.clear_touched(db)
         db.commit()
     return out
+
+
+def _judge(db: Db, out: Resolution, tbl: str, key: str, chained: dict[str, int],
+           accept: bool) -> None:
+    """One logged edit: reverted (it matches the chain again), accepted, or refused."""
+    label = f"{schema.noun(tbl)} {key}"
+    if tbl not in schema.BY_NAME:
+        out.refused.append(f"{label}: the audit chain itself was changed; restore a backup")
+        return
+    row = tools.raw_row(db, schema.BY_NAME[tbl], key)
+    if tbl == "counters":  # recorded by value in the chain's entries
+        value = row[1] if row else None
+        if value == chained.get(key):
+            out.reverted.append(label)
+        elif accept and value is not None:
+            out.accepted.append(label)
+            out.counters[key] = value
+        else:
+            out.refused.append(f"{label}: differs from the audit chain")
+        return
+    now_hash = row_hash(tbl, row) if row else None
+    recorded = {k: v for (_, k), v in audit.latest_hashes(db, [(tbl, key)]).items()}
+    if recorded.get(key) == now_hash or (row is None and key not in recorded):
+        out.reverted.append(label)
+    elif accept:
+        out.accepted.append(label)
+        out.changes[(tbl, key)] = now_hash
+        was = key in recorded and recorded[key] is not None
+        delta = (row is not None) - was
+        if delta:
+            out.deltas[tbl] = out.deltas.get(tbl, 0) + delta
+    else:
+        out.refused.append(f"{label}: differs from its audit record")
+
+
+def _refuse_unresolved(out: Resolution, accept: bool) -> None:
+    """Conflict (nothing written) when an edit is neither reverted nor accepted, or the
+    chain itself was changed."""
+    if out.refused and (not accept or any("audit chain" in r for r in out.refused)):
+        raise Conflict("not resolved: " + "; ".join(out.refused[:3])
+                       + ("" if accept else "; revert the edits, or run 'cloudlease "
+                          "ledger resolve --accept --reason ...' to record the rows as "
+                          "they are now"))
+
+
+def _note(out: Resolution, accept: bool, reason: str | None) -> str:
+    """The audit entry's command line: what was resolved, and why."""
+    what = "edits accepted: " + ", ".join(out.accepted) if out.accepted else \
+        "edits reverted: " + ", ".join(out.reverted)
+    note = f"ledger resolve: {what}" + (f" (reason: {reason.strip()})" if accept and
+                                         reason else "")
+    return note[:200]
 
 
 # -- schema -----------------------------------------------------------------------------
