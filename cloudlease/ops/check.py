@@ -142,6 +142,12 @@ def check(ctx: Context, ids: list[str] | None = None, *, tick: bool = False,
     return report
 
 
+def tick(ctx: Context, **kw: Any) -> PassReport:
+    """``cloudlease tick``: ``check`` every watched request, end leases, run the pool
+    monitor, drive machines, deliver hooks and webhooks (``kw``: ``backend``, ``ln_node``)."""
+    return check(ctx, tick=True, **kw)
+
+
 def _select(ctx: Context, ids: list[str] | None, now: datetime, pol: lifecycle.Policy,
             report: PassReport
             ) -> tuple[list[PaymentRequest], list[PaymentRequest], dict[str, str]]:

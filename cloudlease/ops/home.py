@@ -36,7 +36,7 @@ class InitResult:
     lightning: str = "none"
 
 
-def init(path: Path, *, network: str = "regtest", currency: str = "USD",
+def init(path: str | os.PathLike[str], *, network: str = "regtest", currency: str = "USD",
          descriptor: str | None = None, xpub: str | None = None, backend: str | None = None,
          esplora_urls: list[str] | None = None, rpc_url: str | None = None,
          fixed_rate: str | None = None, force: bool = False, ledger_url: str | None = None,
@@ -78,7 +78,7 @@ def init(path: Path, *, network: str = "regtest", currency: str = "USD",
                        "address indexes come from the database, and a keys wallet's private "
                        "keys would live on one host only")
     wallet = f"descriptor:{canonical}" if canonical else "keys"
-    home = Home(path)
+    home = Home(Path(path).expanduser())
     try:
         home.path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
