@@ -113,10 +113,7 @@ def show(lease_id: Annotated[str, typer.Argument(metavar="ID", help="Lease id, e
     """
     from cloudlease.ops import leases
 
-    c = ctx()
-    lease, reqs = leases.show(c, lease_id)
-    return Result({**views.lease(lease, reqs), "machine": views.machine(
-        c.read().machines.get(lease.id))}, "lease")
+    return Result(leases.details(ctx(), lease_id), "lease")
 
 
 @command(app, "cancel")

@@ -22,12 +22,13 @@ Every operation takes the Context first and returns records (frozen dataclasses 
 into the JSON shapes ``--json`` prints. By concern:
 
 - ``leases``: ``rent`` (a lease and its payment request), ``listing``, ``show``,
-  ``cancel``; ``payments``: ``show`` a request, ``extend`` a lease, ``accept`` a late
-  payment; ``refunds.refund``.
+  ``details`` (with its machine), ``cancel``; ``payments``: ``show`` a request, ``extend``
+  a lease, ``accept`` a late payment; ``refunds.refund``.
 - ``check``: ``check(ctx, ["P-3"])`` asks the chain and the Lightning node about requests
   and applies what they say (``pay check``); ``tick(ctx)`` is cron's whole pass.
-- ``tenants``, ``plans``, ``pools`` (``fund``, ``payout``, ``risk_table``), ``invoicing``
-  (``create``, ``issue``, ``void``, ``document``), ``books.export``.
+- ``tenants``, ``plans``, ``pools`` (``show``, ``listing``, ``fund``, ``payout``,
+  ``risk_table``), ``invoicing`` (``create``, ``issue``, ``void``, ``document``),
+  ``books.export``.
 - ``wallet`` (``show``, ``sweep``), ``verify.verify``, ``ledgertools`` (``dump``,
   ``backup``, ``resolve``, ``migrate``, ``schema_ddl``), ``deliver`` (``listing``,
   ``redeliver``, ``run_pending``), ``qr`` (terminal, PNG, SVG of a payment URI),
@@ -83,8 +84,8 @@ if TYPE_CHECKING:
 # the operations, one module per concern (imported when first named: ``ops.leases``)
 MODULES = ("books", "check", "context", "deliver", "devchain", "home", "invoicing", "leases",
            "ledgertools", "lnrequests", "payment_requests", "payments", "plans", "pools",
-           "provisioning", "qr", "quote", "refunds", "sshkeys", "tenants", "transfers",
-           "verify", "wallet")
+           "poolstate", "provisioning", "qr", "quote", "refunds", "sshkeys", "tenants",
+           "transfers", "verify", "wallet")
 
 __all__ = ["MODULES", "open", *MODULES]
 

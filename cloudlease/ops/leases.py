@@ -231,6 +231,16 @@ def show(ctx: Context, lease_id: str) -> tuple[Lease, list[PaymentRequest]]:
     return lease, [found[r] for r in lease.requests if r in found]
 
 
+def details(ctx: Context, lease_id: str) -> dict:
+    """A lease as ``lease show --json`` gives it (``core.views.lease``): with its payment
+    requests, and its ``machine`` (None when none was made)."""
+    from cloudlease.core import views
+
+    lease, requests = show(ctx, lease_id)
+    return {**views.lease(lease, requests),
+            "machine": views.machine(ctx.read().machines.get(lease.id))}
+
+
 def check_cancellable(ledger: Ledger, lease_id: str) -> Lease:
     """The lease, if it can be cancelled: awaiting payment, with no payment in flight."""
     lease = ledger.lease(lease_id)
