@@ -110,3 +110,29 @@ def test_no_option_is_left_without_its_kind():
             if metavar is None:
                 continue
             assert metavar.startswith(("<", "[")) or metavar.isupper(), (name, metavar)
+
+
+def test_the_python_example_runs_as_shown(tmp_path, capsys):
+    """README's "Using cloudlease from Python": the example runs against a fresh home and
+    prints exactly what the README says it prints."""
+    section = README.split("## Using cloudlease from Python", 1)[1].split("\n## ", 1)[0]
+    code, printed = re.findall(r"```(?:python|text)\n(.*?)```", section, re.S)[:2]
+    assert '"/tmp/demo"' in code
+    code = code.replace('"/tmp/demo"', repr(str(tmp_path / "demo")))
+    exec(compile(code, "README.md (Using cloudlease from Python)", "exec"), {})
+    assert capsys.readouterr().out == printed
+
+
+def test_the_facade_lists_its_modules():
+    """``cloudlease.ops`` names every operations module (they load when first named) and
+    each says what it holds."""
+    import importlib
+
+    from cloudlease import ops
+
+    files = {p.stem for p in (REPO / "cloudlease" / "ops").glob("*.py")} - {"__init__"}
+    assert set(ops.MODULES) == files
+    for name in ops.MODULES:
+        assert importlib.import_module(f"cloudlease.ops.{name}").__doc__, name
+        assert getattr(ops, name).__name__ == f"cloudlease.ops.{name}"
+    assert "open" in ops.__all__ and ops.__doc__ and "Context" in ops.__doc__

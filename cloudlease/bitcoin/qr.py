@@ -19,6 +19,7 @@ segno is imported inside the functions that need it.
 
 from __future__ import annotations
 
+import io
 import os
 from typing import Any
 
@@ -127,3 +128,11 @@ def write_png(uri: str, path: str | os.PathLike[str], scale: int = 8) -> None:
 def write_svg(uri: str, path: str | os.PathLike[str], scale: int = 8) -> None:
     """Write the QR code as an SVG, ``scale`` units a module, with the quiet zone."""
     make_qr(uri).save(os.fspath(path), kind="svg", scale=_check_scale(scale), border=QUIET_ZONE)
+
+
+def svg_text(uri: str, scale: int = 8) -> str:
+    """The QR code as SVG markup without an XML declaration (to inline in a page)."""
+    out = io.BytesIO()
+    make_qr(uri).save(out, kind="svg", scale=_check_scale(scale), border=QUIET_ZONE,
+                      xmldecl=False)
+    return out.getvalue().decode()

@@ -1,5 +1,5 @@
 """``cloudlease devchain pay|ln-pay|mine|reorg|replace|serve``: the simulated regtest chain
-and its simulated Lightning node."""
+and its simulated Lightning node (``ops/devchain.py``)."""
 
 from __future__ import annotations
 
@@ -14,15 +14,6 @@ app = typer.Typer(help="The simulated regtest chain, for demos, CI and fault dri
                   no_args_is_help=True)
 
 
-def _chain():
-    from cloudlease.bitcoin.devchain import Devchain
-
-    c = ctx()
-    if c.settings.network != "regtest":
-        raise BadValue(f"devchain simulates regtest only; this home is on {c.settings.network}")
-    return c, Devchain(c.home.devchain)
-
-
 def _sats(text: str | None) -> int | None:
     if text is None:
         return None
@@ -32,10 +23,6 @@ def _sats(text: str | None) -> int | None:
     if not isinstance(value, int):
         raise BadValue("--sats takes sats or BTC, not fiat")
     return value
-
-
-def _tip(chain) -> int:
-    return chain.tip_height()
 
 
 @command(app, "pay")
@@ -50,23 +37,11 @@ def pay(
 
     Example: cloudlease devchain pay P-1 --sats 500
     """
-    from cloudlease.bitcoin.address import validate_address
+    from cloudlease.ops import devchain
 
-    c, chain = _chain()
-    amount = _sats(sats)
-    if target.upper().startswith("P-") or target.isdigit():
-        req = c.read().request(target)
-        address = req.address
-        if address is None:
-            raise BadValue(f"request {req.id} is paid over Lightning only (it has no address): "
-                           f"cloudlease devchain ln-pay {req.id}")
-        if amount is None:
-            amount = max(req.amount_sats - req.paid_sats, 1)
-    else:
-        address = validate_address(target, "regtest")
-        if amount is None:
-            raise BadValue("paying an address needs --sats")
-    txid = chain.pay(address, amount, rbf=rbf)
+    c = ctx()
+    devchain.ensure(c)
+    txid, address, amount = devchain.pay(c, target, _sats(sats), rbf=rbf)
     return Result({"txid": txid, "address": address, "sats": amount, "rbf": rbf,
                    "message": f"[simulated] sent {amount:,} sat to {address} in {txid}"})
 
@@ -86,20 +61,9 @@ def ln_pay(
 
     Example: cloudlease devchain ln-pay P-1
     """
-    from cloudlease.lightning.devnode import DevNode
+    from cloudlease.ops import devchain
 
-    c, _ = _chain()
-    if c.settings.lightning.backend != "devchain":
-        raise BadValue(f"this home's Lightning backend is {c.settings.lightning.backend}, not "
-                       "the simulated node: pay with a real Lightning wallet")
-    invoice = target
-    if target.upper().startswith("P-") or target.isdigit():
-        req = c.read().request(target)
-        if not req.ln_invoice:
-            raise BadValue(f"request {req.id} has no Lightning invoice (it was made with "
-                           "--method onchain): cloudlease devchain pay " + req.id)
-        invoice = req.ln_invoice
-    paid = DevNode(c.home.path / "devchain-ln.json").pay(invoice, amount_msat=msat)
+    paid = devchain.ln_pay(ctx(), target, msat)
     return Result({"payment_hash": paid.payment_hash, "paid_msat": paid.amount_paid_msat,
                    "settled_at": paid.settled_at, "preimage": paid.preimage,
                    "message": f"[simulated] paid {paid.amount_paid_msat:,} msat over Lightning "
@@ -114,9 +78,9 @@ def mine(blocks: Annotated[int, typer.Argument(help="Blocks to mine.", min=1, ma
 
     Example: cloudlease devchain mine 6
     """
-    _, chain = _chain()
-    hashes = chain.mine(blocks)
-    height = _tip(chain)
+    from cloudlease.ops import devchain
+
+    hashes, height = devchain.mine(ctx(), blocks)
     return Result({"blocks": hashes, "height": height,
                    "message": f"[simulated] mined {len(hashes)} block(s); height {height}"})
 
@@ -128,9 +92,9 @@ def reorg(depth: Annotated[int, typer.Argument(help="Blocks to disconnect.", min
 
     Example: cloudlease devchain reorg 1
     """
-    _, chain = _chain()
-    gone = chain.reorg(depth)
-    height = _tip(chain)
+    from cloudlease.ops import devchain
+
+    gone, height = devchain.reorg(ctx(), depth)
     return Result({"disconnected": gone, "height": height,
                    "message": f"[simulated] disconnected {len(gone)} block(s); height {height}"})
 
@@ -147,13 +111,13 @@ def replace(
 
     Example: cloudlease devchain replace TXID --sats 1000
     """
-    from cloudlease.bitcoin.address import validate_address
+    from cloudlease.ops import devchain
 
     if (sats is None) == (to is None):
         raise BadValue("give exactly one of --sats and --to")
-    _, chain = _chain()
-    new = chain.replace(txid, sats=_sats(sats),
-                        to=validate_address(to, "regtest") if to else None)
+    c = ctx()
+    devchain.ensure(c)
+    new = devchain.replace(c, txid, sats=_sats(sats), to=to)
     return Result({"replaced": txid, "txid": new,
                    "message": f"[simulated] {txid} replaced by {new}"})
 
@@ -172,10 +136,9 @@ def serve(
     """
     import sys
 
-    from cloudlease.bitcoin.devserver import serve as start
+    from cloudlease.ops import devchain
 
-    c, _ = _chain()
-    server = start(c.home.devchain, host=host, port=port)
+    server = devchain.server(ctx(), host=host, port=port)
     line = f"[simulated] Esplora API for the devchain at {server.url}\n"
     (sys.stderr if STATE.json_mode else sys.stdout).write(line)
     sys.stdout.flush()

@@ -11,17 +11,6 @@ from cloudlease.cli.common import Result, command, ctx
 app = typer.Typer(help="Hook and webhook deliveries: list, redeliver.", no_args_is_help=True)
 
 
-def _row(d, event) -> dict:
-    webhook = d.target.startswith("webhook:")
-    return {"id": d.id, "event": d.event, "name": event.name if event else None,
-            "subject": event.subject if event else None,
-            "kind": "webhook" if webhook else "hook",
-            "target": d.target.removeprefix("webhook:") if webhook else "hook",
-            "status": d.status, "attempts": d.attempts, "created_at": d.created_at,
-            "next_attempt_at": d.next_attempt_at, "delivered_at": d.delivered_at,
-            "last_error": d.last_error}
-
-
 @command(app, "list")
 def list_(
     failed: Annotated[bool, typer.Option(
@@ -37,20 +26,9 @@ def list_(
 
     Example: cloudlease hooks list --failed
     """
-    ledger = ctx().read()
-    if failed:
-        rows = ledger.deliveries.where(
-            "status = 'failed' OR (status = 'pending' AND attempts > 0)",
-            order="created_at, id")
-    else:
-        rows = ledger.deliveries.where("status IN ('pending', 'failed')",
-                                       order="created_at, id")
-        if limit:
-            done = ledger.deliveries.where("status = 'delivered'",
-                                           order="created_at DESC, id DESC", limit=limit)
-            rows = sorted(done, key=lambda d: (d.created_at, d.id)) + rows
-    events = ledger.events.many(d.event for d in rows)
-    return Result([_row(d, events.get(d.event)) for d in rows], "hooks_list")
+    from cloudlease.ops import deliver
+
+    return Result(deliver.listing(ctx(), failed=failed, limit=limit), "hooks_list")
 
 
 @command(app, "redeliver")

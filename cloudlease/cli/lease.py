@@ -28,9 +28,9 @@ def with_qr(payment: dict[str, Any] | None) -> dict[str, Any] | None:
         decorate(ctx().settings, payment)
     if payment is None or STATE.json_mode:
         return payment
-    from cloudlease.bitcoin.qr import terminal_qr
+    from cloudlease.ops import qr
 
-    return {**payment, "qr": terminal_qr(payment["uri"])}
+    return {**payment, "qr": qr.terminal(payment["uri"])}
 
 
 def rent(
@@ -113,10 +113,7 @@ def show(lease_id: Annotated[str, typer.Argument(metavar="ID", help="Lease id, e
     """
     from cloudlease.ops import leases
 
-    c = ctx()
-    lease, reqs = leases.show(c, lease_id)
-    return Result({**views.lease(lease, reqs), "machine": views.machine(
-        c.read().machines.get(lease.id))}, "lease")
+    return Result(leases.details(ctx(), lease_id), "lease")
 
 
 @command(app, "cancel")

@@ -114,13 +114,9 @@ def schema_() -> Result:
 
     Example: cloudlease ledger schema
     """
-    from cloudlease.ledger import schema
+    from cloudlease.ops.ledgertools import schema_ddl
 
-    dialect = "sqlite"
-    c = STATE.context(create_default=False)
-    if c.exists() and c.ledger_url:
-        dialect = "postgresql"
-    text = ";\n\n".join(schema.ddl(dialect)) + ";\n"
+    out = schema_ddl(STATE.context(create_default=False))
     if STATE.json_mode:
-        return Result({"dialect": dialect, "version": schema.SCHEMA_VERSION, "ddl": text})
-    return Result({"content": text}, "document")
+        return Result(out)
+    return Result({"content": out["ddl"]}, "document")

@@ -93,12 +93,11 @@ def show(
 
     Example: cloudlease pay show P-3 --qr-png p3.png
     """
-    from cloudlease.bitcoin import qr
     from cloudlease.cli.lease import with_qr
     from cloudlease.core.errors import BadValue
+    from cloudlease.ops import payments, qr
 
-    c = ctx()
-    req = c.read().request(request_id)
+    req = payments.show(ctx(), request_id)
     written = []
     for path, writer in ((qr_png, qr.write_png), (qr_svg, qr.write_svg)):
         if path is None:

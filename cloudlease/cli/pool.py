@@ -55,30 +55,15 @@ def add(
     return Result(views.pool(pool), "pool")
 
 
-def _show_data(c, ledger, pool) -> dict:
-    from cloudlease.core import clock
-    from cloudlease.ops import pools
-
-    now = clock.now()
-    st = pools.state(c, ledger, pool, now, pools._rate_for(c, pool))
-    data = views.pool(st.pool)
-    data.update(funding_sats=st.funding_sats, cost_per_hour_sats=st.cost_per_hour_sats,
-                runway_hours=st.runway_hours, slots_in_use=st.slots_in_use,
-                next_slot_free_at=st.next_free, **pools.month_summary(st.pool, now))
-    data["contributions"] = [views.contribution(x)
-                             for x in pools.of_pool(ledger.contributions, pool.name)]
-    return data
-
-
 @command(app, "list")
 def list_() -> Result:
     """List pools with funding, runway and slots.
 
     Example: cloudlease pool list
     """
-    c = ctx()
-    ledger = c.read()
-    return Result([_show_data(c, ledger, p) for p in ledger.pools.all()], "pool_list")
+    from cloudlease.ops import pools
+
+    return Result(pools.listing(ctx()), "pool_list")
 
 
 @command(app, "show")
@@ -89,9 +74,9 @@ def show(name: Annotated[str, typer.Argument(help="Pool name.")]) -> Result:
 
     Example: cloudlease pool show gpu
     """
-    c = ctx()
-    ledger = c.read()
-    return Result(_show_data(c, ledger, ledger.pool(name)), "pool_show")
+    from cloudlease.ops import pools
+
+    return Result(pools.show(ctx(), name), "pool_show")
 
 
 @command(app, "fund")

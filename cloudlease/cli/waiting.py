@@ -25,14 +25,14 @@ INTERRUPTED = 130  # 128 + SIGINT, what shells expect of a program stopped with 
 def wait_for_payment(ctx: Any, data: dict[str, Any], payment: dict[str, Any] | None) -> Result:
     from cloudlease import render
     from cloudlease.core.views import jsonable, request_sentence
-    from cloudlease.ops import lnrequests
+    from cloudlease.ops import lnrequests, payments
     from cloudlease.ops.check import check
 
     render.show("rental", jsonable({**data, "payment": payment}))
     rid = data["payment"]["id"]
     status = "new"
     node = None
-    req = ctx.read().request(rid)
+    req = payments.show(ctx, rid)
     if req.ln_invoice and not req.ln_paid_msat and ctx.settings.lightning.enabled:
         node = lnrequests.node(ctx)
     last_full = -POLL_SECONDS
@@ -67,10 +67,7 @@ def wait_for_payment(ctx: Any, data: dict[str, Any], payment: dict[str, Any] | N
     finally:
         if node is not None:
             node.close()
-    from cloudlease.core import views
-    from cloudlease.ops.leases import show
+    from cloudlease.ops.leases import details
 
-    lease, reqs = show(ctx, data["id"])
-    out = {**views.lease(lease, reqs), "machine": views.machine(
-        ctx.read().machines.get(lease.id))}
-    return Result(out, "lease", exit_code={"settled": 0, "expired": 8, "invalid": 8}[status])
+    return Result(details(ctx, data["id"]), "lease",
+                  exit_code={"settled": 0, "expired": 8, "invalid": 8}[status])

@@ -24,38 +24,18 @@ def show(reveal: Annotated[bool, typer.Option(
 
     Example: cloudlease wallet show
     """
-    from cloudlease.ops.payment_requests import gap_warning, unpaid_tail
+    from cloudlease.ops import wallet
 
     c = ctx()
-    ledger = c.read()
-    s = c.settings
-    rows = [{"address": r.address, "request": r.id, "lease": r.lease, "status": r.status,
-             "amount_sats": r.amount_sats, "received_sats": r.paid_sats,
-             "index": r.address_index}
-            for r in ledger.requests.where("address IS NOT NULL",
-                                           order="CAST(substr(id, 3) AS INTEGER)")]
-    data = {"kind": s.wallet_kind, "network": s.network,
-            "descriptor": s.descriptor or None,
-            "next_index": ledger.counter("address_index") if s.wallet_kind == "descriptor"
-            else None,
-            "gap_limit": s.gap_limit, "unpaid_in_a_row": unpaid_tail(ledger),
-            "received_sats": sum(r["received_sats"] for r in rows), "addresses": rows}
-    from cloudlease.bitcoin.keyfile import health
-
-    data["keystore"] = health(c.home.keys, expected=s.wallet_kind == "keys" and bool(rows))
-    notes = [w for w in [gap_warning(c, ledger, exact=True), data["keystore"]["problem"]]
-             if w]
+    data, notes = wallet.show(c)
     if reveal:
-        if s.wallet_kind != "keys":
+        if c.settings.wallet_kind != "keys":
             raise BadValue("a descriptor wallet holds no private keys to reveal")
         if STATE.json_mode:
             raise BadValue("--reveal never prints keys as JSON; run it without --json")
         confirm("Print private keys to this terminal?", yes,
                 "printing private keys (--reveal)")
-        from cloudlease.bitcoin.keystore import KeyStore
-
-        store = KeyStore(c.home.keys).load()
-        data["keys"] = [{"address": a, "wif": store.wif_for(a)} for a in store.addresses()]
+        data["keys"] = wallet.reveal(c)
     return Result(data, "wallet", notes=notes)
 
 

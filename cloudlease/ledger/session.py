@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from cloudlease.core.errors import Conflict, LedgerError, NotFound
 from cloudlease.ledger.codec import RecordCodec, Row, row_hash
+from cloudlease.ledger.queries import NAMED
 from cloudlease.ledger.schema import BY_NAME, Spec, noun
 
 if TYPE_CHECKING:
@@ -239,6 +240,11 @@ class Table(Generic[R]):
         return out
 
 
+# each table's class: Table with that table's named queries (queries/) mixed in
+_CLASSES = {name: type(q.__name__, (q, Table), {"__doc__": q.__doc__})
+            for name, q in NAMED.items()}
+
+
 def _constraint(table: str, exc: Exception) -> Exception:
     text = " ".join(str(exc).split())
     if "unique" in text.lower() or "duplicate" in text.lower():
@@ -247,7 +253,8 @@ def _constraint(table: str, exc: Exception) -> Exception:
 
 
 class Ledger:
-    """A session on the ledger: tables, ids, and (for writes) the change set.
+    """A session on the ledger: tables, ids, and (for writes) the change set. Each table
+    answers its named queries too (``ledger.leases.due_to_end(now)``: ``queries/``).
 
     Attributes:
         network, currency, created_at, ledger_id: fixed at init (from ``meta``).
@@ -287,7 +294,7 @@ class Ledger:
         self.facts = facts
 
     def _table(self, name: str) -> Table:
-        t: Table = Table(self, BY_NAME[name])
+        t: Table = _CLASSES.get(name, Table)(self, BY_NAME[name])
         self._tables[name] = t
         return t
 

@@ -16,8 +16,6 @@ from cloudlease.ledger.session import Ledger
 from cloudlease.ops.context import Context
 from cloudlease.ops.invoicing import ALL, read_history, timezone
 
-UNSETTLED = "status != 'settled' AND (paid_sats > 0 OR ln_paid_msat > 0)"
-
 
 def export(ctx: Context, fmt: str, period: str | None = None) -> tuple[str, int]:
     """Journal text in ``fmt`` and how many entries it holds."""
@@ -30,14 +28,8 @@ def export(ctx: Context, fmt: str, period: str | None = None) -> tuple[str, int]
         window = invoices.period_bounds(period, tz)
     ledger = ctx.read()
     hist = read_history(ledger, window, ALL)
-    span: tuple[str, list[Any]] = ("", [])
-    if window is not None:
-        span = (" AND {col} >= ? AND {col} < ?", [window[0].isoformat(),
-                                                  window[1].isoformat()])
-    unsettled = ledger.requests.where(UNSETTLED + span[0].format(col="seen_at"), span[1])
-    transfers = ledger.transfers.where("status != 'failed'" +
-                                       span[0].format(col="created_at"), span[1],
-                                       order="created_at, id")
+    unsettled = ledger.requests.unsettled_with_money(window)
+    transfers = ledger.transfers.not_failed(window)
     refunded = ledger.requests.many(t.request for t in transfers if t.request)
     leases = {**hist.leases, **ledger.leases.many(r.lease for r in unsettled if r.lease)}
     entries = exports.build_entries(
@@ -54,18 +46,11 @@ def export(ctx: Context, fmt: str, period: str | None = None) -> tuple[str, int]
 def _taxed_invoices(ledger: Ledger, period: str | None, window: Any) -> list[Any]:
     """Issued documents whose VAT may fall in the period: the period's own (voided ones
     too: their credit notes reverse them) and credit notes issued in it."""
-    issued = "status != 'draft' AND tax IS NOT NULL"
-    if period is None:
-        return ledger.invoices.where(issued)
-    return ledger.invoices.where(
-        issued + " AND (period = ? OR (kind = 'credit_note' AND issued_at >= ? AND "
-        "issued_at < ?))", (period, window[0].isoformat(), window[1].isoformat()))
+    return ledger.invoices.taxed(period, window)
 
 
 def wallet_addresses(ledger: Ledger) -> list[str]:
     """Every address of the keys wallet that may hold money: those of requests that were
     paid, and the change addresses of refunds."""
-    paid = {r.address for r in ledger.requests.where("wallet = 'keys' AND paid_sats > 0")}
-    change = {t.change_address for t in ledger.transfers.where(
-        "change_address IS NOT NULL AND status != 'failed'") if t.change_address}
-    return sorted(paid | change)
+    paid = {r.address for r in ledger.requests.paid_to_keys_wallet()}
+    return sorted(paid | ledger.transfers.change_addresses())

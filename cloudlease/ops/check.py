@@ -87,99 +87,49 @@ def policy(ctx: Context) -> lifecycle.Policy:
 def watched(ledger: Ledger, now: datetime, monitoring: timedelta) -> list[PaymentRequest]:
     """Requests worth asking the chain about: open ones, settled ones still young enough to
     be reorged, and expired or invalid ones that may yet receive money (to flag it)."""
-    return ledger.requests.where(
-        "status IN ('new', 'processing') OR (status = 'settled' AND settled_at > ?) "
-        "OR (status IN ('expired', 'invalid') AND expires_at > ?)",
-        ((now - RECHECK_SETTLED).isoformat(), (now - monitoring).isoformat()))
+    return ledger.requests.watched(now - RECHECK_SETTLED, now - monitoring)
+
+
+@dataclass
+class _Answers:
+    """What the chain and the Lightning node said in this pass (asked outside the lock).
+
+    Attributes:
+        received: outputs seen paying each address.
+        obs: the chain's tip and what it orphaned; None when the chain was not asked
+            (nothing on-chain to watch).
+        ln: invoice statuses by payment hash.
+        node: the Lightning node asked (None when none was).
+    """
+
+    received: dict[str, list[Received]] = field(default_factory=dict)
+    obs: lifecycle.Observation | None = None
+    ln: dict[str, Any] = field(default_factory=dict)
+    node: Any = None
 
 
 def check(ctx: Context, ids: list[str] | None = None, *, tick: bool = False,
           backend: Any = None, ln_node: Any = None) -> PassReport:
-    from cloudlease.bitcoin.backends import make_backend
-
+    """One pass over the requests ``ids`` (``pay check``) or every watched one (``tick``,
+    which also ends leases, runs the pool monitor and drives machines): ask the chain and
+    the node, apply their answers in one write, then (outside the lock) cancel invoices
+    no longer needed, drive machines and deliver hooks and webhooks."""
     now = clock.now()
     pol = policy(ctx)
-    ledger = ctx.read()
-    if ids:
-        wanted = [ledger.request(i) for i in ids]  # NotFound for unknown ids
-    else:
-        wanted = watched(ledger, now, pol.monitoring)
     report = PassReport(at=now)
-    received: dict[str, list[Received]] = {}
-    obs: lifecycle.Observation | None = None
-    ln_ask = lnrequests.to_ask(wanted, now, explicit=bool(ids))
-    node = own = None
-    left: dict[str, str] = {}  # open requests with an invoice no node here can check
-    if ln_ask and not ctx.settings.lightning.enabled:
-        left = {r.id: r.status.value for r in ln_ask if r.status in lnrequests.OPEN_STATUSES}
-        if left:
-            report.notes.append(f"{len(left)} open request(s) carry a Lightning invoice, but "
-                                "no [lightning] backend is configured here: left as they are "
-                                f"(e.g. {min(left)})")
-        wanted = [r for r in wanted if r.id not in left]
-        ln_ask = []
+    wanted, ln_ask, left = _select(ctx, ids, now, pol, report)
+    own = None
     try:
-        onchain = [r for r in wanted if r.address]
-        if onchain:  # nothing on-chain to watch: no need to ask the chain
-            backend = backend or make_backend(ctx.settings, ctx.home)
-            report.backend = backend.name
-            try:
-                # each address with the time a payment to it can first have been made; the
-                # tip is read before the outputs, so the answer is never older than its label
-                since = {r.address: r.created_at for r in onchain}
-                backend.watch(since)
-                tip = backend.tip()
-                orphaned = backend.orphaned({r.observed_hash for r in onchain
-                                             if r.observed_hash})
-                received = backend.received(since)
-            finally:
-                close = getattr(backend, "close", None)
-                if close is not None:
-                    close()
-            obs = lifecycle.Observation(tip.height, now, tip.hash, frozenset(orphaned))
-        ln: dict[str, Any] = {}
+        answers = _ask_chain(ctx, wanted, now, backend, report)
         if ln_ask:  # one call for every watched invoice, after the chain: the fresher answer
-            node = ln_node or (own := lnrequests.node(ctx))
-            report.lightning = node.name
-            ln = lnrequests.statuses(node, ln_ask)
-        report.tip_height = obs.height if obs is not None else None
+            answers.node = ln_node or (own := lnrequests.node(ctx))
+            report.lightning = answers.node.name
+            answers.ln = lnrequests.statuses(answers.node, ln_ask)
+        report.tip_height = answers.obs.height if answers.obs is not None else None
         report.checked = [r.id for r in wanted]
-        cancel: list[PaymentRequest] = []
-        quiet = {r.id: r.status.value for r in wanted if _quiet(r, ln, now)}
-        with ctx.transaction("tick" if tick else "pay check") as ledger:
-            events: list[lifecycle.Event] = []
-            fresh = ledger.requests.many(r.id for r in wanted if r.id not in quiet)
-            if obs is not None:
-                _record_payments(ledger, {k: v for k, v in fresh.items() if v.address},
-                                 received, obs, now)
-            for r in wanted:
-                if r.id not in fresh or (r.address and obs is None):
-                    continue
-                status = ln.get(r.ln_payment_hash) if r.ln_payment_hash else None
-                _apply(ledger, fresh[r.id], received.get(r.address, []) if r.address else [],
-                       obs if r.address else 0, now, pol, report, events, status)
-                after = ledger.requests[r.id]
-                if status is not None and status.state == "open" and \
-                        after.status == RequestStatus.SETTLED and not after.ln_paid_msat:
-                    cancel.append(after)  # paid on-chain: the invoice is not needed
-            if tick:
-                _end_leases(ledger, now, report, events)
-                events += pools.monitor(ctx, ledger, now, report.pools)
-            deliver.enqueue(ctx, ledger, events, now)
-            report.events = [f"{e.name} {e.subject}" for e in events]
-            report.statuses = {r.id: ledger.requests[r.id].status.value if r.id in fresh
-                               else quiet[r.id] for r in wanted
-                               if r.id in fresh or r.id in quiet} | left
-            report.requests = {r.id: ledger.requests[r.id] if r.id in fresh else r
-                               for r in wanted if r.id in fresh or r.id in quiet}
-            report.partial = [
-                {"id": k, "paid_sats": r.received_sats, "amount_sats": r.amount_sats,
-                 "due_sats": r.due_sats,
-                 "changed": k in fresh and r.received_sats != fresh[k].received_sats}
-                for k, r in report.requests.items()
-                if r.status == RequestStatus.NEW and 0 < r.received_sats < r.amount_sats]
-        if cancel and node is not None:
-            report.ln_cancelled = lnrequests.cancel_unneeded(node, cancel)
+        cancel = _write(ctx, wanted, answers, now, pol, report, tick=tick, left=left)
+        if cancel and answers.node is not None:
+            report.ln_cancelled = lnrequests.cancel_unneeded(answers.node, cancel)
     finally:
         if own is not None:
             own.close()
@@ -190,6 +140,122 @@ def check(ctx: Context, ids: list[str] | None = None, *, tick: bool = False,
     if tick or report.events:
         deliver.run_pending(ctx, report)
     return report
+
+
+def tick(ctx: Context, **kw: Any) -> PassReport:
+    """``cloudlease tick``: ``check`` every watched request, end leases, run the pool
+    monitor, drive machines, deliver hooks and webhooks (``kw``: ``backend``, ``ln_node``)."""
+    return check(ctx, tick=True, **kw)
+
+
+def _select(ctx: Context, ids: list[str] | None, now: datetime, pol: lifecycle.Policy,
+            report: PassReport
+            ) -> tuple[list[PaymentRequest], list[PaymentRequest], dict[str, str]]:
+    """The requests this pass is about, those whose invoice the node is asked about, and
+    (id → status) the open ones with an invoice no node here can check: left as they are."""
+    ledger = ctx.read()
+    if ids:
+        wanted = [ledger.request(i) for i in ids]  # NotFound for unknown ids
+    else:
+        wanted = watched(ledger, now, pol.monitoring)
+    ln_ask = lnrequests.to_ask(wanted, now, explicit=bool(ids))
+    left: dict[str, str] = {}
+    if ln_ask and not ctx.settings.lightning.enabled:
+        left = {r.id: r.status.value for r in ln_ask if r.status in lnrequests.OPEN_STATUSES}
+        if left:
+            report.notes.append(f"{len(left)} open request(s) carry a Lightning invoice, but "
+                                "no [lightning] backend is configured here: left as they are "
+                                f"(e.g. {min(left)})")
+        wanted = [r for r in wanted if r.id not in left]
+        ln_ask = []
+    return wanted, ln_ask, left
+
+
+def _ask_chain(ctx: Context, wanted: list[PaymentRequest], now: datetime, backend: Any,
+               report: PassReport) -> _Answers:
+    """The chain's answer for every address ``wanted`` (none asked when nothing is
+    on-chain to watch)."""
+    onchain = [r for r in wanted if r.address]
+    if not onchain:
+        return _Answers()
+    from cloudlease.bitcoin.backends import make_backend
+
+    backend = backend or make_backend(ctx.settings, ctx.home)
+    report.backend = backend.name
+    try:
+        # each address with the time a payment to it can first have been made; the tip
+        # is read before the outputs, so the answer is never older than its label
+        since = {r.address: r.created_at for r in onchain}
+        backend.watch(since)
+        tip = backend.tip()
+        orphaned = backend.orphaned({r.observed_hash for r in onchain if r.observed_hash})
+        received = backend.received(since)
+    finally:
+        close = getattr(backend, "close", None)
+        if close is not None:
+            close()
+    return _Answers(received, lifecycle.Observation(tip.height, now, tip.hash,
+                                                    frozenset(orphaned)))
+
+
+def _write(ctx: Context, wanted: list[PaymentRequest], answers: _Answers, now: datetime,
+           pol: lifecycle.Policy, report: PassReport, *, tick: bool,
+           left: dict[str, str]) -> list[PaymentRequest]:
+    """Apply the answers to freshly loaded records in one write transaction (and, for a
+    tick, end leases and run the pool monitor); queue the events. Returns the requests
+    settled on-chain whose invoice is no longer needed."""
+    quiet = {r.id: r.status.value for r in wanted if _quiet(r, answers.ln, now)}
+    with ctx.transaction("tick" if tick else "pay check") as ledger:
+        events: list[lifecycle.Event] = []
+        fresh = ledger.requests.many(r.id for r in wanted if r.id not in quiet)
+        if answers.obs is not None:
+            _record_payments(ledger, {k: v for k, v in fresh.items() if v.address},
+                             answers.received, answers.obs, now)
+        cancel = _apply_each(ledger, wanted, fresh, answers, now, pol, report, events)
+        if tick:
+            _end_leases(ledger, now, report, events)
+            events += pools.monitor(ctx, ledger, now, report.pools)
+        deliver.enqueue(ctx, ledger, events, now)
+        _fill(report, ledger, wanted, fresh, quiet, left, events)
+    return cancel
+
+
+def _apply_each(ledger: Ledger, wanted: list[PaymentRequest], fresh: dict[str, PaymentRequest],
+                answers: _Answers, now: datetime, pol: lifecycle.Policy, report: PassReport,
+                events: list[lifecycle.Event]) -> list[PaymentRequest]:
+    """``_apply`` the answers to each loaded request; returns those settled on-chain while
+    their invoice is still open (not needed any more)."""
+    cancel: list[PaymentRequest] = []
+    for r in wanted:
+        if r.id not in fresh or (r.address and answers.obs is None):
+            continue
+        status = answers.ln.get(r.ln_payment_hash) if r.ln_payment_hash else None
+        outputs = answers.received.get(r.address, []) if r.address else []
+        _apply(ledger, fresh[r.id], outputs, answers.obs if r.address else 0, now, pol,
+               report, events, status)
+        after = ledger.requests[r.id]
+        if status is not None and status.state == "open" and \
+                after.status == RequestStatus.SETTLED and not after.ln_paid_msat:
+            cancel.append(after)  # paid on-chain: the invoice is not needed
+    return cancel
+
+
+def _fill(report: PassReport, ledger: Ledger, wanted: list[PaymentRequest],
+          fresh: dict[str, PaymentRequest], quiet: dict[str, str], left: dict[str, str],
+          events: list[lifecycle.Event]) -> None:
+    """What the pass left: events, each request's status, the requests themselves, and
+    those left partly paid."""
+    report.events = [f"{e.name} {e.subject}" for e in events]
+    shown = [r for r in wanted if r.id in fresh or r.id in quiet]
+    report.statuses = {r.id: ledger.requests[r.id].status.value if r.id in fresh
+                       else quiet[r.id] for r in shown} | left
+    report.requests = {r.id: ledger.requests[r.id] if r.id in fresh else r for r in shown}
+    report.partial = [
+        {"id": k, "paid_sats": r.received_sats, "amount_sats": r.amount_sats,
+         "due_sats": r.due_sats,
+         "changed": k in fresh and r.received_sats != fresh[k].received_sats}
+        for k, r in report.requests.items()
+        if r.status == RequestStatus.NEW and 0 < r.received_sats < r.amount_sats]
 
 
 def _quiet(r: PaymentRequest, ln: dict[str, Any], now: datetime) -> bool:
@@ -212,14 +278,9 @@ def _record_payments(ledger: Ledger, requests: dict[str, PaymentRequest],
     """Keep one ``payments`` row per output seen paying a request (``<txid>:<vout>``): in a
     block or in the mempool, or gone (replaced, double-spent, reorged out and not seen
     again). Written only when something changed; a stale answer records nothing."""
-    known: dict[str, Payment] = {}
     ids = [r.id for r in requests.values() if lifecycle.order(r, obs) is not
            lifecycle.Order.STALE]
-    for i in range(0, len(ids), 400):
-        chunk = ids[i:i + 400]
-        for p in ledger.payments.where(f"request IN ({', '.join('?' * len(chunk))}) AND "
-                                       "method = 'onchain'", chunk):
-            known[p.id] = p
+    known: dict[str, Payment] = {p.id: p for p in ledger.payments.onchain_of(ids)}
     by_address = {requests[rid].address: rid for rid in ids}
     seen: set[str] = set()
     for address, outputs in received.items():
@@ -303,7 +364,7 @@ def _only_the_look(before: PaymentRequest, after: PaymentRequest) -> bool:
 
 def _end_leases(ledger: Ledger, now: datetime, report: PassReport,
                 events: list[lifecycle.Event]) -> None:
-    due = ledger.leases.where("status = 'active' AND ends_at <= ?", (now.isoformat(),))
+    due = ledger.leases.due_to_end(now)
     if not due:
         return
     reqs = ledger.requests.many(r for lease in due for r in lease.requests)

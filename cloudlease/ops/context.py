@@ -1,4 +1,8 @@
-"""What every operation needs: the home, its settings, the ledger and the lock timeout."""
+"""What every operation needs: the home, its settings, the ledger and the lock timeout.
+
+``cloudlease.ops.open(path)`` gives one; the CLI makes its own (``cli/common.py``). A
+Context opens its ledger connection on first use and keeps it until ``close()`` (or the
+end of a ``with`` block)."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 
 from cloudlease import config
 from cloudlease.core.errors import LedgerError
@@ -40,6 +45,13 @@ class Context:
     def at(cls, path: str | os.PathLike[str], lock_timeout: float | None = None) -> Context:
         return cls(Home(Path(path).expanduser()),
                    store.DEFAULT_LOCK_TIMEOUT if lock_timeout is None else lock_timeout)
+
+    def __enter__(self) -> Context:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
 
     @property
     def settings(self) -> config.Settings:

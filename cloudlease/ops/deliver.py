@@ -105,6 +105,33 @@ def _deliver_one(ctx: Context, d: Delivery, event: Event | None) -> hooks.Outcom
     return hooks.run(command, event.body, str(ctx.home.path), ctx.settings.hook_timeout)
 
 
+def listing(ctx: Context, *, failed: bool = False, limit: int = 20) -> list[dict[str, Any]]:
+    """Deliveries as ``hooks list`` shows them, oldest first: with ``failed``, those whose
+    last attempt failed (retrying or given up); otherwise every one not yet delivered,
+    after the ``limit`` latest delivered ones."""
+    ledger = ctx.read()
+    if failed:
+        rows = ledger.deliveries.failing()
+    else:
+        rows = ledger.deliveries.undelivered()
+        if limit:
+            done = ledger.deliveries.latest_delivered(limit)
+            rows = sorted(done, key=lambda d: (d.created_at, d.id)) + rows
+    events = ledger.events.many(d.event for d in rows)
+    return [_shown(d, events.get(d.event)) for d in rows]
+
+
+def _shown(d: Delivery, event: Event | None) -> dict[str, Any]:
+    webhook = d.target.startswith(WEBHOOK)
+    return {"id": d.id, "event": d.event, "name": event.name if event else None,
+            "subject": event.subject if event else None,
+            "kind": "webhook" if webhook else "hook",
+            "target": d.target.removeprefix(WEBHOOK) if webhook else "hook",
+            "status": d.status, "attempts": d.attempts, "created_at": d.created_at,
+            "next_attempt_at": d.next_attempt_at, "delivered_at": d.delivered_at,
+            "last_error": d.last_error}
+
+
 def redeliver(ctx: Context, event_id: str, target: str | None = None) -> list[str]:
     """Queue an event again for its receivers (all, or ``target``: ``hook`` or a webhook
     URL), including receivers configured since it happened; returns the delivery ids.
@@ -119,7 +146,7 @@ def redeliver(ctx: Context, event_id: str, target: str | None = None) -> list[st
         event = ledger.events.get(eid)
         if event is None:
             raise NotFound(f"no event {event_id!r} (see 'cloudlease hooks list')")
-        existing = {d.target: d for d in ledger.deliveries.where("event = ?", (eid,))}
+        existing = {d.target: d for d in ledger.deliveries.of_event(eid)}
         wanted = set(existing) | set(targets(ctx, event.name))
         if target is not None:
             hook = webhook_for(ctx, target)
@@ -160,12 +187,7 @@ def run_pending(ctx: Context, report: Any, *, event: str | None = None) -> None:
     now = clock.now()
     me = f"{host_name()} pid {os.getpid()}"
     with ctx.transaction("hooks claim") as ledger:
-        due = ledger.deliveries.where(
-            "status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?) AND "
-            "(claimed_until IS NULL OR claimed_until < ?)"
-            + (" AND event = ?" if event is not None else ""),
-            (now.isoformat(), now.isoformat()) + ((event,) if event is not None else ()),
-            order="created_at, id", limit=BATCH)
+        due = ledger.deliveries.due(now, event=event, limit=BATCH)
         if not due:
             return
         events = ledger.events.many(d.event for d in due)

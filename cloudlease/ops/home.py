@@ -14,7 +14,7 @@ from cloudlease.core import clock, validate
 from cloudlease.core.errors import BadValue, Conflict, LedgerError
 from cloudlease.files.fsio import FileLock, fsync_dir
 from cloudlease.files.home import Home
-from cloudlease.ledger import store
+from cloudlease.ledger import store, tools
 from cloudlease.model import Plan
 
 STARTER_PLAN = ("standard", 1000)  # name, sat per hour (test networks only)
@@ -36,7 +36,7 @@ class InitResult:
     lightning: str = "none"
 
 
-def init(path: Path, *, network: str = "regtest", currency: str = "USD",
+def init(path: str | os.PathLike[str], *, network: str = "regtest", currency: str = "USD",
          descriptor: str | None = None, xpub: str | None = None, backend: str | None = None,
          esplora_urls: list[str] | None = None, rpc_url: str | None = None,
          fixed_rate: str | None = None, force: bool = False, ledger_url: str | None = None,
@@ -78,7 +78,7 @@ def init(path: Path, *, network: str = "regtest", currency: str = "USD",
                        "address indexes come from the database, and a keys wallet's private "
                        "keys would live on one host only")
     wallet = f"descriptor:{canonical}" if canonical else "keys"
-    home = Home(path)
+    home = Home(Path(path).expanduser())
     try:
         home.path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -146,7 +146,7 @@ def _create_local(home: Home, meta: dict[str, str], records: list, lock_timeout:
         stale.unlink(missing_ok=True)
     db = open_sqlite(tmp, lock_timeout=lock_timeout, create=True)
     try:
-        db.execute("PRAGMA journal_mode = WAL")
+        tools.use_wal(db)
         db.lock_path = home.path / ".ledger-init.lock"
         ledger_id = store.create_schema(db, meta, records, timeout=lock_timeout)
     finally:
@@ -167,7 +167,7 @@ def _init_shared(home: Home, url: str, meta: dict[str, str], records: list, writ
     try:
         if store.has_ledger(db):
             store.check_schema(db)
-            facts = dict(db.query("SELECT key, value FROM meta"))
+            facts = tools.meta_facts(db)
             for key in ("network", "wallet", "currency"):
                 if facts.get(key) != meta[key]:
                     shown = "the wallet" if key == "wallet" else f"{key} {facts.get(key)!r}"
@@ -221,8 +221,7 @@ def _prove_empty(home: Home, lock_timeout: float, *, erase: bool = True) -> None
             try:
                 store.check_schema(db)
                 for table in HISTORY:
-                    row = db.one(f"SELECT count(*) FROM {table}")
-                    if row and row[0]:
+                    if tools.row_count(db, table):
                         raise Conflict(refuse.format(why=f"ledger.db holds {table}"))
             finally:
                 db.close()

@@ -74,17 +74,8 @@ def read_history(ledger: Ledger, window: Window, tenant: Any = ALL,
     """Settled payments in ``window`` (everything when None) of ``tenant`` (a name; None for
     anonymous sales; ALL for everyone), with their leases, contributions and payouts."""
     hist = History()
-    clause = ["status = 'settled'"]
-    params: list[Any] = []
-    if window is not None:
-        clause.append("settled_at >= ? AND settled_at < ?")
-        params += [window[0].isoformat(), window[1].isoformat()]
-    if tenant is None:
-        clause.append("lease IN (SELECT id FROM leases WHERE tenant IS NULL)")
-    elif tenant is not ALL:
-        clause.append("(tenant = ? OR lease IN (SELECT id FROM leases WHERE tenant = ?))")
-        params += [tenant, tenant]
-    found = ledger.requests.where(" AND ".join(clause), params)
+    found = ledger.requests.settled(window, tenant=None if tenant is ALL else tenant,
+                                    anonymous=tenant is None)
     hist.requests = {r.id: r for r in found}
     hist.leases = ledger.leases.many(r.lease for r in found if r.lease)
     others = ledger.requests.many(rid for lease in hist.leases.values()
@@ -95,19 +86,11 @@ def read_history(ledger: Ledger, window: Window, tenant: Any = ALL,
                 (req.settled_at, req.id, req.hours or 0))
     if tenant is None:
         return hist
-    cclause = ["status = 'settled'"]
-    cparams: list[Any] = []
-    if window is not None:
-        cclause.append("settled_at >= ? AND settled_at < ?")
-        cparams += [window[0].isoformat(), window[1].isoformat()]
-    if tenant is not ALL:
-        cclause.append("tenant = ?")
-        cparams.append(tenant)
-    hist.contributions = ledger.contributions.where(" AND ".join(cclause), cparams,
-                                                    order="settled_at, id")
+    hist.contributions = ledger.contributions.settled(
+        window, tenant=None if tenant is ALL else tenant)
     hist.contribution_requests = ledger.requests.many(
         c.request for c in hist.contributions if c.request)
-    hist.payouts = (ledger.payouts.where("period = ?", (period,)) if period is not None
+    hist.payouts = (ledger.payouts.of_period(period) if period is not None
                     else ledger.payouts.all())
     return hist
 
@@ -118,8 +101,7 @@ def find(ledger: Ledger, ref: str) -> Invoice:
     text = ref.strip()
     inv = ledger.invoices.get(normalize_id(text, "D"))
     if inv is None:
-        found = ledger.invoices.where("number = ?", (text.upper(),))
-        inv = found[0] if found else None
+        inv = ledger.invoices.by_number(text.upper())
     if inv is None:
         raise NotFound(f"no invoice {ref!r} (see 'cloudlease invoice list')")
     return inv
@@ -161,10 +143,7 @@ def create(ctx: Context, tenant: str | None, period: str, kind: str = "invoice"
         ledger.check_loaded(snapshot)  # the lines come from rows the chain vouches for
         if tenant is not None:
             _known_tenant(ledger, tenant)
-        same = ledger.invoices.where(
-            ("tenant = ?" if tenant is not None else "tenant IS NULL")
-            + " AND period = ? AND kind = ? AND status != 'void'",
-            ((tenant,) if tenant is not None else ()) + (period, kind))
+        same = ledger.invoices.not_void(tenant, period, kind)
         issued = [i for i in same if i.status == InvoiceStatus.ISSUED]
         if issued:
             raise Conflict(f"{who} already has {issued[0].number} for {period}; void it "
@@ -253,13 +232,7 @@ def listing(ctx: Context, *, tenant: str | None = None, period: str | None = Non
         period = invoices.parse_period(period)
     if status is not None and status not in {s.value for s in InvoiceStatus}:
         raise BadValue(f"unknown status {status!r} (one of draft, issued, void)")
-    clause, params = [], []
-    for column, value in (("tenant", tenant), ("period", period), ("status", status)):
-        if value is not None:
-            clause.append(f"{column} = ?")
-            params.append(value)
-    return ledger.invoices.where(" AND ".join(clause), params,
-                                 order="CAST(substr(id, 3) AS INTEGER)")
+    return ledger.invoices.listing(tenant=tenant, period=period, status=status)
 
 
 def issue(ctx: Context, ref: str, *, force: bool = False) -> tuple[Invoice, bool]:
@@ -304,7 +277,7 @@ def issue(ctx: Context, ref: str, *, force: bool = False) -> tuple[Invoice, bool
         key = invoices.counter_key(inv.kind, year)
         n = ledger.counter(key) + 1
         number = invoices.make_number(inv.kind, year, n)
-        if ledger.invoices.count("number = ?", (number,)):
+        if ledger.invoices.number_taken(number):
             raise LedgerError(f"number {number} is already taken (the {key} counter was "
                               "edited?); run 'cloudlease verify'")
         ledger.set_counter(key, n)

@@ -223,10 +223,10 @@ def _attach_investment(ctx: Context, ledger: Ledger, req: PaymentRequest, plan: 
 
 
 def _by_key(ctx: Context, ledger: Ledger, key: str) -> Lease | None:
-    found = ledger.leases.where("idempotency_key = ?", (key,))
-    if not found:
+    found = ledger.leases.by_idempotency_key(key)
+    if found is None:
         payment_requests.key_not_used_by_request(ledger, key, "rent")
-    return found[0] if found else None
+    return found
 
 
 def listing(ctx: Context, *, status: str | None = None, tenant: str | None = None,
@@ -235,23 +235,16 @@ def listing(ctx: Context, *, status: str | None = None, tenant: str | None = Non
     from cloudlease.core import views
 
     ledger = ctx.read()
-    clause, params = [], []
     if status is not None:
         try:
-            wanted = LeaseStatus(status)
+            status = LeaseStatus(status).value
         except ValueError:
             raise BadValue(f"unknown status {status!r} (one of "
                            f"{', '.join(s.value for s in LeaseStatus)})") from None
-        clause.append("status = ?")
-        params.append(wanted.value)
-    if open_only:
-        clause.append("status IN ('awaiting_payment', 'active', 'suspended')")
-    if tenant is not None:
-        if tenant not in ledger.tenants:
-            raise NotFound(f"no tenant named {tenant!r}")
-        clause.append("tenant = ?")
-        params.append(tenant)
-    return views.lease_rows(ledger.leases, " AND ".join(clause), params)
+    if tenant is not None and tenant not in ledger.tenants:
+        raise NotFound(f"no tenant named {tenant!r}")
+    rows = ledger.leases.listing(status=status, open_only=open_only, tenant=tenant)
+    return views.lease_rows(ledger.leases.codec.names, rows)
 
 
 def get(ctx: Context, ledger: Ledger, lease_id: str) -> Lease:
@@ -263,6 +256,16 @@ def show(ctx: Context, lease_id: str) -> tuple[Lease, list[PaymentRequest]]:
     lease = ledger.lease(lease_id)
     found = ledger.requests.many(lease.requests)
     return lease, [found[r] for r in lease.requests if r in found]
+
+
+def details(ctx: Context, lease_id: str) -> dict:
+    """A lease as ``lease show --json`` gives it (``core.views.lease``): with its payment
+    requests, and its ``machine`` (None when none was made)."""
+    from cloudlease.core import views
+
+    lease, requests = show(ctx, lease_id)
+    return {**views.lease(lease, requests),
+            "machine": views.machine(ctx.read().machines.get(lease.id))}
 
 
 def check_cancellable(ledger: Ledger, lease_id: str) -> Lease:

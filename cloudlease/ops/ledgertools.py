@@ -11,7 +11,7 @@ from typing import Any
 from cloudlease.core import clock
 from cloudlease.core.errors import BadValue, Conflict, LedgerError
 from cloudlease.files.fsio import fsync_dir
-from cloudlease.ledger import audit, schema
+from cloudlease.ledger import audit, schema, tools
 from cloudlease.ledger.codec import row_hash
 from cloudlease.ledger.db import Db
 from cloudlease.ops.context import Context
@@ -20,13 +20,6 @@ DUMP_FORMATS = ("toml", "json")
 
 
 # -- dump -------------------------------------------------------------------------------
-def _order(spec: schema.Spec) -> str:
-    key = spec.codec.key
-    if key in ("id", "lease") and spec.name not in ("payments", "payouts", "deliveries"):
-        return f"CAST(substr({key}, 3) AS INTEGER), {key}"
-    return key
-
-
 def dump(ctx: Context, fmt: str = "toml") -> str:
     """Every record, one table per record in a stable order, with the audit chain's head:
     a human-readable snapshot to keep beside backups and to diff."""
@@ -41,7 +34,7 @@ def dump(ctx: Context, fmt: str = "toml") -> str:
     for spec in schema.SPECS:
         c = spec.codec
         table: dict[str, Any] = {}
-        rows = db.query(f"SELECT {', '.join(c.names)} FROM {spec.name} ORDER BY {_order(spec)}")
+        rows = tools.ordered_rows(db, spec)
         if len(c.names) == 2:  # meta, counters: plain key = value
             if rows:
                 doc[spec.name] = {str(k): v for k, v in rows}
@@ -91,10 +84,9 @@ def backup(ctx: Context, target: Path, *, force: bool = False) -> dict[str, Any]
         raise BadValue(f"cannot write {target}: {exc}") from None
     try:
         if db.dialect == "sqlite":
-            db.conn.backup(dest)
-            dest.execute("PRAGMA journal_mode = DELETE")
+            tools.backup_sqlite(db, dest)
         else:
-            _copy_rows(db, Db(dest, "sqlite", str(tmp)))
+            tools.copy_rows(db, Db(dest, "sqlite", str(tmp)))
         dest.close()
         os.replace(tmp, target)
         fsync_dir(target.parent.resolve())
@@ -110,32 +102,23 @@ def backup(ctx: Context, target: Path, *, force: bool = False) -> dict[str, Any]
             "audit_entries": head.seq if head else 0, "head_hash": head.hash if head else ""}
 
 
-def _copy_rows(src: Db, dest: Db) -> None:
-    with src.snapshot():
-        dest.execute("BEGIN")
-        for stmt in schema.ddl("sqlite"):
-            dest.execute(stmt)
-        tables = [(s.name, s.codec.names) for s in schema.SPECS] + [
-            ("audit", audit.COLUMNS), ("audit_rows", ("seq", "tbl", "key", "hash"))]
-        for name, cols in tables:
-            cur = src.execute(f"SELECT {', '.join(cols)} FROM {name}")
-            insert = f"INSERT INTO {name} ({', '.join(cols)}) VALUES " \
-                     f"({', '.join('?' * len(cols))})"
-            while True:
-                batch = cur.fetchmany(5000)
-                if not batch:
-                    break
-                dest.executemany(insert, [tuple(r) for r in batch])
-        dest.execute("DELETE FROM ledger_touch")
-        dest.execute("COMMIT")
-
-
 # -- resolve ----------------------------------------------------------------------------
 @dataclass
 class Resolution:
+    """What ``ledger resolve`` did with each edit the change log holds.
+
+    Attributes:
+        reverted / accepted / refused: ``"<noun> <key>"`` labels (refused: with why).
+        changes, deltas, counters: what the audit entry records for the accepted edits
+            (row hashes, live-row count changes, counter values).
+    """
+
     reverted: list[str] = field(default_factory=list)
     accepted: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
+    changes: dict[tuple[str, str], str | None] = field(default_factory=dict, repr=False)
+    deltas: dict[str, int] = field(default_factory=dict, repr=False)
+    counters: dict[str, int] = field(default_factory=dict, repr=False)
 
 
 def resolve(ctx: Context, *, accept: bool = False, reason: str | None = None) -> Resolution:
@@ -150,60 +133,79 @@ def resolve(ctx: Context, *, accept: bool = False, reason: str | None = None) ->
     db = ctx.db()
     out = Resolution()
     with db.write(ctx.lock_timeout):
-        touched = [tuple(r) for r in db.query("SELECT tbl, key, op FROM ledger_touch "
-                                              "ORDER BY tbl, key")]
+        touched = tools.all_touched(db)
         if not touched:
             preflight(db)  # nothing logged: say what else is wrong, if anything
             return out
-        changes: dict[tuple[str, str], str | None] = {}
-        deltas: dict[str, int] = {}
-        counters: dict[str, int] = {}
         chained = audit.counter_values(audit.head(db))
         for tbl, key, _op in touched:
-            label = f"{schema.noun(tbl)} {key}"
-            if tbl not in schema.BY_NAME:
-                out.refused.append(f"{label}: the audit chain itself was changed; restore "
-                                   "a backup")
-                continue
-            spec = schema.BY_NAME[tbl]
-            c = spec.codec
-            row = db.one(f"SELECT {', '.join(c.names)} FROM {tbl} WHERE {c.key} = ?", (key,))
-            if tbl == "counters":  # recorded by value in the chain's entries
-                value = row[1] if row else None
-                if value == chained.get(key):
-                    out.reverted.append(label)
-                elif accept and value is not None:
-                    out.accepted.append(label)
-                    counters[key] = value
-                else:
-                    out.refused.append(f"{label}: differs from the audit chain")
-                continue
-            now_hash = row_hash(tbl, tuple(row)) if row else None
-            recorded = {k: v for (_, k), v in audit.latest_hashes(db, [(tbl, key)]).items()}
-            if recorded.get(key) == now_hash or (row is None and key not in recorded):
-                out.reverted.append(label)
-            elif accept:
-                out.accepted.append(label)
-                changes[(tbl, key)] = now_hash
-                was = key in recorded and recorded[key] is not None
-                delta = (row is not None) - was
-                if delta:
-                    deltas[tbl] = deltas.get(tbl, 0) + delta
-            else:
-                out.refused.append(f"{label}: differs from its audit record")
-        if out.refused and (not accept or any("audit chain" in r for r in out.refused)):
-            raise Conflict("not resolved: " + "; ".join(out.refused[:3])
-                           + ("" if accept else "; revert the edits, or run 'cloudlease "
-                              "ledger resolve --accept --reason ...' to record the rows as "
-                              "they are now"))
-        what = "edits accepted: " + ", ".join(out.accepted) if out.accepted else \
-            "edits reverted: " + ", ".join(out.reverted)
-        note = f"ledger resolve: {what}" + (f" (reason: {reason.strip()})" if accept and
-                                             reason else "")
-        audit.append(db, changes, deltas, note[:200], counters)
+            _judge(db, out, tbl, key, chained, accept)
+        _refuse_unresolved(out, accept)
+        audit.append(db, out.changes, out.deltas, _note(out, accept, reason), out.counters)
         audit.clear_touched(db)
         db.commit()
     return out
+
+
+def _judge(db: Db, out: Resolution, tbl: str, key: str, chained: dict[str, int],
+           accept: bool) -> None:
+    """One logged edit: reverted (it matches the chain again), accepted, or refused."""
+    label = f"{schema.noun(tbl)} {key}"
+    if tbl not in schema.BY_NAME:
+        out.refused.append(f"{label}: the audit chain itself was changed; restore a backup")
+        return
+    row = tools.raw_row(db, schema.BY_NAME[tbl], key)
+    if tbl == "counters":  # recorded by value in the chain's entries
+        value = row[1] if row else None
+        if value == chained.get(key):
+            out.reverted.append(label)
+        elif accept and value is not None:
+            out.accepted.append(label)
+            out.counters[key] = value
+        else:
+            out.refused.append(f"{label}: differs from the audit chain")
+        return
+    now_hash = row_hash(tbl, row) if row else None
+    recorded = {k: v for (_, k), v in audit.latest_hashes(db, [(tbl, key)]).items()}
+    if recorded.get(key) == now_hash or (row is None and key not in recorded):
+        out.reverted.append(label)
+    elif accept:
+        out.accepted.append(label)
+        out.changes[(tbl, key)] = now_hash
+        was = key in recorded and recorded[key] is not None
+        delta = (row is not None) - was
+        if delta:
+            out.deltas[tbl] = out.deltas.get(tbl, 0) + delta
+    else:
+        out.refused.append(f"{label}: differs from its audit record")
+
+
+def _refuse_unresolved(out: Resolution, accept: bool) -> None:
+    """Conflict (nothing written) when an edit is neither reverted nor accepted, or the
+    chain itself was changed."""
+    if out.refused and (not accept or any("audit chain" in r for r in out.refused)):
+        raise Conflict("not resolved: " + "; ".join(out.refused[:3])
+                       + ("" if accept else "; revert the edits, or run 'cloudlease "
+                          "ledger resolve --accept --reason ...' to record the rows as "
+                          "they are now"))
+
+
+def _note(out: Resolution, accept: bool, reason: str | None) -> str:
+    """The audit entry's command line: what was resolved, and why."""
+    what = "edits accepted: " + ", ".join(out.accepted) if out.accepted else \
+        "edits reverted: " + ", ".join(out.reverted)
+    note = f"ledger resolve: {what}" + (f" (reason: {reason.strip()})" if accept and
+                                         reason else "")
+    return note[:200]
+
+
+# -- schema -----------------------------------------------------------------------------
+def schema_ddl(ctx: Context) -> dict[str, Any]:
+    """The ledger's SQL schema for this home (PostgreSQL's when its ledger is shared, else
+    SQLite's; a home without a ledger gets SQLite's): ``{dialect, version, ddl}``."""
+    dialect = "postgresql" if ctx.exists() and ctx.ledger_url else "sqlite"
+    return {"dialect": dialect, "version": schema.SCHEMA_VERSION,
+            "ddl": ";\n\n".join(schema.ddl(dialect)) + ";\n"}
 
 
 # -- migrate ----------------------------------------------------------------------------

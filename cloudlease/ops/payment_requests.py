@@ -36,7 +36,7 @@ def fresh_address(ctx: Context, ledger: Ledger) -> tuple[str, str, int | None]:
         wallet = descriptor_wallet(settings.descriptor, settings.network)
         index = ledger.counter("address_index")  # the next index to hand out
         address = wallet.address_at(index)
-        while ledger.requests.count("address = ?", (address,)):
+        while ledger.requests.address_taken(address):
             index += 1  # only after a hand-edited counter; never reuse
             address = wallet.address_at(index)
         ledger.set_counter("address_index", index + 1)
@@ -48,7 +48,7 @@ def fresh_address(ctx: Context, ledger: Ledger) -> tuple[str, str, int | None]:
     from cloudlease.bitcoin.keystore import KeyStore
 
     address, _wif = KeyStore(ctx.home.keys).new_key(settings.network)  # saved before return
-    if ledger.requests.count("address = ?", (address,)):  # pragma: no cover - 2^-128
+    if ledger.requests.address_taken(address):  # pragma: no cover - 2^-128
         raise Conflict("fresh key collided with a used address; try again")
     return address, "keys", None
 
@@ -75,40 +75,37 @@ def address_preflight(ctx: Context) -> None:
 def unpaid_tail(ledger: Ledger, limit: int | None = None) -> int:
     """Descriptor addresses handed out after the last one paid (gap-limit exposure);
     with ``limit``, counting stops past it."""
-    clause = "address_index IS NOT NULL AND (paid_sats > 0 OR ln_paid_msat > 0)"
     if limit is not None:
-        recent = ledger.requests.where("address_index IS NOT NULL", order="address_index DESC",
-                                       limit=limit + 1)
+        recent = ledger.requests.latest_indexed(limit + 1)
         tail = 0
         for r in recent:
             if r.paid_sats > 0 or r.ln_paid_msat > 0:
                 break
             tail += 1
         return tail
-    paid = ledger.requests.where(clause, order="address_index DESC", limit=1)
-    last = paid[0].address_index if paid else -1
-    return ledger.requests.count("address_index > ?", (last,))
+    last = ledger.requests.last_paid_index()
+    return ledger.requests.count_indexed_after(-1 if last is None else last)
 
 
 def by_key(ledger: Ledger, key: str, command: str) -> PaymentRequest | None:
     """The request an earlier ``lease extend`` / ``pool fund`` made with this idempotency
     key. A key is one command's: a key ``rent`` used for a lease is a conflict (exit 4)."""
-    found = ledger.requests.where("idempotency_key = ?", (key,))
-    if found:
-        return found[0]
-    leases = ledger.leases.where("idempotency_key = ?", (key,))
-    if leases:
-        raise Conflict(f"idempotency key {key!r} was used by rent for {leases[0].id}; "
+    found = ledger.requests.by_idempotency_key(key)
+    if found is not None:
+        return found
+    lease = ledger.leases.by_idempotency_key(key)
+    if lease is not None:
+        raise Conflict(f"idempotency key {key!r} was used by rent for {lease.id}; "
                        f"use another key for {command}")
     return None
 
 
 def key_not_used_by_request(ledger: Ledger, key: str, command: str) -> None:
-    found = ledger.requests.where("idempotency_key = ?", (key,))
-    if found:
+    found = ledger.requests.by_idempotency_key(key)
+    if found is not None:
         what = {"extend": "lease extend", "invest": "pool fund", "donate": "pool fund"}.get(
-            found[0].purpose, found[0].purpose)
-        raise Conflict(f"idempotency key {key!r} was used by {what} for {found[0].id}; "
+            found.purpose, found.purpose)
+        raise Conflict(f"idempotency key {key!r} was used by {what} for {found.id}; "
                        f"use another key for {command}")
 
 

@@ -1,4 +1,5 @@
-"""``pay accept`` (the operator's call on a late payment) and ``lease extend``."""
+"""``pay show``, ``pay accept`` (the operator's call on a late payment) and ``lease
+extend``."""
 
 from __future__ import annotations
 
@@ -12,6 +13,13 @@ from cloudlease.model import Lease, LeaseStatus, PaymentRequest, RequestStatus
 from cloudlease.ops import lnrequests, payment_requests
 from cloudlease.ops.context import Context
 from cloudlease.ops.quote import quote
+
+
+def show(ctx: Context, request_id: str) -> PaymentRequest:
+    """A payment request as the ledger has it now (``P-3``, ``p3`` or ``3``); NotFound
+    (exit 3) when there is none. ``core.views.request`` is its JSON shape, and
+    ``core.views.payable_uri`` the URI for what is still due."""
+    return ctx.read().request(request_id)
 
 
 def accept(ctx: Context, request_id: str, *, requote: bool = False,

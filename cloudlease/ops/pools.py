@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from cloudlease.core import clock, lifecycle, poolpolicy, risk, validate
-from cloudlease.core.errors import BackendError, BadValue, Conflict
+from cloudlease.core import clock, lifecycle, poolpolicy, risk, validate, views
+from cloudlease.core.errors import BadValue, Conflict
 from cloudlease.core.money import DUST_SATS, Fiat, parse_amount, split
 from cloudlease.ledger.session import Ledger
 from cloudlease.model import (
@@ -21,6 +20,14 @@ from cloudlease.model import (
 )
 from cloudlease.ops import lnrequests, payment_requests
 from cloudlease.ops.context import Context
+from cloudlease.ops.poolstate import (  # noqa: F401 - ops.pools.state & co. stay where they were
+    PoolState,
+    check_can_rent,
+    month_summary,
+    rate_for,
+    slots_in_use,
+    state,
+)
 from cloudlease.ops.quote import Quote, lock_rate
 
 TOPUP_EXPIRY = timedelta(hours=24)  # investors get a day, not 15 minutes, to top up
@@ -89,83 +96,15 @@ def add(ctx: Context, name: str, *, slots: int, cost_per_hour: str, consideratio
 def remove(ctx: Context, name: str) -> Pool:
     with ctx.transaction(f"pool remove {name}") as ledger:
         pool = ledger.pool(name)
-        if ledger.leases.count("pool = ?", (name,)):
+        if ledger.leases.count_in_pool(name):
             raise Conflict(f"pool {name!r} has leases; a pool with history cannot be removed")
-        if ledger.contributions.count("pool = ?", (name,)):
+        if ledger.contributions.count_in_pool(name):
             raise Conflict(f"pool {name!r} holds contributions; it cannot be removed")
-        plans = [p.name for p in ledger.plans.where("pool = ?", (name,))]
+        plans = [p.name for p in ledger.plans.in_pool(name)]
         if plans:
             raise Conflict(f"pool {name!r} is used by plan(s) {', '.join(plans)}")
         del ledger.pools[name]
     return pool
-
-
-def of_pool(table: Any, pool: str) -> list:
-    """A pool's contributions (C-1, C-2, ...) or payouts (by month), through the pool index."""
-    order = "period" if table.name == "payouts" else "CAST(substr(id, 3) AS INTEGER)"
-    return table.where("pool = ?", (pool,), order=order)
-
-
-# -- state of a pool ---------------------------------------------------------------------
-@dataclass
-class PoolState:
-    pool: Pool
-    funding_sats: int
-    cost_per_hour_sats: int | None
-    runway_hours: Decimal | None
-    slots_in_use: int
-    next_free: datetime | None
-
-
-def slots_in_use(ledger: Ledger, pool: str, now: datetime) -> tuple[int, datetime | None]:
-    """Leases holding a slot (active, suspended, or awaiting payment within its window)
-    and when the next one frees up."""
-    used = 0
-    frees: list[datetime] = []
-    leases = ledger.leases.where(
-        "pool = ? AND status IN ('active', 'suspended', 'awaiting_payment')", (pool,))
-    first = ledger.requests.many(lease.requests[0] for lease in leases if lease.requests)
-    for lease in leases:
-        if lease.status in (LeaseStatus.ACTIVE, LeaseStatus.SUSPENDED):
-            used += 1
-            if lease.ends_at:
-                frees.append(lease.ends_at)
-        else:
-            req = first.get(lease.requests[0]) if lease.requests else None
-            if req is not None and req.status in payment_requests.OPEN_REQUEST:
-                used += 1
-                frees.append(req.expires_at)
-    return used, min(frees, default=None)
-
-
-def state(ctx: Context, ledger: Ledger, pool: Pool, now: datetime,
-          rate: Decimal | None = None) -> PoolState:
-    pool = risk.accrue(pool, now, rate)
-    funding = risk.funding_level(pool, of_pool(ledger.contributions, pool.name),
-                                 of_pool(ledger.payouts, pool.name))
-    cph = risk.cost_per_hour_sats(pool, rate)
-    used, free = slots_in_use(ledger, pool.name, now)
-    return PoolState(pool, funding, cph, risk.runway_hours(funding, cph), used, free)
-
-
-def _rate_for(ctx: Context, pool: Pool) -> Decimal | None:
-    if pool.cost_fiat is None:
-        return None
-    try:
-        return lock_rate(ctx.settings)[0]
-    except (BackendError, BadValue):
-        return None
-
-
-def check_can_rent(ctx: Context, ledger: Ledger, pool_name: str, now: datetime) -> None:
-    pool = ledger.pool(pool_name)
-    if pool.throttled:
-        raise Conflict(f"pool {pool.name!r} is throttled: its funding ran out; new rentals "
-                       "resume when investors top it up")
-    used, free = slots_in_use(ledger, pool.name, now)
-    if used >= pool.slots:
-        when = f"; the next slot frees up at {free.isoformat()}" if free else ""
-        raise Conflict(f"pool {pool.name!r} is full ({used}/{pool.slots} slots){when}")
 
 
 # -- contributions -----------------------------------------------------------------------
@@ -307,10 +246,10 @@ def monitor(ctx: Context, ledger: Ledger, now: datetime,
     events: list[lifecycle.Event] = []
     for pool in ledger.pools.all():
         name = pool.name
-        rate = _rate_for(ctx, pool)
+        rate = rate_for(ctx, pool)
         pool = risk.update_startup(risk.accrue(pool, now, rate), now)
-        funding = risk.funding_level(pool, of_pool(ledger.contributions, name),
-                                     of_pool(ledger.payouts, name))
+        funding = risk.funding_level(pool, ledger.contributions.of_pool(name),
+                                     ledger.payouts.of_pool(name))
         decision = poolpolicy.decide(pool, funding, risk.cost_per_hour_sats(pool, rate), now)
         if decisions is not None:
             decisions.append(decision)
@@ -330,14 +269,14 @@ def monitor(ctx: Context, ledger: Ledger, now: datetime,
 
 
 def _suspend(ledger: Ledger, pool: str, now: datetime) -> None:
-    for lease in ledger.leases.where("pool = ? AND status = 'active'", (pool,)):
+    for lease in ledger.leases.in_pool(pool, LeaseStatus.ACTIVE):
         ledger.leases[lease.id] = lease.replace(status=LeaseStatus.SUSPENDED,
                                                 suspended_at=now, note="pool throttled")
 
 
 def _resume(ledger: Ledger, pool: str, now: datetime) -> None:
     """Give suspended leases their time back: the end moves by the time they were off."""
-    for lease in ledger.leases.where("pool = ? AND status = 'suspended'", (pool,)):
+    for lease in ledger.leases.in_pool(pool, LeaseStatus.SUSPENDED):
         if lease.note == "pool throttled":
             off = now - (lease.suspended_at or now)
             ends = lease.ends_at + off if lease.ends_at else None
@@ -350,7 +289,7 @@ def _resume(ledger: Ledger, pool: str, now: datetime) -> None:
 def _ask_for_topups(ctx: Context, ledger: Ledger, pool: Pool, need: int, now: datetime
                     ) -> None:
     """One open top-up request per investor for their share of what restores the target."""
-    contributions = of_pool(ledger.contributions, pool.name)
+    contributions = ledger.contributions.of_pool(pool.name)
     share = risk.shares(risk.stakes(pool, contributions, now))
     if need <= 0 or not share:
         return
@@ -366,6 +305,32 @@ def _ask_for_topups(ctx: Context, ledger: Ledger, pool: Pool, need: int, now: da
                          Quote(max(sats, DUST_SATS)), topup=True)
 
 
+# -- reading ----------------------------------------------------------------------------
+def show(ctx: Context, name: str) -> dict[str, Any]:
+    """A pool as ``pool show --json`` gives it: its terms, funding, runway, slots, this
+    month's and last month's revenue and cost, and its contributions."""
+    ledger = ctx.read()
+    return _shown(ctx, ledger, ledger.pool(name))
+
+
+def listing(ctx: Context) -> list[dict[str, Any]]:
+    """Every pool, by name, as ``show`` gives it."""
+    ledger = ctx.read()
+    return [_shown(ctx, ledger, p) for p in ledger.pools.all()]
+
+
+def _shown(ctx: Context, ledger: Ledger, pool: Pool) -> dict[str, Any]:
+    now = clock.now()
+    st = state(ctx, ledger, pool, now, rate_for(ctx, pool))
+    data = views.pool(st.pool)
+    data.update(funding_sats=st.funding_sats, cost_per_hour_sats=st.cost_per_hour_sats,
+                runway_hours=st.runway_hours, slots_in_use=st.slots_in_use,
+                next_slot_free_at=st.next_free, **month_summary(st.pool, now))
+    data["contributions"] = [views.contribution(x)
+                             for x in ledger.contributions.of_pool(pool.name)]
+    return data
+
+
 # -- payouts -----------------------------------------------------------------------------
 def payout(ctx: Context, pool_name: str, period: str, *, dry_run: bool = False
            ) -> tuple[Payout, bool]:
@@ -378,18 +343,18 @@ def payout(ctx: Context, pool_name: str, period: str, *, dry_run: bool = False
         existing = ledger.payouts.get(f"{pool_name}/{period}")
         if existing:
             return existing, False
-        pool = risk.accrue(pool, now, _rate_for(ctx, pool))
-        return risk.compute_payout(pool, period, of_pool(ledger.contributions, pool.name),
-                                   of_pool(ledger.payouts, pool.name), now), False
+        pool = risk.accrue(pool, now, rate_for(ctx, pool))
+        return risk.compute_payout(pool, period, ledger.contributions.of_pool(pool.name),
+                                   ledger.payouts.of_pool(pool.name), now), False
     with ctx.transaction(f"payout {pool_name} {period}") as ledger:
         pool = ledger.pool(pool_name)
         existing = ledger.payouts.get(f"{pool_name}/{period}")
         if existing:
             return existing, False
-        pool = risk.accrue(pool, now, _rate_for(ctx, pool))
+        pool = risk.accrue(pool, now, rate_for(ctx, pool))
         ledger.pools[pool.name] = pool
-        result = risk.compute_payout(pool, period, of_pool(ledger.contributions, pool.name),
-                                     of_pool(ledger.payouts, pool.name), now)
+        result = risk.compute_payout(pool, period, ledger.contributions.of_pool(pool.name),
+                                     ledger.payouts.of_pool(pool.name), now)
         ledger.payouts[result.id] = result
     return result, True
 
@@ -402,18 +367,10 @@ def risk_table(ctx: Context, pool_name: str | None, as_of: datetime | None
     out = []
     for pool in pools:
         name = pool.name
-        pool = risk.accrue(pool, max(when, pool.accrued_until or when), _rate_for(ctx, pool))
-        rows = risk.table(pool, of_pool(ledger.contributions, name),
-                          of_pool(ledger.payouts, name), when)
+        pool = risk.accrue(pool, max(when, pool.accrued_until or when), rate_for(ctx, pool))
+        rows = risk.table(pool, ledger.contributions.of_pool(name),
+                          ledger.payouts.of_pool(name), when)
         out.append({"pool": name, "as_of": when,
                     "consideration": pool.consideration.value,
                     "terms": risk.describe_consideration(pool), "rows": rows})
     return out
-
-
-def month_summary(pool: Pool, now: datetime) -> dict[str, Any]:
-    this = risk.month_key(now)
-    last = risk.month_key(now.replace(day=1) - timedelta(days=1))
-    return {key: {"revenue_sats": pool.revenue_months.get(m, 0),
-                  "cost_sats": pool.cost_months.get(m, 0), "month": m}
-            for key, m in (("current_month", this), ("last_month", last))}

@@ -145,13 +145,11 @@ def _due(ctx: Context, drivers: Drivers, host: str, shared: bool,
     those whose ready machine its driver says is gone (asked here, with no lock held)."""
     ledger = ctx.read()
     now = clock.now()
-    marks = ", ".join(f"'{s}'" for s in machines.OPEN_MACHINE)
-    recs = {r.lease: r for r in ledger.machines.where(f"state IN ({marks})")
+    recs = {r.lease: r for r in ledger.machines.in_states(machines.OPEN_MACHINE)
             if only is None or r.lease in only}
     leases = ledger.leases.many(recs)
     if drivers.default is not None:
-        fresh = ledger.leases.where("status = 'active' AND id NOT IN (SELECT lease FROM "
-                                    "machines)", order="CAST(substr(id, 3) AS INTEGER)")
+        fresh = ledger.leases.active_without_machine()
         leases.update((x.id, x) for x in fresh if only is None or x.id in only)
     tenants = ledger.tenants.many({x.tenant for x in leases.values() if x.tenant})
     plans = ledger.plans.many({x.plan for x in leases.values()})

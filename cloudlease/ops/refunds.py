@@ -165,7 +165,7 @@ def _record(ctx: Context, req: PaymentRequest, tenant: str | None, to: str, amou
     if dry_run:
         return Refund(None, req, books.refund_due(req), None, False)
     with ctx.transaction(f"pay refund {req.id}") as ledger:
-        if ledger.transfers.count("txid = ? AND request = ?", (txid, req.id)):
+        if ledger.transfers.recorded(txid, req.id):
             raise Conflict(f"refund {txid} of {req.id} is already recorded")
         _reserve(req.id, amount)(ledger)
         t = t.replace(id=ledger.next_id("transfer"))

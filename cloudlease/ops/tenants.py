@@ -113,14 +113,13 @@ def edit(ctx: Context, name: str, *, email: str | None = None,
 
 
 def listing(ctx: Context) -> list[Tenant]:
-    return ctx.read().tenants.where("removed_at IS NULL", order="name")
+    return ctx.read().tenants.current()
 
 
 def show(ctx: Context, name: str) -> tuple[Tenant, list[Lease]]:
     ledger = ctx.read()
     tenant = ledger.tenant(name)
-    return tenant, ledger.leases.where("tenant = ?", (name,),
-                                       order="CAST(substr(id, 3) AS INTEGER)")
+    return tenant, ledger.leases.of_tenant(name)
 
 
 def removal_blockers(ledger: Ledger, name: str) -> list[str]:
@@ -129,8 +128,7 @@ def removal_blockers(ledger: Ledger, name: str) -> list[str]:
     keep their share of the risk), open leases, unpaid payment requests, and settled
     payments that no issued invoice bills. Indexed look-ups on the tenant only."""
     reasons: list[str] = []
-    invested = ledger.contributions.where(
-        "tenant = ? AND kind = 'investment' AND status = 'settled'", (name,))
+    invested = ledger.contributions.stake_of(name)
     if invested:
         by_pool: dict[str, int] = {}
         for c in invested:
@@ -138,11 +136,11 @@ def removal_blockers(ledger: Ledger, name: str) -> list[str]:
         reasons.append("a stake of " + ", ".join(f"{sats:,} sat in pool {pool}" for pool, sats
                                                   in sorted(by_pool.items()))
                        + " (investors stay on the books while their investment does)")
-    leases = ledger.leases.where("tenant = ?", (name,), order="CAST(substr(id, 3) AS INTEGER)")
+    leases = ledger.leases.of_tenant(name)
     open_ = [lease.id for lease in leases if lease.is_open]
     if open_:
         reasons.append(f"open leases ({_few(open_)}): cancel them or let them end")
-    unpaid = ledger.requests.where("tenant = ? AND status IN ('new', 'processing')", (name,))
+    unpaid = ledger.requests.open_of_tenant(name)
     lease_reqs = ledger.requests.many(r for lease in leases for r in lease.requests)
     unpaid_ids = sorted({r.id for r in unpaid} | {r.id for r in lease_reqs.values()
                                                   if r.status in OPEN_REQUEST},
@@ -152,8 +150,8 @@ def removal_blockers(ledger: Ledger, name: str) -> list[str]:
                        "expire")
     settled = [r for r in lease_reqs.values() if r.status == RequestStatus.SETTLED]
     if settled:
-        billed = {line.get("ref") for inv in ledger.invoices.where(
-            "tenant = ? AND status = 'issued'", (name,)) for line in inv.lines}
+        billed = {line.get("ref") for inv in ledger.invoices.issued_to(name)
+                  for line in inv.lines}
         unbilled = sorted((r.id for r in settled if r.id not in billed), key=record_number)
         if unbilled:
             reasons.append(f"settled payments on no issued invoice ({_few(unbilled)}): "
@@ -182,10 +180,10 @@ def remove(ctx: Context, name: str) -> Tenant:
     and the name is never given to a new tenant."""
     with ctx.transaction(f"tenant remove {name}") as ledger:
         tenant = check_removable(ledger, name)
-        history = (ledger.leases.count("tenant = ?", (name,))
-                   or ledger.requests.count("tenant = ?", (name,))
-                   or ledger.contributions.count("tenant = ?", (name,))
-                   or ledger.invoices.count("tenant = ?", (name,)))
+        history = (ledger.leases.count_of_tenant(name)
+                   or ledger.requests.count_of_tenant(name)
+                   or ledger.contributions.count_of_tenant(name)
+                   or ledger.invoices.count_of_tenant(name))
         if history:
             ledger.tenants[name] = tenant.replace(removed_at=clock.now())
         else:

@@ -70,7 +70,7 @@ def _mark(ctx: Context, t: Transfer, status: TransferStatus,
 
 def retry_pending(ctx: Context, backend: Any) -> list[Transfer]:
     """Send again every transfer left pending by a crash or a timeout."""
-    pending = ctx.read().transfers.where("status = 'pending'", order="created_at, id")
+    pending = ctx.read().transfers.pending()
     done = []
     for t in pending:
         release = _refund_release(t) if t.request else None

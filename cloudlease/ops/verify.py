@@ -8,12 +8,11 @@ next incremental run starts there.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 
 from cloudlease.core import clock
 from cloudlease.core.errors import LedgerError
 from cloudlease.core.invoices import invoice_problems
-from cloudlease.ledger import integrity
+from cloudlease.ledger import integrity, tools
 from cloudlease.ledger.session import Ledger
 from cloudlease.ops.context import Context
 
@@ -78,7 +77,6 @@ def invariants(ledger: Ledger, report: VerifyReport, full: bool = False) -> list
     """The ledger's rules, checked in the database (no record is built): over open leases
     and requests, or over all history with ``full``."""
     problems: list[str] = []
-    db = ledger.db
     for kind, table in (("lease", ledger.leases), ("request", ledger.requests),
                         ("contribution", ledger.contributions)):
         counter = ledger.counter(kind)
@@ -90,34 +88,7 @@ def invariants(ledger: Ledger, report: VerifyReport, full: bool = False) -> list
                             f"{counter} but {count} exist")
         elif count > counter:
             problems.append(f"{kind} counter is {counter} but {count} {kind}s exist")
-    leases = "" if full else " AND l.status IN ('awaiting_payment', 'active', 'suspended')"
-    reqs = "" if full else " AND status IN ('new', 'processing')"
-    checks = [
-        (f"SELECT id FROM payment_requests WHERE amount_sats <= 0{reqs}",
-         "request {} has a non-positive amount"),
-        (f"SELECT id FROM payment_requests WHERE status = 'settled' AND settled_at IS NULL"
-         f"{reqs}", "request {} is settled but has no settled_at"),
-        (f"SELECT l.id, l.plan FROM leases l WHERE l.plan NOT IN (SELECT name FROM plans)"
-         f"{leases}", "lease {} refers to unknown plan {!r}"),
-        (f"SELECT l.id FROM leases l WHERE NOT EXISTS (SELECT 1 FROM payment_requests r "
-         f"WHERE r.lease = l.id){leases}", "lease {} has no payment request"),
-        (f"SELECT l.id, l.status, l.paid_hours FROM leases l WHERE l.status IN ('active', "
-         f"'ended') AND (l.paid_hours < l.hours OR l.paid_hours > (SELECT COALESCE(SUM("
-         f"r.hours), 0) FROM payment_requests r WHERE r.lease = l.id AND r.status = "
-         f"'settled')){leases}",
-         "lease {} is {} without settled payments covering its {} hours"),
-    ]
-    for sql, text in checks:
-        for row in db.query(sql + " LIMIT 20"):
-            problems.append(text.format(*row))
-    rows = db.query("SELECT l.id, l.status, l.starts_at, l.ends_at, l.paid_hours FROM leases l "
-                    f"WHERE l.status IN ('active', 'suspended', 'ended'){leases}")
-    for lid, status, starts, ends, hours in rows:
-        if starts is None or ends is None:
-            problems.append(f"lease {lid} is {status} without start/end")
-        elif datetime.fromisoformat(ends) != datetime.fromisoformat(starts) + \
-                timedelta(hours=hours):
-            problems.append(f"lease {lid} ends_at does not match its paid hours")
+    problems += tools.invariant_problems(ledger.db, full=full)
     return problems[:50]
 
 
@@ -125,7 +96,7 @@ def keystore_problems(ctx: Context, ledger: Ledger) -> list[str]:
     """Every keys-wallet address in the ledger has its key, and every key pays its address."""
     if ctx.settings.wallet_kind != "keys" and not ctx.home.keys.exists():
         return []
-    wanted = {r.address for r in ledger.requests.where("wallet = 'keys'")}
+    wanted = {r.address for r in ledger.requests.of_keys_wallet()}
     if not wanted and not ctx.home.keys.exists():
         return []
     from cloudlease.bitcoin.keystore import KeyStore

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from cloudlease.core import clock
 from cloudlease.core.errors import BadValue, Conflict
@@ -30,6 +31,42 @@ class Sweep:
     to: str
     broadcast: bool
     transfer: str | None = None  # the Transfer record that books it
+
+
+def show(ctx: Context) -> tuple[dict[str, Any], list[str]]:
+    """What ``wallet show`` reports, and notes for the operator: the wallet, every address
+    handed out (oldest first) with what it received, the gap-limit exposure of a descriptor
+    wallet, and the keystore's health. Never a key (``reveal`` gives those)."""
+    from cloudlease.bitcoin.keyfile import health
+    from cloudlease.ops.payment_requests import gap_warning, unpaid_tail
+
+    ledger = ctx.read()
+    s = ctx.settings
+    rows = [{"address": r.address, "request": r.id, "lease": r.lease, "status": r.status,
+             "amount_sats": r.amount_sats, "received_sats": r.paid_sats,
+             "index": r.address_index}
+            for r in ledger.requests.with_address()]
+    data = {"kind": s.wallet_kind, "network": s.network,
+            "descriptor": s.descriptor or None,
+            "next_index": ledger.counter("address_index") if s.wallet_kind == "descriptor"
+            else None,
+            "gap_limit": s.gap_limit, "unpaid_in_a_row": unpaid_tail(ledger),
+            "received_sats": sum(r["received_sats"] for r in rows), "addresses": rows}
+    data["keystore"] = health(ctx.home.keys, expected=s.wallet_kind == "keys" and bool(rows))
+    notes = [w for w in [gap_warning(ctx, ledger, exact=True), data["keystore"]["problem"]]
+             if w]
+    return data, notes
+
+
+def reveal(ctx: Context) -> list[dict[str, str]]:
+    """The private keys of a keys wallet: ``{address, wif}`` for each. Faces must ask the
+    operator first and never put them in machine-readable output."""
+    if ctx.settings.wallet_kind != "keys":
+        raise BadValue("a descriptor wallet holds no private keys to reveal")
+    from cloudlease.bitcoin.keystore import KeyStore
+
+    store = KeyStore(ctx.home.keys).load()
+    return [{"address": a, "wif": store.wif_for(a)} for a in store.addresses()]
 
 
 def parse_fee_rate(fee_rate: str | None, network: str) -> Decimal:
