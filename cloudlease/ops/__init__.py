@@ -33,6 +33,9 @@ into the JSON shapes ``--json`` prints. By concern:
   ``backup``, ``resolve``, ``migrate``, ``schema_ddl``), ``deliver`` (``listing``,
   ``redeliver``, ``run_pending``), ``qr`` (terminal, PNG, SVG of a payment URI),
   ``devchain`` (the simulated regtest chain and Lightning node).
+- For ``cloudlease serve``: ``storefront`` (plans on offer, rent and extend by capability
+  token), ``leasepage`` (what a lease's page shows: checkout, access, receipts),
+  ``tokens`` (capability tokens, stored hashed), ``serving`` (the tick loop's passes).
 
 Reads and writes
 ----------------
@@ -82,10 +85,10 @@ if TYPE_CHECKING:
     from cloudlease.ops.context import Context
 
 # the operations, one module per concern (imported when first named: ``ops.leases``)
-MODULES = ("books", "check", "context", "deliver", "devchain", "home", "invoicing", "leases",
-           "ledgertools", "lnrequests", "payment_requests", "payments", "plans", "pools",
-           "poolstate", "provisioning", "qr", "quote", "refunds", "sshkeys", "tenants",
-           "transfers", "verify", "wallet")
+MODULES = ("books", "check", "context", "deliver", "devchain", "home", "invoicing", "leasepage",
+           "leases", "ledgertools", "lnrequests", "payment_requests", "payments", "plans",
+           "pools", "poolstate", "provisioning", "qr", "quote", "refunds", "serving",
+           "sshkeys", "storefront", "tenants", "tokens", "transfers", "verify", "wallet")
 
 __all__ = ["MODULES", "open", *MODULES]
 

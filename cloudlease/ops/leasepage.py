@@ -80,7 +80,7 @@ def _receipts(ledger: Ledger, lease: Lease) -> list[dict[str, Any]]:
 
 def _receipt(ledger: Ledger, lease: Lease, req: PaymentRequest) -> dict[str, Any]:
     paid = []
-    for p in ledger.payments.where("request = ?", (req.id,), order="first_seen_at"):
+    for p in ledger.payments.of_request(req.id):
         if p.status == "gone":
             continue
         paid.append({"method": p.method, "sats": p.sats, "txid": p.txid, "vout": p.vout,

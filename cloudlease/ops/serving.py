@@ -83,8 +83,7 @@ def lightning_pass(ctx: Context, ln_node: LightningNode) -> Probe:
     """Ask the node about every open invoice in one call; check at once the requests
     whose invoice was paid, or whose window passed."""
     now = clock.now()
-    asked = lnrequests.to_ask(ctx.read().requests.where(
-        "status IN ('new', 'processing') AND ln_payment_hash IS NOT NULL"), now)
+    asked = lnrequests.to_ask(ctx.read().requests.open_lightning(), now)
     if not asked:
         return Probe(0, [])
     answers = lnrequests.statuses(ln_node, asked)

@@ -201,10 +201,10 @@ def find(ctx: Context, token: str, ledger: Ledger | None = None) -> Lease:
     if not isinstance(token, str) or not tokens.well_formed(token):
         raise tokens.not_found()
     ledger = ledger or ctx.read()
-    found = ledger.leases.where("idempotency_key = ?", (tokens.lease_key(token),))
-    if not found:
+    found = ledger.leases.by_idempotency_key(tokens.lease_key(token))
+    if found is None:
         raise tokens.not_found()
-    return found[0]
+    return found
 
 
 def _text(value: Any, what: str) -> str:

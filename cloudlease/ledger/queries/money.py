@@ -30,6 +30,11 @@ class Requests(Tenanted):
             "OR (status IN ('expired', 'invalid') AND expires_at > ?)",
             (settled_since.isoformat(), closed_since.isoformat()))
 
+    def open_lightning(self) -> list[PaymentRequest]:
+        """Open requests (new, processing) that carry a Lightning invoice: what the serve
+        loop asks the node about between chain passes."""
+        return self.where("status IN ('new', 'processing') AND ln_payment_hash IS NOT NULL")
+
     def by_idempotency_key(self, key: str) -> PaymentRequest | None:
         """The request ``lease extend`` or ``pool fund`` made with this key, or None."""
         found = self.where("idempotency_key = ?", (key,))
@@ -95,6 +100,10 @@ class Requests(Tenanted):
 
 class Payments(Named):
     """``ledger.payments``: indexed on request."""
+
+    def of_request(self, request: str) -> list[Payment]:
+        """Every payment recorded for one request, in the order they were first seen."""
+        return self.where("request = ?", (request,), order="first_seen_at")
 
     def onchain_of(self, requests: Iterable[str]) -> list[Payment]:
         """The on-chain payments (outputs) recorded for these requests."""
