@@ -15,7 +15,7 @@ here can be tested with plain values and property tests.
   and how many confirmations an output needs.
 - ``risk``, ``poolpolicy``: funding, runway, stakes, shares, payouts; the pool monitor.
 - ``machines``: what a lease's machine should be.
-- ``tax``, ``invoices``, ``documents``, ``books``, ``journals``, ``exports``: invoices and
-  the books.
+- ``tax``, ``invoices``, ``numbering``, ``documents``, ``books``, ``journals``, ``exports``:
+  invoices (their numbers and integrity) and the books.
 - ``bip21``, ``views``: payment URIs, and records as the JSON shapes both faces show.
 """
