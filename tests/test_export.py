@@ -8,10 +8,32 @@ import json
 import re
 import subprocess
 from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cloudlease.core import exports
+from cloudlease.model import (
+    Consideration,
+    Contribution,
+    ContributionKind,
+    ContributionStatus,
+    Invoice,
+    InvoiceKind,
+    InvoiceStatus,
+    Lease,
+    LeaseStatus,
+    PaymentRequest,
+    Payout,
+    RequestStatus,
+    Transfer,
+    TransferKind,
+    TransferStatus,
+)
 from cloudlease.ops.context import Context
 from tests.test_invoices import invoice_commands, need_tool, one_line_error, rich_history
 
@@ -174,3 +196,96 @@ def test_an_empty_ledger_exports_valid_journals(cli, home, tmp_path):
     cli("export", "--format", "beancount", "-o", str(b))
     subprocess.run([hledger, "-f", str(h), "check", "--strict"], check=True, timeout=120)
     subprocess.run([bean_check, str(b)], check=True, timeout=120)
+
+
+# -- build_entries on generated records ------------------------------------------------------
+# Requests of every purpose and status (honoured or not, paid on-chain and over Lightning,
+# over- and underpaid), contributions with and without their request, payouts, sweeps
+# and refunds, and invoices with VAT, at times around two months, in two zones.
+_T0 = datetime(2026, 2, 20, tzinfo=UTC)
+_when = st.integers(0, 60 * 24 * 50).map(lambda m: _T0 + timedelta(minutes=m))
+_PERIODS = ["2026-02", "2026-03", "2026-04"]
+
+
+@st.composite
+def _books(draw) -> dict:
+    tenants = st.sampled_from([None, "alice", "bob"])
+    leases = {f"L-{i}": Lease(id=f"L-{i}", status=LeaseStatus.ACTIVE, hours=1,
+                              plan="small", created_at=_T0, tenant=draw(tenants))
+              for i in range(1, 4)}
+    requests = []
+    for i in range(1, draw(st.integers(0, 8)) + 1):
+        amount = draw(st.integers(1, 20_000))
+        requests.append(PaymentRequest(
+            id=f"P-{i}", purpose=draw(st.sampled_from(["rent", "extend", "invest", "donate",
+                                                       "topup"])),
+            address="bcrt1qx", amount_sats=amount, created_at=_T0,
+            expires_at=_T0 + timedelta(minutes=15), uri="bitcoin:x",
+            status=draw(st.sampled_from(list(RequestStatus))),
+            lease=draw(st.sampled_from([None, "L-1", "L-2", "L-3", "L-9"])),
+            tenant=draw(tenants), pool=draw(st.sampled_from([None, "gpu"])),
+            hours=draw(st.sampled_from([None, 1, 3])),
+            flags=draw(st.sampled_from([(), ("unhonoured",), ("late", "accepted")])),
+            paid_sats=draw(st.sampled_from([0, amount // 2, amount, amount + 7])),
+            ln_paid_msat=draw(st.sampled_from([0, 1_000 * (amount // 3)])),
+            invest_sats=draw(st.sampled_from([0, amount // 4])),
+            settled_at=draw(st.none() | _when), seen_at=draw(st.none() | _when),
+            fiat_amount=draw(st.sampled_from([None, Decimal("2.50")])), currency="USD",
+            rate=draw(st.sampled_from([None, Decimal("100000")])), rate_source="fixed",
+            txids=("ab" * 32,)))
+    contributions = [
+        Contribution(id=f"C-{i}", pool="gpu", tenant=draw(st.sampled_from(["alice", "bob"])),
+                     kind=draw(st.sampled_from(list(ContributionKind))),
+                     amount_sats=draw(st.integers(1, 5_000)), created_at=_T0,
+                     request=draw(st.sampled_from([None] + [r.id for r in requests])),
+                     settled_at=draw(st.none() | _when),
+                     status=draw(st.sampled_from(list(ContributionStatus))))
+        for i in range(1, draw(st.integers(0, 4)) + 1)]
+    payouts = [Payout(id=f"gpu/{p}", pool="gpu", period=p, consideration=Consideration.OWNERSHIP,
+                      basis_sats=1, distributable_sats=1, created_at=_T0,
+                      shares=draw(st.dictionaries(st.sampled_from(["alice", "bob"]),
+                                                  st.integers(0, 900))))
+               for p in draw(st.sets(st.sampled_from(_PERIODS)))]
+    transfers = [
+        Transfer(id=f"T-{i}", kind=draw(st.sampled_from(list(TransferKind))),
+                 status=draw(st.sampled_from(list(TransferStatus))), created_at=draw(_when),
+                 txid="cd" * 32, to_address="bcrt1qy", sats=draw(st.integers(1, 9_000)),
+                 fee_sats=draw(st.integers(0, 300)),
+                 request=draw(st.sampled_from([None] + [r.id for r in requests])))
+        for i in range(1, draw(st.integers(0, 3)) + 1)]
+    invoices = [
+        Invoice(id=f"I-{i}", period=draw(st.sampled_from(_PERIODS)),
+                status=InvoiceStatus.ISSUED, created_at=_T0, tenant="alice",
+                number=f"INV-2026-{i:04d}", issued_at=draw(_when),
+                kind=draw(st.sampled_from([InvoiceKind.INVOICE, InvoiceKind.CREDIT_NOTE])),
+                lines=({"sats": 1_000, "tax_sats": draw(st.integers(-200, 200))},),
+                tax={"rate": "0.2", "country": "DE"})
+        for i in range(1, draw(st.integers(0, 3)) + 1)]
+    return {"requests": requests, "leases": leases, "contributions": contributions,
+            "payouts": payouts, "transfers": transfers, "invoices": invoices}
+
+
+@settings(deadline=None)
+@given(_books(), st.sampled_from([None, *_PERIODS]),
+       st.sampled_from(["UTC", "America/New_York"]))
+def test_build_entries_balances_every_entry_to_the_sat(b, period, tz):
+    by_id = {r.id: r for r in b["requests"]}
+    settled = [r for r in b["requests"] if r.status == "settled"]
+    entries = exports.build_entries(
+        ZoneInfo(tz), requests=settled, leases=b["leases"], contributions=b["contributions"],
+        payouts=b["payouts"], period=period,
+        unsettled=[r for r in b["requests"] if r.status != "settled"],
+        transfers=b["transfers"], transfer_requests=by_id, invoices=b["invoices"])
+    for e in entries:
+        assert sum(s for _, s in e.postings) == 0 and all(s for _, s in e.postings), e
+    assert entries == sorted(entries, key=lambda e: (e.date, e.at, exports._num(e.id), e.id))
+    assert len({(e.kind, e.id) for e in entries}) == len(entries)  # each event once
+    if period is not None:
+        assert all(p.period == period for p in b["payouts"]
+                   if any(e.id == p.id for e in entries))
+    # a payment entry holds what reached the request (at least its amount)
+    for e in entries:
+        if e.kind == "payment":
+            r = by_id[e.id]
+            held = sum(s for a, s in e.postings if a in (exports.BITCOIN, exports.LIGHTNING))
+            assert held == max(r.amount_sats, r.paid_sats + r.ln_paid_msat // 1000)

@@ -7,8 +7,16 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cloudlease.core.lifecycle import Observation, Policy, apply_to_lease, end_if_due, evaluate
-from cloudlease.model import Lease, LeaseStatus, PaymentRequest, RequestStatus
+from cloudlease.core.lifecycle import (
+    Observation,
+    Policy,
+    apply_request,
+    apply_to_lease,
+    end_if_due,
+    evaluate,
+    needed_confirmations,
+)
+from cloudlease.model import Lease, LeaseStatus, PaymentRequest, RequestFlag, RequestStatus
 from cloudlease.model.chain import Received
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -210,3 +218,110 @@ def test_terminal_invalid_stays_invalid_but_flags_money_that_arrives():
     after, events = evaluate(r, [out(10_000, height=1)], 5, NOW, POLICY)
     assert after.status == "invalid" and not events
     assert "refund_due" in after.flags and after.refund_sats == 10_000
+
+
+# -- the rules of one look, on generated requests and outputs ------------------------------
+# A request in any state (any status, flags, earlier amounts and times), outputs around its
+# window (unconfirmed or a few blocks deep, RBF or not, first seen before or after
+# expiry, or at no known time), looked at any time from before expiry to days after.
+EXPIRES = T0 + timedelta(minutes=15)
+_MINUTES = [-5, 0, 5, 14, 15, 16, 30, 60 * 24, 60 * 24 + 10, 60 * 48]
+_times = st.sampled_from(_MINUTES).map(lambda m: T0 + timedelta(minutes=m))
+_maybe_times = st.none() | _times
+_REASONS = [None, "not paid in time", "underpaid when the window closed",
+            "paid after the payment window", "cancelled with its lease"]
+
+
+@st.composite
+def any_request(draw) -> PaymentRequest:
+    amount = draw(st.sampled_from([1_000, 10_000, 50_000]))
+    return req(status=draw(st.sampled_from(list(RequestStatus))), amount_sats=amount,
+               expires_at=EXPIRES,
+               flags=tuple(sorted(draw(st.sets(st.sampled_from(list(RequestFlag)),
+                                               max_size=3)))),
+               paid_sats=draw(st.sampled_from([0, amount // 2, amount, 2 * amount])),
+               confirmed_sats=draw(st.sampled_from([0, amount // 2, amount])),
+               txids=tuple(sorted(draw(st.sets(st.sampled_from(["aa", "bb", "cc"]))))),
+               seen_at=draw(_maybe_times), first_seen_at=draw(_maybe_times),
+               settled_at=draw(_maybe_times), paid_at=draw(_maybe_times),
+               closed_reason=draw(st.sampled_from(_REASONS)))
+
+
+_outputs = st.lists(st.builds(
+    lambda txid, vout, sats, height, rbf, seen: Received(ADDR, txid, vout, sats, height, rbf,
+                                                         seen),
+    st.sampled_from(["aa", "bb", "cc", "dd"]), st.integers(0, 1),
+    st.sampled_from([250, 1_000, 5_000, 10_000, 50_000]),
+    st.none() | st.integers(95, 105), st.booleans(), _maybe_times), max_size=4)
+_policies = st.builds(Policy, st.integers(0, 6), st.sampled_from([0, 10_000, 100_000]),
+                      st.sampled_from([timedelta(hours=1), timedelta(hours=24)]))
+
+
+@given(any_request(), _outputs, st.integers(100, 106), _times, _policies)
+def test_one_look_at_a_request_in_any_state(r, outputs, tip, now, policy):
+    after, events = evaluate(r, outputs, tip, now, policy)
+    paid, amount = sum(o.sats for o in outputs), r.amount_sats
+    confirmed = sum(o.sats for o in outputs if o.confirmations(tip) >=
+                    needed_confirmations(r, o, policy, paid))
+    # the amounts are what the chain shows now, whatever the status
+    assert (after.paid_sats, after.confirmed_sats) == (paid, confirmed)
+    assert after.txids == tuple(sorted({o.txid for o in outputs}))
+    assert ("partial" in after.flags) == (0 < paid < amount)
+    assert ("overpaid" in after.flags) == (paid > amount)
+    # invalid is terminal; settled needs the confirmed sats; a settlement time stays
+    if r.status == RequestStatus.INVALID:
+        assert after.status == RequestStatus.INVALID and not events
+    if after.status == RequestStatus.SETTLED:
+        assert confirmed >= amount
+        assert after.settled_at == (r.settled_at if r.status == RequestStatus.SETTLED
+                                    else r.settled_at or now)
+    if r.settled_at is not None:
+        assert after.settled_at == r.settled_at
+    # hooks hear "payment_processing" once, when a request starts processing
+    became = after.status == RequestStatus.PROCESSING and r.status not in (
+        RequestStatus.PROCESSING, RequestStatus.SETTLED)
+    assert [e.name for e in events] == (["payment_processing"] if became else [])
+    if after.status == RequestStatus.PROCESSING:
+        assert paid >= amount
+    if r.status == RequestStatus.NEW and r.settled_at is None and "accepted" not in r.flags:
+        if paid >= amount and all(o.first_seen is not None and o.first_seen > EXPIRES
+                                  for o in outputs):
+            # first seen after the window: never activated, the operator decides
+            assert after.status == RequestStatus.EXPIRED and "late" in after.flags
+            assert after.closed_reason == "paid after the payment window"
+        elif paid < amount:
+            expect = RequestStatus.EXPIRED if now > EXPIRES else RequestStatus.NEW
+            assert after.status == expect
+            if expect == RequestStatus.EXPIRED:
+                assert after.closed_reason == ("underpaid when the window closed" if paid
+                                               else "not paid in time")
+
+
+@given(any_request(), st.sampled_from(list(RequestStatus)), _maybe_times,
+       st.sampled_from(list(LeaseStatus)), st.sampled_from(["rent", "extend"]),
+       st.booleans(), _times, st.sampled_from([None, "reorg: payment P-1 lost its "
+                                               "confirmations", "other"]))
+def test_a_request_change_and_its_lease(before, status, settled_at, lease_status, purpose,
+                                        can_reopen, now, note):
+    started = lease_status in (LeaseStatus.ACTIVE, LeaseStatus.SUSPENDED, LeaseStatus.ENDED)
+    lz = lease(status=lease_status, paid_hours=2 if started else 0, note=note,
+               starts_at=T0 if started else None,
+               ends_at=T0 + timedelta(hours=2) if started else None)
+    after = before.replace(status=status, purpose=purpose, hours=3,
+                           settled_at=before.settled_at or settled_at)
+    new_lease, new_req, events = apply_request(lz, before, after, now, can_reopen=can_reopen)
+    first = after.status == RequestStatus.SETTLED and before.settled_at is None
+    # hours are applied once, on the first settlement, and only to a lease that can run
+    if new_lease.paid_hours != lz.paid_hours:
+        assert first and new_lease.paid_hours == lz.paid_hours + 3
+        assert new_lease.status in (LeaseStatus.ACTIVE, LeaseStatus.SUSPENDED)
+        assert new_lease.ends_at == new_lease.starts_at + timedelta(hours=new_lease.paid_hours)
+    # a request is changed only to say that what it paid for cannot be delivered
+    if new_req != after:
+        assert new_lease.paid_hours == lz.paid_hours and "unhonoured" in new_req.flags
+        assert new_req.closed_reason.startswith("not honoured: ")
+    assert [e.name for e in events] in ([], ["lease_active"], ["lease_expired"])
+    if events and events[0].name == "lease_active":
+        assert first and new_lease.status == LeaseStatus.ACTIVE
+    if events and events[0].name == "lease_expired":
+        assert new_lease.status == LeaseStatus.EXPIRED and after.purpose == "rent"

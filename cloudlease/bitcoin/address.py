@@ -17,6 +17,7 @@ v2..v16 addresses are valid per BIP350 and accepted, as that BIP asks of senders
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from cloudlease.bitcoin.networks import (
     BECH32_HRP,
@@ -27,6 +28,9 @@ from cloudlease.bitcoin.networks import (
     networks_for_hrp,
 )
 from cloudlease.core.errors import BadValue
+
+if TYPE_CHECKING:
+    from embit.bech32 import Encoding
 
 #: base58 version byte → (address kind, networks using it).
 _BASE58_VERSIONS: dict[int, tuple[str, tuple[str, ...]]] = {
@@ -74,6 +78,30 @@ def _bech32_hrp(addr: str) -> str | None:
 
 
 def _parse_segwit(addr: str, hrp: str) -> ParsedAddress:
+    """A bech32 or bech32m string (BIP173), then the witness program it carries (BIP141,
+    BIP350), then what kind of output that pays."""
+    from embit import bech32
+
+    low = addr.lower()
+    encoding, data = _bech32_data(addr, hrp)
+    version, program = _witness_program(addr, encoding, data)
+    # Cross-check with the reference decoder: it must agree with every rule above.
+    if bech32.decode(hrp, low) != (version, program):  # pragma: no cover - belt and braces
+        raise _bad(addr, "malformed segwit address")
+    if version == 0:
+        kind = "p2wpkh" if len(program) == 20 else "p2wsh"
+    elif version == 1 and len(program) == 32:
+        kind = "p2tr"
+    else:
+        kind = f"witness_v{version}"
+    opcode = 0 if version == 0 else 0x50 + version
+    spk = bytes([opcode, len(program)]) + bytes(program)
+    return ParsedAddress(low, kind, tuple(networks_for_hrp(hrp)), spk)
+
+
+def _bech32_data(addr: str, hrp: str) -> tuple[Encoding, list[int]]:
+    """The encoding (bech32 or bech32m) and the 5-bit data of a well-formed string with a
+    valid checksum."""
     from embit import bech32
 
     if addr.lower() != addr and addr.upper() != addr:
@@ -91,6 +119,14 @@ def _parse_segwit(addr: str, hrp: str) -> ParsedAddress:
         raise _bad(addr, "bad checksum (mistyped or altered)")
     if got_hrp != hrp or not data:
         raise _bad(addr, "empty data part (malformed)")
+    return encoding, data
+
+
+def _witness_program(addr: str, encoding: Encoding, data: list[int]
+                     ) -> tuple[int, list[int]]:
+    """The witness version and program, each checked against the rules of its version."""
+    from embit import bech32
+
     version = data[0]
     if version > 16:
         raise _bad(addr, f"invalid witness version {version} (malformed)")
@@ -105,18 +141,7 @@ def _parse_segwit(addr: str, hrp: str) -> ParsedAddress:
         raise _bad(addr, "segwit v0 must use bech32, not bech32m (BIP350)")
     if version > 0 and encoding != bech32.Encoding.BECH32M:
         raise _bad(addr, f"segwit v{version} must use bech32m, not bech32 (BIP350)")
-    # Cross-check with the reference decoder: it must agree with every rule above.
-    if bech32.decode(hrp, low) != (version, program):  # pragma: no cover - belt and braces
-        raise _bad(addr, "malformed segwit address")
-    if version == 0:
-        kind = "p2wpkh" if len(program) == 20 else "p2wsh"
-    elif version == 1 and len(program) == 32:
-        kind = "p2tr"
-    else:
-        kind = f"witness_v{version}"
-    opcode = 0 if version == 0 else 0x50 + version
-    spk = bytes([opcode, len(program)]) + bytes(program)
-    return ParsedAddress(low, kind, tuple(networks_for_hrp(hrp)), spk)
+    return version, program
 
 
 def _parse_base58(addr: str) -> ParsedAddress:

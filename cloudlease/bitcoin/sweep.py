@@ -53,25 +53,47 @@ def sweep_transaction(
     Raises ``BadValue`` for a bad address or rate, an unknown UTXO address, a duplicated
     UTXO, or nothing left above the dust limit after the fee.
     """
-    from embit.script import Script
-    from embit.transaction import Transaction, TransactionInput, TransactionOutput
-
     network = check_network(network)
     destination = validate_address(to_address, network)
     out_script = parse_address(destination).script_pubkey
+    rate = _fee_rate(fee_rate_sat_vb)
+    spends = _spends(utxos, _keys_by_address(keys, network))
+    total = sum(utxo.sats for utxo, _ in spends)
+    vsize = sweep_vsize(len(spends), out_script)
+    fee = int((rate * vsize).to_integral_value(rounding=ROUND_CEILING))
+    amount = total - fee
+    if amount < dust_limit(out_script):
+        raise Conflict(
+            f"nothing to sweep: {total} sat minus a {fee} sat fee leaves less than the dust limit"
+        )
+    tx = _unsigned(spends, amount, out_script)
+    for index, (utxo, key) in enumerate(spends):
+        sign_p2wpkh_input(tx, index, key, utxo.sats)
+    return tx.serialize().hex()
+
+
+def _fee_rate(fee_rate_sat_vb: Any) -> Decimal:
     if isinstance(fee_rate_sat_vb, bool) or not isinstance(fee_rate_sat_vb, int | Decimal):
         raise BadValue("fee rate must be an int or Decimal number of sat/vB")
     rate = Decimal(fee_rate_sat_vb)
     if not rate.is_finite() or rate < 1 or rate > MAX_FEE_RATE:
         raise BadValue(f"fee rate {rate} sat/vB is out of range (1 to {MAX_FEE_RATE})")
+    return rate
 
+
+def _keys_by_address(keys: Sequence[str], network: str) -> dict[str, Any]:
+    """Each key (WIF, for ``network``) by the P2WPKH address it spends from."""
     by_address: dict[str, Any] = {}
     for wif in keys:
         key, key_networks = wif_networks(wif)
         if network not in key_networks:
             raise BadValue(f"a private key given is for {describe(key_networks)}, not {network}")
         by_address[p2wpkh_address(key.sec(), network)] = key
+    return by_address
 
+
+def _spends(utxos: Iterable[Any], by_address: dict[str, Any]) -> list[tuple[Any, Any]]:
+    """Each UTXO (once, with a positive amount) with the key that spends it."""
     spends: list[tuple[Any, Any]] = []
     seen: set[tuple[str, int]] = set()
     for utxo in utxos:
@@ -87,15 +109,13 @@ def sweep_transaction(
         spends.append((utxo, key))
     if not spends:
         raise BadValue("nothing to sweep: no UTXOs given")
+    return spends
 
-    total = sum(utxo.sats for utxo, _ in spends)
-    vsize = sweep_vsize(len(spends), out_script)
-    fee = int((rate * vsize).to_integral_value(rounding=ROUND_CEILING))
-    amount = total - fee
-    if amount < dust_limit(out_script):
-        raise Conflict(
-            f"nothing to sweep: {total} sat minus a {fee} sat fee leaves less than the dust limit"
-        )
+
+def _unsigned(spends: list[tuple[Any, Any]], amount: int, out_script: bytes) -> Any:
+    """The unsigned transaction: every UTXO in (signalling RBF), ``amount`` out."""
+    from embit.script import Script
+    from embit.transaction import Transaction, TransactionInput, TransactionOutput
 
     try:
         vin = [
@@ -106,7 +126,4 @@ def sweep_transaction(
         raise BadValue("a UTXO txid is not hex") from None
     if any(len(inp.txid) != 32 for inp in vin):
         raise BadValue("a UTXO txid is not 32 bytes")
-    tx = Transaction(version=2, vin=vin, vout=[TransactionOutput(amount, Script(out_script))])
-    for index, (utxo, key) in enumerate(spends):
-        sign_p2wpkh_input(tx, index, key, utxo.sats)
-    return tx.serialize().hex()
+    return Transaction(version=2, vin=vin, vout=[TransactionOutput(amount, Script(out_script))])

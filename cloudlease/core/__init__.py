@@ -11,10 +11,11 @@ here can be tested with plain values and property tests.
 - ``periods``, ``clock``: time zones, periods, parsing times; the one source of "now".
 - ``errors``: the domain errors, each with its exit code.
 - ``lifecycle``, ``lnsettle``: payment requests and leases, on-chain and over Lightning
-  (``is_late`` is the one rule for late).
+  (``is_late`` is the one rule for late); ``observations``: which look at the chain counts
+  and how many confirmations an output needs.
 - ``risk``, ``poolpolicy``: funding, runway, stakes, shares, payouts; the pool monitor.
 - ``machines``: what a lease's machine should be.
-- ``tax``, ``invoices``, ``documents``, ``books``, ``journals``, ``exports``: invoices and
-  the books.
+- ``tax``, ``invoices``, ``numbering``, ``documents``, ``books``, ``journals``, ``exports``:
+  invoices (their numbers and integrity) and the books.
 - ``bip21``, ``views``: payment URIs, and records as the JSON shapes both faces show.
 """

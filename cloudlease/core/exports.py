@@ -69,12 +69,39 @@ def build_entries(tz: ZoneInfo, *, requests: Iterable[PaymentRequest],
     that did not settle (``unsettled``), sweeps and refunds (``transfers``, with the
     requests they refund) and the VAT of issued ``invoices`` (in ``period`` when given),
     oldest first."""
-    window = period_bounds(period, tz) if period else None
-
-    def inside(when: datetime | None) -> bool:
-        return when is not None and (window is None or window[0] <= when < window[1])
-
+    window = _Window(period_bounds(period, tz) if period else None)
     contributions = [c for c in contributions if c.status == "settled"]
+    entries, paid_ids = _payments(requests, leases, contributions, window, tz)
+    entries += _receipts(unsettled, leases, window, tz)
+    entries += _transfers(transfers, transfer_requests or {}, window, tz)
+    entries += _vat(invoices, window, tz)
+    entries += [_contribution(c, tz) for c in contributions  # not paid with a request above
+                if c.request not in paid_ids and window.inside(c.settled_at)]
+    entries += _payouts(payouts, period, tz)
+    entries.sort(key=lambda e: (e.date, e.at, _num(e.id), e.id))
+    return entries
+
+
+class _Window:
+    """The period exported, as UTC bounds (None: everything)."""
+
+    def __init__(self, bounds: tuple[datetime, datetime] | None) -> None:
+        self.bounds = bounds
+
+    def inside(self, when: datetime | None) -> bool:
+        return when is not None and (self.bounds is None
+                                     or self.bounds[0] <= when < self.bounds[1])
+
+    def holds_end(self, when: datetime) -> bool:
+        """An entry dated at a period's end (VAT) belongs to that period."""
+        return self.bounds is None or self.inside(when - _SECOND)
+
+
+def _payments(requests: Iterable[PaymentRequest], leases: Mapping[str, Lease],
+              contributions: list[Contribution], window: _Window, tz: ZoneInfo
+              ) -> tuple[list[Entry], set[str]]:
+    """The settled requests of the window: a payment entry for each honoured one (with the
+    contributions it paid for), a receipt for one owed back in full; and the ids paid."""
     by_request: dict[str, list[Contribution]] = {}
     for c in contributions:
         if c.request:
@@ -82,7 +109,7 @@ def build_entries(tz: ZoneInfo, *, requests: Iterable[PaymentRequest],
     entries: list[Entry] = []
     paid_ids = set()
     for req in requests:
-        if req.status != "settled" or not inside(req.settled_at):
+        if req.status != "settled" or not window.inside(req.settled_at):
             continue
         lease = leases.get(req.lease or "")
         if not books.honoured(req):  # settled, but owed back in full
@@ -92,30 +119,39 @@ def build_entries(tz: ZoneInfo, *, requests: Iterable[PaymentRequest],
             continue
         paid_ids.add(req.id)
         entries.append(_payment(req, lease, by_request.get(req.id, []), tz))
+    return entries, paid_ids
+
+
+def _receipts(unsettled: Iterable[PaymentRequest], leases: Mapping[str, Lease],
+              window: _Window, tz: ZoneInfo) -> list[Entry]:
+    """Money on requests that did not settle, first seen in the window."""
+    entries = []
     for req in unsettled:
         lease = leases.get(req.lease or "")
-        if req.status != "settled" and inside(req.seen_at or req.created_at):
+        if req.status != "settled" and window.inside(req.seen_at or req.created_at):
             entry = books.receipt(req, lease.tenant if lease else req.tenant, tz)
             if entry is not None:
                 entries.append(entry)
-    known = transfer_requests or {}
-    for t in transfers:
-        if t.status != "failed" and inside(t.created_at):
-            entries.append(books.transfer(t, known.get(t.request or ""), tz))
-    for inv in invoices:
-        entry = books.vat(inv, tz)
-        if entry is not None and (window is None or inside(entry.at - _SECOND)):
-            entries.append(entry)
-    for c in contributions:
-        if c.request not in paid_ids and inside(c.settled_at):
-            entries.append(_contribution(c, tz))
-    for p in payouts:
-        if period is None or p.period == period:
-            entry = _payout(p, tz)
-            if entry is not None:
-                entries.append(entry)
-    entries.sort(key=lambda e: (e.date, e.at, _num(e.id), e.id))
     return entries
+
+
+def _transfers(transfers: Iterable[Transfer], requests: Mapping[str, PaymentRequest],
+               window: _Window, tz: ZoneInfo) -> list[Entry]:
+    """Sweeps and refunds made in the window (a failed one sent nothing)."""
+    return [books.transfer(t, requests.get(t.request or ""), tz) for t in transfers
+            if t.status != "failed" and window.inside(t.created_at)]
+
+
+def _vat(invoices: Iterable[Invoice], window: _Window, tz: ZoneInfo) -> list[Entry]:
+    """The VAT of issued documents, dated in the window."""
+    entries = (books.vat(inv, tz) for inv in invoices)
+    return [e for e in entries if e is not None and window.holds_end(e.at)]
+
+
+def _payouts(payouts: Iterable[Payout], period: str | None, tz: ZoneInfo) -> list[Entry]:
+    """The payouts of the period (every one without a period), those that pay anyone."""
+    entries = (_payout(p, tz) for p in payouts if period is None or p.period == period)
+    return [e for e in entries if e is not None]
 
 
 _SECOND = timedelta(seconds=1)  # an entry dated at a period's end belongs to that period
@@ -131,7 +167,19 @@ def _payment(req: PaymentRequest, lease: Lease | None, contribs: list[Contributi
     assert req.settled_at is not None
     tenant = lease.tenant if lease is not None else req.tenant
     received = max(req.amount_sats, books.received_sats(req))
-    postings: list[tuple[tuple[str, ...], int]] = books.receipts(req, received)
+    postings = books.receipts(req, received) + _credits(req, tenant, contribs)
+    if received > req.amount_sats:
+        postings.append((OVERPAID, -(received - req.amount_sats)))
+    return Entry(local_day(req.settled_at, tz), req.settled_at, req.id, "payment",
+                 tenant or "anonymous", _payment_text(req, lease),
+                 books.balanced(postings), _payment_meta(req, tenant, contribs))
+
+
+def _credits(req: PaymentRequest, tenant: str | None, contribs: list[Contribution]
+             ) -> list[tuple[tuple[str, ...], int]]:
+    """Where the amount goes: the contributions it paid for, then the rest by purpose
+    (a rental's investment part to the investor, the rental to income)."""
+    postings: list[tuple[tuple[str, ...], int]] = []
     rest = req.amount_sats
     for c in contribs:
         account = investor(c.tenant, "principal") if c.kind == "investment" else DONATIONS
@@ -146,16 +194,22 @@ def _payment(req: PaymentRequest, lease: Lease | None, contribs: list[Contributi
         postings.append((DONATIONS, -rest))
     else:  # invest, topup
         postings.append((investor(tenant, "principal"), -rest))
-    if received > req.amount_sats:
-        postings.append((OVERPAID, -(received - req.amount_sats)))
+    return postings
+
+
+def _payment_text(req: PaymentRequest, lease: Lease | None) -> str:
     if req.purpose in LEASE_PURPOSES:
         plan = lease.plan if lease else "?"
         more = "more " if req.purpose == "extend" else ""
-        text = f"lease {req.lease}: {req.hours or 0} {more}h of {plan}"
-    else:
-        what = {"invest": "investment in", "donate": "donation to",
-                "topup": "top-up investment in"}.get(req.purpose, f"{req.purpose} for")
-        text = f"{what} pool {req.pool or '?'}"
+        return f"lease {req.lease}: {req.hours or 0} {more}h of {plan}"
+    what = {"invest": "investment in", "donate": "donation to",
+            "topup": "top-up investment in"}.get(req.purpose, f"{req.purpose} for")
+    return f"{what} pool {req.pool or '?'}"
+
+
+def _payment_meta(req: PaymentRequest, tenant: str | None, contribs: list[Contribution]
+                  ) -> dict[str, Any]:
+    assert req.settled_at is not None
     meta: dict[str, Any] = {"request": req.id, "settled_at": iso(req.settled_at),
                             "purpose": req.purpose}
     if req.lease:
@@ -172,8 +226,7 @@ def _payment(req: PaymentRequest, lease: Lease | None, contribs: list[Contributi
     if req.flags:
         meta["flags"] = list(req.flags)
     meta["txids"] = list(req.references)
-    return Entry(local_day(req.settled_at, tz), req.settled_at, req.id, "payment",
-                 tenant or "anonymous", text, books.balanced(postings), meta)
+    return meta
 
 
 def _contribution(c: Contribution, tz: ZoneInfo) -> Entry:

@@ -26,25 +26,29 @@ records in, records out). Documents for people are built in ``documents.py``; VA
   total, and is given only when every line has fiat (a line without a locked rate, e.g.
   a plan priced in sats, has none; the document then says why there is no fiat total).
   VAT is computed on the total and split over the lines (``tax.py``).
-- Numbers: each series has its own gapless ledger counter per year of issue (in the
-  operator's zone), assigned only at issue; a credit note is numbered after its invoice
-  (``INV-2026-0007-CN``). A number is never reused, even when its document is voided.
+- Numbers, content hashes and what ``verify`` checks of them: ``numbering.py``.
 - At issue the seller's details (``[operator]``), the buyer's billing details and the VAT
   treatment are frozen into the document and covered by its content hash.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from cloudlease.core.money import btc_text, sats_to_fiat
+from cloudlease.core.numbering import (  # noqa: F401 - re-exported: callers know them from here
+    SERIES,
+    _ref_key,
+    content_sha256,
+    counter_key,
+    credit_note_number,
+    invoice_problems,
+    make_number,
+)
 from cloudlease.core.periods import (  # noqa: F401 - re-exported: callers know them from here
     _iso,
     check_period,
@@ -57,10 +61,8 @@ from cloudlease.core.periods import (  # noqa: F401 - re-exported: callers know 
     rate_text,
     zone,
 )
-from cloudlease.model import Contribution, Invoice, InvoiceStatus, Lease, PaymentRequest, Payout
+from cloudlease.model import Contribution, Lease, PaymentRequest, Payout
 
-_NUMBER = re.compile(r"^(INV|STM|CST)-(\d{4})-(\d{4,})$")
-SERIES = {"invoice": "INV", "statement": "STM", "contributions": "CST"}
 CONTRIBUTION_KINDS = frozenset({"investment", "donation", "payout"})
 LEASE_PURPOSES = ("rent", "extend")
 _ZERO_DECIMAL_CURRENCIES = {"JPY", "KRW", "CLP", "ISK", "VND", "UGX", "XAF", "XOF", "PYG"}
@@ -180,41 +182,68 @@ def build_lines(tenant: str | None, period: str, tz: ZoneInfo, *,
     """The lines of ``tenant``'s document of ``kind`` for ``period``: ``invoice``, their
     settled rentals and extensions; ``contributions``, their contributions and payout
     credits. ``tenant`` None: the anonymous-sales statement (rentals summed per day)."""
-    start, end = period_bounds(period, tz)
-    lines: list[tuple[tuple, dict[str, Any]]] = []
-    backed = {c.request for c in contributions if c.status == "settled" and c.request}
-    rentals = kind != "contributions"
+    bounds = period_bounds(period, tz)
+    rentals = _rentals(tenant, requests, leases, bounds)
+    lines: list[tuple[tuple, dict[str, Any]]]
+    if kind != "contributions":
+        lines = [((req.settled_at, 0, req.id), lease_line(req, lease, covers.get(req.id), tz))
+                 for req, lease in rentals]
+    elif tenant is None:
+        lines = []  # anonymous buyers have no contribution statement
+    else:
+        lines = _contribution_lines(tenant, period, bounds, rentals, contributions, payouts,
+                                    request_by_id, tz)
+    lines.sort(key=lambda item: (item[0][0], item[0][1], _ref_key(item[0][2])))
+    out = [line for _, line in lines]
+    return out if tenant is not None else sales_lines(out)
+
+
+def _rentals(tenant: str | None, requests: Iterable[PaymentRequest],
+             leases: Mapping[str, Lease], bounds: tuple[datetime, datetime]
+             ) -> Iterator[tuple[PaymentRequest, Lease | None]]:
+    """``tenant``'s rentals and extensions settled in the period, each with its lease."""
+    start, end = bounds
     for req in requests:
         if req.status != "settled" or req.settled_at is None or req.purpose not in \
                 LEASE_PURPOSES or not start <= req.settled_at < end:
             continue
         lease = leases.get(req.lease or "")
-        if (lease.tenant if lease else req.tenant) != tenant:
-            continue
-        if rentals:
-            lines.append(((req.settled_at, 0, req.id),
-                          lease_line(req, lease, covers.get(req.id), tz)))
-        elif req.invest_sats and req.id not in backed and tenant is not None:
-            # an investment paid with a rental but with no contribution record (yet)
-            line = {"kind": "investment", "ref": req.id, "date": local_day(req.settled_at, tz),
-                    "description": "Investment paid together with a rental",
-                    "sats": req.invest_sats, "settled_at": iso(req.settled_at),
-                    **_fiat_fields(req.invest_sats, req), "txids": list(req.references),
-                    "paid_by": payment_refs(req)}
-            lines.append(((req.settled_at, 1, req.id), line))
-    if tenant is not None and not rentals:
-        for c in contributions:
-            if c.tenant == tenant and c.status == "settled" and c.settled_at is not None \
-                    and start <= c.settled_at < end:
-                lines.append(((c.settled_at, 2, c.id),
-                              contribution_line(c, request_by_id.get(c.request or ""), tz)))
-        for p in payouts:
-            if p.period == period and p.shares.get(tenant, 0):
-                lines.append(((end - timedelta(seconds=1), 3, p.id),
-                              payout_line(p, tenant, period, end)))
-    lines.sort(key=lambda item: (item[0][0], item[0][1], _ref_key(item[0][2])))
-    out = [line for _, line in lines]
-    return out if tenant is not None else sales_lines(out)
+        if (lease.tenant if lease else req.tenant) == tenant:
+            yield req, lease
+
+
+def _contribution_lines(tenant: str, period: str, bounds: tuple[datetime, datetime],
+                        rentals: Iterable[tuple[PaymentRequest, Lease | None]],
+                        contributions: Iterable[Contribution], payouts: Iterable[Payout],
+                        request_by_id: Mapping[str, PaymentRequest], tz: ZoneInfo
+                        ) -> list[tuple[tuple, dict[str, Any]]]:
+    """A contribution statement's lines, with their sort keys: investments paid with a
+    rental that have no contribution record (yet), the tenant's settled contributions of
+    the period, and the consideration their pools paid them for it (credits)."""
+    end = bounds[1]
+    backed = {c.request for c in contributions if c.status == "settled" and c.request}
+    lines = [((req.settled_at, 1, req.id), _rental_investment_line(req, tz))
+             for req, _ in rentals if req.invest_sats and req.id not in backed]
+    lines += [((c.settled_at, 2, c.id),
+               contribution_line(c, request_by_id.get(c.request or ""), tz))
+              for c in contributions if c.tenant == tenant and _settled_in(c, bounds)]
+    lines += [((end - timedelta(seconds=1), 3, p.id), payout_line(p, tenant, period, end))
+              for p in payouts if p.period == period and p.shares.get(tenant, 0)]
+    return lines
+
+
+def _settled_in(c: Contribution, bounds: tuple[datetime, datetime]) -> bool:
+    return c.status == "settled" and c.settled_at is not None and \
+        bounds[0] <= c.settled_at < bounds[1]
+
+
+def _rental_investment_line(req: PaymentRequest, tz: ZoneInfo) -> dict[str, Any]:
+    assert req.settled_at is not None
+    return {"kind": "investment", "ref": req.id, "date": local_day(req.settled_at, tz),
+            "description": "Investment paid together with a rental",
+            "sats": req.invest_sats, "settled_at": iso(req.settled_at),
+            **_fiat_fields(req.invest_sats, req), "txids": list(req.references),
+            "paid_by": payment_refs(req)}
 
 
 def sales_lines(lines: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -247,11 +276,6 @@ def sales_lines(lines: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             del g["fiat"], g["currency"]
         out.append(g)
     return out
-
-
-def _ref_key(ref: str) -> tuple[int, str]:
-    digits = ref.rpartition("-")[2]
-    return (int(digits) if digits.isdigit() else -1, ref)
 
 
 def credit_lines(lines: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -296,108 +320,3 @@ def totals(lines: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
 
 def signed_btc(sats: int) -> str:
     return btc_text(sats) if sats >= 0 else "-" + btc_text(-sats)
-
-
-# -- numbering and integrity ----------------------------------------------------------
-def counter_key(kind: str, year: int) -> str:
-    return f"{kind}_{year}"
-
-
-def make_number(kind: str, year: int, n: int) -> str:
-    return f"{SERIES[kind]}-{year}-{n:04d}"
-
-
-def credit_note_number(number: str) -> str:
-    return f"{number}-CN"
-
-
-def content_sha256(inv: Invoice) -> str:
-    """SHA-256 of what an issued document says (not its later void status): number,
-    parties, period, lines, VAT and totals."""
-    body = {"id": inv.id, "kind": inv.kind, "number": inv.number, "tenant": inv.tenant,
-            "period": inv.period, "issued_at": inv.issued_at, "lines": list(inv.lines),
-            "total_sats": inv.total_sats, "credit_note_for": inv.credit_note_for}
-    for key in ("seller", "buyer", "tax"):  # frozen at issue (absent from older documents)
-        if getattr(inv, key):
-            body[key] = getattr(inv, key)
-    text = json.dumps(_canonical(body), sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _canonical(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _canonical(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_canonical(v) for v in value]
-    if isinstance(value, datetime):
-        return iso(value)
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    return value
-
-
-def invoice_problems(all_invoices: Iterable[Invoice], counters: Mapping[str, int]
-                     ) -> list[str]:
-    """What is wrong with the ledger's invoices (for ``verify``): an issued document whose
-    content no longer matches its hash, totals that are not the sum of the lines, numbers
-    that repeat or leave a gap in their series, and broken credit-note links."""
-    problems: list[str] = []
-    numbers: dict[str, str] = {}
-    series: dict[tuple[str, int], set[int]] = {}
-    all_invoices = list(all_invoices)
-    by_number = {inv.number: inv for inv in all_invoices if inv.number}
-    for inv in sorted(all_invoices, key=lambda i: _ref_key(i.id)):
-        name = f"invoice {inv.id}" + (f" ({inv.number})" if inv.number else "")
-        try:
-            line_sum = sum(int(line["sats"]) for line in inv.lines)
-        except (KeyError, TypeError, ValueError):
-            problems.append(f"{name} has a line without a whole number of sats")
-            line_sum = None
-        if line_sum is not None and line_sum != inv.total_sats:
-            problems.append(f"{name} total {inv.total_sats} sat is not the sum of its lines "
-                            f"({line_sum} sat)")
-        if inv.status == InvoiceStatus.DRAFT:
-            if inv.number or inv.content_sha256:
-                problems.append(f"{name} is a draft but carries a number or content hash")
-            continue
-        if not inv.number or inv.issued_at is None or not inv.content_sha256:
-            problems.append(f"{name} is {inv.status.value} without a number, issue time or "
-                            "content hash")
-            continue
-        if content_sha256(inv) != inv.content_sha256:
-            problems.append(f"{name} was changed after it was issued (content hash differs)")
-        if inv.number in numbers:
-            problems.append(f"number {inv.number} is used by both {numbers[inv.number]} and "
-                            f"{inv.id}")
-        numbers[inv.number] = inv.id
-        if inv.kind == "credit_note":
-            orig = by_number.get(inv.credit_note_for or "")
-            if orig is None or inv.number != credit_note_number(orig.number or ""):
-                problems.append(f"credit note {inv.number} does not refer to an invoice "
-                                f"({inv.credit_note_for!r})")
-            elif orig.status != InvoiceStatus.VOID:
-                problems.append(f"credit note {inv.number} cancels {orig.number}, which is not "
-                                "void")
-            continue
-        m = _NUMBER.match(inv.number)
-        if not m or m.group(1) != SERIES.get(inv.kind):
-            problems.append(f"{name} has a malformed number")
-            continue
-        series.setdefault((inv.kind, int(m.group(2))), set()).add(int(m.group(3)))
-        if inv.status == InvoiceStatus.VOID and credit_note_number(inv.number) not in by_number:
-            problems.append(f"{name} is void but has no credit note")
-    for key in counters:
-        kind, _, year = key.partition("_")
-        if kind in SERIES and year.isdigit():
-            series.setdefault((kind, int(year)), set())
-    for (kind, year), used in sorted(series.items()):
-        counter = counters.get(counter_key(kind, year), 0)
-        if used and max(used) > counter:
-            problems.append(f"{kind} counter for {year} is {counter} but "
-                            f"{make_number(kind, year, max(used))} exists")
-        missing = sorted(set(range(1, counter + 1)) - used)
-        if missing:
-            problems.append(f"{len(missing)} {kind} number(s) of {year} missing (gapless "
-                            f"numbering broken), e.g. {make_number(kind, year, missing[0])}")
-    return problems

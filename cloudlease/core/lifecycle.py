@@ -8,22 +8,11 @@ confirm within the monitoring window (counted from when the chain first saw it).
 after expiry: never activated automatically — the operator decides with ``pay accept``),
 ``reorged``, ``refund_due`` and ``unhonoured``.
 
-Observations are ordered. Each chain answer is an ``Observation``: the tip it was taken at
-(height, hash) and when. A request records the tip of the last observation applied, and
-``order`` ranks a new one against it: an answer asked for earlier, or at a lower tip
-without a reorg, is ``stale`` and changes nothing; one at the same tip may move the
-request forward but backwards only when the chain shows why (a transaction not seen
-before: a replacement). A real reorg is recognised by the recorded tip hash having left
-the best chain (``Observation.orphaned``, asked in the same look), or another block at the
-same height seen later; such an answer is ``newer`` whatever its height.
-
-Speed policy: an output counts once it has ``confirmations`` confirmations. 0-conf only
-when the request's amount *and* what arrived are at most ``zero_conf_max_sats`` and the
-transaction does not signal RBF; otherwise at least one confirmation, whatever the policy.
-Replaced or double-spent transactions are gone from what the backend reports, so they
-never count. A reorg that drops a settled payment below the policy moves the request back
-to ``processing`` and it stays there while its transaction is known; a re-confirmation
-settles it again (the hours are never applied twice) and restores the lease.
+Which look at the chain counts and when an output counts (ordered observations, the
+speed policy) are the rules of ``observations.py``. A reorg that drops a settled payment
+below the policy moves the request back to ``processing`` and it stays there while its
+transaction is known; a re-confirmation settles it again (the hours are never applied
+twice) and restores the lease.
 
 Late: decided by when the chain first saw the payments that covered the amount
 (``Received.first_seen``), not when the tool looked. Where a backend gives no first-seen
@@ -41,8 +30,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 
+from cloudlease.core.observations import (  # noqa: F401 - re-exported: callers know them here
+    Observation,
+    Order,
+    Policy,
+    needed_confirmations,
+    order,
+)
 from cloudlease.model import Lease, LeaseStatus, PaymentRequest, RequestFlag, RequestStatus
 from cloudlease.model.chain import Received
 
@@ -57,83 +52,12 @@ _RANK = {RequestStatus.NEW: 0, RequestStatus.PROCESSING: 1, RequestStatus.SETTLE
 
 
 @dataclass(frozen=True)
-class Policy:
-    """How sure a payment must be before it counts.
-
-    Attributes:
-        confirmations: confirmations each output needs (0, 1, 2, 6...).
-        zero_conf_max_sats: requests (and payments) up to this amount may settle
-            unconfirmed (no RBF); above it at least one confirmation.
-        monitoring: how long after it was first seen a payment may take to confirm.
-    """
-
-    confirmations: int = 1
-    zero_conf_max_sats: int = 0
-    monitoring: timedelta = timedelta(hours=24)
-
-
-@dataclass(frozen=True)
 class Event:
     """Something hooks hear about: ``payment_processing``, ``lease_active``, ..."""
 
     name: str
     subject: str  # the request or lease id
     data: dict
-
-
-@dataclass(frozen=True)
-class Observation:
-    """One look at the chain: the tip it was taken at, and when.
-
-    Attributes:
-        height: tip height, read *before* the addresses were listed.
-        taken_at: the clock just before the chain was asked.
-        hash: tip block hash, where the backend gives it.
-        orphaned: block hashes (requests' recorded tips) that the backend said are no
-            longer in its best chain when asked in this look: evidence of a reorg.
-    """
-
-    height: int
-    taken_at: datetime
-    hash: str | None = None
-    orphaned: frozenset[str] = frozenset()
-
-
-class Order(StrEnum):
-    """How an observation ranks against the last one a request recorded."""
-
-    NEWER = "newer"  # later tip, or the chain reorganised since: authoritative
-    SAME = "same"  # same tip: forward moves only, backwards only with chain evidence
-    STALE = "stale"  # taken before what was recorded: changes nothing
-
-
-def order(req: PaymentRequest, obs: Observation) -> Order:
-    """Rank ``obs`` against the observation ``req`` last recorded. Pure."""
-    if req.observed_height is None or req.observed_at is None:
-        return Order.NEWER
-    if obs.taken_at < req.observed_at:
-        return Order.STALE  # asked before the recorded answer was asked
-    if req.observed_hash is not None and req.observed_hash in obs.orphaned:
-        return Order.NEWER  # the tip it recorded left the best chain: a reorg since
-    if obs.height < req.observed_height:
-        return Order.STALE  # a lagging server, or an answer from before a block
-    if obs.height > req.observed_height:
-        return Order.NEWER
-    if obs.hash and req.observed_hash and obs.hash != req.observed_hash \
-            and obs.taken_at > req.observed_at:
-        return Order.NEWER  # another block at the same height, seen later: a reorg
-    return Order.SAME
-
-
-def needed_confirmations(req: PaymentRequest, out: Received, policy: Policy,
-                         paid: int | None = None) -> int:
-    """Confirmations ``out`` needs. 0 only when both the request's amount and what
-    arrived in all (``paid``) are within the zero-conf cap and ``out`` does not signal
-    RBF; then never more than the policy, and never less than 1 otherwise."""
-    within_cap = max(req.amount_sats, paid or 0) <= policy.zero_conf_max_sats
-    if within_cap and not out.rbf:
-        return 0
-    return max(1, policy.confirmations)
 
 
 def _flags(flags: Sequence[str], add: Iterable[str] = (), drop: Iterable[str] = ()) -> tuple:
@@ -210,12 +134,33 @@ def _backwards(before: PaymentRequest, after: PaymentRequest) -> bool:
 
 def _judge(req: PaymentRequest, outputs: Sequence[Received], obs: Observation,
            now: datetime, policy: Policy) -> tuple[PaymentRequest, list[Event]]:
+    """One look, in phases: the amounts the chain shows now (whatever the status), then the
+    status from where the request stood: invalid stays; expired stays unless the chain saw
+    the payment in time; new is paid or expires; a paid request settles, waits, goes back
+    or becomes invalid."""
+    new = _amounts(req, outputs, obs, now, policy)
+    if req.status == RequestStatus.INVALID:
+        return new, []  # terminal; the amounts still show money that arrived later
+    if req.status == RequestStatus.EXPIRED:
+        new = _expired(req, new, outputs)
+        if new.status == RequestStatus.EXPIRED:
+            return new, []
+    if new.status == RequestStatus.NEW:
+        new = _new(req, new, outputs, now, policy)
+        if new.status != RequestStatus.PROCESSING:
+            return new, []
+    return _paid(req, new, now, policy)
+
+
+def _amounts(req: PaymentRequest, outputs: Sequence[Received], obs: Observation,
+             now: datetime, policy: Policy) -> PaymentRequest:
+    """Sats paid and confirmed (as the policy asks), the transactions, when a payment was
+    first seen, and the ``partial`` / ``overpaid`` flags."""
     paid = sum(o.sats for o in outputs)
     confirmed = sum(o.sats for o in outputs
                     if o.confirmations(obs.height) >= needed_confirmations(req, o, policy, paid))
-    txids = tuple(sorted({o.txid for o in outputs}))
-    events: list[Event] = []
-    new = req.replace(paid_sats=paid, confirmed_sats=confirmed, txids=txids)
+    new = req.replace(paid_sats=paid, confirmed_sats=confirmed,
+                      txids=tuple(sorted({o.txid for o in outputs})))
     if paid:
         first = min((o.first_seen for o in outputs if o.first_seen is not None),
                     default=obs.taken_at)
@@ -226,66 +171,76 @@ def _judge(req: PaymentRequest, outputs: Sequence[Received], obs: Observation,
     amount = req.amount_sats
     size_flags = ([Flag.PARTIAL] if 0 < paid < amount else []) + \
         ([Flag.OVERPAID] if paid > amount else [])
-    new = new.replace(flags=_flags(new.flags, size_flags, drop=(Flag.PARTIAL, Flag.OVERPAID)))
-    accepted = Flag.ACCEPTED in new.flags
+    return new.replace(flags=_flags(new.flags, size_flags, drop=(Flag.PARTIAL, Flag.OVERPAID)))
 
-    if req.status == RequestStatus.INVALID:
-        return new, events  # terminal; the amounts still show money that arrived later
-    status = req.status
-    if status == RequestStatus.EXPIRED:
-        when = paid_at(new, outputs, strict=True) if paid >= amount else None
-        if accepted or req.closed_reason not in WINDOW_REASONS or when is None or \
-                is_late(req, when):
-            if paid > req.paid_sats:
-                new = new.replace(flags=_flags(new.flags, [Flag.LATE]))
-            if paid >= amount and new.paid_at is None:
-                new = new.replace(paid_at=when or paid_at(req, outputs))
-            return new, events
-        # the chain saw it in time (a look after expiry had missed it): not late
-        new = new.replace(status=RequestStatus.NEW, closed_reason=None,
-                          flags=_flags(new.flags, drop=[Flag.LATE]))
-        status = RequestStatus.NEW
-    if status == RequestStatus.NEW:
-        if paid >= amount:
-            was_settled = req.settled_at is not None  # the same money, back after a reorg
-            when = paid_at(req, outputs)
-            new = new.replace(paid_at=req.paid_at if was_settled and req.paid_at else when)
-            if not was_settled and not accepted and is_late(req, when):
-                return new.replace(status=RequestStatus.EXPIRED,
-                                   flags=_flags(new.flags, [Flag.LATE]),
-                                   closed_reason=PAID_LATE), events
-            new = new.replace(status=RequestStatus.PROCESSING)
-        elif req.settled_at is not None:
-            # a payment that had settled vanished (double-spent after a reorg): its
-            # window was met, so not expired; invalid once the monitoring window is over
-            if now > (req.first_seen_at or now) + policy.monitoring:
-                return new.replace(status=RequestStatus.INVALID,
-                                   closed_reason="its payment vanished after it had settled"
-                                   ), events
-            return new, events
-        elif now > req.expires_at:
-            reason = UNDERPAID if paid else NOT_PAID
-            return new.replace(status=RequestStatus.EXPIRED, closed_reason=reason), events
-        else:
-            return new, events
-    # processing or settled (or just paid)
+
+def _expired(req: PaymentRequest, new: PaymentRequest, outputs: Sequence[Received]
+             ) -> PaymentRequest:
+    """An expired request stays expired, money arriving now flagged ``late``, unless its
+    window closed it and the chain saw the full payment in time (a look after expiry had
+    missed it): then it is new again."""
+    paid, amount = new.paid_sats, req.amount_sats
+    when = paid_at(new, outputs, strict=True) if paid >= amount else None
+    if Flag.ACCEPTED in new.flags or req.closed_reason not in WINDOW_REASONS or \
+            when is None or is_late(req, when):
+        if paid > req.paid_sats:
+            new = new.replace(flags=_flags(new.flags, [Flag.LATE]))
+        if paid >= amount and new.paid_at is None:
+            new = new.replace(paid_at=when or paid_at(req, outputs))
+        return new
+    return new.replace(status=RequestStatus.NEW, closed_reason=None,
+                       flags=_flags(new.flags, drop=[Flag.LATE]))
+
+
+def _new(req: PaymentRequest, new: PaymentRequest, outputs: Sequence[Received],
+         now: datetime, policy: Policy) -> PaymentRequest:
+    """A new request paid in full is processing (expired and ``late`` when the chain first
+    saw the money after the window); short, it expires with its window, or (a settled
+    payment that vanished) becomes invalid after the monitoring window."""
+    if new.paid_sats >= req.amount_sats:
+        was_settled = req.settled_at is not None  # the same money, back after a reorg
+        when = paid_at(req, outputs)
+        new = new.replace(paid_at=req.paid_at if was_settled and req.paid_at else when)
+        if not was_settled and Flag.ACCEPTED not in new.flags and is_late(req, when):
+            return new.replace(status=RequestStatus.EXPIRED,
+                               flags=_flags(new.flags, [Flag.LATE]), closed_reason=PAID_LATE)
+        return new.replace(status=RequestStatus.PROCESSING)
+    if req.settled_at is not None:
+        # a payment that had settled vanished (double-spent after a reorg): its window
+        # was met, so not expired; invalid once the monitoring window is over
+        if now > (req.first_seen_at or now) + policy.monitoring:
+            return new.replace(status=RequestStatus.INVALID,
+                               closed_reason="its payment vanished after it had settled")
+        return new
+    if now > req.expires_at:
+        return new.replace(status=RequestStatus.EXPIRED,
+                           closed_reason=UNDERPAID if new.paid_sats else NOT_PAID)
+    return new
+
+
+def _paid(req: PaymentRequest, new: PaymentRequest, now: datetime, policy: Policy
+          ) -> tuple[PaymentRequest, list[Event]]:
+    """A request paid in full (processing, settled, or just paid): settled once the
+    confirmed sats cover it; back to new when a replacement or double-spend took money
+    away, to processing when a reorg took confirmations; invalid when it did not confirm
+    within the monitoring window."""
+    paid, amount = new.paid_sats, req.amount_sats
     if paid < amount:
         # a replacement or double-spend took money away: back to new (BTCPay), partial
         add = ([Flag.PARTIAL] if paid else []) + ([Flag.REORGED] if req.settled_at else [])
-        return new.replace(status=RequestStatus.NEW, flags=_flags(new.flags, add)), events
-    if confirmed >= amount:
+        return new.replace(status=RequestStatus.NEW, flags=_flags(new.flags, add)), []
+    if new.confirmed_sats >= amount:
         if req.status != RequestStatus.SETTLED:
-            new = new.replace(status=RequestStatus.SETTLED,
-                              settled_at=req.settled_at or now)
-        return new, events
+            new = new.replace(status=RequestStatus.SETTLED, settled_at=req.settled_at or now)
+        return new, []
     if req.status == RequestStatus.SETTLED:  # a reorg took confirmations away
         return new.replace(status=RequestStatus.PROCESSING,
-                           flags=_flags(new.flags, [Flag.REORGED])), events
+                           flags=_flags(new.flags, [Flag.REORGED])), []
     if req.settled_at is None and now > (new.first_seen_at or now) + policy.monitoring:
         return new.replace(status=RequestStatus.INVALID,
-                           closed_reason="not confirmed within the monitoring window"), events
-    if req.status != RequestStatus.PROCESSING:
-        events.append(Event("payment_processing", req.id, {}))
+                           closed_reason="not confirmed within the monitoring window"), []
+    events = [] if req.status == RequestStatus.PROCESSING else [
+        Event("payment_processing", req.id, {})]
     return new.replace(status=RequestStatus.PROCESSING), events
 
 
@@ -327,64 +282,82 @@ def apply_request(lease: Lease, before: PaymentRequest, after: PaymentRequest,
     ``can_reopen``: whether the lease's pool has room for it again (not throttled, a
     free slot) — needed to bring back a lease that expired or ended. A settlement that
     cannot be delivered flags the request ``unhonoured`` with a refund due."""
-    events: list[Event] = []
-    if after.purpose == "rent" and before.status == RequestStatus.EXPIRED and \
-            after.status in (RequestStatus.PROCESSING, RequestStatus.SETTLED) and \
-            lease.status == LeaseStatus.EXPIRED and lease.requests[:1] == (after.id,) and \
-            Flag.ACCEPTED not in after.flags:
+    if _paid_in_time_after_all(lease, before, after):
         if not can_reopen:
             return lease, _unhonoured(after, f"lease {lease.id} expired and its pool has no "
-                                             "room for it now"), events
+                                             "room for it now"), []
         # its payment was on time after all (a look after expiry had missed it)
         lease = lease.replace(status=LeaseStatus.AWAITING_PAYMENT, closed_at=None,
                               note=f"payment {after.id} was first seen in time")
-    first_settlement = after.status == RequestStatus.SETTLED and before.settled_at is None
-    if first_settlement and after.hours:
-        paid_hours = lease.paid_hours + after.hours
-        if lease.status == LeaseStatus.AWAITING_PAYMENT:
-            lease = lease.replace(status=LeaseStatus.ACTIVE, starts_at=now,
-                                  paid_hours=paid_hours,
-                                  ends_at=now + timedelta(hours=paid_hours))
-            events.append(Event("lease_active", lease.id, {}))
-        elif lease.status in (LeaseStatus.ACTIVE, LeaseStatus.SUSPENDED) and \
-                lease.starts_at is not None:
-            lease = lease.replace(paid_hours=paid_hours,
-                                  ends_at=lease.starts_at + timedelta(hours=paid_hours))
-        elif lease.status == LeaseStatus.ENDED and lease.starts_at is not None and \
-                lease.ends_at is not None and can_reopen:
-            # paid after its end: it runs again from now for the hours bought; like a
-            # suspension, the time it was off is not counted (starts_at moves with it)
-            gap = max(timedelta(0), now - lease.ends_at)
-            starts = lease.starts_at + gap
-            lease = lease.replace(status=LeaseStatus.ACTIVE, closed_at=None,
-                                  paid_hours=paid_hours, starts_at=starts,
-                                  ends_at=starts + timedelta(hours=paid_hours),
-                                  note=f"reopened: {after.id} settled after the lease ended")
-            events.append(Event("lease_active", lease.id, {"reopened": True}))
-        else:
-            return lease, _unhonoured(after, f"lease {lease.id} is {lease.status.value}"
-                                      + (" and its pool has no room for it now"
-                                         if lease.status == LeaseStatus.ENDED else "")), events
-        return lease, after, events
+    if after.status == RequestStatus.SETTLED and before.settled_at is None and after.hours:
+        return _add_hours(lease, after, now, can_reopen)
+    return _follow(lease, before, after, now)
+
+
+def _paid_in_time_after_all(lease: Lease, before: PaymentRequest, after: PaymentRequest
+                            ) -> bool:
+    """The first request of an expired lease, expired itself, is paid after all (the
+    chain saw it in time), and not by the operator's ``pay accept``."""
+    return after.purpose == "rent" and before.status == RequestStatus.EXPIRED and \
+        after.status in (RequestStatus.PROCESSING, RequestStatus.SETTLED) and \
+        lease.status == LeaseStatus.EXPIRED and lease.requests[:1] == (after.id,) and \
+        Flag.ACCEPTED not in after.flags
+
+
+def _add_hours(lease: Lease, after: PaymentRequest, now: datetime, can_reopen: bool
+               ) -> tuple[Lease, PaymentRequest, list[Event]]:
+    """A first settlement buys its hours: a lease awaiting payment starts now, a running
+    (or suspended) one ends later, an ended one runs again when its pool has room; any
+    other lease cannot take them and the request is unhonoured."""
+    paid_hours = lease.paid_hours + (after.hours or 0)
+    if lease.status == LeaseStatus.AWAITING_PAYMENT:
+        lease = lease.replace(status=LeaseStatus.ACTIVE, starts_at=now, paid_hours=paid_hours,
+                              ends_at=now + timedelta(hours=paid_hours))
+        return lease, after, [Event("lease_active", lease.id, {})]
+    if lease.status in (LeaseStatus.ACTIVE, LeaseStatus.SUSPENDED) and \
+            lease.starts_at is not None:
+        return lease.replace(paid_hours=paid_hours,
+                             ends_at=lease.starts_at + timedelta(hours=paid_hours)), after, []
+    if lease.status == LeaseStatus.ENDED and lease.starts_at is not None and \
+            lease.ends_at is not None and can_reopen:
+        # paid after its end: it runs again from now for the hours bought; like a
+        # suspension, the time it was off is not counted (starts_at moves with it)
+        gap = max(timedelta(0), now - lease.ends_at)
+        starts = lease.starts_at + gap
+        lease = lease.replace(status=LeaseStatus.ACTIVE, closed_at=None,
+                              paid_hours=paid_hours, starts_at=starts,
+                              ends_at=starts + timedelta(hours=paid_hours),
+                              note=f"reopened: {after.id} settled after the lease ended")
+        return lease, after, [Event("lease_active", lease.id, {"reopened": True})]
+    return lease, _unhonoured(after, f"lease {lease.id} is {lease.status.value}"
+                              + (" and its pool has no room for it now"
+                                 if lease.status == LeaseStatus.ENDED else "")), []
+
+
+def _follow(lease: Lease, before: PaymentRequest, after: PaymentRequest, now: datetime
+            ) -> tuple[Lease, PaymentRequest, list[Event]]:
+    """The lease follows a request that buys no new hours: a settlement back after a reorg
+    restores it (the time it was off given back), a reorg that took the settlement away
+    suspends it, and a rental request that expired or became invalid expires it."""
     if after.status == RequestStatus.SETTLED and lease.status == LeaseStatus.SUSPENDED \
             and lease.note and lease.note.startswith("reorg"):
         off = now - (lease.suspended_at or now)  # give back the time it was off
         return lease.replace(status=LeaseStatus.ACTIVE, note=None, suspended_at=None,
                              starts_at=lease.starts_at + off if lease.starts_at else None,
                              ends_at=lease.ends_at + off if lease.ends_at else None
-                             ), after, events
+                             ), after, []
     if before.status == RequestStatus.SETTLED and after.status != RequestStatus.SETTLED \
             and lease.status == LeaseStatus.ACTIVE:
         return lease.replace(status=LeaseStatus.SUSPENDED, suspended_at=now,
                              note=f"reorg: payment {after.id} lost its confirmations"
-                             ), after, events
+                             ), after, []
     if after.purpose == "rent" and lease.status == LeaseStatus.AWAITING_PAYMENT and \
             after.status in (RequestStatus.EXPIRED, RequestStatus.INVALID) and \
             before.status != after.status:
         lease = lease.replace(status=LeaseStatus.EXPIRED, closed_at=now,
                               note=after.closed_reason)
-        events.append(Event("lease_expired", lease.id, {"reason": after.closed_reason}))
-    return lease, after, events
+        return lease, after, [Event("lease_expired", lease.id, {"reason": after.closed_reason})]
+    return lease, after, []
 
 
 def _unhonoured(req: PaymentRequest, why: str) -> PaymentRequest:

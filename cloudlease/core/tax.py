@@ -199,28 +199,39 @@ def apply(lines: Iterable[Mapping[str, Any]], treatment: Treatment | None,
     out = [{k: v for k, v in line.items() if k not in _TAX_FIELDS} for line in lines]
     if treatment is None or treatment.kind != STANDARD or treatment.rate is None:
         return out
-    rate = treatment.rate
-    taxed = [i for i, line in enumerate(out) if line["kind"] in TAXED_KINDS]
-    gross = {i: int(out[i]["sats"]) for i in taxed}
+    # the lines taxed, by their index: the index names each line's share in ``split``
+    # (ties in the remainders go by that name)
+    taxed = {str(i): line for i, line in enumerate(out) if line["kind"] in TAXED_KINDS}
+    _split_sats(taxed, treatment.rate)
+    if taxed and all("fiat" in line for line in taxed.values()) and \
+            len({line.get("currency") for line in taxed.values()}) == 1:
+        _split_fiat(taxed, treatment.rate, minor_units)
+    return out
+
+
+def _split_sats(taxed: dict[str, dict[str, Any]], rate: Decimal) -> None:
+    """VAT on the sats total, split over the taxed lines (largest remainder)."""
+    gross = {i: int(line["sats"]) for i, line in taxed.items()}
     if any(g < 0 for g in gross.values()):
         raise ValueError("tax is computed on an invoice's own lines, never on negated ones")
     total_tax = int(vat_part(Decimal(sum(gross.values())), rate, 0))
-    shares = split(total_tax, {str(i): g for i, g in gross.items()}) if gross else {}
-    for i in taxed:
-        out[i]["tax_sats"] = shares[str(i)]
-        out[i]["net_sats"] = gross[i] - shares[str(i)]
-    currencies = {out[i].get("currency") for i in taxed}
-    if taxed and all("fiat" in out[i] for i in taxed) and len(currencies) == 1:
-        unit = Decimal(1).scaleb(-minor_units)
-        cents = {i: int(Decimal(out[i]["fiat"]) / unit) for i in taxed}
-        total = sum(cents.values())
-        tax_cents = int(vat_part(Decimal(total), rate, 0)) if total >= 0 else 0
-        fshares = split(tax_cents, {str(i): c for i, c in cents.items()})
-        for i in taxed:
-            t = Decimal(fshares[str(i)]) * unit
-            out[i]["tax_fiat"] = format(t, "f")
-            out[i]["net_fiat"] = format(Decimal(out[i]["fiat"]) - t, "f")
-    return out
+    shares = split(total_tax, gross) if gross else {}
+    for i, line in taxed.items():
+        line["tax_sats"] = shares[i]
+        line["net_sats"] = gross[i] - shares[i]
+
+
+def _split_fiat(taxed: dict[str, dict[str, Any]], rate: Decimal, minor_units: int) -> None:
+    """VAT on the fiat total, in the currency's minor units, split over the taxed lines."""
+    unit = Decimal(1).scaleb(-minor_units)
+    cents = {i: int(Decimal(line["fiat"]) / unit) for i, line in taxed.items()}
+    total = sum(cents.values())
+    tax_cents = int(vat_part(Decimal(total), rate, 0)) if total >= 0 else 0
+    shares = split(tax_cents, cents)
+    for i, line in taxed.items():
+        t = Decimal(shares[i]) * unit
+        line["tax_fiat"] = format(t, "f")
+        line["net_fiat"] = format(Decimal(line["fiat"]) - t, "f")
 
 
 _TAX_FIELDS = ("net_sats", "tax_sats", "net_fiat", "tax_fiat")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -169,6 +170,9 @@ def _kind(value: Any) -> str:
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """``value`` as a field of type ``hint``, or LedgerError naming ``where`` and what it
+    should have been: optional fields, arrays and tables item by item, enums by value,
+    scalars by their exact type."""
     origin = typing.get_origin(hint)
     if origin is types.UnionType or origin is typing.Union:
         args = [a for a in typing.get_args(hint) if a is not type(None)]
@@ -176,45 +180,52 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
             return None
         return _coerce(value, args[0], where)
     if origin is tuple:
-        (item,) = typing.get_args(hint)[:1]
-        if not isinstance(value, list | tuple):
-            raise LedgerError(f"{where}: expected an array, got {_kind(value)}")
-        return tuple(_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value))
-    if origin is dict:
-        _, item = typing.get_args(hint)
-        if not isinstance(value, dict):
-            raise LedgerError(f"{where}: expected a table, got {_kind(value)}")
-        return {str(k): _coerce(v, item, f"{where}.{k}") for k, v in value.items()}
-    if hint is dict:
-        if not isinstance(value, dict):
-            raise LedgerError(f"{where}: expected a table, got {_kind(value)}")
-        return value
+        return _coerce_array(value, hint, where)
+    if origin is dict or hint is dict:
+        return _coerce_table(value, hint, where)
     if isinstance(hint, type) and issubclass(hint, StrEnum):
         try:
             return hint(value)
         except ValueError:
             allowed = ", ".join(m.value for m in hint)
             raise LedgerError(f"{where}: {value!r} is not one of {allowed}") from None
-    if hint is bool:
-        if type(value) is not bool:
-            raise LedgerError(f"{where}: expected a boolean, got {_kind(value)}")
+    return _coerce_scalar(value, hint, where)
+
+
+def _coerce_array(value: Any, hint: Any, where: str) -> tuple:
+    (item,) = typing.get_args(hint)[:1]
+    if not isinstance(value, list | tuple):
+        raise LedgerError(f"{where}: expected an array, got {_kind(value)}")
+    return tuple(_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value))
+
+
+def _coerce_table(value: Any, hint: Any, where: str) -> dict:
+    """A ``dict[str, X]`` field item by item; a plain ``dict`` field as it is."""
+    if not isinstance(value, dict):
+        raise LedgerError(f"{where}: expected a table, got {_kind(value)}")
+    if hint is dict:
         return value
-    if hint is int:
-        if type(value) is not int:
-            raise LedgerError(f"{where}: expected an integer, got {_kind(value)}")
-        return value
-    if hint is Decimal:
-        if type(value) is int:
-            return Decimal(value)
-        if not isinstance(value, Decimal) or not value.is_finite():
-            raise LedgerError(f"{where}: expected a decimal number, got {_kind(value)}")
-        return value
-    if hint is datetime:
-        if not isinstance(value, datetime) or value.tzinfo is None:
-            raise LedgerError(f"{where}: expected a UTC date-time, got {_kind(value)}")
-        return value
-    if hint is str:
-        if not isinstance(value, str):
-            raise LedgerError(f"{where}: expected a string, got {_kind(value)}")
-        return value
-    raise TypeError(f"unsupported field type {hint!r}")  # pragma: no cover
+    _, item = typing.get_args(hint)
+    return {str(k): _coerce(v, item, f"{where}.{k}") for k, v in value.items()}
+
+
+#: scalar field types: the test a value must pass, and what the error says it should be
+_SCALARS: dict[Any, tuple[Callable[[Any], bool], str]] = {
+    bool: (lambda v: type(v) is bool, "a boolean"),
+    int: (lambda v: type(v) is int, "an integer"),
+    Decimal: (lambda v: isinstance(v, Decimal) and v.is_finite(), "a decimal number"),
+    datetime: (lambda v: isinstance(v, datetime) and v.tzinfo is not None, "a UTC date-time"),
+    str: (lambda v: isinstance(v, str), "a string"),
+}
+
+
+def _coerce_scalar(value: Any, hint: Any, where: str) -> Any:
+    if hint is Decimal and type(value) is int:
+        return Decimal(value)  # a whole decimal, given as an integer
+    scalar = _SCALARS.get(hint)
+    if scalar is None:  # pragma: no cover - a record declared a type this does not know
+        raise TypeError(f"unsupported field type {hint!r}")
+    test, expected = scalar
+    if not test(value):
+        raise LedgerError(f"{where}: expected {expected}, got {_kind(value)}")
+    return value

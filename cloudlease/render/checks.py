@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from rich.console import Console
 
 from cloudlease.render.console import view
@@ -66,40 +68,58 @@ def _check(c: Console, d: dict, *, stamped: bool = False, quiet: bool = False) -
         for p in d.get("problems", []):
             c.print(f"{stamp}{esc(p)}")
         return
-    sim = " [yellow](simulated chain)[/]" if d.get("simulated") else ""
-    height = d.get("tip_height")
-    c.print(f"{stamp}checked {len(d['checked'])} payment request(s) on {d['backend'] or '-'}"
-            + (f" at height {height}" if height is not None else "") + sim
-            + (" and the simulated Lightning node" if d.get("lightning") == "devchain" else
-               f" and the Lightning node ({d['lightning']})" if d.get("lightning") else ""))
-    for t in d["transitions"]:
-        c.print(f"{stamp}  {t['id']}: {status(t['from'])} → {status(t['to'])}")
-    for p in d.get("partial", []):
-        c.print(f"{stamp}  [yellow]{p['id']}: partial[/], {p['paid_sats']:,} of "
-                f"{p['amount_sats']:,} sat paid, {p['due_sats']:,} due")
-    for r in d.get("refunds_due") or []:
-        c.print(f"{stamp}  [bold red]refund due[/] on {r['id']}: {r['sats']:,} sat paid twice "
-                "or for nothing (cloudlease pay show " + r["id"] + ")")
-    for rid in d.get("ln_cancelled") or []:
-        c.print(f"{stamp}  {rid}: paid on-chain; its Lightning invoice is cancelled")
-    for h in d["hooks_delivered"]:
-        c.print(f"{stamp}  [green]hook[/] {esc(h)}")
-    for h in d["hooks_failed"]:
-        c.print(f"{stamp}  [red]hook failed[/] {h['event']} {h['id']} to "
-                f"{esc(h.get('target', 'hook'))}: {esc(h['error'])} (retried later)")
-    for rid in d.get("held", []):
-        c.print(f"{stamp}  {rid}: answer older than one already applied; left as it was")
-    for p in d.get("pools", []):
-        if not p["runway_known"]:
-            c.print(f"{stamp}  [yellow]pool {esc(p['pool'])}[/]: {esc(p['reason'])}")
-    for m in d.get("machines") or []:
-        c.print(f"{stamp}  machine {m['lease']}: {m['action']} → {status(m['state'])}"
-                + (f": {esc(m['error'])}" if m.get("error") else ""))
-    if not d["transitions"] and not d["hooks_delivered"] and not d["hooks_failed"] \
-            and not d.get("partial") and not d.get("machines") and not d.get("refunds_due"):
+    c.print(stamp + _headline(d))
+    for line in _changes(d):
+        c.print(f"{stamp}  {line}")
+    if _nothing_changed(d):
         c.print(f"{stamp}  nothing changed")
     if not stamp:  # pay check: where each request it asked about stands, in words
         for text in d.get("messages", {}).values():
             c.print(f"  {esc(text)}")
 
 
+def _headline(d: dict) -> str:
+    """What was checked, on which backend and height, and the Lightning node."""
+    sim = " [yellow](simulated chain)[/]" if d.get("simulated") else ""
+    height = d.get("tip_height")
+    return (f"checked {len(d['checked'])} payment request(s) on {d['backend'] or '-'}"
+            + (f" at height {height}" if height is not None else "") + sim
+            + (" and the simulated Lightning node" if d.get("lightning") == "devchain" else
+               f" and the Lightning node ({d['lightning']})" if d.get("lightning") else ""))
+
+
+def _changes(d: dict) -> Iterator[str]:
+    """One line per change the pass made or found, in a fixed order: requests, hooks,
+    answers held back, pools, machines."""
+    for t in d["transitions"]:
+        yield f"{t['id']}: {status(t['from'])} → {status(t['to'])}"
+    for p in d.get("partial", []):
+        yield (f"[yellow]{p['id']}: partial[/], {p['paid_sats']:,} of "
+               f"{p['amount_sats']:,} sat paid, {p['due_sats']:,} due")
+    for r in d.get("refunds_due") or []:
+        yield (f"[bold red]refund due[/] on {r['id']}: {r['sats']:,} sat paid twice "
+               "or for nothing (cloudlease pay show " + r["id"] + ")")
+    for rid in d.get("ln_cancelled") or []:
+        yield f"{rid}: paid on-chain; its Lightning invoice is cancelled"
+    yield from _hook_lines(d)
+    for rid in d.get("held", []):
+        yield f"{rid}: answer older than one already applied; left as it was"
+    for p in d.get("pools", []):
+        if not p["runway_known"]:
+            yield f"[yellow]pool {esc(p['pool'])}[/]: {esc(p['reason'])}"
+    for m in d.get("machines") or []:
+        yield (f"machine {m['lease']}: {m['action']} → {status(m['state'])}"
+               + (f": {esc(m['error'])}" if m.get("error") else ""))
+
+
+def _hook_lines(d: dict) -> Iterator[str]:
+    for h in d["hooks_delivered"]:
+        yield f"[green]hook[/] {esc(h)}"
+    for h in d["hooks_failed"]:
+        yield (f"[red]hook failed[/] {h['event']} {h['id']} to "
+               f"{esc(h.get('target', 'hook'))}: {esc(h['error'])} (retried later)")
+
+
+def _nothing_changed(d: dict) -> bool:
+    return not d["transitions"] and not d["hooks_delivered"] and not d["hooks_failed"] \
+        and not d.get("partial") and not d.get("machines") and not d.get("refunds_due")

@@ -22,7 +22,8 @@ node's mempool; a negative confirmation count (conflicted by a confirmed transac
 an abandoned transaction never count. This scales with the addresses asked about, not with
 the size of the watch wallet (which ``listtransactions`` would page through every time).
 
-JSON-RPC itself (ids, batches, credentials, redaction) is ``rpc.py``.
+JSON-RPC itself (ids, batches, credentials, redaction) is ``rpc.py``; reading the wallet's
+answers into outputs is ``bitcoind_answers.py``.
 
 Every failure (refused connection, timeout, HTTP 401/403/5xx, an empty or malformed answer,
 an RPC error object, an address the wallet does not watch) raises ``BackendError``; a
@@ -32,9 +33,8 @@ the base64 of an Authorization header a server echoes back).
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from cloudlease.bitcoin.backends.base import (
@@ -42,7 +42,15 @@ from cloudlease.bitcoin.backends.base import (
     ChainTip,
     Received,
     since_times,
-    utc_from_unix,
+)
+from cloudlease.bitcoin.backends.bitcoind_answers import (
+    Inconsistent,
+    block_height,
+    counted,
+    counted_confirmations,
+    norm,
+    receipts,
+    txids_paying,
 )
 from cloudlease.bitcoin.backends.rpc import (  # noqa: F401 - re-exported for callers
     RPC_INVALID_ADDRESS_OR_KEY,
@@ -70,13 +78,6 @@ from cloudlease.core.errors import BackendError, BadValue, LedgerError
 if TYPE_CHECKING:
     from cloudlease.config import Settings
     from cloudlease.files.home import Home
-
-_RECEIVE_CATEGORIES = frozenset({"receive", "generate", "immature"})
-
-
-class _Inconsistent(Exception):
-    """The node's answers contradict each other (or changed between two calls)."""
-
 
 class BitcoindBackend(WatchWallet):
     """Chain backend talking JSON-RPC 1.0 (with an explicit ``id``) to bitcoind.
@@ -179,16 +180,33 @@ class BitcoindBackend(WatchWallet):
             return out
         try:
             return self._received(addrs, since)
-        except _Inconsistent:
+        except Inconsistent:
             pass  # a block may have arrived between two calls of a batch: read again
         try:
             return self._received(addrs, since)
-        except _Inconsistent as exc:
+        except Inconsistent as exc:
             raise BackendError(f"bitcoind at {self.url} contradicts itself: {exc}") from None
 
     def _received(self, addrs: list[str], since: dict[str, Any] | None
                   ) -> dict[str, list[Received]]:
+        """The three round trips of the module docstring: the txids paying each address,
+        the wallet's outputs in them, and which unconfirmed ones the mempool still has."""
         out: dict[str, list[Received]] = {a: [] for a in addrs}
+        txids = self._listed_txids(addrs, since)
+        if not txids:
+            return out
+        found = self._outputs(txids, addrs)
+        in_mempool = self._mempool_times(list(dict.fromkeys(
+            r.txid for r, confirmations in found if confirmations == 0)))
+        for rec in counted(found, in_mempool):
+            out[rec.address].append(rec)
+        for recs in out.values():
+            recs.sort(key=lambda r: (r.height is None, r.height or 0, r.txid, r.vout))
+        return out
+
+    def _listed_txids(self, addrs: list[str], since: dict[str, Any] | None) -> list[str]:
+        """Batch 1: the wallet can vouch for each address (caught up, watching it, from
+        early enough), and the txids of the wallet transactions paying it."""
         # The wallet learns of mempool transactions asynchronously: let it catch up first
         # (batch items run in order; a node without this hidden RPC just answers an error).
         calls: list[tuple[str, list[Any]]] = [("syncwithvalidationinterfacequeue", []),
@@ -198,124 +216,65 @@ class BitcoindBackend(WatchWallet):
             calls.append(("listreceivedbyaddress", [0, False, True, a]))
         results = self._wallet_batch(calls, optional=1)
         self._check_wallet(results[0])
-
         txids: dict[str, None] = {}
         for i, address in enumerate(addrs):
             info, listed = results[1 + 2 * i], results[2 + 2 * i]
-            if not _is_watched(info):
+            self._vouch(address, info, since)
+            txids.update(dict.fromkeys(txids_paying(address, listed)))
+        return list(txids)
+
+    def _vouch(self, address: str, info: Any, since: dict[str, Any] | None) -> None:
+        """BackendError unless the wallet watches ``address`` from before its payment
+        could have been made (when that time is known)."""
+        if not _is_watched(info):
+            raise BackendError(
+                f"address {address} is not watched by wallet '{self.wallet}' on bitcoind "
+                f"at {self.url}; watch() it first"
+            )
+        if since is not None:
+            have, need = _label_time(info), _import_time(since[address])
+            if have is None or have > need:
+                when = "an unknown time" if have is None else _iso(have)
                 raise BackendError(
-                    f"address {address} is not watched by wallet '{self.wallet}' on bitcoind "
-                    f"at {self.url}; watch() it first"
+                    f"wallet '{self.wallet}' watches {address} from {when}, later than "
+                    f"its payment could have been made ({_iso(need)}); it cannot have seen "
+                    "it yet: import it again from then (the next tick does)"
                 )
-            if since is not None:
-                have, need = _label_time(info), _import_time(since[address])
-                if have is None or have > need:
-                    when = "an unknown time" if have is None else _iso(have)
-                    raise BackendError(
-                        f"wallet '{self.wallet}' watches {address} from {when}, later than "
-                        f"its payment could have been made ({_iso(need)}); it cannot have seen "
-                        "it yet: import it again from then (the next tick does)"
-                    )
-            if not isinstance(listed, list):
-                raise BackendError("bitcoind sent a malformed listreceivedbyaddress answer")
-            for entry in listed:
-                if not isinstance(entry, dict) or not isinstance(entry.get("txids"), list):
-                    raise BackendError("bitcoind sent a malformed listreceivedbyaddress entry")
-                if _norm(entry.get("address")) != _norm(address):
-                    continue
-                for txid in entry["txids"]:
-                    txids[str(txid)] = None
-        if not txids:
-            return out
 
-        order = list(txids)
-        txs = self._checked_batch([("gettransaction", [t, True]) for t in order], wallet=True)
-        wanted = {_norm(a): a for a in addrs}  # the node writes bech32 in lower case
-        found: list[tuple[Received, int]] = []  # (output, confirmations)
-        tip: int | None = None
+    def _outputs(self, txids: list[str], addrs: list[str]) -> list[tuple[Received, int]]:
+        """Batch 2: each transaction's outputs to the addresses, with its confirmations
+        (none from a conflicted or abandoned one); Inconsistent when the answers imply
+        different tips."""
+        txs = self._checked_batch([("gettransaction", [t, True]) for t in txids], wallet=True)
+        wanted = {norm(a): a for a in addrs}  # the node writes bech32 in lower case
+        tip = functools.cache(self.tip_height)  # asked once, if a height is missing
         implied: set[int] = set()  # the tip each confirmed transaction's answer implies
-        for txid, tx in zip(order, txs, strict=True):
-            if not isinstance(tx, dict):
-                raise BackendError(f"bitcoind sent a malformed gettransaction for {txid}")
-            if tx.get("txid", txid) != txid:
-                raise _Inconsistent(f"asked for transaction {txid}, got {tx.get('txid')}")
-            confirmations = _int(tx.get("confirmations"), "confirmation count")
-            details = tx.get("details")
-            if not isinstance(details, list):
-                raise BackendError(f"bitcoind sent no details for transaction {txid}")
-            if confirmations < 0 or any(
-                isinstance(d, dict) and d.get("abandoned") is True for d in details
-            ):
+        found: list[tuple[Received, int]] = []
+        for txid, tx in zip(txids, txs, strict=True):
+            confirmations = counted_confirmations(txid, tx)
+            if confirmations is None:
                 continue  # conflicted by a confirmed transaction, or abandoned
-            height: int | None = None
-            block_hash = tx.get("blockhash") if confirmations > 0 else None
-            if confirmations > 0:
-                if "blockheight" in tx:
-                    height = _int(tx["blockheight"], "block height")
-                    implied.add(height + confirmations - 1)
-                else:
-                    if tip is None:
-                        tip = self.tip_height()
-                    height = tip - confirmations + 1
+            height = block_height(tx, confirmations, tip, implied)
             rbf = self._rbf(tx, confirmations)
-            seen = _first_seen(tx)
-            for d in details:
-                if not isinstance(d, dict):
-                    raise BackendError(f"bitcoind sent a malformed detail for {txid}")
-                asked = wanted.get(_norm(d.get("address")))
-                if d.get("category") not in _RECEIVE_CATEGORIES or asked is None:
-                    continue
-                sats = btc_to_sats(d.get("amount"))
-                if sats <= 0:
-                    raise _Inconsistent(f"transaction {txid} receives {sats} sat")
-                found.append(
-                    (
-                        Received(
-                            address=asked,
-                            txid=txid,
-                            vout=_int(d.get("vout"), "output index"),
-                            sats=sats,
-                            height=height,
-                            rbf=rbf,
-                            first_seen=seen,
-                            block_hash=block_hash if isinstance(block_hash, str) else None,
-                        ),
-                        confirmations,
-                    )
-                )
+            found += [(rec, confirmations) for rec in
+                      receipts(txid, tx, wanted, height, rbf, confirmations)]
         if len(implied) > 1:
-            raise _Inconsistent(f"confirmation counts imply different tips {sorted(implied)}")
+            raise Inconsistent(f"confirmation counts imply different tips {sorted(implied)}")
+        return found
 
-        pending = list(dict.fromkeys(r.txid for r, c in found if c == 0))
+    def _mempool_times(self, pending: list[str]) -> dict[str, Any]:
+        """Batch 3: the node's mempool entry time of each unconfirmed transaction still in
+        its mempool (one it does not know is left out)."""
         in_mempool: dict[str, Any] = {}
-        if pending:
-            entries = self._batch([("getmempoolentry", [t]) for t in pending])
-            for txid, (result, error) in zip(pending, entries, strict=True):
-                if error is None and isinstance(result, dict):
-                    in_mempool[txid] = result.get("time")
-                elif error is not None and error.rpc_code != RPC_INVALID_ADDRESS_OR_KEY:
-                    raise error
-        seen_outputs: dict[tuple[str, int, str], int] = {}
-        for rec, confirmations in found:
-            if confirmations == 0 and rec.txid not in in_mempool:
-                continue  # replaced (RBF), double-spent or dropped from the mempool
-            key = (rec.txid, rec.vout, rec.address)
-            if key in seen_outputs:
-                if seen_outputs[key] != rec.sats:
-                    raise _Inconsistent(f"output {rec.txid}:{rec.vout} is listed with "
-                                        f"{seen_outputs[key]} and {rec.sats} sat")
-                continue
-            seen_outputs[key] = rec.sats
-            entered = in_mempool.get(rec.txid)
-            if confirmations == 0 and type(entered) is int and (
-                    rec.first_seen is None or utc_from_unix(entered) < rec.first_seen):
-                # the node's own mempool entry time (a rebuilt wallet dates what it finds
-                # by its rescan)
-                rec = dataclasses.replace(rec, first_seen=utc_from_unix(entered))
-            out[rec.address].append(rec)
-        for recs in out.values():
-            recs.sort(key=lambda r: (r.height is None, r.height or 0, r.txid, r.vout))
-        return out
+        if not pending:
+            return in_mempool
+        entries = self._batch([("getmempoolentry", [t]) for t in pending])
+        for txid, (result, error) in zip(pending, entries, strict=True):
+            if error is None and isinstance(result, dict):
+                in_mempool[txid] = result.get("time")
+            elif error is not None and error.rpc_code != RPC_INVALID_ADDRESS_OR_KEY:
+                raise error
+        return in_mempool
 
     def unspent(self, addresses: Iterable[str]) -> dict[str, list[Received]]:
         """``listunspent`` in the watch wallet: outputs to these addresses not yet spent
@@ -367,19 +326,3 @@ class BitcoindBackend(WatchWallet):
 
     def _checked_batch(self, calls: Sequence[tuple[str, Any]], *, wallet: bool = False) -> list:
         return _raise_first(self._batch(calls, wallet=wallet))
-
-
-def _norm(address: Any) -> Any:
-    """Bech32 addresses compare case-insensitively; base58 ones exactly."""
-    if isinstance(address, str) and address.lower().startswith(("bc1", "tb1", "bcrt1")):
-        return address.lower()
-    return address
-
-
-def _first_seen(tx: dict[str, Any]) -> datetime | None:
-    """When the node first saw a wallet transaction: the earliest of its receive time and
-    its "smart" time (the block time for one found by a rescan, which dates
-    ``timereceived`` by the rescan itself)."""
-    times = [tx.get(k) for k in ("time", "timereceived")]
-    known = [t for t in times if type(t) is int and t > 0]
-    return utc_from_unix(min(known)) if known else None

@@ -42,6 +42,7 @@ from cloudlease.bitcoin.backends.base import Addresses, ChainTip, Received, utc_
 from cloudlease.bitcoin.backends.esplora_answers import (
     HEX64,
     Malformed,
+    Stats,
     Tx,
     parse_block_status,
     parse_hash,
@@ -319,18 +320,19 @@ class EsploraBackend:
         """Every transaction of the address (deduplicated), and "" — or what makes the
         answer unusable (cut short, changed while read, contradicting itself)."""
         base = f"/address/{quote(address, safe='')}"
+        seen, mempool, problem = self._history(address, base)
+        if problem or not seen:
+            return list(seen.values()), problem
+        stats = self._get(base, parse_stats)
+        return list(seen.values()), _disagreement(address, seen.values(), mempool, stats)
+
+    def _history(self, address: str, base: str) -> tuple[dict[str, Tx], int, str]:
+        """The address's transactions by txid (the first page: mempool and the first chain
+        page, then chain pages while they are full), how many were unconfirmed, and a
+        transaction listed twice with different contents ("" when none)."""
         first = self._get(base + "/txs", parse_page)
         seen: dict[str, Tx] = {}
-        problem = ""
-
-        def add(tx: Tx) -> None:
-            nonlocal problem
-            known = seen.setdefault(tx.txid, tx)
-            if known != tx:
-                problem = f"transaction {tx.txid} is listed twice with different contents"
-
-        for tx in first:
-            add(tx)
+        problem = _add(seen, first)
         mempool = sum(1 for tx in first if not tx.confirmed)
         page = [tx for tx in first if tx.confirmed]
         for _ in range(MAX_PAGES):
@@ -341,24 +343,35 @@ class EsploraBackend:
                 raise BackendError(f"esplora: an unconfirmed transaction in {address}'s chain page")
             if page and all(tx.txid in seen for tx in page):
                 raise BackendError(f"esplora: paging {address}'s history does not advance")
-            for tx in page:
-                add(tx)
-        if problem or not seen:
-            return list(seen.values()), problem
-        stats = self._get(base, parse_stats)
-        listed = {True: [0, 0, 0], False: [0, 0, 0]}  # confirmed? → tx count, funded count, sum
-        for tx in seen.values():
-            part = listed[tx.confirmed]
-            part[0] += 1
-            for _, paid_to, sats in tx.outputs:
-                if paid_to == address:
-                    part[1] += 1
-                    part[2] += sats
-        if mempool >= MEMPOOL_MAX and stats.mempool[0] > mempool:
-            return list(seen.values()), f"lists more than {MEMPOOL_MAX} unconfirmed transactions"
-        if tuple(listed[True]) != stats.chain or tuple(listed[False]) != stats.mempool:
-            return list(seen.values()), (
-                f"the listing (confirmed {tuple(listed[True])}, unconfirmed "
+            problem = _add(seen, page) or problem
+        return seen, mempool, problem
+
+
+def _add(seen: dict[str, Tx], txs: list[Tx]) -> str:
+    """Add ``txs`` to ``seen``; the last one already there with other contents, in words."""
+    problem = ""
+    for tx in txs:
+        if seen.setdefault(tx.txid, tx) != tx:
+            problem = f"transaction {tx.txid} is listed twice with different contents"
+    return problem
+
+
+def _disagreement(address: str, txs: Iterable[Tx], mempool: int, stats: Stats) -> str:
+    """How the transactions listed disagree with the address totals ("" when they agree):
+    counts and sums of what paid the address, confirmed and unconfirmed; or a mempool
+    listing cut short."""
+    listed = {True: [0, 0, 0], False: [0, 0, 0]}  # confirmed? → tx count, funded count, sum
+    for tx in txs:
+        part = listed[tx.confirmed]
+        part[0] += 1
+        for _, paid_to, sats in tx.outputs:
+            if paid_to == address:
+                part[1] += 1
+                part[2] += sats
+    if mempool >= MEMPOOL_MAX and stats.mempool[0] > mempool:
+        return f"lists more than {MEMPOOL_MAX} unconfirmed transactions"
+    if tuple(listed[True]) != stats.chain or tuple(listed[False]) != stats.mempool:
+        return (f"the listing (confirmed {tuple(listed[True])}, unconfirmed "
                 f"{tuple(listed[False])}) disagrees with the address totals (confirmed "
                 f"{stats.chain}, unconfirmed {stats.mempool}) as (txs, outputs, sats)")
-        return list(seen.values()), ""
+    return ""

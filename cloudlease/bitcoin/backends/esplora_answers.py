@@ -56,11 +56,26 @@ def parse_tx(raw: Any) -> Tx:
     vin, vout, status = raw.get("vin"), raw.get("vout"), raw.get("status")
     if not isinstance(vin, list) or not isinstance(vout, list) or not isinstance(status, dict):
         raise Malformed(f"transaction {txid} lacks vin, vout or status")
+    sequences = _sequences(txid, vin)
+    outputs = _outputs(txid, vout)
+    confirmed, height, block_hash, block_time = _block(txid, status)
+    rbf = any(s < RBF_BELOW for s in sequences)
+    return Tx(txid.lower(), confirmed, height, rbf, tuple(outputs),
+              block_hash.lower() if block_hash else None, block_time)
+
+
+def _sequences(txid: str, vin: list) -> list[int]:
+    """Each input's nSequence (below ``RBF_BELOW`` signals replaceability)."""
     sequences = []
     for item in vin:
         if not isinstance(item, dict):
             raise Malformed(f"transaction {txid}: an input is not an object")
         sequences.append(_int(item.get("sequence"), "sequence", 0, 0xFFFFFFFF))
+    return sequences
+
+
+def _outputs(txid: str, vout: list) -> list[tuple[int, str | None, int]]:
+    """(vout, address, sats) per output; no address for OP_RETURN and bare scripts."""
     outputs = []
     for n, item in enumerate(vout):
         if not isinstance(item, dict):
@@ -69,21 +84,25 @@ def parse_tx(raw: Any) -> Tx:
         if address is not None and not isinstance(address, str):
             raise Malformed(f"transaction {txid}: bad output address")
         outputs.append((n, address, _int(item.get("value"), "value", 0, 21 * 10**14)))
+    return outputs
+
+
+def _block(txid: str, status: dict) -> tuple[bool, int | None, str | None, int | None]:
+    """Confirmed or not, and the block's height, hash and time (where given)."""
     confirmed = status.get("confirmed")
     if type(confirmed) is not bool:
         raise Malformed(f"transaction {txid}: status.confirmed is not true or false")
-    height = _int(status.get("block_height"), "block_height") if confirmed else None
-    block_hash = block_time = None
-    if confirmed:
-        block_hash = status.get("block_hash")
-        if block_hash is not None and (not isinstance(block_hash, str)
-                                       or not HEX64.fullmatch(block_hash)):
-            raise Malformed(f"transaction {txid}: bad block_hash")
-        if status.get("block_time") is not None:
-            block_time = _int(status["block_time"], "block_time", 0, 2**40)
-    rbf = any(s < RBF_BELOW for s in sequences)
-    return Tx(txid.lower(), confirmed, height, rbf, tuple(outputs),
-              block_hash.lower() if block_hash else None, block_time)
+    if not confirmed:
+        return False, None, None, None
+    height = _int(status.get("block_height"), "block_height")
+    block_hash = status.get("block_hash")
+    if block_hash is not None and (not isinstance(block_hash, str)
+                                   or not HEX64.fullmatch(block_hash)):
+        raise Malformed(f"transaction {txid}: bad block_hash")
+    block_time = None
+    if status.get("block_time") is not None:
+        block_time = _int(status["block_time"], "block_time", 0, 2**40)
+    return True, height, block_hash, block_time
 
 
 def parse_json(content: bytes) -> Any:

@@ -49,16 +49,7 @@ class WatchWallet(JsonRpc):
             return
         self.ensure_wallet()
         infos = self._checked_batch([("getaddressinfo", [a]) for a in addrs], wallet=True)
-        todo: list[tuple[str, int | str, str]] = []  # address, timestamp, label
-        for address, info in zip(addrs, infos, strict=True):
-            if since is None:
-                if not _is_watched(info):
-                    todo.append((address, "now", IMPORT_LABEL))
-                continue
-            need = _import_time(since[address])
-            have = _label_time(info)
-            if not _is_watched(info) or have is None or have > need:
-                todo.append((address, need, f"{IMPORT_LABEL} from {_iso(need)}"))
+        todo = _to_import(addrs, since, infos)
         if not todo:
             return
         checks = self._checked_batch(
@@ -75,20 +66,24 @@ class WatchWallet(JsonRpc):
                 }
             )
         for start in range(0, len(requests_), _IMPORT_CHUNK):
-            chunk = requests_[start : start + _IMPORT_CHUNK]
-            results = self.call(
-                "importdescriptors", chunk, wallet=True, timeout=max(self.timeout, 120.0)
-            )
-            if not isinstance(results, list) or len(results) != len(chunk):
-                raise BackendError("bitcoind sent a malformed importdescriptors answer")
-            for req, res in zip(chunk, results, strict=True):
-                if not isinstance(res, dict) or res.get("success") is not True:
-                    err = res.get("error") if isinstance(res, dict) else None
-                    detail = err.get("message") if isinstance(err, dict) else res
-                    raise BackendError(
-                        f"bitcoind could not import {req['desc']} into wallet "
-                        f"'{self.wallet}': {detail}"
-                    )
+            self._import(requests_[start : start + _IMPORT_CHUNK])
+
+    def _import(self, chunk: list[dict[str, Any]]) -> None:
+        """One ``importdescriptors`` call (the node rescans from the earliest timestamp);
+        BackendError unless every descriptor was imported."""
+        results = self.call(
+            "importdescriptors", chunk, wallet=True, timeout=max(self.timeout, 120.0)
+        )
+        if not isinstance(results, list) or len(results) != len(chunk):
+            raise BackendError("bitcoind sent a malformed importdescriptors answer")
+        for req, res in zip(chunk, results, strict=True):
+            if not isinstance(res, dict) or res.get("success") is not True:
+                err = res.get("error") if isinstance(res, dict) else None
+                detail = err.get("message") if isinstance(err, dict) else res
+                raise BackendError(
+                    f"bitcoind could not import {req['desc']} into wallet "
+                    f"'{self.wallet}': {detail}"
+                )
 
     def _check_wallet(self, info: Any) -> None:
         """Refuse to answer from a wallet that is rescanning or behind the node."""
@@ -169,6 +164,23 @@ def _is_watched(info: Any) -> bool:
     return isinstance(info, dict) and (
         info.get("ismine") is True or info.get("iswatchonly") is True
     )
+
+
+def _to_import(addrs: list[str], since: dict[str, datetime] | None, infos: list[Any]
+               ) -> list[tuple[str, int | str, str]]:
+    """(address, timestamp, label) for each address to import: without times, those not
+    watched yet (from "now"); with times, those not watched from early enough."""
+    todo: list[tuple[str, int | str, str]] = []
+    for address, info in zip(addrs, infos, strict=True):
+        if since is None:
+            if not _is_watched(info):
+                todo.append((address, "now", IMPORT_LABEL))
+            continue
+        need = _import_time(since[address])
+        have = _label_time(info)
+        if not _is_watched(info) or have is None or have > need:
+            todo.append((address, need, f"{IMPORT_LABEL} from {_iso(need)}"))
+    return todo
 
 
 def _import_time(since: datetime) -> int:
