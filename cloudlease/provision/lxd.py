@@ -136,6 +136,21 @@ class LxdDriver:
 
     def _ready(self, api: Lxd, spec: MachineSpec, current: Machine | None) -> Machine:
         name = container_name(spec.lease_id)
+        inst, note = self._existing_or_new(api, spec, name, current)
+        config = inst.get("config") or {}
+        wanted = limits_config(spec.limits)
+        if any(config.get(k, "") != v for k, v in wanted.items()):
+            api.patch(name, {"config": wanted})  # PATCH merges: the rest stays
+        self._push_keys(api, name, spec.ssh_keys)
+        fingerprint = config.get(HOST_KEY) or self._push_host_key(api, name)
+        inst = self._running(api, name, inst.get("status"))
+        return self._ready_record(api, spec, current, inst, fingerprint, note)
+
+    def _existing_or_new(self, api: Lxd, spec: MachineSpec, name: str,
+                         current: Machine | None) -> tuple[dict[str, Any], str | None]:
+        """The lease's instance, made (again) when it is missing or was never set up, and
+        a note when one the lease had was gone. No key: the keys are revoked, and no
+        machine is made."""
         inst = api.instance(name)
         if inst is not None:
             self._check_ours(inst, spec)
@@ -145,27 +160,23 @@ class LxdDriver:
             raise StepFailed(f"no SSH key for {spec.tenant or 'the lease'}: add one with "
                              f"'cloudlease tenant edit {spec.tenant or 'NAME'} --ssh-key KEY'"
                              " (the lease stays paid)")
-        note = None
-        made_before = bool(current and current.driver == self.name
-                           and current.details.get("container"))
         if inst is not None and inst.get("status") not in ("Running", "Frozen") \
                 and not (inst.get("config") or {}).get(HOST_KEY):
             # made but never set up (a crash or a member lost mid-create may leave it
             # without its files): no tenant ever had it, so it is made afresh
             self._delete(api, name)
             inst = None
-        if inst is None:
-            inst = self._create(api, spec, name, current)
-            if made_before:
-                note = (f"instance {name} was gone (deleted outside cloudlease); made again "
-                        f"{iso(clock.now())}")
-        config = inst.get("config") or {}
-        wanted = limits_config(spec.limits)
-        if any(config.get(k, "") != v for k, v in wanted.items()):
-            api.patch(name, {"config": wanted})  # PATCH merges: the rest stays
-        self._push_keys(api, name, spec.ssh_keys)
-        fingerprint = config.get(HOST_KEY) or self._push_host_key(api, name)
-        status = inst.get("status")
+        if inst is not None:
+            return inst, None
+        made_before = bool(current and current.driver == self.name
+                           and current.details.get("container"))
+        inst = self._create(api, spec, name, current)
+        note = (f"instance {name} was gone (deleted outside cloudlease); made again "
+                f"{iso(clock.now())}") if made_before else None
+        return inst, note
+
+    def _running(self, api: Lxd, name: str, status: str | None) -> dict[str, Any]:
+        """Unfreeze or start the instance; it as LXD now reports it, running."""
         if status == "Frozen":
             api.state(name, "unfreeze")
         elif status != "Running":
@@ -174,12 +185,16 @@ class LxdDriver:
         if inst is None or inst.get("status") != "Running":
             raise StepFailed(f"instance {name} is {inst.get('status') if inst else 'gone'}, "
                              "not running")
+        return inst
+
+    def _ready_record(self, api: Lxd, spec: MachineSpec, current: Machine | None,
+                      inst: dict[str, Any], fingerprint: str, note: str | None) -> Machine:
         port = _port_of(inst)
         member = inst.get("location") or ""
         details: dict[str, Any] = {
-            "container": name, "member": member, "project": self.lxd.project,
-            "image": self.lxd.image, "port": port, "ends_at": iso(spec.ends_at),
-            "host_key_fingerprint": fingerprint}
+            "container": container_name(spec.lease_id), "member": member,
+            "project": self.lxd.project, "image": self.lxd.image, "port": port,
+            "ends_at": iso(spec.ends_at), "host_key_fingerprint": fingerprint}
         if note:
             details.update(note=note, remade=int((current.details if current else {})
                                                  .get("remade") or 0) + 1)
