@@ -1,7 +1,9 @@
 """``[provision]`` in config.toml: which driver turns leases into machines, and how.
 
-Checked strictly: an unknown key, a wrong type or an out-of-range value is a
-:class:`LedgerError` naming ``config.toml:provision.<key>`` and what is allowed.
+:class:`ProvisionSettings` is the table's schema and its settings (see
+``cloudlease.config.schema``): an unknown key, a wrong type, a value out of range (ports
+from 1024, an IP address to listen on), a port range upside down, a driver without what
+it needs (``command``, ``image``), each a problem naming ``config.toml:provision.<key>``.
 
 ```toml
 [provision]
@@ -34,51 +36,85 @@ ulimit_nproc = 4096
 
 from __future__ import annotations
 
-import ipaddress
-import re
-from dataclasses import dataclass
-from decimal import Decimal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from cloudlease.core.clock import seconds
-from cloudlease.core.errors import LedgerError
+from cloudlease.config.checks import (
+    Bad,
+    absolute_path,
+    boolean,
+    choice,
+    command,
+    ip_address,
+    pattern,
+    seconds,
+    shown,
+    whole,
+)
+from cloudlease.config.registry import PROVISION_DRIVERS
+from cloudlease.config.schema import Checking, Section, invalid, read_table, setting
 
-DRIVERS = ("none", "command", "ssh-account", "podman")
+DRIVERS = ("none", *PROVISION_DRIVERS.names())
+NO_STATE = ("none", "command")  # drivers that keep no state of their own
 CGROUP_MODES = ("auto", "v1", "v2")
-_HOST = re.compile(r"^[A-Za-z0-9.:\-\[\]]{1,253}$")
-_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-_CGROUP_PARENT = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
-_IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,254}$")
-_NETWORK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm")  # everyone's; each lease's sshd hides them
+_HOST = r"[A-Za-z0-9.:\-\[\]]{1,253}"
+_NAME = r"[a-z_][a-z0-9_-]{0,31}"
+_IMAGE = r"[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,254}"
+_NETWORK = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 
 
-@dataclass(frozen=True)
-class ProvisionSettings:
+def _cgroup_parent(value: Any) -> str:
+    value = pattern(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*", "a relative cgroup path such as "
+                    "cloudlease", empty=False)(value)
+    if ".." in value.split("/"):
+        raise Bad(f"got {shown(value)}; expected a relative cgroup path such as cloudlease "
+                  "(no ..)")
+    return value
+
+
+def _keys_path(value: Any) -> str:
+    value = absolute_path()(value)
+    if ":" in value:
+        raise Bad(f"got {shown(value)}; expected an absolute path without ':'")
+    return value
+
+
+class ProvisionSettings(Section):
     """Checked ``[provision]`` settings (see the module docstring for each key)."""
 
-    driver: str = "none"
-    command: str = ""
-    listen_address: str = "127.0.0.1"
-    ssh_host: str = ""
-    port_min: int = 22000
-    port_max: int = 22999
-    timeout_seconds: float = 60.0  # a duration, never money
-    state_dir: str = ""
-    shell: str = "/bin/bash"
-    tenant_group: str = "cloudlease-tenants"
-    cgroup: str = "auto"
-    cgroup_parent: str = "cloudlease"
-    private_tmp: bool = True
-    hide_processes: bool = True
-    image: str = ""
-    network: str = "none"
-    runtime: str = ""
-    container_ssh_port: int = 22
-    container_user: str = "root"
-    authorized_keys_path: str = "/root/.ssh/authorized_keys"
-    ulimit_nofile: int = 1024
-    ulimit_nproc: int = 4096
+    driver: str = setting(choice(*DRIVERS), "none", " | ".join(DRIVERS))
+    command: str = setting(command(empty=True), "",
+                           "driver command: the program to run per lease event")
+    listen_address: str = setting(ip_address(), "127.0.0.1",
+                                  "an IP of this host where each lease's sshd listens")
+    ssh_host: str = setting(pattern(_HOST, "a host name or IP address"), "",
+                            'the name tenants connect to ("" = listen_address)')
+    port_min: int = setting(whole(1024, 65535), 22000, "one port per lease from port_min..")
+    port_max: int = setting(whole(1024, 65535), 22999, "..port_max")
+    timeout_seconds: float = setting(seconds(3600, as_float=True), 60.0,
+                                     "for each program a driver runs")
+    state_dir: str = setting(absolute_path(empty=True), "", '"" = <home>/provision')
+    shell: str = setting(absolute_path(), "/bin/bash", "ssh-account: the tenants' shell")
+    tenant_group: str = setting(pattern(_NAME, "a group name (lower case letters, digits, _ "
+                                        "and -)", empty=False), "cloudlease-tenants")
+    cgroup: str = setting(choice(*CGROUP_MODES), "auto", " | ".join(CGROUP_MODES))
+    cgroup_parent: str = setting(_cgroup_parent, "cloudlease",
+                                 "the leases' cgroups live under <controller>/<this>/")
+    private_tmp: bool = setting(boolean(), True, "a private /tmp, /var/tmp, /dev/shm per lease")
+    hide_processes: bool = setting(boolean(), True, "/proc shows a tenant only its own")
+    image: str = setting(pattern(_IMAGE, "an image reference"), "",
+                         "driver podman: the container image")
+    network: str = setting(pattern(_NETWORK, "none or a podman network name", empty=False),
+                           "none", "driver podman: none (no network, no ssh) or a network")
+    runtime: str = setting(pattern(_NETWORK, "a runtime name such as runc or crun"), "",
+                           "podman --runtime")
+    container_ssh_port: int = setting(whole(0, 65535), 22, "0: the image runs no sshd")
+    container_user: str = setting(pattern(_NAME, "a user name", empty=False), "root")
+    authorized_keys_path: str = setting(_keys_path, "/root/.ssh/authorized_keys")
+    ulimit_nofile: int = setting(whole(64, 1048576), 1024)
+    ulimit_nproc: int = setting(whole(16, 4194304), 4096)
 
     @property
     def public_host(self) -> str:
@@ -88,94 +124,21 @@ class ProvisionSettings:
     def state_path(self, home: str | Path) -> Path:
         return Path(self.state_dir) if self.state_dir else Path(home) / "provision"
 
-
-_TYPES: dict[str, type] = {
-    "driver": str, "command": str, "listen_address": str, "ssh_host": str, "port_min": int,
-    "port_max": int, "timeout_seconds": Decimal, "state_dir": str, "shell": str,
-    "tenant_group": str, "cgroup": str, "cgroup_parent": str, "private_tmp": bool,
-    "hide_processes": bool, "image": str, "network": str, "runtime": str,
-    "container_ssh_port": int, "container_user": str, "authorized_keys_path": str,
-    "ulimit_nofile": int, "ulimit_nproc": int,
-}
+    def problems(self, check: Checking) -> Iterator[tuple[str, str]]:
+        if self.port_min > self.port_max:
+            yield "port_min", f"{self.port_min} is more than provision.port_max ({self.port_max})"
+        if self.driver == "command" and not self.command.strip():
+            yield "command", ('is empty but provision.driver = "command"; name the program '
+                              "to run per lease event")
+        if self.driver == "podman" and not self.image:
+            yield "image", 'is empty but provision.driver = "podman"; name the container image'
 
 
 def parse_section(raw: dict[str, Any] | None, where: str = "config.toml") -> ProvisionSettings:
-    """Check the ``[provision]`` table (``raw`` is that table, or ``None`` when absent)."""
-    if raw is None:
-        return ProvisionSettings()
-    if not isinstance(raw, dict):
-        raise _bad(where, None, "must be a table")
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        kind = _TYPES.get(key)
-        if kind is None:
-            import difflib
+    """Check the ``[provision]`` table alone (``raw`` is that table, or ``None`` when
+    absent), every problem at once (``LedgerError``, exit 5)."""
+    settings, problems = read_table(ProvisionSettings, "provision", raw)
+    if problems:
+        raise invalid(problems, where)
+    return settings
 
-            close = difflib.get_close_matches(key, list(_TYPES), n=1, cutoff=0.6)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise _bad(where, key, f"unknown key ({hint}allowed: {', '.join(sorted(_TYPES))})")
-        if kind is Decimal and type(value) is int:
-            value = Decimal(value)
-        if kind is int and type(value) is not int or not isinstance(value, kind):
-            raise _bad(where, key, f"must be {_TYPE_NAMES[kind]}")
-        values[key] = value
-    s = ProvisionSettings(**{k: v for k, v in values.items() if k != "timeout_seconds"})
-
-    def check(ok: bool, key: str, allowed: str) -> None:
-        if not ok:
-            raise _bad(where, key, f"{allowed}, got {values.get(key, getattr(s, key))!r}")
-
-    check(s.driver in DRIVERS, "driver", f"must be one of {', '.join(DRIVERS)}")
-    check(s.cgroup in CGROUP_MODES, "cgroup", f"must be one of {', '.join(CGROUP_MODES)}")
-    try:
-        ipaddress.ip_address(s.listen_address)
-        address_ok = True
-    except ValueError:
-        address_ok = False
-    check(address_ok, "listen_address", "must be an IP address (e.g. 127.0.0.1)")
-    check(not s.ssh_host or bool(_HOST.match(s.ssh_host)), "ssh_host",
-          "must be a host name or IP address")
-    check(1024 <= s.port_min <= 65535, "port_min", "must be from 1024 to 65535")
-    check(1024 <= s.port_max <= 65535, "port_max", "must be from 1024 to 65535")
-    if s.port_min > s.port_max:
-        raise _bad(where, "port_min", f"{s.port_min} is more than provision.port_max "
-                                      f"({s.port_max})")
-    timeout = values.get("timeout_seconds", Decimal(60))
-    check(timeout.is_finite() and 0 < timeout <= 3600, "timeout_seconds",
-          "must be from 0 to 3600 seconds")
-    check(not s.state_dir or s.state_dir.startswith("/"), "state_dir",
-          "must be an absolute path (or empty for <home>/provision)")
-    check(s.shell.startswith("/") and "\n" not in s.shell, "shell", "must be an absolute path")
-    check(bool(_NAME.match(s.tenant_group)), "tenant_group",
-          "must be a group name (lower case letters, digits, _ and -)")
-    check(bool(_CGROUP_PARENT.match(s.cgroup_parent)) and ".." not in s.cgroup_parent,
-          "cgroup_parent", "must be a relative cgroup path such as cloudlease")
-    check(not s.image or bool(_IMAGE.match(s.image)), "image", "must be an image reference")
-    check(bool(_NETWORK.match(s.network)), "network",
-          "must be none or a podman network name")
-    check(not s.runtime or bool(_NETWORK.match(s.runtime)), "runtime",
-          "must be a runtime name such as runc or crun")
-    check(0 <= s.container_ssh_port <= 65535, "container_ssh_port",
-          "must be from 1 to 65535 (0: the image runs no sshd)")
-    check(bool(_NAME.match(s.container_user)), "container_user", "must be a user name")
-    check(s.authorized_keys_path.startswith("/") and ":" not in s.authorized_keys_path,
-          "authorized_keys_path", "must be an absolute path without ':'")
-    check(64 <= s.ulimit_nofile <= 1048576, "ulimit_nofile", "must be from 64 to 1048576")
-    check(16 <= s.ulimit_nproc <= 4194304, "ulimit_nproc", "must be from 16 to 4194304")
-    if s.driver == "command" and not s.command.strip():
-        raise _bad(where, "command", 'is empty but provision.driver = "command"; name the '
-                                     "program to run per lease event")
-    if s.driver == "podman" and not s.image:
-        raise _bad(where, "image", 'is empty but provision.driver = "podman"; name the '
-                                   "container image")
-    return ProvisionSettings(**{**s.__dict__, "timeout_seconds": seconds(timeout)})
-
-
-_TYPE_NAMES = {str: "a string", int: "a whole number", bool: "true or false",
-               Decimal: "a number of seconds"}
-
-
-def _bad(where: str, key: str | None, what: str) -> LedgerError:
-    """``config.toml:provision.key: problem``, as config.py words every other key."""
-    name = f"provision.{key}" if key else "provision"
-    return LedgerError(f"{where}:{name}: {what}", code="config_invalid")

@@ -105,8 +105,10 @@ timeout_seconds = 60            # for each program a driver runs
 state_dir = ""                  # "" = <home>/provision (root only; never under /tmp)
 image = ""                      # driver "podman": the container image
 network = "none"                # driver "podman": none (no network, no ssh) or a network
-# more keys (cgroup, cgroup_parent, tenant_group, shell, runtime, ulimits...):
-# cloudlease/config/provision.py
+# more keys, with their defaults and what each means in cloudlease/config/provision.py:
+# ssh-account: shell, tenant_group, cgroup, cgroup_parent, private_tmp, hide_processes;
+# podman: runtime, container_ssh_port, container_user, authorized_keys_path,
+# ulimit_nofile, ulimit_nproc
 
 # Webhooks: POST each event as JSON, signed with HMAC-SHA256 (Cloudlease-Signature).
 # Repeat the table for more endpoints. A secret here means: keep this file chmod 600.
