@@ -105,6 +105,12 @@ class WalletSettings(Section):
         if self.kind == "descriptor" and not self.descriptor.strip():
             yield "descriptor", ('is empty but wallet.kind = "descriptor"; give the '
                                  "watch-only descriptor or xpub")
+        elif self.descriptor.strip() and check.network is not None:
+            from cloudlease.core.descriptors import problem
+
+            found = problem(self.descriptor, check.network)
+            if found:
+                yield "descriptor", found
 
 
 class BackendSettings(Section):
