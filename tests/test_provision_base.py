@@ -132,6 +132,7 @@ def test_settings_defaults_and_a_full_table():
     assert (s.driver, s.public_host, s.timeout_seconds) == ("podman", "vm.example.net", 5.0)
     assert s.state_path("/h") == Path("/h/provision")
     assert parse_section({"state_dir": "/srv/cl"}).state_path("/h") == Path("/srv/cl")
+    assert parse_section({"state_dir": "machines"}).state_path("/h") == Path("/h/machines")
 
 
 @pytest.mark.parametrize("raw, message", [
@@ -150,8 +151,9 @@ def test_settings_defaults_and_a_full_table():
                                       "an IP address"),
     ({"timeout_seconds": 0}, "provision.timeout_seconds: got 0; expected seconds, more than 0 "
                              "and at most 3600"),
-    ({"state_dir": "relative"}, "provision.state_dir: got 'relative'; expected an absolute "
-                                "path"),
+    ({"state_dir": "~/cl"}, "provision.state_dir: got '~/cl'; ~ is not expanded"),
+    ({"state_dir": "/tmp/cl"}, "provision.state_dir: /tmp/cl is under /tmp"),
+    ({"state_dir": "/dev/shm"}, "provision.state_dir: /dev/shm is under /dev/shm"),
     ({"cgroup": "v3"}, "provision.cgroup: got 'v3'; expected one of auto, v1, v2"),
     ({"cgroup_parent": "../escape"}, "provision.cgroup_parent: got '../escape'; expected a "
                                      "relative cgroup path"),

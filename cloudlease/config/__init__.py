@@ -7,7 +7,9 @@ The file must be a regular file (not a symbolic link, a directory or a FIFO) of 
 in ``config/provision.py``; how a key or a table is declared: ``config/schema.py``). Every
 problem is found in one pass and reported together (:func:`validate` returns them as
 values; :func:`parse` and :func:`load` raise one ``LedgerError``, exit 5, listing each as
-``config.toml:table.key: what is wrong and what is allowed``).
+``config.toml:table.key: what is wrong and what is allowed``). :func:`load` also checks
+what only this machine can say (a malformed wallet descriptor is caught by any command;
+``[provision]``'s folder and programs).
 
 Because its hooks are commands that cloudlease runs, the file must not be writable by
 others; because it may hold credentials (an RPC or Lightning URL with a password, a

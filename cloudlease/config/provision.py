@@ -1,9 +1,14 @@
 """``[provision]`` in config.toml: which driver turns leases into machines, and how.
 
 :class:`ProvisionSettings` is the table's schema and its settings (see
-``cloudlease.config.schema``): an unknown key, a wrong type, a value out of range (ports
-from 1024, an IP address to listen on), a port range upside down, a driver without what
-it needs (``command``, ``image``), each a problem naming ``config.toml:provision.<key>``.
+``cloudlease.config.schema``). Checked whole on every command that reads config.toml, not
+first when a paid lease fails to get its machine: an unknown key, a wrong type, a value
+out of range (ports from 1024, an IP address to listen on), a port range upside down, a
+driver without what it needs (``command``, ``image``), and on this machine: the folder the
+drivers keep their state in (``state_dir``: not under /tmp, /var/tmp or /dev/shm; itself
+and every folder above it a folder of the operator's or root's that no one else can
+write; checked without creating it), the command driver's program and the ssh-account
+driver's shell. Each problem names ``config.toml:provision.<key>``.
 
 ```toml
 [provision]
@@ -32,10 +37,13 @@ authorized_keys_path = "/root/.ssh/authorized_keys"  # where the tenant's keys a
 ulimit_nofile = 1024
 ulimit_nproc = 4096
 ```
+A relative ``state_dir`` is taken from the home (the folder config.toml is in).
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -50,6 +58,7 @@ from cloudlease.config.checks import (
     pattern,
     seconds,
     shown,
+    text,
     whole,
 )
 from cloudlease.config.registry import PROVISION_DRIVERS
@@ -63,6 +72,14 @@ _HOST = r"[A-Za-z0-9.:\-\[\]]{1,253}"
 _NAME = r"[a-z_][a-z0-9_-]{0,31}"
 _IMAGE = r"[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,254}"
 _NETWORK = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+
+
+def _state_dir(value: Any) -> str:
+    value = text(1024)(value)
+    if value.startswith("~"):
+        raise Bad(f"got {shown(value)}; ~ is not expanded: give an absolute path, or one "
+                  "relative to the cloudlease home")
+    return value
 
 
 def _cgroup_parent(value: Any) -> str:
@@ -95,7 +112,7 @@ class ProvisionSettings(Section):
     port_max: int = setting(whole(1024, 65535), 22999, "..port_max")
     timeout_seconds: float = setting(seconds(3600, as_float=True), 60.0,
                                      "for each program a driver runs")
-    state_dir: str = setting(absolute_path(empty=True), "", '"" = <home>/provision')
+    state_dir: str = setting(_state_dir, "", '"" = <home>/provision (never under /tmp)')
     shell: str = setting(absolute_path(), "/bin/bash", "ssh-account: the tenants' shell")
     tenant_group: str = setting(pattern(_NAME, "a group name (lower case letters, digits, _ "
                                         "and -)", empty=False), "cloudlease-tenants")
@@ -122,7 +139,9 @@ class ProvisionSettings(Section):
         return self.ssh_host or self.listen_address
 
     def state_path(self, home: str | Path) -> Path:
-        return Path(self.state_dir) if self.state_dir else Path(home) / "provision"
+        """Where the drivers keep their state: ``state_dir`` (from the home when relative),
+        or ``<home>/provision``."""
+        return Path(home) / (self.state_dir or "provision")
 
     def problems(self, check: Checking) -> Iterator[tuple[str, str]]:
         if self.port_min > self.port_max:
@@ -132,13 +151,115 @@ class ProvisionSettings(Section):
                               "to run per lease event")
         if self.driver == "podman" and not self.image:
             yield "image", 'is empty but provision.driver = "podman"; name the container image'
+        if self.state_dir.startswith("/"):
+            under = _under_shared_tmp(Path(os.path.abspath(self.state_dir)))
+            if under:
+                yield "state_dir", f"{self.state_dir} {_tmp_message(under)}"
+                return
+        if check.home is not None:
+            yield from self._on_this_machine(check.home)
+
+    def _on_this_machine(self, home: Path) -> Iterator[tuple[str, str]]:
+        """What only this machine can say: the state folder, the programs."""
+        if self.driver not in NO_STATE:
+            path = self.state_path(home)
+            problem = state_dir_problem(path)
+            if problem:
+                what = f'"" (= {path})' if not self.state_dir else \
+                    str(path) if self.state_dir.startswith("/") else f"{self.state_dir} (= {path})"
+                yield "state_dir", f"{what} {problem}"
+        if self.driver == "command" and self.command.strip():
+            problem = program_problem(self.command, home)
+            if problem:
+                yield "command", problem
+        if self.driver == "ssh-account" and not _executable(Path(self.shell)):
+            yield "shell", f"{self.shell} is not an executable file on this machine"
 
 
 def parse_section(raw: dict[str, Any] | None, where: str = "config.toml") -> ProvisionSettings:
     """Check the ``[provision]`` table alone (``raw`` is that table, or ``None`` when
-    absent), every problem at once (``LedgerError``, exit 5)."""
+    absent), every problem at once (``LedgerError``, exit 5). Nothing on this machine is
+    looked at (``config.load`` does that for the home's own config)."""
     settings, problems = read_table(ProvisionSettings, "provision", raw)
     if problems:
         raise invalid(problems, where)
     return settings
 
+
+def _under_shared_tmp(path: Path) -> str | None:
+    for d in SHARED_TMP:
+        if path == Path(d) or Path(d) in path.parents:
+            return d
+    return None
+
+
+def _tmp_message(under: str) -> str:
+    return (f"is under {under}, which every local user can write to (and each lease's sshd "
+            "sees as a private, empty folder): choose a folder such as /var/lib/cloudlease")
+
+
+def state_dir_problem(path: Path) -> str | None:
+    """Why ``path`` cannot hold the drivers' state (None when it can), checked without
+    creating it: not under a shared temporary folder, and every part of it that exists
+    (as written and as resolved) a folder of the operator's or root's that nobody else can
+    write to, so that no other user can plant or swap what the drivers read as root. The
+    reason reads after the path ("is under /tmp, ...")."""
+    path = Path(os.path.abspath(path))
+    real = Path(os.path.realpath(path))
+    for candidate in (path, real):
+        under = _under_shared_tmp(candidate)
+        if under:
+            return _tmp_message(under) if candidate == path else \
+                f"resolves to {real}, which {_tmp_message(under)}"
+    for candidate in (path, real):
+        problem = _walk(candidate)
+        if problem:
+            return f"is not safe: {problem}"
+    return None
+
+
+def _walk(path: Path) -> str | None:
+    euid = os.geteuid()
+    for part in (*reversed(path.parents), path):
+        try:
+            st = os.lstat(part)
+        except FileNotFoundError:
+            return None  # the rest is made by the driver, 0700
+        except OSError as exc:
+            return f"cannot check {part}: {exc.strerror}"
+        if st.st_uid not in (0, euid):
+            return (f"{part} belongs to uid {st.st_uid}; it must belong to the operator "
+                    f"(uid {euid}) or root")
+        if stat.S_ISLNK(st.st_mode):
+            continue  # its target is walked too (as resolved)
+        if not stat.S_ISDIR(st.st_mode):
+            return f"{part} is not a folder"
+        if st.st_mode & 0o022:
+            return (f"{part} can be written by other users (mode "
+                    f"{stat.S_IMODE(st.st_mode):04o}); run chmod go-w {part}")
+    return None
+
+
+def program_problem(command_line: str, home: Path) -> str | None:
+    """Why the command driver's program cannot be started here (None when it can): found
+    as the driver finds it (a path from the home, else on PATH)."""
+    import shlex
+
+    program = shlex.split(command_line)[0]
+    if "/" in program:
+        where = home / program
+        if not where.exists():
+            return f"{where} does not exist"
+        if not _executable(where):
+            return f"{where} is not an executable file (chmod +x {where})"
+        return None
+    import shutil
+
+    search = os.environ.get("PATH") or "/usr/local/bin:/usr/bin:/bin"
+    if shutil.which(program, path=search) is None:
+        return f"{program!r} is not found on PATH ({search}); give its absolute path"
+    return None
+
+
+def _executable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
