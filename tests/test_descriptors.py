@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cloudlease.bitcoin.wallet import parse_wallet_source
-from cloudlease.core.descriptors import b58check, checksum, problem
+from cloudlease.core.descriptors import INPUT_CHARSET, b58check, checksum, problem
 from cloudlease.core.errors import BadValue
 
 MNEMONIC = "abandon " * 11 + "about"
@@ -65,6 +65,11 @@ def test_checksum_is_bip380s() -> None:
     for text, _network in GOOD[4:11]:
         assert checksum(text) == embit_checksum(text)
     assert checksum("wpkh(é)") is None
+
+
+@given(st.text(alphabet=st.sampled_from(INPUT_CHARSET), max_size=200))
+def test_checksum_agrees_with_embit(text: str) -> None:
+    assert checksum(text) == embit_checksum(text)
 
 
 def test_the_functions_are_the_wallet_codes() -> None:

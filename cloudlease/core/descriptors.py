@@ -24,7 +24,7 @@ import re
 INPUT_CHARSET = ("0123456789()[],'/*abcdefgh@:$%{}IJKLMNOPQRSTUVWXYZ&+-.;<=>?!^_|~"
                  "ijklmnopqrstuvwxyzABCDEFGH`#\"\\ ")
 CHECKSUM_CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
-_GENERATOR = (0xF5DEE51989, 0xA9FDCA3312, 0x1BAB10E32D, 0x3706B1677A, 0x644D626FFD)
+_INPUT_INDEX = {ch: i for i, ch in enumerate(INPUT_CHARSET)}
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _B58_INDEX = {c: i for i, c in enumerate(_B58)}
 _P = 2**256 - 2**32 - 977  # secp256k1's field
@@ -64,32 +64,40 @@ _PRIVATE = "holds a private key: give the watch-only descriptor or xpub (never t
 def checksum(body: str) -> str | None:
     """The BIP380 checksum of a descriptor body, or None if it holds a character
     descriptors do not allow."""
-    c = 1
-    cls = count = 0
+    symbols = []
+    groups = []
     for ch in body:
-        pos = INPUT_CHARSET.find(ch)
-        if pos < 0:
+        pos = _INPUT_INDEX.get(ch)
+        if pos is None:
             return None
-        c = _polymod(c, pos & 31)
-        cls = cls * 3 + (pos >> 5)
-        count += 1
-        if count == 3:
-            c, cls, count = _polymod(c, cls), 0, 0
-    if count:
-        c = _polymod(c, cls)
-    for _ in range(8):
-        c = _polymod(c, 0)
+        symbols.append(pos & 31)
+        groups.append(pos >> 5)
+        if len(groups) == 3:
+            symbols.append(groups[0] * 9 + groups[1] * 3 + groups[2])
+            groups = []
+    if groups:
+        value = 0
+        for g in groups:
+            value = value * 3 + g
+        symbols.append(value)
+    symbols += [0] * 8
+    c = 1
+    for value in symbols:
+        top = c >> 35
+        c = ((c & 0x7FFFFFFFF) << 5) ^ value
+        if top:
+            if top & 1:
+                c ^= 0xF5DEE51989
+            if top & 2:
+                c ^= 0xA9FDCA3312
+            if top & 4:
+                c ^= 0x1BAB10E32D
+            if top & 8:
+                c ^= 0x3706B1677A
+            if top & 16:
+                c ^= 0x644D626FFD
     c ^= 1
     return "".join(CHECKSUM_CHARSET[(c >> (5 * (7 - i))) & 31] for i in range(8))
-
-
-def _polymod(c: int, value: int) -> int:
-    top = c >> 35
-    c = ((c & 0x7FFFFFFFF) << 5) ^ value
-    for i, g in enumerate(_GENERATOR):
-        if (top >> i) & 1:
-            c ^= g
-    return c
 
 
 def b58check(text: str) -> bytes | None:
