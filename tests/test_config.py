@@ -449,10 +449,13 @@ def test_every_key_is_in_the_template_or_documented():
                                          "private_tmp", "hide_processes", "runtime",
                                          "container_ssh_port", "container_user",
                                          "authorized_keys_path", "ulimit_nofile",
-                                         "ulimit_nproc")}
+                                         "ulimit_nproc", "check_capacity")}
     commented = {"hooks.commands", "tax.rates", "webhooks.url", "webhooks.secret",
                  "webhooks.events", "webhooks.timeout_seconds"}
     for key, _spec in keys(config.Settings):
+        if key.startswith("provision.lxd."):
+            assert "[provision.lxd]" in text  # named, with where its keys are described
+            continue
         assert key in shown | hidden | commented, key
         if key in hidden:
             assert f" {key.split('.')[1]}" in text  # named in the comment

@@ -12,7 +12,7 @@ driver's shell. Each problem names ``config.toml:provision.<key>``.
 
 ```toml
 [provision]
-driver = "ssh-account"          # none | command | ssh-account | podman
+driver = "ssh-account"          # none | command | ssh-account | podman | lxd
 # command = "/usr/local/bin/cloudlease-machine"   # driver = "command": run per event
 listen_address = "127.0.0.1"    # where each lease's sshd (or published port) listens
 ssh_host = ""                   # what tenants are told to connect to (default: listen_address)
@@ -36,8 +36,24 @@ container_user = "root"         # the user tenants log in as inside the containe
 authorized_keys_path = "/root/.ssh/authorized_keys"  # where the tenant's keys are mounted
 ulimit_nofile = 1024
 ulimit_nproc = 4096
+check_capacity = false          # rent asks the driver (lxd) whether the plan fits anywhere
+
+[provision.lxd]                 # driver "lxd": a container per lease on an LXD cluster
+url = "/var/lib/lxd/unix.socket"  # LXD's unix socket, or https://host:8443 with the three below
+client_cert = ""                # https: this client's certificate (PEM, mode 0600)
+client_key = ""                 # https: its private key (PEM, mode 0600)
+server_cert = ""                # https: the server's certificate, pinned (its SHA-256)
+project = "default"
+image = "cl-debian"             # an image alias or fingerprint on the cluster
+profiles = ["default"]
+target = ""                     # "" (the cluster places), a member, or @group
+ssh_listen = "127.0.0.1"        # where each lease's proxy device listens (on its member)
+port_min = 22000                # default: provision.port_min / port_max
+port_max = 22999
 ```
-A relative ``state_dir`` is taken from the home (the folder config.toml is in).
+Relative paths (``state_dir``, the lxd certificates and key) are taken from the home, the
+folder config.toml is in; the lxd files are checked on this machine like ``state_dir``
+(there, regular files, PEM; the client's key and certificate mode 0600).
 """
 
 from __future__ import annotations
@@ -61,8 +77,12 @@ from cloudlease.config.checks import (
     text,
     whole,
 )
+from cloudlease.config.lxd import LXD_SOCKET, LxdSettings, check_target
 from cloudlease.config.registry import PROVISION_DRIVERS
-from cloudlease.config.schema import Checking, Section, invalid, read_table, setting
+from cloudlease.config.schema import Checking, Section, invalid, read_table, setting, table
+
+__all__ = ["DRIVERS", "LXD_SOCKET", "LxdSettings", "ProvisionSettings", "check_target",
+           "parse_section", "program_problem", "state_dir_problem"]
 
 DRIVERS = ("none", *PROVISION_DRIVERS.names())
 NO_STATE = ("none", "command")  # drivers that keep no state of their own
@@ -132,6 +152,17 @@ class ProvisionSettings(Section):
     authorized_keys_path: str = setting(_keys_path, "/root/.ssh/authorized_keys")
     ulimit_nofile: int = setting(whole(64, 1048576), 1024)
     ulimit_nproc: int = setting(whole(16, 4194304), 4096)
+    check_capacity: bool = setting(boolean(), False,
+                                   "rent asks the driver (lxd) whether the plan fits anywhere")
+    lxd: LxdSettings = table(LxdSettings, "driver lxd: a container per lease on an LXD cluster")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        lxd = self.lxd  # its ports default to [provision]'s
+        if lxd.port_min is None or lxd.port_max is None:
+            self.__dict__["lxd"] = lxd.replace(
+                port_min=self.port_min if lxd.port_min is None else lxd.port_min,
+                port_max=self.port_max if lxd.port_max is None else lxd.port_max)
 
     @property
     def public_host(self) -> str:
@@ -151,6 +182,13 @@ class ProvisionSettings(Section):
                               "to run per lease event")
         if self.driver == "podman" and not self.image:
             yield "image", 'is empty but provision.driver = "podman"; name the container image'
+        if self.driver == "lxd" and not self.lxd.image:
+            yield "lxd.image", ('is empty but provision.driver = "lxd"; name the image (an '
+                                "alias or fingerprint on the cluster)")
+        lxd_ports = (self.lxd.port_min, self.lxd.port_max)
+        if lxd_ports != (self.port_min, self.port_max) and lxd_ports[0] > lxd_ports[1]:
+            yield "lxd.port_min", (f"{lxd_ports[0]} is more than provision.lxd.port_max "
+                                   f"({lxd_ports[1]})")
         if self.state_dir.startswith("/"):
             under = _under_shared_tmp(Path(os.path.abspath(self.state_dir)))
             if under:
@@ -176,11 +214,12 @@ class ProvisionSettings(Section):
             yield "shell", f"{self.shell} is not an executable file on this machine"
 
 
-def parse_section(raw: dict[str, Any] | None, where: str = "config.toml") -> ProvisionSettings:
+def parse_section(raw: dict[str, Any] | None, where: str = "config.toml",
+                  home: Path | None = None) -> ProvisionSettings:
     """Check the ``[provision]`` table alone (``raw`` is that table, or ``None`` when
     absent), every problem at once (``LedgerError``, exit 5). Nothing on this machine is
-    looked at (``config.load`` does that for the home's own config)."""
-    settings, problems = read_table(ProvisionSettings, "provision", raw)
+    looked at unless ``home`` is given (``config.load`` gives the home's)."""
+    settings, problems = read_table(ProvisionSettings, "provision", raw, Checking(home=home))
     if problems:
         raise invalid(problems, where)
     return settings
@@ -263,3 +302,4 @@ def program_problem(command_line: str, home: Path) -> str | None:
 
 def _executable(path: Path) -> bool:
     return path.is_file() and os.access(path, os.X_OK)
+

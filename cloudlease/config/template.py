@@ -94,7 +94,8 @@ id = {q(ledger_id)}   # the ledger this home belongs to (checked on every comman
 # What a paid lease becomes, made by tick outside the ledger lock and retried on the next
 # tick when it fails: none | command (your program per lease event, which may print the
 # tenant's ssh details; see examples/provision/) | ssh-account (a Unix account behind a
-# private sshd, as root) | podman (a container from `image`, as root).
+# private sshd, as root) | podman (a container from `image`, as root) | lxd (a container
+# per lease on an LXD cluster: a [provision.lxd] table, see examples/provision/README.md).
 driver = "none"
 command = ""                    # driver "command": the program to run per event
 listen_address = "127.0.0.1"    # an IP of this host where each lease's sshd listens
@@ -108,7 +109,7 @@ network = "none"                # driver "podman": none (no network, no ssh) or 
 # more keys, with their defaults and what each means in cloudlease/config/provision.py:
 # ssh-account: shell, tenant_group, cgroup, cgroup_parent, private_tmp, hide_processes;
 # podman: runtime, container_ssh_port, container_user, authorized_keys_path,
-# ulimit_nofile, ulimit_nproc
+# ulimit_nofile, ulimit_nproc; lxd: check_capacity and the [provision.lxd] table
 
 # Webhooks: POST each event as JSON, signed with HMAC-SHA256 (Cloudlease-Signature).
 # Repeat the table for more endpoints. A secret here means: keep this file chmod 600.

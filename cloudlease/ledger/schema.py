@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from cloudlease import model
 from cloudlease.ledger.codec import RecordCodec, codec
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # upgrades from older versions: UPGRADES at the end
 
 
 @dataclass(frozen=True)
@@ -222,5 +222,12 @@ def ddl(dialect: str) -> list[str]:
 
 # -- upgrades: one function per old version, each bringing the schema to the next -------
 # (version 1 is the first SQL schema; the TOML ledger before it is migrated by
-# ledger/migrate.py). An upgrade runs inside the write transaction that records it.
-UPGRADES: dict[int, object] = {}
+# ledger/migrate.py). An upgrade runs inside the write transaction that records it
+# (store.upgrade). A column is only ever appended and nullable, so the hash of every row
+# written before stays what the chain says (codec.row_hash leaves trailing NULLs out).
+def _upgrade_1_to_2(dialect: str) -> list[str]:
+    """Plans get ``target``: where a cluster driver places their machines."""
+    return ["ALTER TABLE plans ADD COLUMN target TEXT"]
+
+
+UPGRADES = {1: _upgrade_1_to_2}
