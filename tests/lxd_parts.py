@@ -62,9 +62,17 @@ def toml(value: Any) -> str:
     return json.dumps(str(value))
 
 
+# the drivers' state folder may not be under /tmp (where the tests' homes are): one per
+# home under this, removed by sweep()
+STATE_BASE = Path(f"/var/lib/cl-test-lxd-{os.getpid()}")
+
+
 def configure(home: Path, cluster: dict, *, provision: dict | None = None, **lxd: Any) -> None:
     """Replace the home's [provision] with the lxd driver on the test cluster."""
-    section = {"driver": "lxd", "timeout_seconds": 60, "state_dir": str(home / "provision"),
+    import hashlib
+
+    state = STATE_BASE / hashlib.sha256(str(home).encode()).hexdigest()[:12]
+    section = {"driver": "lxd", "timeout_seconds": 60, "state_dir": str(state),
                **(provision or {})}
     table = {"url": cluster["url"], "image": cluster["image"], "port_min": 24000,
              "port_max": 24999, **lxd}
@@ -127,7 +135,11 @@ def delete_behind_our_back(cluster: dict, name: str) -> None:
 
 
 def sweep(cluster: dict) -> None:
-    """Delete every instance a cloudlease test made (they carry the lease label)."""
+    """Delete every instance a cloudlease test made (they carry the lease label), and the
+    drivers' state folders of this run."""
+    import shutil
+
+    shutil.rmtree(STATE_BASE, ignore_errors=True)
     for inst in client(cluster).api.instances.get(params={"recursion": 1}).json()["metadata"]:
         if LABEL in (inst.get("config") or {}):
             try:

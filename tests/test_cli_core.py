@@ -45,6 +45,22 @@ def test_init_bad_values(cli, args, code):
     assert not (cli.home / "ledger.db").exists()
 
 
+def test_init_refuses_what_config_toml_could_not_read_before_making_anything(cli):
+    """Every option is checked as config.toml will be read, before the home, the ledger
+    or the config is made; all problems at once, each naming its option."""
+    err = cli.json("init", "--backend", "bitcoind", "--rpc-url", "ftp://x", code=2)
+    assert err["message"] == "--rpc-url: URL must start with http:// or https://"
+    assert not cli.home.exists()
+    err = cli.json("init", "--currency", "dollars", "--esplora-url", "http://a b",
+                   "--rpc-url", "ftp://x", code=2)
+    assert [p.split(":")[0] for p in err["problems"]] == ["--currency", "--esplora-url",
+                                                          "--rpc-url"]
+    assert err["message"].startswith("3 options cannot be used: --currency: ")
+    human = cli("init", "--network", "testnet", "--backend", "devchain", code=2)
+    assert "--backend: devchain is a simulated regtest chain" in human.stderr
+    assert not cli.home.exists()
+
+
 def test_explicit_home_must_exist(cli, tmp_path):
     err = cli.json("lease", "list", "--home", str(tmp_path / "nowhere"), code=5)
     assert "no cloudlease ledger" in err["message"]

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from cloudlease import config
-from cloudlease.config.schema import HOOK_EVENTS
+from cloudlease.config import HOOK_EVENTS
 from cloudlease.core.errors import LedgerError
 
 
@@ -118,7 +118,9 @@ def test_bad_config_is_exit_5_naming_file_and_key(cli, home, old, new, key, frag
     assert fragment in err["message"], err
     assert "\n" not in err["message"] and err["code"] == "config_invalid"
     human = cli("tick", code=5)
-    assert human.stderr.count("\n") == 1 and "Traceback" not in human.stderr
+    lines = human.stderr.splitlines()  # one line, or a headline and a line per problem
+    assert len(lines) == 1 + len(err.get("problems", ())) and "Traceback" not in human.stderr
+    assert any(f"config.toml:{key}:" in line for line in lines)
 
 
 def test_hooks_as_a_number_is_exit_5(cli, home):
@@ -131,11 +133,9 @@ def test_hooks_as_a_number_is_exit_5(cli, home):
 
 def test_a_typo_is_never_ignored_anywhere(cli, home):
     """Every table refuses a key it does not know (none is silently dropped)."""
-    from cloudlease.config.schema import SCHEMA
+    from cloudlease.config.schema import sections
 
-    for table in SCHEMA:
-        if not table:
-            continue
+    for table, _section in sections(config.Settings):
         text = (home / "config.toml").read_text()
         if f"[{table}]\n" not in text:
             continue
@@ -226,7 +226,9 @@ def test_init_writes_the_config_private(cli):
     assert stat.S_IMODE((cli.home / "config.toml").stat().st_mode) == 0o600
 
 
-FULL = """
+ZPUB = ("zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868R"
+        "vUUkgDKf31mGDtKsAYz2oz2AGutZYs")  # BIP84 account 0 of the "abandon ... about" seed
+FULL = f"""
 network = "mainnet"
 currency = "eur"
 
@@ -253,7 +255,7 @@ timeout_seconds = 2.5
 
 [wallet]
 kind = "descriptor"
-descriptor = "wpkh(xpub.../0/*)"
+descriptor = "{ZPUB}"
 gap_limit = 50
 
 [backend]
@@ -320,7 +322,7 @@ def test_every_section_parses_into_settings():
     assert (s.expiry_minutes, s.monitoring_hours, s.confirmations, s.zero_conf_max_sats) == \
         (30, 48, 2, 5000)
     assert s.rate_timeout == 2.5 and s.hook_timeout == 30.0 and s.backend_timeout == 10.0
-    assert s.hooks == {"lease_active": "/usr/local/bin/up --fast",
+    assert dict(s.hooks) == {"lease_active": "/usr/local/bin/up --fast",
                        "provision_failed": "/usr/local/bin/page-me",
                        "payment_refund_due": "/usr/local/bin/refund"}
     assert s.tax_rates == {"DE": Decimal(19), "FR": Decimal(20), "CH": Decimal("8.1")}
@@ -362,3 +364,102 @@ def test_the_template_names_every_hook_event_and_parses():
         assert event in text
     settings = config.parse(tomllib.loads(text, parse_float=Decimal))
     assert settings.network == "regtest"
+
+
+# -- every problem at once (errors as values) ------------------------------------------------
+SEVERAL = [
+    ("confirmations = 1", "confirmations = 500", "payment.confirmations"),
+    ("gap_limit = 20", "gap_limit = 0", "wallet.gap_limit"),
+    ("timezone = \"UTC\"", "timezone = \"Mars/Olympus\"", "operator.timezone"),
+    ("port_min = 22000", "port_mni = 22000", "provision.port_mni"),
+    ("# [[webhooks]]", "[[webhooks]]\nurl = \"http://example.com/x\"\n# ", "webhooks[1].url"),
+]
+
+
+def test_every_problem_is_reported_at_once(cli, home):
+    for old, new, _key in SEVERAL:
+        _edit(home, old, new)
+    keys = [key for _old, _new, key in SEVERAL] + ["webhooks[1].secret"]
+    for argv in (("tenant", "list"), ("tick",), ("verify",), ("lease", "list")):
+        err = cli.json(*argv, code=5)
+        assert err["code"] == "config_invalid" and len(err["problems"]) == len(keys)
+        assert err["message"].startswith(f"{home}/config.toml has {len(keys)} problems: ")
+        for key, line in zip(sorted(keys), sorted(err["problems"]), strict=True):
+            assert line.startswith(f"{home}/config.toml:{key}: "), line
+        assert "\n" not in err["message"]
+    human = cli("tick", code=5).stderr.splitlines()
+    assert human[0] == f"error: {home}/config.toml has {len(keys)} problems"
+    assert sorted(line.strip() for line in human[1:]) == sorted(err["problems"])
+
+
+def test_validate_returns_the_settings_and_every_problem():
+    raw = tomllib.loads(FULL, parse_float=Decimal)
+    raw["payment"]["confirmations"] = 500
+    raw["provision"]["port_min"] = 99999
+    raw["lightning"]["backend"] = "eclair"
+    raw["nope"] = 1
+    settings, problems = config.validate(raw)
+    assert sorted(p.key for p in problems) == ["lightning.backend", "nope",
+                                               "payment.confirmations", "provision.port_min"]
+    # each bad value is its default, each good one kept: a report can go on
+    assert settings.payment.confirmations == 1 and settings.payment.expiry_minutes == 30
+    assert settings.lightning.backend == "none" and settings.provision.driver == "podman"
+    assert problems[0].line("/h/config.toml").startswith("/h/config.toml:")
+    with pytest.raises(LedgerError) as info:
+        config.parse(raw)
+    assert len(info.value.problems) == 4 and info.value.exit_code == 5
+
+
+def test_a_tables_rules_wait_for_its_keys():
+    """A rule judging a default in place of a bad value would report a problem that is
+    not there: a table's rules run only once its keys are sound."""
+    _settings, problems = config.validate({"provision": {"port_min": "x", "port_max": 22000}})
+    assert [p.key for p in problems] == ["provision.port_min"]
+    _settings, problems = config.validate({"network": "moon", "wallet": {"descriptor": "x"},
+                                           "lightning": {"backend": "devchain"}})
+    assert [p.key for p in problems] == ["network"]  # the descriptor waits for the network
+
+
+def test_nested_settings_and_the_flat_names_agree():
+    s = config.parse(tomllib.loads(FULL, parse_float=Decimal))
+    assert s.payment.confirmations == s.confirmations == 2
+    assert s.backend.kind == "esplora" and s.backend.esplora_urls == s.esplora_urls
+    assert s.lightning.url == s.lightning_url and s.ledger.url == s.ledger_url
+    assert s.rates.timeout_seconds == Decimal("2.5") and s.rate_timeout == 2.5
+    assert "lease_active" in s.hooks and s.hooks.timeout_seconds == 30
+    with pytest.raises(AttributeError):
+        s.payment.confirmations = 3  # type: ignore[misc]
+    assert s.replace(currency="USD").currency == "USD" and s.currency == "EUR"
+
+
+def test_every_key_is_in_the_template_or_documented():
+    """init's config.toml shows every table and every key (those it leaves out are named
+    in the comment that points at config/provision.py), with the schema's defaults."""
+    from cloudlease.config.schema import keys
+
+    text = config.render_template(network="regtest")
+    raw = tomllib.loads(text, parse_float=Decimal)
+    shown = set()
+    for table, values in raw.items():
+        if isinstance(values, dict):
+            shown |= {f"{table}.{k}" for k in values}
+        else:
+            shown.add(table)
+    hidden = {"provision." + k for k in ("uid_min", "uid_max", "shell", "tenant_group",
+                                         "cgroup", "cgroup_parent", "private_tmp",
+                                         "hide_processes", "runtime",
+                                         "container_ssh_port", "container_user",
+                                         "authorized_keys_path", "ulimit_nofile",
+                                         "ulimit_nproc", "check_capacity")}
+    commented = {"hooks.commands", "tax.rates", "webhooks.url", "webhooks.secret",
+                 "webhooks.events", "webhooks.timeout_seconds"}
+    for key, _spec in keys(config.Settings):
+        if key.startswith("provision.lxd."):
+            assert "[provision.lxd]" in text  # named, with where its keys are described
+            continue
+        assert key in shown | hidden | commented, key
+        if key in hidden:
+            assert f" {key.split('.')[1]}" in text  # named in the comment
+    defaults = config.parse({})
+    template = config.parse(raw)
+    assert template.provision == defaults.provision and template.payment == defaults.payment

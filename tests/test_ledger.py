@@ -326,14 +326,15 @@ def test_lock_timeout_names_the_holder_on_postgresql(cli, pg_database, monkeypat
 
 
 # -- PostgreSQL: URLs and attaching hosts -------------------------------------------------------
-@pytest.mark.parametrize("url,fragment", [
-    ("postgresql://cloudlease@127.0.0.1:1/x", "cannot reach the ledger"),
-    ("postgresql://127.0.0.1:5432/x?sslmode=bogus", "malformed"),
-    ("postgresql://127.0.0.1:port/x", "malformed"),
-    ("mysql://127.0.0.1/x", "not a postgresql:// URL"),
+@pytest.mark.parametrize("url,code,fragment", [
+    ("postgresql://cloudlease@127.0.0.1:1/x", 5, "cannot reach the ledger"),
+    ("postgresql://127.0.0.1:5432/x?sslmode=bogus", 5, "malformed"),
+    # what config.toml's ledger.url refuses is a bad option, refused before anything
+    ("postgresql://127.0.0.1:port/x", 2, "--ledger-url: URL has an invalid port"),
+    ("mysql://127.0.0.1/x", 2, "--ledger-url: URL must start with postgresql://"),
 ])
-def test_bad_ledger_urls(cli, monkeypatch, url, fragment):
-    err = cli.json("init", "--xpub", VPUB, "--ledger-url", url, code=5)
+def test_bad_ledger_urls(cli, monkeypatch, url, code, fragment):
+    err = cli.json("init", "--xpub", VPUB, "--ledger-url", url, code=code)
     assert fragment in err["message"]
     assert not (cli.home / "config.toml").exists()
 

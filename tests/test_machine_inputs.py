@@ -27,9 +27,10 @@ def test_the_templates_provision_table_is_the_packages_defaults(home):
 
 
 @pytest.mark.parametrize("raw,fragment", [
-    ({"driver": "vm"}, "provision.driver: must be one of"),
+    ({"driver": "vm"}, "provision.driver: got 'vm'; expected one of"),
     ({"driver": "command"}, 'provision.command: is empty but provision.driver = "command"'),
-    ({"driver": "ssh-account", "port_min": 80}, "provision.port_min: must be from 1024"),
+    ({"driver": "ssh-account", "port_min": 80}, "provision.port_min: got 80; expected a whole "
+                                                "number from 1024"),
     ({"driver": "none", "colour": "red"}, "provision.colour: unknown key"),
     ({"driver": "ssh-account", "uid_min": 1000}, "provision.uid_min: must be from 65536 to"),
     ({"driver": "ssh-account", "uid_max": 2**32}, "provision.uid_max: must be from 65536 to"),

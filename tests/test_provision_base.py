@@ -132,26 +132,36 @@ def test_settings_defaults_and_a_full_table():
     assert (s.driver, s.public_host, s.timeout_seconds) == ("podman", "vm.example.net", 5.0)
     assert s.state_path("/h") == Path("/h/provision")
     assert parse_section({"state_dir": "/srv/cl"}).state_path("/h") == Path("/srv/cl")
+    assert parse_section({"state_dir": "machines"}).state_path("/h") == Path("/h/machines")
 
 
 @pytest.mark.parametrize("raw, message", [
     ({"drivr": "none"}, "provision.drivr: unknown key (did you mean 'driver'?"),
-    ({"driver": "vm"}, "provision.driver: must be one of none, command, ssh-account, podman"),
+    ({"driver": "vm"}, "provision.driver: got 'vm'; expected one of none, command, "
+                       "ssh-account, podman"),
     ({"driver": "command"}, 'provision.command: is empty but provision.driver = "command"'),
     ({"driver": "podman"}, "provision.image: is empty but provision.driver = \"podman\""),
-    ({"port_min": "22000"}, "provision.port_min: must be a whole number"),
-    ({"port_min": True}, "provision.port_min: must be a whole number"),
-    ({"port_min": 80}, "provision.port_min: must be from 1024 to 65535, got 80"),
+    ({"port_min": "22000"}, "provision.port_min: got '22000'; expected a whole number"),
+    ({"port_min": True}, "provision.port_min: got true; expected a whole number"),
+    ({"port_min": 80}, "provision.port_min: got 80; expected a whole number from 1024 to "
+                       "65535"),
     ({"port_min": 30000, "port_max": 29999},
      "provision.port_min: 30000 is more than provision.port_max (29999)"),
-    ({"listen_address": "localhost"}, "provision.listen_address: must be an IP address"),
-    ({"timeout_seconds": 0}, "provision.timeout_seconds: must be from 0 to 3600"),
-    ({"state_dir": "relative"}, "provision.state_dir: must be an absolute path"),
-    ({"cgroup": "v3"}, "provision.cgroup: must be one of auto, v1, v2"),
-    ({"cgroup_parent": "../escape"}, "provision.cgroup_parent: must be a relative cgroup"),
-    ({"network": "--privileged"}, "provision.network: must be none or a podman network"),
-    ({"private_tmp": "yes"}, "provision.private_tmp: must be true or false"),
-    ({"ulimit_nofile": 10}, "provision.ulimit_nofile: must be from 64"),
+    ({"listen_address": "localhost"}, "provision.listen_address: got 'localhost'; expected "
+                                      "an IP address"),
+    ({"timeout_seconds": 0}, "provision.timeout_seconds: got 0; expected seconds, more than 0 "
+                             "and at most 3600"),
+    ({"state_dir": "~/cl"}, "provision.state_dir: got '~/cl'; ~ is not expanded"),
+    ({"state_dir": "/tmp/cl"}, "provision.state_dir: /tmp/cl is under /tmp"),
+    ({"state_dir": "/dev/shm"}, "provision.state_dir: /dev/shm is under /dev/shm"),
+    ({"cgroup": "v3"}, "provision.cgroup: got 'v3'; expected one of auto, v1, v2"),
+    ({"cgroup_parent": "../escape"}, "provision.cgroup_parent: got '../escape'; expected a "
+                                     "relative cgroup path"),
+    ({"network": "--privileged"}, "provision.network: got '--privileged'; expected none or a "
+                                  "podman network"),
+    ({"private_tmp": "yes"}, "provision.private_tmp: got 'yes'; expected true or false"),
+    ({"ulimit_nofile": 10}, "provision.ulimit_nofile: got 10; expected a whole number from 64"),
+    ({"command": "x 'y"}, "provision.command: cannot be split into words"),
 ])
 def test_bad_settings_name_the_key(raw, message):
     with pytest.raises(LedgerError) as exc:

@@ -21,9 +21,9 @@ DATA = Path(__file__).parent / "data"
 CLUSTER = {"url": "/run/lxd-test/unix.socket", "image": "img"}
 
 
-def bad(raw: dict, where: str = "config.toml") -> str:
+def bad(raw: dict, where: str = "config.toml", home: Path | None = None) -> str:
     with pytest.raises(LedgerError) as err:
-        parse_section(raw, where)
+        parse_section(raw, where, home)
     assert err.value.exit_code == 5
     return err.value.message
 
@@ -42,27 +42,41 @@ def test_defaults_and_a_full_table():
 
 @pytest.mark.parametrize("raw, says", [
     ({"driver": "lxd"}, "provision.lxd.image: is empty but provision.driver = \"lxd\""),
-    ({"lxd": {"imag": "x"}}, "provision.lxd.imag: unknown key (allowed: client_cert"),
-    ({"lxd": "x"}, "provision.lxd: must be a table"),
-    ({"lxd": {"url": "http://h:8443"}}, "provision.lxd.url: must be the path of LXD's unix"),
-    ({"lxd": {"url": "relative.socket"}}, "provision.lxd.url: must be the path"),
-    ({"lxd": {"url": "https://u:p@h:8443"}}, "provision.lxd.url: must be https://host:port"),
+    ({"lxd": {"imag": "x"}}, "provision.lxd.imag: unknown key (did you mean 'image'? allowed: "
+                             "url, client_cert"),
+    ({"lxd": "x"}, "provision.lxd: got 'x'; expected a table ([provision.lxd])"),
+    ({"lxd": {"url": "http://h:8443"}}, "provision.lxd.url: got 'http://h:8443'; expected the "
+                                        "path of LXD's unix socket"),
+    ({"lxd": {"url": "relative.socket"}}, "provision.lxd.url: got 'relative.socket'; expected "
+                                          "the path"),
+    ({"lxd": {"url": "https://u:p@h:8443"}}, "provision.lxd.url: got 'https://u:p@h:8443'; "
+                                             "expected https://host:port with nothing after"),
     ({"lxd": {"url": "https://h:8443"}}, "provision.lxd.client_cert: is required"),
     ({"lxd": {"client_key": "k.pem"}}, "provision.lxd.client_key: only applies to an https"),
-    ({"lxd": {"project": "a b"}}, "provision.lxd.project: must be an LXD project name"),
-    ({"lxd": {"image": "bad image"}}, "provision.lxd.image: must be an image alias"),
-    ({"lxd": {"profiles": "default"}}, "provision.lxd.profiles: must be a list of names"),
-    ({"lxd": {"profiles": ["ok", "no way"]}}, "provision.lxd.profiles: must be a list"),
-    ({"lxd": {"target": "@"}}, "provision.lxd.target: must be empty (the cluster places)"),
-    ({"lxd": {"ssh_listen": "localhost"}}, "provision.lxd.ssh_listen: must be an IP"),
-    ({"lxd": {"port_min": 80}}, "provision.lxd.port_min: must be from 1024 to 65535"),
+    ({"lxd": {"project": "a b"}}, "provision.lxd.project: got 'a b'; expected an LXD project "
+                                  "name"),
+    ({"lxd": {"image": "bad image"}}, "provision.lxd.image: got 'bad image'; expected an image "
+                                      "alias"),
+    ({"lxd": {"profiles": "default"}}, "provision.lxd.profiles: got 'default'; expected an "
+                                       "array of profile names"),
+    ({"lxd": {"profiles": ["ok", "no way"]}}, "provision.lxd.profiles: got an array; expected "
+                                              "an array"),
+    ({"lxd": {"target": "@"}}, "provision.lxd.target: got '@'; expected \"\" (the cluster "
+                               "places)"),
+    ({"lxd": {"ssh_listen": "localhost"}}, "provision.lxd.ssh_listen: got 'localhost'; expected "
+                                           "an IP"),
+    ({"lxd": {"port_min": 80}}, "provision.lxd.port_min: got 80; expected a whole number from "
+                                "1024 to 65535"),
     ({"lxd": {"port_min": 3000, "port_max": 2000}}, "provision.lxd.port_min: 3000 is more"),
-    ({"lxd": {"port_max": "9"}}, "provision.lxd.port_max: must be a whole number"),
-    ({"check_capacity": "yes"}, "provision.check_capacity: must be true or false"),
+    ({"port_min": 30000, "port_max": 30010, "lxd": {"port_max": 29000}},
+     "provision.lxd.port_min: 30000 is more than provision.lxd.port_max (29000)"),
+    ({"lxd": {"port_max": "9"}}, "provision.lxd.port_max: got '9'; expected a whole number"),
+    ({"check_capacity": "yes"}, "provision.check_capacity: got 'yes'; expected true or false"),
 ])
 def test_a_bad_key_is_exit_5_naming_it(raw, says):
     message = bad(raw)
-    assert message.startswith(f"config.toml:{says}"), message
+    assert message.startswith(f"config.toml:{says}") or f": config.toml:{says}" in message, \
+        message
     assert "\n" not in message
 
 
@@ -71,30 +85,36 @@ def test_https_needs_0600_pem_files_relative_to_the_config(tmp_path: Path):
     for name in ("client.crt", "client.key", "server.crt"):
         (tmp_path / name).write_text("-----BEGIN CERTIFICATE-----\nx\n")
         (tmp_path / name).chmod(0o600)
-    raw = {"driver": "lxd", "lxd": {"image": "i", "url": "https://10.0.0.1:8443",
+    raw = {"driver": "lxd", "state_dir": "/var/lib/cl-test-lxd-state",  # not under /tmp
+           "lxd": {"image": "i", "url": "https://10.0.0.1:8443",
                                     "client_cert": "client.crt", "client_key": "client.key",
                                     "server_cert": "server.crt"}}
-    s = parse_section(raw, str(cfg))
-    assert s.lxd.https and s.lxd.client_key == str(tmp_path / "client.key")
+    s = parse_section(raw, str(cfg), tmp_path)
+    assert s.lxd.https and s.lxd.client_key == "client.key"  # as written...
+    assert s.lxd.placed(tmp_path).client_key == str(tmp_path / "client.key")  # ...from home
     (tmp_path / "client.key").chmod(0o644)
-    assert bad(raw, str(cfg)) == (
+    assert bad(raw, str(cfg), tmp_path) == (
         f"{cfg}:provision.lxd.client_key: {tmp_path / 'client.key'} can be read by others "
         f"(mode 0644); run `chmod 600 {tmp_path / 'client.key'}`")
+    parse_section(raw, str(cfg))  # the values alone are fine: files are this machine's
     (tmp_path / "client.key").chmod(0o600)
     (tmp_path / "server.crt").write_text("not a certificate")
-    assert bad(raw, str(cfg)).endswith("server.crt is not a PEM file")
+    assert bad(raw, str(cfg), tmp_path).endswith("server.crt is not a PEM file")
     (tmp_path / "server.crt").unlink()
     (tmp_path / "server.crt").symlink_to(tmp_path / "client.crt")
-    assert "is not a regular file (a symlink is refused)" in bad(raw, str(cfg))
-    os.unlink(tmp_path / "client.crt")
-    assert bad(raw, str(cfg)).endswith("client.crt does not exist")
+    assert "is not a regular file (a symlink is refused)" in bad(raw, str(cfg), tmp_path)
+    os.unlink(tmp_path / "client.crt")  # and the symlink still there: both, at once
+    message = bad(raw, str(cfg), tmp_path)
+    assert message.startswith(f"{cfg} has 2 problems: ")
+    assert f"{tmp_path / 'client.crt'} does not exist" in message
+    assert "server.crt is not a regular file" in message
 
 
 def test_a_bad_lxd_table_stops_every_command_with_exit_5(cli, home: Path):
     configure(home, CLUSTER, image="bad image")
     err = cli.json("lease", "list", code=5)
-    assert err["message"].endswith("config.toml:provision.lxd.image: must be an image alias or "
-                                   "fingerprint, got 'bad image'")
+    assert err["message"].endswith("config.toml:provision.lxd.image: got 'bad image'; "
+                                   "expected an image alias or fingerprint or \"\"")
     assert cli.json("verify", code=5)["code"] == "config_invalid"
 
 

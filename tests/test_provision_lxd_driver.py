@@ -23,7 +23,15 @@ from cloudlease.config.provision import parse_section
 from cloudlease.provision.base import Limits, MachineSpec, State
 from cloudlease.provision.lxd import LABEL, LxdDriver
 from cloudlease.provision.lxd_api import Lxd
-from tests.lxd_parts import client, delete_behind_our_back, instance, login, need_lxd, sweep
+from tests.lxd_parts import (
+    STATE_BASE,
+    client,
+    delete_behind_our_back,
+    instance,
+    login,
+    need_lxd,
+    sweep,
+)
 from tests.provision_parts import keypair
 
 pytestmark = [pytest.mark.lxd]
@@ -42,7 +50,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
 
 
 def raw(cluster: dict, **lxd) -> dict:
-    return {"driver": "lxd", "timeout_seconds": 60, "state_dir": str(cluster["base"] / "state"),
+    return {"driver": "lxd", "timeout_seconds": 60, "state_dir": str(STATE_BASE / "driver"),
             "lxd": {"url": cluster["url"], "image": cluster["image"], "port_min": 25000,
                     "port_max": 25999, **lxd}}
 

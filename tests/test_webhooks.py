@@ -298,7 +298,7 @@ def test_a_drip_fed_answer_is_cut_at_the_total_deadline():
 
     threading.Thread(target=drip, daemon=True).start()
     hook = Webhook(url=f"http://127.0.0.1:{listener.getsockname()[1]}/",
-                   secret=SECRET, timeout=Decimal(1))
+                   secret=SECRET, timeout_seconds=Decimal(1))
     started = time.monotonic()
     out = webhooks.deliver(hook, {"event": "lease_active", "id": "E-1"})
     stop.set()

@@ -28,7 +28,7 @@ import json
 import os
 import sys
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -223,7 +223,7 @@ def run_command(call: Callable[[], Result]) -> None:
         finally:
             STATE.close()
     except CloudleaseError as exc:
-        fail(exc.message, exc.code, int(exc.exit_code))
+        fail(exc.message, exc.code, int(exc.exit_code), exc.problems, exc.headline)
     except KeyboardInterrupt:
         fail("interrupted", "interrupted", 130)
     except (typer.Exit, typer.Abort):
@@ -282,8 +282,10 @@ def emit(result: Result) -> None:
         render.note(line)
 
 
-def fail(message: str, code: str, exit_code: int) -> None:
-    write_error(message, code, exit_code, STATE.json_mode or STATE.argv_json)
+def fail(message: str, code: str, exit_code: int, problems: Sequence[str] = (),
+         headline: str | None = None) -> None:
+    write_error(message, code, exit_code, STATE.json_mode or STATE.argv_json, problems,
+                headline)
     raise typer.Exit(exit_code)
 
 

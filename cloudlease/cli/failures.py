@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import unicodedata
+from collections.abc import Sequence
 
 from cloudlease.core.errors import ExitCode
 
@@ -70,15 +71,25 @@ def one_line(message: str) -> str:
     return text
 
 
-def write_error(message: str, code: str, exit_code: int, json_mode: bool) -> None:
+def write_error(message: str, code: str, exit_code: int, json_mode: bool,
+                problems: Sequence[str] = (), headline: str | None = None) -> None:
+    """One line; or, for an error that found several ``problems`` at once, the
+    ``headline`` and then one line per problem (``--json``: the message, which holds them
+    all, and a ``problems`` list)."""
     message = one_line(message)
+    lines = [one_line(p) for p in problems]
     if json_mode:
-        sys.stderr.write(json.dumps({"error": {"code": code, "message": message,
-                                               "exit_code": exit_code}}) + "\n")
+        error: dict[str, object] = {"code": code, "message": message, "exit_code": exit_code}
+        if lines:
+            error["problems"] = lines
+        sys.stderr.write(json.dumps({"error": error}) + "\n")
     else:
         from cloudlease import render
 
-        render.error(message)
+        if lines:
+            render.error(one_line(headline or message), details=lines)
+        else:
+            render.error(message)
     try:
         sys.stderr.flush()
     except (OSError, ValueError):

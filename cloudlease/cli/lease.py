@@ -70,7 +70,7 @@ def rent(
                          invest=invest, method=method)
     data = views.lease(rental.lease, [rental.request] if rental.request else [])
     data.update(created=rental.created, dry_run=rental.dry_run,
-                simulated=c.settings.backend == "devchain")
+                simulated=c.settings.backend.kind == "devchain")
     if rental.dry_run:
         data.pop("payment")
         data.pop("payments")

@@ -9,8 +9,10 @@ tls_cert = "tls.cert"                # lnd only; the node's certificate, pinned
 timeout_seconds = 10
 ```
 
-:func:`parse_section` checks the table strictly (an unknown key, a wrong type or an
-out-of-range value is ``LedgerError``, exit 5, naming ``config.toml:lightning.<key>``);
+:class:`LightningSettings` is the table's schema and its settings (see
+``cloudlease.config.schema``): an unknown key, a wrong type or an out-of-range value is a
+problem naming ``config.toml:lightning.<key>``, and so is a URL the backend cannot use or a
+missing macaroon or certificate for lnd; :func:`parse_section` reads the table alone.
 :func:`check_init_args` checks the command-line options (``BadValue``, exit 2);
 :func:`template_section` renders the commented table ``init`` writes.
 """
@@ -19,22 +21,24 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from cloudlease.core.errors import BadValue, LedgerError
+from cloudlease.config.checks import choice, path, seconds, url
+from cloudlease.config.registry import LIGHTNING_NODES
+from cloudlease.config.schema import Checking, Section, invalid, read_table, setting
+from cloudlease.core.errors import BadValue
 
-BACKENDS = ("none", "devchain", "electrum", "lnd")
+BACKENDS = ("none", *LIGHTNING_NODES.names())
 KEYS = ("backend", "url", "macaroon", "tls_cert", "timeout_seconds")
 DEFAULT_TIMEOUT = Decimal(10)
-MAX_TIMEOUT = Decimal(300)
+MAX_TIMEOUT = 300
 
 
-@dataclass(frozen=True)
-class LightningSettings:
+class LightningSettings(Section):
     """Checked ``[lightning]`` settings.
 
     Attributes:
@@ -45,76 +49,55 @@ class LightningSettings:
         timeout_seconds: per-call timeout (Decimal; a float only at the socket call).
     """
 
-    backend: str = "none"
-    url: str = ""
-    macaroon: str = ""
-    tls_cert: str = ""
-    timeout_seconds: Decimal = DEFAULT_TIMEOUT
+    backend: str = setting(choice(*BACKENDS), "none",
+                           "none | devchain (simulated, regtest) | electrum | lnd")
+    url: str = setting(url("http", "https"), "", "electrum: http://user:pass@127.0.0.1:7777; "
+                       "lnd: https://host:8080", secret=True)
+    macaroon: str = setting(path(), "", "lnd: path of the invoice macaroon (mode 0600)")
+    tls_cert: str = setting(path(), "", "lnd: path of the node's tls.cert (pinned)")
+    timeout_seconds: Decimal = setting(seconds(MAX_TIMEOUT), DEFAULT_TIMEOUT,
+                                       "for each call to the node")
 
     @property
     def enabled(self) -> bool:
         return self.backend != "none"
 
+    def problems(self, check: Checking) -> Iterator[tuple[str, str]]:
+        if self.backend == "devchain" and check.network not in (None, "regtest"):
+            yield "backend", (f"devchain is a simulated node for regtest only (this home is "
+                              f"on {check.network}); use electrum or lnd")
+        if self.backend in ("electrum", "lnd"):
+            problem = _url_problem(self.backend, self.url)
+            if problem:
+                yield "url", problem
+        if self.backend == "lnd" and not self.macaroon:
+            yield "macaroon", ("is required for lnd: the path of a macaroon file (an invoice "
+                               "macaroon is enough), mode 0600")
+        if self.backend == "lnd" and not self.tls_cert:
+            yield "tls_cert", ("is required for lnd: the path of the node's tls.cert, which "
+                               "cloudlease pins")
+
 
 def parse_section(raw: dict[str, Any] | None, where: str = "config.toml",
                   network: str | None = None) -> LightningSettings:
-    """Check the ``[lightning]`` table (``raw`` is the table itself; None or absent means
-    ``backend = "none"``). With ``network``, devchain off regtest is refused too."""
-    if raw is None:
-        return LightningSettings()
+    """Check the ``[lightning]`` table alone (``raw`` is the table itself; None or absent
+    means ``backend = "none"``), every problem at once (``LedgerError``, exit 5). With
+    ``network``, devchain off regtest is refused too."""
+    settings, problems = read_table(LightningSettings, "lightning", raw, Checking(network))
+    if problems:
+        raise invalid(problems, where)
+    return settings
 
-    def bad(key: str, problem: str) -> LedgerError:
-        return LedgerError(f"{where}:lightning.{key} {problem}", code="config_invalid")
 
-    if not isinstance(raw, dict):
-        raise LedgerError(f"{where}: [lightning] must be a table", code="config_invalid")
-    for key in raw:
-        if key not in KEYS:
-            raise LedgerError(f"{where}:lightning.{key} is not a known key (known: "
-                              f"{', '.join(KEYS)})", code="config_invalid")
-
-    def text(key: str) -> str:
-        value = raw.get(key, "")
-        if not isinstance(value, str):
-            raise bad(key, f"must be a string, not {_toml_type(value)}")
-        if any(ord(c) < 32 for c in value):
-            raise bad(key, "must not hold control characters")
-        return value.strip()
-
-    backend = text("backend") or "none"
-    if backend not in BACKENDS:
-        raise bad("backend", f"must be one of {', '.join(BACKENDS)}: {backend!r}")
-    if backend == "devchain" and network is not None and network != "regtest":
-        raise bad("backend", f"= \"devchain\" is a simulated node for regtest only (this "
-                             f"home is on {network}); use electrum or lnd")
-    timeout = raw.get("timeout_seconds", DEFAULT_TIMEOUT)
-    if type(timeout) is int:
-        timeout = Decimal(timeout)
-    if not isinstance(timeout, Decimal):
-        raise bad("timeout_seconds", f"must be a number of seconds, not {_toml_type(timeout)}")
-    if not timeout.is_finite() or not 0 < timeout <= MAX_TIMEOUT:
-        raise bad("timeout_seconds", f"must be more than 0 and at most {MAX_TIMEOUT} seconds")
-    url, macaroon, tls_cert = text("url"), text("macaroon"), text("tls_cert")
-    if backend in ("electrum", "lnd"):
-        problem = _url_problem(backend, url)
-        if problem:
-            raise bad("url", problem)
-    if backend == "lnd":
-        if not macaroon:
-            raise bad("macaroon", "is required for lnd: the path of a macaroon file (an "
-                                  "invoice macaroon is enough), mode 0600")
-        if not tls_cert:
-            raise bad("tls_cert", "is required for lnd: the path of the node's tls.cert, "
-                                  "which cloudlease pins")
-    return LightningSettings(backend=backend, url=url, macaroon=macaroon, tls_cert=tls_cert,
-                             timeout_seconds=timeout)
+_FLAGS = {"backend": "--lightning", "url": "--ln-url", "macaroon": "--ln-macaroon",
+          "tls_cert": "--ln-tls-cert", "timeout_seconds": "--lightning"}
 
 
 def check_init_args(backend: str | None, url: str | None = None, macaroon: str | None = None,
                     tls_cert: str | None = None, network: str = "regtest") -> LightningSettings:
     """Check ``init --lightning BACKEND [--ln-url URL] [--ln-macaroon PATH]
-    [--ln-tls-cert PATH]`` (BadValue, exit 2). Returns the settings to write; the macaroon
-    and certificate paths become absolute."""
+    [--ln-tls-cert PATH]`` (BadValue, exit 2). Returns the settings to write, checked as
+    config.toml will be read; the macaroon and certificate paths become absolute."""
     name = (backend or "none").strip().lower()
     if name not in BACKENDS:
         raise BadValue(f"--lightning must be one of {', '.join(BACKENDS)}: {backend!r}")
@@ -125,21 +108,27 @@ def check_init_args(backend: str | None, url: str | None = None, macaroon: str |
                                       ("--ln-tls-cert", tls_cert)) if v]
         if extra:
             raise BadValue(f"{', '.join(extra)} only apply to --lightning electrum or lnd")
-        if name == "devchain" and network != "regtest":
-            raise BadValue(f"--lightning devchain is a simulated node for regtest only (this "
-                           f"home is on {network}); use electrum or lnd")
-        return LightningSettings(backend=name)
-    if not url:
+    elif not url:
         example = ("http://user:password@127.0.0.1:7777" if name == "electrum"
                    else "https://127.0.0.1:8080")
         raise BadValue(f"--lightning {name} needs --ln-url (e.g. {example})")
-    problem = _url_problem(name, url)
-    if problem:
+    elif name == "electrum" and (macaroon or tls_cert):
+        raise BadValue("--ln-macaroon and --ln-tls-cert only apply to --lightning lnd")
+    elif problem := _url_problem(name, url):
         raise BadValue(f"--ln-url {problem}")
-    if name == "electrum":
-        if macaroon or tls_cert:
-            raise BadValue("--ln-macaroon and --ln-tls-cert only apply to --lightning lnd")
-        return LightningSettings(backend=name, url=url)
+    if name == "lnd":
+        macaroon, tls_cert = _lnd_files(macaroon, tls_cert)
+    settings, problems = read_table(LightningSettings, "lightning", {
+        "backend": name, "url": url, "macaroon": macaroon, "tls_cert": tls_cert},
+        Checking(network))
+    if problems:  # what config.toml would refuse, said with the option's name
+        key = problems[0].key.partition(".")[2]
+        raise BadValue(f"{_FLAGS.get(key, '--lightning')} {problems[0].message}")
+    return settings
+
+
+def _lnd_files(macaroon: str, tls_cert: str) -> tuple[str, str]:
+    """The macaroon and certificate of ``init --lightning lnd``, absolute and usable."""
     if not macaroon:
         raise BadValue("--lightning lnd needs --ln-macaroon PATH (an invoice macaroon, "
                        "e.g. ~/.lnd/data/chain/bitcoin/mainnet/invoice.macaroon)")
@@ -154,7 +143,7 @@ def check_init_args(backend: str | None, url: str | None = None, macaroon: str |
     problem = tls_cert_problem(cert)
     if problem:
         raise BadValue(f"--ln-tls-cert {problem}")
-    return LightningSettings(backend=name, url=url, macaroon=str(mac), tls_cert=str(cert))
+    return str(mac), str(cert)
 
 
 def macaroon_problem(path: Path) -> str | None:
@@ -251,7 +240,3 @@ def redact_url(url: str) -> str:
         netloc = f"{user}:***@{host}" if ":" in userinfo else f"{user}@{host}"
     return parts._replace(netloc=netloc, query="", fragment="").geturl()
 
-
-def _toml_type(value: object) -> str:
-    return {bool: "a boolean", int: "an integer", str: "a string", list: "an array",
-            dict: "a table", Decimal: "a number"}.get(type(value), type(value).__name__)

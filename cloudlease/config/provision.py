@@ -1,7 +1,14 @@
 """``[provision]`` in config.toml: which driver turns leases into machines, and how.
 
-Checked strictly: an unknown key, a wrong type or an out-of-range value is a
-:class:`LedgerError` naming ``config.toml:provision.<key>`` and what is allowed.
+:class:`ProvisionSettings` is the table's schema and its settings (see
+``cloudlease.config.schema``). Checked whole on every command that reads config.toml, not
+first when a paid lease fails to get its machine: an unknown key, a wrong type, a value
+out of range (ports from 1024, an IP address to listen on), a port range upside down, a
+driver without what it needs (``command``, ``image``), and on this machine: the folder the
+drivers keep their state in (``state_dir``: not under /tmp, /var/tmp, /dev/shm or /run/lock; itself
+and every folder above it a folder of the operator's or root's that no one else can
+write; checked without creating it), the command driver's program and the ssh-account
+driver's shell. Each problem names ``config.toml:provision.<key>``.
 
 ```toml
 [provision]
@@ -46,7 +53,9 @@ ssh_listen = "127.0.0.1"        # where each lease's proxy device listens (on it
 port_min = 22000                # default: provision.port_min / port_max
 port_max = 22999
 ```
-Relative paths are from the folder config.toml is in.
+Relative paths (``state_dir``, the lxd certificates and key) are taken from the home, the
+folder config.toml is in; the lxd files are checked on this machine like ``state_dir``
+(there, regular files, PEM; the client's key and certificate mode 0600).
 
 ``uid_min..uid_max``: the ssh-account driver records the last uid it handed out in
 ``<state_dir>/uids`` (under the state dir's lock) and never goes below it, nor below any
@@ -57,81 +66,121 @@ refuses an overlap) and from the uids of ordinary accounts; keep ``state_dir`` w
 
 from __future__ import annotations
 
-import ipaddress
-import re
-from dataclasses import dataclass
-from decimal import Decimal
+import os
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from cloudlease.core.clock import seconds
-from cloudlease.core.errors import LedgerError
+from cloudlease.config.checks import (
+    Bad,
+    absolute_path,
+    boolean,
+    choice,
+    command,
+    ip_address,
+    pattern,
+    seconds,
+    shown,
+    text,
+    whole,
+)
+from cloudlease.config.lxd import LXD_SOCKET, LxdSettings, check_target
+from cloudlease.config.registry import PROVISION_DRIVERS
+from cloudlease.config.schema import Checking, Section, invalid, read_table, setting, table
 
-DRIVERS = ("none", "command", "ssh-account", "podman", "lxd")
-LXD_SOCKET = "/var/lib/lxd/unix.socket"  # Debian's lxd (LXD_DIR /var/lib/lxd)
+__all__ = ["DRIVERS", "LXD_SOCKET", "LxdSettings", "ProvisionSettings", "check_target",
+           "parse_section", "program_problem", "state_dir_problem"]
+
+DRIVERS = ("none", *PROVISION_DRIVERS.names())
+NO_STATE = ("none", "command")  # drivers that keep no state of their own
 CGROUP_MODES = ("auto", "v1", "v2")
-_HOST = re.compile(r"^[A-Za-z0-9.:\-\[\]]{1,253}$")
-_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-_CGROUP_PARENT = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
-_IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,254}$")
+# everyone's; each lease's sshd sees private ones
+SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
+_HOST = r"[A-Za-z0-9.:\-\[\]]{1,253}"
+_NAME = r"[a-z_][a-z0-9_-]{0,31}"
+_IMAGE = r"[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,254}"
+_NETWORK = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+
+
+def _state_dir(value: Any) -> str:
+    value = text(1024)(value)
+    if value.startswith("~"):
+        raise Bad(f"got {shown(value)}; ~ is not expanded: give an absolute path, or one "
+                  "relative to the cloudlease home")
+    return value
+
+
+def _cgroup_parent(value: Any) -> str:
+    value = pattern(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*", "a relative cgroup path such as "
+                    "cloudlease", empty=False)(value)
+    if ".." in value.split("/"):
+        raise Bad(f"got {shown(value)}; expected a relative cgroup path such as cloudlease "
+                  "(no ..)")
+    return value
+
+
+def _keys_path(value: Any) -> str:
+    value = absolute_path()(value)
+    if ":" in value:
+        raise Bad(f"got {shown(value)}; expected an absolute path without ':'")
+    return value
+
+
 UID_FLOOR, UID_CEILING = 65536, 4_294_967_294  # above the 16-bit ids (nobody); below -1
-_NETWORK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_LXD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")  # project, profile, member
-_LXD_IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$")  # alias or fingerprint
 
 
-@dataclass(frozen=True)
-class LxdSettings:
-    """Checked ``[provision.lxd]`` settings (see the module docstring for each key); the
-    paths are absolute (a relative one is taken from config.toml's folder)."""
-
-    url: str = LXD_SOCKET
-    client_cert: str = ""
-    client_key: str = ""
-    server_cert: str = ""
-    project: str = "default"
-    image: str = ""
-    profiles: tuple[str, ...] = ("default",)
-    target: str = ""
-    ssh_listen: str = "127.0.0.1"
-    port_min: int = 22000
-    port_max: int = 22999
-
-    @property
-    def https(self) -> bool:
-        return self.url.startswith("https://")
-
-
-@dataclass(frozen=True)
-class ProvisionSettings:
+class ProvisionSettings(Section):
     """Checked ``[provision]`` settings (see the module docstring for each key)."""
 
-    driver: str = "none"
-    command: str = ""
-    listen_address: str = "127.0.0.1"
-    ssh_host: str = ""
-    port_min: int = 22000
-    port_max: int = 22999
-    timeout_seconds: float = 60.0  # a duration, never money
-    state_dir: str = ""
-    uid_min: int = 1_000_000_000
-    uid_max: int = 1_999_999_999
-    shell: str = "/bin/bash"
-    tenant_group: str = "cloudlease-tenants"
-    cgroup: str = "auto"
-    cgroup_parent: str = "cloudlease"
-    private_tmp: bool = True
-    hide_processes: bool = True
-    image: str = ""
-    network: str = "none"
-    runtime: str = ""
-    container_ssh_port: int = 22
-    container_user: str = "root"
-    authorized_keys_path: str = "/root/.ssh/authorized_keys"
-    ulimit_nofile: int = 1024
-    ulimit_nproc: int = 4096
-    check_capacity: bool = False
-    lxd: LxdSettings = LxdSettings()
+    driver: str = setting(choice(*DRIVERS), "none", " | ".join(DRIVERS))
+    command: str = setting(command(empty=True), "",
+                           "driver command: the program to run per lease event")
+    listen_address: str = setting(ip_address(), "127.0.0.1",
+                                  "an IP of this host where each lease's sshd listens")
+    ssh_host: str = setting(pattern(_HOST, "a host name or IP address"), "",
+                            'the name tenants connect to ("" = listen_address)')
+    port_min: int = setting(whole(1024, 65535), 22000, "one port per lease from port_min..")
+    port_max: int = setting(whole(1024, 65535), 22999, "..port_max")
+    timeout_seconds: float = setting(seconds(3600, as_float=True), 60.0,
+                                     "for each program a driver runs")
+    state_dir: str = setting(_state_dir, "", '"" = <home>/provision (never under /tmp)')
+    uid_min: int = setting(whole(UID_FLOOR, UID_CEILING), 1_000_000_000,
+                           "ssh-account: each lease's account gets a fresh uid (and gid) "
+                           "from uid_min..")
+    uid_max: int = setting(whole(UID_FLOOR, UID_CEILING), 1_999_999_999,
+                           "..uid_max, never handed out twice")
+    shell: str = setting(absolute_path(), "/bin/bash", "ssh-account: the tenants' shell")
+    tenant_group: str = setting(pattern(_NAME, "a group name (lower case letters, digits, _ "
+                                        "and -)", empty=False), "cloudlease-tenants")
+    cgroup: str = setting(choice(*CGROUP_MODES), "auto", " | ".join(CGROUP_MODES))
+    cgroup_parent: str = setting(_cgroup_parent, "cloudlease",
+                                 "the leases' cgroups live under <controller>/<this>/")
+    private_tmp: bool = setting(boolean(), True,
+                                "a private /tmp, /var/tmp, /dev/shm, /run/lock per lease")
+    hide_processes: bool = setting(boolean(), True, "/proc shows a tenant only its own")
+    image: str = setting(pattern(_IMAGE, "an image reference"), "",
+                         "driver podman: the container image")
+    network: str = setting(pattern(_NETWORK, "none or a podman network name", empty=False),
+                           "none", "driver podman: none (no network, no ssh) or a network")
+    runtime: str = setting(pattern(_NETWORK, "a runtime name such as runc or crun"), "",
+                           "podman --runtime")
+    container_ssh_port: int = setting(whole(0, 65535), 22, "0: the image runs no sshd")
+    container_user: str = setting(pattern(_NAME, "a user name", empty=False), "root")
+    authorized_keys_path: str = setting(_keys_path, "/root/.ssh/authorized_keys")
+    ulimit_nofile: int = setting(whole(64, 1048576), 1024)
+    ulimit_nproc: int = setting(whole(16, 4194304), 4096)
+    check_capacity: bool = setting(boolean(), False,
+                                   "rent asks the driver (lxd) whether the plan fits anywhere")
+    lxd: LxdSettings = table(LxdSettings, "driver lxd: a container per lease on an LXD cluster")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        lxd = self.lxd  # its ports default to [provision]'s
+        if lxd.port_min is None or lxd.port_max is None:
+            self.__dict__["lxd"] = lxd.replace(
+                port_min=self.port_min if lxd.port_min is None else lxd.port_min,
+                port_max=self.port_max if lxd.port_max is None else lxd.port_max)
 
     @property
     def public_host(self) -> str:
@@ -139,216 +188,138 @@ class ProvisionSettings:
         return self.ssh_host or self.listen_address
 
     def state_path(self, home: str | Path) -> Path:
-        return Path(self.state_dir) if self.state_dir else Path(home) / "provision"
+        """Where the drivers keep their state: ``state_dir`` (from the home when relative),
+        or ``<home>/provision``."""
+        return Path(home) / (self.state_dir or "provision")
 
+    def problems(self, check: Checking) -> Iterator[tuple[str, str]]:
+        if self.port_min > self.port_max:
+            yield "port_min", f"{self.port_min} is more than provision.port_max ({self.port_max})"
+        if self.uid_min > self.uid_max:
+            yield "uid_min", f"{self.uid_min} is more than provision.uid_max ({self.uid_max})"
+        if self.driver == "command" and not self.command.strip():
+            yield "command", ('is empty but provision.driver = "command"; name the program '
+                              "to run per lease event")
+        if self.driver == "podman" and not self.image:
+            yield "image", 'is empty but provision.driver = "podman"; name the container image'
+        if self.driver == "lxd" and not self.lxd.image:
+            yield "lxd.image", ('is empty but provision.driver = "lxd"; name the image (an '
+                                "alias or fingerprint on the cluster)")
+        lxd_ports = (self.lxd.port_min, self.lxd.port_max)
+        if lxd_ports != (self.port_min, self.port_max) and lxd_ports[0] > lxd_ports[1]:
+            yield "lxd.port_min", (f"{lxd_ports[0]} is more than provision.lxd.port_max "
+                                   f"({lxd_ports[1]})")
+        if self.state_dir.startswith("/"):
+            under = _under_shared_tmp(Path(os.path.abspath(self.state_dir)))
+            if under:
+                yield "state_dir", f"{self.state_dir} {_tmp_message(under)}"
+                return
+        if check.home is not None:
+            yield from self._on_this_machine(check.home)
 
-_TYPES: dict[str, type] = {
-    "driver": str, "command": str, "listen_address": str, "ssh_host": str, "port_min": int,
-    "port_max": int, "timeout_seconds": Decimal, "state_dir": str, "shell": str,
-    "uid_min": int, "uid_max": int,
-    "tenant_group": str, "cgroup": str, "cgroup_parent": str, "private_tmp": bool,
-    "hide_processes": bool, "image": str, "network": str, "runtime": str,
-    "container_ssh_port": int, "container_user": str, "authorized_keys_path": str,
-    "ulimit_nofile": int, "ulimit_nproc": int, "check_capacity": bool, "lxd": dict,
-}
-
-
-def parse_section(raw: dict[str, Any] | None, where: str = "config.toml") -> ProvisionSettings:
-    """Check the ``[provision]`` table (``raw`` is that table, or ``None`` when absent)."""
-    if raw is None:
-        return ProvisionSettings()
-    if not isinstance(raw, dict):
-        raise _bad(where, None, "must be a table")
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        kind = _TYPES.get(key)
-        if kind is None:
-            import difflib
-
-            close = difflib.get_close_matches(key, list(_TYPES), n=1, cutoff=0.6)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise _bad(where, key, f"unknown key ({hint}allowed: {', '.join(sorted(_TYPES))})")
-        if kind is Decimal and type(value) is int:
-            value = Decimal(value)
-        if kind is int and type(value) is not int or not isinstance(value, kind):
-            raise _bad(where, key, f"must be {_TYPE_NAMES[kind]}")
-        values[key] = value
-    s = ProvisionSettings(**{k: v for k, v in values.items()
-                             if k not in ("timeout_seconds", "lxd")})
-
-    def check(ok: bool, key: str, allowed: str) -> None:
-        if not ok:
-            raise _bad(where, key, f"{allowed}, got {values.get(key, getattr(s, key))!r}")
-
-    check(s.driver in DRIVERS, "driver", f"must be one of {', '.join(DRIVERS)}")
-    check(s.cgroup in CGROUP_MODES, "cgroup", f"must be one of {', '.join(CGROUP_MODES)}")
-    try:
-        ipaddress.ip_address(s.listen_address)
-        address_ok = True
-    except ValueError:
-        address_ok = False
-    check(address_ok, "listen_address", "must be an IP address (e.g. 127.0.0.1)")
-    check(not s.ssh_host or bool(_HOST.match(s.ssh_host)), "ssh_host",
-          "must be a host name or IP address")
-    check(1024 <= s.port_min <= 65535, "port_min", "must be from 1024 to 65535")
-    check(1024 <= s.port_max <= 65535, "port_max", "must be from 1024 to 65535")
-    if s.port_min > s.port_max:
-        raise _bad(where, "port_min", f"{s.port_min} is more than provision.port_max "
-                                      f"({s.port_max})")
-    check(UID_FLOOR <= s.uid_min <= UID_CEILING, "uid_min",
-          f"must be from {UID_FLOOR} to {UID_CEILING}")
-    check(UID_FLOOR <= s.uid_max <= UID_CEILING, "uid_max",
-          f"must be from {UID_FLOOR} to {UID_CEILING}")
-    if s.uid_min > s.uid_max:
-        raise _bad(where, "uid_min", f"{s.uid_min} is more than provision.uid_max "
-                                     f"({s.uid_max})")
-    timeout = values.get("timeout_seconds", Decimal(60))
-    check(timeout.is_finite() and 0 < timeout <= 3600, "timeout_seconds",
-          "must be from 0 to 3600 seconds")
-    check(not s.state_dir or s.state_dir.startswith("/"), "state_dir",
-          "must be an absolute path (or empty for <home>/provision)")
-    check(s.shell.startswith("/") and "\n" not in s.shell, "shell", "must be an absolute path")
-    check(bool(_NAME.match(s.tenant_group)), "tenant_group",
-          "must be a group name (lower case letters, digits, _ and -)")
-    check(bool(_CGROUP_PARENT.match(s.cgroup_parent)) and ".." not in s.cgroup_parent,
-          "cgroup_parent", "must be a relative cgroup path such as cloudlease")
-    check(not s.image or bool(_IMAGE.match(s.image)), "image", "must be an image reference")
-    check(bool(_NETWORK.match(s.network)), "network",
-          "must be none or a podman network name")
-    check(not s.runtime or bool(_NETWORK.match(s.runtime)), "runtime",
-          "must be a runtime name such as runc or crun")
-    check(0 <= s.container_ssh_port <= 65535, "container_ssh_port",
-          "must be from 1 to 65535 (0: the image runs no sshd)")
-    check(bool(_NAME.match(s.container_user)), "container_user", "must be a user name")
-    check(s.authorized_keys_path.startswith("/") and ":" not in s.authorized_keys_path,
-          "authorized_keys_path", "must be an absolute path without ':'")
-    check(64 <= s.ulimit_nofile <= 1048576, "ulimit_nofile", "must be from 64 to 1048576")
-    check(16 <= s.ulimit_nproc <= 4194304, "ulimit_nproc", "must be from 16 to 4194304")
-    if s.driver == "command" and not s.command.strip():
-        raise _bad(where, "command", 'is empty but provision.driver = "command"; name the '
-                                     "program to run per lease event")
-    if s.driver == "podman" and not s.image:
-        raise _bad(where, "image", 'is empty but provision.driver = "podman"; name the '
-                                   "container image")
-    lxd = parse_lxd(values.get("lxd"), s, where)
-    if s.driver == "lxd" and not lxd.image:
-        raise _bad(where, "lxd.image", 'is empty but provision.driver = "lxd"; name the '
-                                       "image (an alias or fingerprint on the cluster)")
-    return ProvisionSettings(**{**s.__dict__, "timeout_seconds": seconds(timeout),
-                                "lxd": lxd})
-
-
-_TYPE_NAMES = {str: "a string", int: "a whole number", bool: "true or false",
-               Decimal: "a number of seconds", dict: "a table", list: "a list of names"}
-_LXD_TYPES: dict[str, type] = {
-    "url": str, "client_cert": str, "client_key": str, "server_cert": str, "project": str,
-    "image": str, "profiles": list, "target": str, "ssh_listen": str, "port_min": int,
-    "port_max": int,
-}
-
-
-def check_target(text: str) -> str | None:
-    """Why ``text`` is not a placement (a cluster member's name or ``@group``), or None."""
-    name = text[1:] if text.startswith("@") else text
-    if _LXD_NAME.match(name):
-        return None
-    return "must be a cluster member's name or @group (letters, digits, _ . -)"
-
-
-def parse_lxd(raw: Any, section: ProvisionSettings, where: str) -> LxdSettings:
-    """Check ``[provision.lxd]`` (``raw`` is that table, or None); ports default to the
-    section's ``port_min``/``port_max``."""
-    if raw is None:
-        raw = {}
-    values: dict[str, Any] = {"port_min": section.port_min, "port_max": section.port_max}
-    for key, value in raw.items():
-        kind = _LXD_TYPES.get(key)
-        if kind is None:
-            raise _bad(where, f"lxd.{key}",
-                       f"unknown key (allowed: {', '.join(sorted(_LXD_TYPES))})")
-        if kind is int and type(value) is not int or not isinstance(value, kind):
-            raise _bad(where, f"lxd.{key}", f"must be {_TYPE_NAMES[kind]}")
-        values[key] = value
-    profiles = values.pop("profiles", ["default"])
-    if not all(isinstance(p, str) and _LXD_NAME.match(p) for p in profiles):
-        raise _bad(where, "lxd.profiles", f"must be a list of profile names, got {profiles!r}")
-    s = LxdSettings(**values, profiles=tuple(profiles))
-
-    def check(ok: bool, key: str, allowed: str) -> None:
-        if not ok:
-            raise _bad(where, f"lxd.{key}", f"{allowed}, got {getattr(s, key)!r}")
-
-    check(s.https or s.url.startswith("/") and s.url.isprintable() and " " not in s.url
-          and len(s.url) < 108, "url",
-          "must be the path of LXD's unix socket or https://host:port")
-    if s.https:
-        from cloudlease.net import parse_url
-
-        try:
-            url = parse_url(s.url, schemes=("https",))
-            ok = url.username is None and url.password is None and url.path in ("", "/") \
-                and not url.query
-        except ValueError:
-            ok = False
-        check(ok, "url", "must be https://host:port with nothing after it")
-    check(bool(_LXD_NAME.match(s.project)), "project", "must be an LXD project name")
-    check(not s.image or bool(_LXD_IMAGE.match(s.image)), "image",
-          "must be an image alias or fingerprint")
-    check(not s.target or check_target(s.target) is None, "target",
-          "must be empty (the cluster places), a member's name or @group")
-    try:
-        ipaddress.ip_address(s.ssh_listen)
-        listen_ok = True
-    except ValueError:
-        listen_ok = False
-    check(listen_ok, "ssh_listen", "must be an IP address (e.g. 127.0.0.1 or 0.0.0.0)")
-    check(1024 <= s.port_min <= 65535, "port_min", "must be from 1024 to 65535")
-    check(1024 <= s.port_max <= 65535, "port_max", "must be from 1024 to 65535")
-    if s.port_min > s.port_max:
-        raise _bad(where, "lxd.port_min", f"{s.port_min} is more than provision.lxd.port_max "
-                                          f"({s.port_max})")
-    base = Path(where).parent
-    paths = {}
-    for key in ("client_cert", "client_key", "server_cert"):
-        value = getattr(s, key)
-        if value and not s.https:
-            raise _bad(where, f"lxd.{key}", "only applies to an https:// url")
-        if s.https and not value:
-            raise _bad(where, f"lxd.{key}", "is required with an https:// url (the client "
-                                            "certificate, its key, and the server's "
-                                            "certificate to pin)")
-        if value:
-            path = (base / value) if not value.startswith("/") else Path(value)
-            problem = _file_problem(path, secret=key != "server_cert")
+    def _on_this_machine(self, home: Path) -> Iterator[tuple[str, str]]:
+        """What only this machine can say: the state folder, the programs."""
+        if self.driver not in NO_STATE:
+            path = self.state_path(home)
+            problem = state_dir_problem(path)
             if problem:
-                raise _bad(where, f"lxd.{key}", problem)
-            paths[key] = str(path)
-    return LxdSettings(**{**s.__dict__, **paths})
+                what = f'"" (= {path})' if not self.state_dir else \
+                    str(path) if self.state_dir.startswith("/") else f"{self.state_dir} (= {path})"
+                yield "state_dir", f"{what} {problem}"
+        if self.driver == "command" and self.command.strip():
+            problem = program_problem(self.command, home)
+            if problem:
+                yield "command", problem
+        if self.driver == "ssh-account" and not _executable(Path(self.shell)):
+            yield "shell", f"{self.shell} is not an executable file on this machine"
 
 
-def _file_problem(path: Path, *, secret: bool) -> str | None:
-    """Why a certificate or key file cannot be used (None when it can)."""
-    import os
-    import stat
+def parse_section(raw: dict[str, Any] | None, where: str = "config.toml",
+                  home: Path | None = None) -> ProvisionSettings:
+    """Check the ``[provision]`` table alone (``raw`` is that table, or ``None`` when
+    absent), every problem at once (``LedgerError``, exit 5). Nothing on this machine is
+    looked at unless ``home`` is given (``config.load`` gives the home's)."""
+    settings, problems = read_table(ProvisionSettings, "provision", raw, Checking(home=home))
+    if problems:
+        raise invalid(problems, where)
+    return settings
 
-    try:
-        st = os.lstat(path)
-        head = path.read_bytes()[:64 * 1024] if stat.S_ISREG(st.st_mode) else b""
-    except FileNotFoundError:
-        return f"{path} does not exist"
-    except OSError as exc:
-        return f"{path} cannot be read: {exc.strerror}"
-    if stat.S_ISLNK(st.st_mode) or not stat.S_ISREG(st.st_mode):
-        return f"{path} is not a regular file (a symlink is refused)"
-    if secret and st.st_mode & 0o077:
-        return (f"{path} can be read by others (mode {stat.S_IMODE(st.st_mode):04o}); run "
-                f"`chmod 600 {path}`")
-    if b"-----BEGIN " not in head:
-        return f"{path} is not a PEM file"
+
+def _under_shared_tmp(path: Path) -> str | None:
+    for d in SHARED_TMP:
+        if path == Path(d) or Path(d) in path.parents:
+            return d
     return None
 
 
-def _bad(where: str, key: str | None, what: str) -> LedgerError:
-    """``config.toml:provision.key: problem``, as config.py words every other key."""
-    name = f"provision.{key}" if key else "provision"
-    return LedgerError(f"{where}:{name}: {what}", code="config_invalid")
+def _tmp_message(under: str) -> str:
+    return (f"is under {under}, which every local user can write to (and each lease's sshd "
+            "sees as a private, empty folder): choose a folder such as /var/lib/cloudlease")
+
+
+def state_dir_problem(path: Path) -> str | None:
+    """Why ``path`` cannot hold the drivers' state (None when it can), checked without
+    creating it: not under a shared temporary folder, and every part of it that exists
+    (as written and as resolved) a folder of the operator's or root's that nobody else can
+    write to, so that no other user can plant or swap what the drivers read as root. The
+    reason reads after the path ("is under /tmp, ...")."""
+    path = Path(os.path.abspath(path))
+    real = Path(os.path.realpath(path))
+    for candidate in (path, real):
+        under = _under_shared_tmp(candidate)
+        if under:
+            return _tmp_message(under) if candidate == path else \
+                f"resolves to {real}, which {_tmp_message(under)}"
+    for candidate in (path, real):
+        problem = _walk(candidate)
+        if problem:
+            return f"is not safe: {problem}"
+    return None
+
+
+def _walk(path: Path) -> str | None:
+    euid = os.geteuid()
+    for part in (*reversed(path.parents), path):
+        try:
+            st = os.lstat(part)
+        except FileNotFoundError:
+            return None  # the rest is made by the driver, 0700
+        except OSError as exc:
+            return f"cannot check {part}: {exc.strerror}"
+        if st.st_uid not in (0, euid):
+            return (f"{part} belongs to uid {st.st_uid}; it must belong to the operator "
+                    f"(uid {euid}) or root")
+        if stat.S_ISLNK(st.st_mode):
+            continue  # its target is walked too (as resolved)
+        if not stat.S_ISDIR(st.st_mode):
+            return f"{part} is not a folder"
+        if st.st_mode & 0o022:
+            return (f"{part} can be written by other users (mode "
+                    f"{stat.S_IMODE(st.st_mode):04o}); run chmod go-w {part}")
+    return None
+
+
+def program_problem(command_line: str, home: Path) -> str | None:
+    """Why the command driver's program cannot be started here (None when it can): found
+    as the driver finds it (a path from the home, else on PATH)."""
+    import shlex
+
+    program = shlex.split(command_line)[0]
+    if "/" in program:
+        where = home / program
+        if not where.exists():
+            return f"{where} does not exist"
+        if not _executable(where):
+            return f"{where} is not an executable file (chmod +x {where})"
+        return None
+    import shutil
+
+    search = os.environ.get("PATH") or "/usr/local/bin:/usr/bin:/bin"
+    if shutil.which(program, path=search) is None:
+        return f"{program!r} is not found on PATH ({search}); give its absolute path"
+    return None
+
+
+def _executable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
+

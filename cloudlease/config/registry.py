@@ -13,16 +13,15 @@ here, and the config check, ``init`` and the factories know it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
 
 from cloudlease.core.errors import LedgerError
 
 
-@dataclass(frozen=True)
 class Registry:
-    """Names → implementations of one kind.
+    """Names → implementations of one kind (a plain class: config.toml's schema reads
+    the names on every command, and a dataclass costs about a millisecond to create).
 
     Attributes:
         kind: what the names are, for messages (``"provisioning driver"``).
@@ -30,9 +29,13 @@ class Registry:
         entries: name → ``"module:Class"``.
     """
 
-    kind: str
-    key: str
-    entries: Mapping[str, str]
+    __slots__ = ("kind", "key", "entries")
+
+    def __init__(self, kind: str, key: str, entries: Mapping[str, str]) -> None:
+        self.kind, self.key, self.entries = kind, key, entries
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}, {self.key!r}, {dict(self.entries)!r})"
 
     def names(self) -> tuple[str, ...]:
         return tuple(self.entries)

@@ -1,417 +1,356 @@
-"""The schema of ``config.toml``: every table, every key, its type, range and default.
+"""The schema of ``config.toml``, declared once: each table is a :class:`Section` class
+whose attributes are its keys, and that class is also the table's settings object.
 
-``config.parse`` walks this schema; nothing in the file escapes it. An unknown table or key
-(with a "did you mean" for a misspelling), a wrong type (``hooks = 5``, a float where a
-whole number belongs, ``1e20`` minutes), a value out of range or not among the choices is a
-``LedgerError`` (exit 5) whose one-line message names ``config.toml:table.key`` and what is
-allowed there.
+A key is one line in its table's class: its type, its check (type, range or choices,
+``cloudlease.config.checks``), its default and what it is for::
 
-Each check takes the TOML value (floats arrive as ``Decimal``: ``load`` parses with
-``parse_float=Decimal``) and returns the value for ``Settings`` or raises ``Bad`` with the
-reason; the caller adds the file and key.
+    class PaymentSettings(Section):
+        confirmations: int = setting(whole(0, 100), 1, "0 high, 1 medium, 2 low-medium, 6 low")
+
+A table is one class and one line in its parent (``Settings`` for a top-level table)::
+
+    serve: ServeSettings = table(ServeSettings)
+
+``entries`` declares open keys (``[tax.rates]``: any country code; ``[hooks]``: one key per
+event), ``array`` an array of tables (``[[webhooks]]``). What involves several keys (a port
+range, a key required by another's value, the wallet descriptor on the network) or the
+machine (a folder's owner, a program's presence) is the table's :meth:`Section.problems`.
+
+:func:`read` checks a parsed TOML table against a class and returns the settings object
+*and* every problem found (errors as values, as beancount's ``validate()``): an unknown
+key (with a "did you mean"), a wrong type, a value out of range, a missing required key,
+a broken rule, each a :class:`Problem` naming ``table.key``. A bad value is replaced by its
+default so that checking goes on; a table's rules run only when its own keys are sound.
+
+A :class:`Section` is frozen and compares by value; keys marked ``secret`` are left out
+of its ``repr``. It is a plain class rather than a dataclass: a dataclass costs about a
+millisecond to create at import, and config.toml is read by every command.
 """
 
 from __future__ import annotations
 
-import re
-import shlex
-import unicodedata
-from collections.abc import Callable
-from dataclasses import dataclass
-from decimal import Decimal
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
 
-from cloudlease.core.money import MAX_RATE, MAX_SATS
-from cloudlease.core.tax import COUNTRIES
+from cloudlease.config.checks import Bad, Check, shown
+from cloudlease.core.errors import LedgerError
 
-NETWORKS = ("mainnet", "testnet", "testnet4", "signet", "regtest")
-BACKENDS = ("devchain", "esplora", "bitcoind")
-HOOK_EVENTS = ("lease_active", "lease_ended", "lease_expired", "payment_processing",
-               "pool_low_funds", "pool_throttled", "pool_restored", "provision_ready",
-               "provision_failed", "payment_refund_due")
-RATE_SOURCES = ("fixed", "live")
-WALLET_KINDS = ("keys", "descriptor")
-LIGHTNING_BACKENDS = ("none", "devchain", "electrum", "lnd")
-MAX_SECONDS = 3600
-
-# ISO 3166-1 alpha-2 (tzdata's iso3166.tab, 249 codes).
+REQUIRED: Any = type("Required", (), {"__repr__": lambda self: "REQUIRED"})()
 
 
+class Spec:
+    """One entry of a table: a key (``setting``), a nested table, open entries or an
+    array of tables. ``name`` is the TOML key and the attribute; set by ``Section``."""
 
-class Bad(Exception):
-    """A value that does not fit its key; the message says what is allowed."""
+    __slots__ = ("kind", "check", "default", "doc", "secret", "section", "names",
+                 "key_check", "inline", "name")
 
+    def __init__(self, kind: str, *, check: Check | None = None, default: Any = None,
+                 doc: str = "", secret: bool = False, section: type[Section] | None = None,
+                 names: tuple[str, ...] = (), key_check: Check | None = None,
+                 inline: bool = False) -> None:
+        self.kind, self.check, self.default, self.doc = kind, check, default, doc
+        self.secret, self.section, self.names = secret, section, names
+        self.key_check, self.inline, self.name = key_check, inline, ""
 
-Check = Callable[[Any], Any]
+    def fresh(self) -> Any:
+        """The value when the key (or table) is absent."""
+        if self.kind == "table":
+            assert self.section is not None
+            return self.section()
+        if self.kind == "entries":
+            return {}
+        if self.kind == "array":
+            return ()
+        return self.default
 
-
-@dataclass(frozen=True)
-class Key:
-    """One key of a table: its check and its default (used when the key is absent)."""
-
-    check: Check
-    default: Any
-
-
-def shown(value: Any) -> str:
-    """A TOML value as a person would write it, for a message (short, escaped)."""
-    if isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, Decimal):
-        text = str(value)
-    elif isinstance(value, dict):
-        text = "a table"
-    elif isinstance(value, list):
-        text = "an array"
-    else:
-        text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _has_control(text: str, allow_newline: bool = False) -> bool:
-    return any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")
-               and not (allow_newline and ch in "\n\t") for ch in text)
+    def __repr__(self) -> str:
+        return f"<{self.kind} {self.name}>"
 
 
-def whole(low: int, high: int) -> Check:
-    """A TOML integer (not a float, not a bool) from ``low`` to ``high``."""
-    def check(value: Any) -> int:
-        if type(value) is not int or not low <= value <= high:
-            raise Bad(f"got {shown(value)}; expected a whole number from {low} to {high} "
-                      "(a TOML integer, no decimal point or exponent)")
-        return value
-    return check
+def setting(check: Check, default: Any, doc: str = "", *, secret: bool = False) -> Any:
+    """A key: ``check`` turns the TOML value into the setting (or raises ``Bad``);
+    ``default`` is used when the key is absent (``REQUIRED``: it must be given)."""
+    return Spec("setting", check=check, default=default, doc=doc, secret=secret)
 
 
-def seconds(high: int = MAX_SECONDS) -> Check:
-    """A duration in seconds, more than 0 and at most ``high`` (integer or decimal)."""
-    def check(value: Any) -> Decimal:
-        if isinstance(value, float):
-            value = Decimal(str(value))
-        if type(value) not in (int, Decimal) or (isinstance(value, Decimal)
-                                                 and not value.is_finite()) \
-                or not 0 < value <= high:
-            raise Bad(f"got {shown(value)}; expected seconds, more than 0 and at most {high}")
-        return Decimal(value)
-    return check
+def table(section: type[Section], doc: str = "") -> Any:
+    """A nested table (``[provision]`` in the file, ``settings.provision`` in code)."""
+    return Spec("table", section=section, doc=doc)
 
 
-def boolean() -> Check:
-    def check(value: Any) -> bool:
-        if type(value) is not bool:
-            raise Bad(f"got {shown(value)}; expected true or false")
-        return value
-    return check
+def array(section: type[Section], doc: str = "") -> Any:
+    """An array of tables (``[[webhooks]]``): a tuple of ``section`` objects."""
+    return Spec("array", section=section, doc=doc)
 
 
-def choice(*options: str) -> Check:
-    def check(value: Any) -> str:
-        if not isinstance(value, str) or value not in options:
-            raise Bad(f"got {shown(value)}; expected one of {', '.join(options)}")
-        return value
-    return check
+def entries(check: Check, *, names: tuple[str, ...] = (), key_check: Check | None = None,
+            inline: bool = False, doc: str = "") -> Any:
+    """Open keys gathered into a dict, each value checked by ``check``: the keys of a
+    sub-table of that name (each key checked by ``key_check``), or with ``inline`` the keys
+    of this very table that are among ``names`` (``[hooks]``: one key per event)."""
+    return Spec("entries", check=check, names=names, key_check=key_check, inline=inline,
+                doc=doc)
 
 
-def text(max_len: int = 200, *, multiline: bool = False, blank: bool = True) -> Check:
-    """A string without control characters (newlines only when ``multiline``)."""
-    def check(value: Any) -> str:
-        if not isinstance(value, str):
-            raise Bad(f"got {shown(value)}; expected a string")
-        if _has_control(value, allow_newline=multiline):
-            raise Bad("contains control characters"
-                      + ("" if multiline else " (one line expected)"))
-        if len(value) > max_len:
-            raise Bad(f"is longer than {max_len} characters")
-        if not blank and not value.strip():
-            raise Bad("must not be blank")
-        return value
-    return check
+class Checking:
+    """What a table's rules may look at beyond the table itself.
+
+    Attributes:
+        network: the home's network, or None when ``network`` itself is not sound.
+        home: the folder config.toml is in (relative paths are from there), or None when
+            only the values are checked (``config.parse``): then nothing on this machine
+            is looked at.
+    """
+
+    __slots__ = ("network", "home")
+
+    def __init__(self, network: str | None = None, home: Path | None = None) -> None:
+        self.network, self.home = network, home
 
 
-def pattern(regex: str, what: str, *, empty: bool = True) -> Check:
-    compiled = re.compile(regex)
+class Section:
+    """A table of config.toml and its checked, frozen settings (see the module doc)."""
 
-    def check(value: Any) -> str:
-        if not isinstance(value, str) or not (compiled.fullmatch(value)
-                                              or (empty and value == "")):
-            raise Bad(f"got {shown(value)}; expected {what}" + (' or ""' if empty else ""))
-        return value
-    return check
+    __keys__: ClassVar[dict[str, Spec]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        keys = dict(getattr(cls, "__keys__", {}))
+        for name, value in cls.__dict__.items():
+            if isinstance(value, Spec):
+                value.name = name
+                keys[name] = value
+        cls.__keys__ = keys
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        keys = type(self).__keys__
+        if len(args) > len(keys):
+            raise TypeError(f"{type(self).__name__} takes at most {len(keys)} values")
+        values = dict(zip(keys, args, strict=False))
+        for name, value in kwargs.items():
+            if name not in keys or name in values:
+                raise TypeError(f"{type(self).__name__}: unexpected or repeated {name!r}")
+            values[name] = value
+        for name, spec in keys.items():
+            if name not in values:
+                values[name] = spec.fresh()
+        self.__dict__.update(values)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen: {name} cannot be set")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen: {name} cannot be deleted")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    def __hash__(self) -> int:
+        return hash((type(self), *(self.__dict__[k] for k in type(self).__keys__)))
+
+    def __repr__(self) -> str:
+        shown_keys = (f"{k}={self.__dict__[k]!r}" for k, spec in type(self).__keys__.items()
+                      if not spec.secret)
+        return f"{type(self).__name__}({', '.join(shown_keys)})"
+
+    def replace(self, **changes: Any) -> Any:
+        """A copy with ``changes`` (checked no more than the constructor checks)."""
+        return type(self)(**{**self.__dict__, **changes})
+
+    def problems(self, check: Checking) -> Iterable[tuple[str, str]]:
+        """The table's own rules: ``(key, problem)`` pairs, the key relative to the table
+        ("" for the table itself). Runs only when the table's keys are each sound."""
+        return ()
 
 
-def currency() -> Check:
-    def check(value: Any) -> str:
-        if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z]{3}", value):
-            raise Bad(f"got {shown(value)}; expected a 3-letter currency code such as USD")
-        return value.upper()
-    return check
+class Problem:
+    """One thing wrong with config.toml: the key (``payment.expiry_minutes``,
+    ``webhooks[2].url``; "" for the file) and what is wrong and what is allowed."""
+
+    __slots__ = ("key", "message")
+
+    def __init__(self, key: str, message: str) -> None:
+        self.key, self.message = key, message
+
+    def line(self, where: str = "config.toml") -> str:
+        return f"{where}:{self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+
+    def __repr__(self) -> str:
+        return f"Problem({self.key!r}, {self.message!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Problem) and (self.key, self.message) == (other.key,
+                                                                            other.message)
+
+    def __hash__(self) -> int:
+        return hash((self.key, self.message))
 
 
-def country() -> Check:
-    def check(value: Any) -> str:
-        if value == "":
-            return value
-        if not isinstance(value, str) or value not in COUNTRIES:
-            hint = " (upper case)" if isinstance(value, str) and value.upper() in COUNTRIES \
-                else ""
-            raise Bad(f"got {shown(value)}; expected an ISO 3166 alpha-2 country code such "
-                      f"as DE or US{hint}, or \"\"")
-        return value
-    return check
+def read(section: type[Section], raw: Mapping[str, Any], check: Checking | None = None,
+         prefix: str = "") -> tuple[Any, list[Problem]]:
+    """``raw`` (a parsed TOML table) as a ``section`` object, and every problem found:
+    first the keys of every table, then the rules of every table whose keys are sound."""
+    check = check or Checking()
+    problems: list[Problem] = []
+    obj = _keys(section, raw, prefix, problems)
+    if check.network is None and not prefix and "network" in section.__keys__ \
+            and not any(p.key == "network" for p in problems):
+        check = Checking(obj.network, check.home)
+    _rules(obj, prefix, check, problems)
+    return obj, problems
 
 
-def email() -> Check:
-    def check(value: Any) -> str:
-        if value == "":
-            return value
-        if not isinstance(value, str) or len(value) > 254 or _has_control(value) or \
-                not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
-            raise Bad(f"got {shown(value)}; expected an e-mail address or \"\"")
-        return value
-    return check
+def read_table(section: type[Section], name: str, raw: Any,
+               check: Checking | None = None) -> tuple[Any, list[Problem]]:
+    """One table (``[lightning]``, ``[provision]``) read on its own, its problems named
+    ``name.key``; ``raw`` None means the table is absent."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        return section(), [Problem(name, f"got {shown(raw)}; expected a table ([{name}])")]
+    problems: list[Problem] = []
+    obj = _keys(section, raw, f"{name}.", problems)
+    _rules(obj, f"{name}.", check or Checking(), problems)
+    return obj, problems
 
 
-def timezone() -> Check:
-    def check(value: Any) -> str:
-        if not isinstance(value, str) or not value or _has_control(value):
-            raise Bad(f"got {shown(value)}; expected a time zone such as UTC or Europe/Berlin")
-        if value == "UTC":  # the default: no need to load the zone database to know it
-            return value
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+def _keys(section: type[Section], raw: Mapping[str, Any], prefix: str,
+          problems: list[Problem]) -> Any:
+    specs = section.__keys__
+    inline = next((s for s in specs.values() if s.kind == "entries" and s.inline), None)
+    for key in raw:
+        own = key in specs and not specs[key].inline
+        if not own and not (inline is not None and key in inline.names):
+            problems.append(_unknown(prefix + key, [*(k for k, s in specs.items()
+                                                      if not s.inline),
+                                                    *(inline.names if inline else ())]))
+    values = {}
+    for name, spec in specs.items():
+        if spec.inline:
+            values[name] = _entries(spec, {k: v for k, v in raw.items() if k in spec.names},
+                                    prefix, problems)
+        elif name not in raw:
+            if spec.default is REQUIRED:
+                problems.append(Problem(prefix + name, "is required"))
+            values[name] = spec.fresh()
+        else:
+            values[name] = _value(spec, raw[name], prefix, problems)
+    return section(**values)
 
+
+def _value(spec: Spec, value: Any, prefix: str, problems: list[Problem]) -> Any:
+    key = prefix + spec.name
+    if spec.kind == "setting":
+        assert spec.check is not None
         try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError, OSError):
-            raise Bad(f"{value!r} is not a known time zone (e.g. UTC, Europe/Berlin)") from None
-        return value
-    return check
+            return spec.check(value)
+        except Bad as exc:
+            problems.append(Problem(key, str(exc)))
+            return spec.fresh()
+    if spec.kind == "array":
+        assert spec.section is not None
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            problems.append(Problem(key, f"expected an array of tables ([[{key}]])"))
+            return ()
+        return tuple(_keys(spec.section, item, f"{key}[{i}].", problems)
+                     for i, item in enumerate(value, 1))
+    if not isinstance(value, dict):
+        what = f" of keys = values ({spec.doc})" if spec.kind == "entries" and spec.doc else ""
+        problems.append(Problem(key, f"got {shown(value)}; expected a table{what} ([{key}])"))
+        return spec.fresh()
+    if spec.kind == "entries":
+        return _entries(spec, value, f"{key}.", problems)
+    assert spec.section is not None
+    return _keys(spec.section, value, f"{key}.", problems)
 
 
-def positive_decimal(high: Decimal, *, empty: bool = True) -> Check:
-    """A number more than 0 (a TOML number or a string of ASCII digits and one point)."""
-    def check(value: Any) -> Decimal | None:
-        if empty and value == "":
-            return None
-        number = _decimal(value)
-        if number is None or not 0 < number <= high:
-            raise Bad(f"got {shown(value)}; expected a number more than 0 and at most {high}"
-                      + (' or ""' if empty else ""))
-        return number
-    return check
-
-
-def percent() -> Check:
-    def check(value: Any) -> Decimal:
-        number = _decimal(value)
-        if number is None or not 0 <= number <= 100:
-            raise Bad(f"got {shown(value)}; expected a percentage from 0 to 100 (e.g. 19 or "
-                      "\"7.7\")")
-        return number
-    return check
-
-
-def _decimal(value: Any) -> Decimal | None:
-    if isinstance(value, float):
-        value = Decimal(str(value))
-    if type(value) is int or (isinstance(value, Decimal) and value.is_finite()):
-        return Decimal(value)
-    if isinstance(value, str) and re.fullmatch(r"[ ]*([0-9]+(\.[0-9]*)?|\.[0-9]+)[ ]*",
-                                              value) and len(value) <= 40:
-        return Decimal(value.strip())
-    return None
-
-
-def command() -> Check:
-    """A hook command: one line that splits into a program and its arguments."""
-    def check(value: Any) -> str:
-        if not isinstance(value, str):
-            raise Bad(f"got {shown(value)}; expected a command line (a string)")
-        if _has_control(value):
-            raise Bad("contains control characters; expected one command line")
+def _entries(spec: Spec, raw: Mapping[str, Any], prefix: str,
+             problems: list[Problem]) -> dict[str, Any]:
+    assert spec.check is not None
+    out = {}
+    for key, value in raw.items():
         try:
-            argv = shlex.split(value)
-        except ValueError as exc:
-            raise Bad(f"cannot be split into words ({exc})") from None
-        if not argv:
-            raise Bad("is blank; give a command, or remove the key")
-        return value
-    return check
+            if spec.key_check is not None:
+                spec.key_check(key)
+            out[key] = spec.check(value)
+        except Bad as exc:
+            problems.append(Problem(prefix + key, str(exc)))
+    return out
 
 
-def path() -> Check:
-    return text(1024)
+def _rules(obj: Section, prefix: str, check: Checking, problems: list[Problem]) -> None:
+    """Every table's rules, nested tables first; a table whose keys (or, for the top
+    level, whose own keys) have a problem is skipped: its rules would judge defaults."""
+    for name, spec in type(obj).__keys__.items():
+        if spec.kind == "table":
+            _rules(obj.__dict__[name], f"{prefix}{name}.", check, problems)
+        elif spec.kind == "array":
+            for i, item in enumerate(obj.__dict__[name], 1):
+                _rules(item, f"{prefix}{name}[{i}].", check, problems)
+    if _unsound(obj, prefix, problems):
+        return
+    for key, message in obj.problems(check):
+        problems.append(Problem(prefix + key if key else prefix.rstrip("."), message))
 
 
-def url(*schemes: str, loopback_http: bool = False, empty: bool = True,
-        host_required: bool = True) -> Check:
-    """A URL that parses one way only (see ``net.parse_url``)."""
-    def check(value: Any) -> str:
-        from cloudlease.net import parse_url
-
-        if empty and value == "":
-            return value
-        if not isinstance(value, str) or not value:
-            raise Bad(f"got {shown(value)}; expected a URL ({'/'.join(schemes)})")
-        try:
-            parse_url(value, schemes=schemes, loopback_http=loopback_http,
-                      host_required=host_required)
-        except ValueError as exc:
-            raise Bad(str(exc)) from None
-        return value
-    return check
+def _unsound(obj: Section, prefix: str, problems: list[Problem]) -> bool:
+    if prefix:
+        return any(p.key.startswith(prefix) for p in problems)
+    own = {k for k, s in type(obj).__keys__.items() if s.kind == "setting"}
+    return any(p.key in own for p in problems)
 
 
-def url_list(*schemes: str, most: int = 20) -> Check:
-    one = url(*schemes, empty=False)
+def _unknown(key: str, known: list[str]) -> Problem:
+    import difflib
 
-    def check(value: Any) -> tuple[str, ...]:
-        if not isinstance(value, list):
-            raise Bad(f"got {shown(value)}; expected an array of URLs")
-        if len(value) > most:
-            raise Bad(f"has {len(value)} URLs; at most {most}")
-        out = []
-        for i, item in enumerate(value, 1):
-            try:
-                out.append(one(item))
-            except Bad as exc:
-                raise Bad(f"URL {i}: {exc}") from None
-        return tuple(out)
-    return check
+    name = key.rpartition(".")[2]
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    kind = "key" if "." in key else "table or key"
+    return Problem(key, f"unknown {kind} ({hint}allowed: {', '.join(known)})")
 
 
-def events() -> Check:
-    def check(value: Any) -> tuple[str, ...]:
-        if not isinstance(value, list) or not value:
-            raise Bad(f"got {shown(value)}; expected a non-empty array of event names "
-                      f"({', '.join(HOOK_EVENTS)})")
-        for item in value:
-            if item not in HOOK_EVENTS:
-                raise Bad(f"unknown event {shown(item)}; events: {', '.join(HOOK_EVENTS)}")
-        return tuple(dict.fromkeys(value))
-    return check
+def keys(section: type[Section], prefix: str = "") -> Iterator[tuple[str, Spec]]:
+    """Every key of ``section`` and its nested tables, as ``(table.key, spec)``."""
+    for name, spec in section.__keys__.items():
+        if spec.kind in ("table", "array") and spec.section is not None:
+            yield from keys(spec.section, f"{prefix}{name}.")
+        else:
+            yield prefix + name, spec
 
 
-def networks(most: int = 100) -> Check:
-    """An array of IP addresses or networks (``127.0.0.1``, ``10.0.0.0/8``, ``::1``)."""
-    def check(value: Any) -> tuple[str, ...]:
-        import ipaddress
-
-        if not isinstance(value, list) or len(value) > most:
-            raise Bad(f"got {shown(value)}; expected an array of at most {most} IP addresses "
-                      "or networks (e.g. [\"127.0.0.1\", \"10.0.0.0/8\"])")
-        out = []
-        for item in value:
-            try:
-                out.append(str(ipaddress.ip_network(item, strict=False)))
-            except (TypeError, ValueError):
-                raise Bad(f"{shown(item)} is not an IP address or network") from None
-        return tuple(out)
-    return check
+def sections(section: type[Section], prefix: str = "") -> Iterator[tuple[str, type[Section]]]:
+    """Every nested table of ``section`` as ``(table, class)`` (``provision``,
+    ``provision.lxd``; arrays of tables as ``webhooks``)."""
+    for name, spec in section.__keys__.items():
+        if spec.kind in ("table", "array") and spec.section is not None:
+            yield prefix + name, spec.section
+            yield from sections(spec.section, f"{prefix}{name}.")
 
 
-def names(most: int = 1000) -> Check:
-    """An array of record names (plans, pools): printable, no surrounding spaces."""
-    def check(value: Any) -> tuple[str, ...]:
-        if not isinstance(value, list) or len(value) > most or not all(
-                isinstance(v, str) and v and v == v.strip() and len(v) <= 64
-                and not _has_control(v) for v in value):
-            raise Bad(f"got {shown(value)}; expected an array of names (e.g. [\"standard\"])")
-        return tuple(dict.fromkeys(value))
-    return check
+def invalid(problems: list[Problem], where: str = "config.toml") -> LedgerError:
+    """The error for a config with ``problems`` (exit 5): the problem itself when there is
+    one, else a headline and one line per problem."""
+    lines = [p.line(where) for p in problems]
+    if len(lines) == 1:
+        return LedgerError(lines[0], code="config_invalid")
+    return LedgerError(f"{where} has {len(lines)} problems", code="config_invalid",
+                       problems=lines)
 
 
-def secret(least: int = 16) -> Check:
-    def check(value: Any) -> str:
-        if not isinstance(value, str) or len(value) < least or _has_control(value) \
-                or value != value.strip() or len(value) > 1024:
-            raise Bad(f"expected a string of at least {least} characters (no spaces around, "
-                      "no control characters); e.g. the output of 'openssl rand -hex 32'")
-        return value
-    return check
+def alias(path: str, convert: Callable[[Any], Any] | None = None) -> property:
+    """A read-only attribute that reads a nested key (``alias("payment.confirmations")``):
+    the flat names older code reads (``settings.confirmations``)."""
+    parts = path.split(".")
 
+    def get(self: Any) -> Any:
+        value = self
+        for part in parts:
+            value = value.__dict__[part]
+        return convert(value) if convert is not None else value
 
-# table name ("" for the top level) → key → Key. ``config.parse`` maps them to Settings.
-SCHEMA: dict[str, dict[str, Key]] = {
-    "": {
-        "network": Key(choice(*NETWORKS), "regtest"),
-        "currency": Key(currency(), "USD"),
-    },
-    "operator": {
-        "name": Key(text(200), ""),
-        "address": Key(text(1000, multiline=True), ""),
-        "vat_id": Key(pattern(r"[A-Za-z0-9][A-Za-z0-9 .+*-]{1,31}",
-                              "a VAT id such as DE123456789"), ""),
-        "country": Key(country(), ""),
-        "email": Key(email(), ""),
-        "payment_terms": Key(text(500, multiline=True), "Due on receipt."),
-        "timezone": Key(timezone(), "UTC"),
-    },
-    "payment": {
-        "expiry_minutes": Key(whole(1, 7 * 24 * 60), 15),
-        "monitoring_hours": Key(whole(1, 90 * 24), 24),
-        "confirmations": Key(whole(0, 100), 1),
-        "zero_conf_max_sats": Key(whole(0, MAX_SATS), 0),
-    },
-    "rates": {
-        "source": Key(choice(*RATE_SOURCES), "fixed"),
-        "fixed": Key(positive_decimal(MAX_RATE), ""),
-        "timeout_seconds": Key(seconds(), Decimal(5)),
-    },
-    "wallet": {
-        "kind": Key(choice(*WALLET_KINDS), "keys"),
-        "descriptor": Key(text(4000), ""),
-        "gap_limit": Key(whole(1, 10_000), 20),
-    },
-    "backend": {
-        "kind": Key(choice(*BACKENDS), "devchain"),
-        "esplora_urls": Key(url_list("http", "https"), ()),
-        "rpc_url": Key(url("http", "https"), ""),
-        "rpc_cookie_file": Key(path(), ""),
-        "rpc_wallet": Key(text(200, blank=False), "cloudlease-watch"),
-        "timeout_seconds": Key(seconds(), Decimal(10)),
-    },
-    "hooks": {
-        "timeout_seconds": Key(seconds(), Decimal(10)),
-        **{event: Key(command(), None) for event in HOOK_EVENTS},
-    },
-    "tax": {
-        "rates": Key(lambda v: v, None),  # a table of its own, checked in config.parse
-        "reverse_charge": Key(boolean(), True),
-    },
-    "ledger": {
-        "url": Key(url("postgresql", "postgres", host_required=False), ""),
-        "id": Key(pattern(r"^([0-9a-f]{32})?$", "the ledger id init wrote (32 hex digits)"),
-                  ""),
-    },
-    "lightning": {
-        "backend": Key(choice(*LIGHTNING_BACKENDS), "none"),
-        "url": Key(url("http", "https"), ""),
-        "macaroon": Key(path(), ""),
-        "tls_cert": Key(path(), ""),
-        "timeout_seconds": Key(seconds(), Decimal(10)),
-    },
-    # cloudlease serve: the tenants' storefront, checkout pages and JSON API (web/)
-    "serve": {
-        "host": Key(text(253, blank=False), "127.0.0.1"),
-        "port": Key(whole(1, 65535), 8080),
-        "public_url": Key(url("https", "http"), ""),
-        "trusted_proxies": Key(networks(), ()),
-        "plans": Key(names(), ()),
-        "rate_limit_per_minute": Key(whole(1, 1_000_000), 120),
-        "max_open_unpaid": Key(whole(1, 1_000_000), 200),
-        "max_open_unpaid_per_client": Key(whole(1, 10_000), 5),
-        "chain_poll_seconds": Key(seconds(), Decimal(10)),
-    },
-    # [provision] is checked by cloudlease/config/provision.py (parse_section): every key
-    # its drivers read, with their defaults; config.parse hands the table over whole.
-    "provision": {},
-}
-
-# [[webhooks]]: an array of tables, each with these keys.
-WEBHOOK: dict[str, Key] = {
-    "url": Key(url("https", "http", loopback_http=True, empty=False), None),
-    "secret": Key(secret(16), None),
-    "events": Key(events(), HOOK_EVENTS),
-    "timeout_seconds": Key(seconds(), Decimal(10)),
-}
-ARRAYS = {"webhooks": WEBHOOK}
+    return property(get, doc=f"the same as ``{path}``")

@@ -1,42 +1,32 @@
-"""``[serve]``: how ``cloudlease serve`` listens and what it lets strangers do.
-
-The keys and their checks are declared in ``schema.SCHEMA["serve"]``; this is the checked
-result as the web face (``cloudlease/web/``) takes it.
-"""
+"""``[serve]``: how ``cloudlease serve`` listens and what it lets strangers do; the
+checked settings the web face (``cloudlease/web/``) takes."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 
+from cloudlease.config.checks import names, networks, seconds, text, url, whole
+from cloudlease.config.schema import Section, setting
 
-@dataclass(frozen=True)
-class ServeSettings:
-    """Checked ``[serve]`` settings.
 
-    Attributes:
-        host: the address to listen on (127.0.0.1: behind a reverse proxy on this host).
-        port: the TCP port.
-        public_url: the URL tenants reach the server at (``https://rent.example.com``),
-            used for the lease links the API returns; "" = the request's own host.
-        trusted_proxies: peers (addresses or networks) whose ``X-Forwarded-For`` is
-            believed; anyone else's is ignored.
-        plans: the plans offered ("" / empty = every plan).
-        rate_limit_per_minute: requests one client may make a minute (a token bucket of
-            this size, refilled at this rate); more is 429 with Retry-After.
-        max_open_unpaid: unpaid payment requests that may be open at once, from anyone
-            (each holds an address: the wallet's gap limit).
-        max_open_unpaid_per_client: the same, for one client.
-        chain_poll_seconds: how often the built-in tick loop asks the chain (Lightning
-            is asked every quarter second while an invoice is open).
-    """
+class ServeSettings(Section):
+    """``[serve]``: the tenants' storefront, checkout pages and JSON API."""
 
-    host: str = "127.0.0.1"
-    port: int = 8080
-    public_url: str = ""
-    trusted_proxies: tuple[str, ...] = ()
-    plans: tuple[str, ...] = ()
-    rate_limit_per_minute: int = 120
-    max_open_unpaid: int = 200
-    max_open_unpaid_per_client: int = 5
-    chain_poll_seconds: Decimal = Decimal(10)
+    host: str = setting(text(253, blank=False), "127.0.0.1",
+                        "the address to listen on (127.0.0.1 behind a reverse proxy)")
+    port: int = setting(whole(1, 65535), 8080, "the TCP port")
+    public_url: str = setting(url("https", "http"), "",
+                              "the URL tenants reach the server at, for the lease links the "
+                              "API returns (\"\" = the request's own host)")
+    trusted_proxies: tuple[str, ...] = setting(networks(), (),
+                                               "peers whose X-Forwarded-For is believed")
+    plans: tuple[str, ...] = setting(names(), (), "the plans offered ([] = every plan)")
+    rate_limit_per_minute: int = setting(whole(1, 1_000_000), 120,
+                                         "requests one client may make a minute; more is 429")
+    max_open_unpaid: int = setting(whole(1, 1_000_000), 200,
+                                   "unpaid requests open at once, from anyone (each holds an "
+                                   "address: the wallet's gap limit)")
+    max_open_unpaid_per_client: int = setting(whole(1, 10_000), 5, "the same, per client")
+    chain_poll_seconds: Decimal = setting(seconds(), Decimal(10),
+                                          "how often the built-in tick loop asks the chain "
+                                          "(Lightning: every 0.25 s while an invoice is open)")

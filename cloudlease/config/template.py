@@ -119,8 +119,11 @@ timeout_seconds = 60            # for each program a driver runs
 state_dir = ""                  # "" = <home>/provision (root only; never under /tmp)
 image = ""                      # driver "podman": the container image
 network = "none"                # driver "podman": none (no network, no ssh) or a network
-# more keys (uid_min/uid_max, cgroup, cgroup_parent, tenant_group, shell, runtime...):
-# cloudlease/config/provision.py
+# more keys, with their defaults and what each means in cloudlease/config/provision.py:
+# ssh-account: uid_min, uid_max (a fresh uid per lease, never reused), shell,
+# tenant_group, cgroup, cgroup_parent, private_tmp, hide_processes;
+# podman: runtime, container_ssh_port, container_user, authorized_keys_path,
+# ulimit_nofile, ulimit_nproc; lxd: check_capacity and the [provision.lxd] table
 
 # Webhooks: POST each event as JSON, signed with HMAC-SHA256 (Cloudlease-Signature).
 # Repeat the table for more endpoints. A secret here means: keep this file chmod 600.

@@ -10,6 +10,7 @@ stands and the delivery is retried).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import IntEnum
 
 
@@ -27,12 +28,23 @@ class ExitCode(IntEnum):
 
 
 class CloudleaseError(Exception):
-    """Base error: a one-line message, a machine-readable code and an exit code."""
+    """Base error: a one-line message, a machine-readable code and an exit code.
+
+    One error may stand for several problems found at once (a config.toml checked whole,
+    as beancount's ``validate()`` reports every error): ``problems`` holds them, one line
+    each, and ``headline`` says what they are about. ``message`` is then the headline
+    followed by every problem, so that whoever shows only the message still shows all.
+    """
 
     exit_code: ExitCode = ExitCode.INTERNAL
     code: str = "internal"
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None,
+                 problems: Sequence[str] = ()) -> None:
+        self.headline = message
+        self.problems = tuple(problems)
+        if self.problems:
+            message = f"{message}: {'; '.join(self.problems)}"
         super().__init__(message)
         self.message = message
         if code is not None:

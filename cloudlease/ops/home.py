@@ -6,15 +6,17 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
 from cloudlease import config
-from cloudlease.core import clock, validate
+from cloudlease.config.lightning import LightningSettings
+from cloudlease.core import clock
 from cloudlease.core.errors import BadValue, Conflict, LedgerError
 from cloudlease.files.fsio import FileLock, fsync_dir
 from cloudlease.files.home import Home
-from cloudlease.ledger import store, tools
+from cloudlease.ledger import store
 from cloudlease.model import Plan
 
 STARTER_PLAN = ("standard", 1000)  # name, sat per hour (test networks only)
@@ -36,6 +38,51 @@ class InitResult:
     lightning: str = "none"
 
 
+@dataclass(frozen=True)
+class Choices:
+    """What ``init`` writes into config.toml and the ledger's meta, checked.
+
+    Attributes:
+        descriptor: the canonical watch-only descriptor, or "" for a keys wallet.
+        ledger_url: ``--ledger-url`` as given (written to config.toml), or "".
+        shared_url: the PostgreSQL ledger to create or attach to (``--ledger-url`` or
+            ``CLOUDLEASE_LEDGER_URL``), or "" for ledger.db in the home.
+        lightning: the ``[lightning]`` settings (``init --lightning``).
+    """
+
+    network: str
+    currency: str
+    descriptor: str
+    backend: str
+    esplora_urls: list[str] | None
+    rpc_url: str
+    fixed_rate: str
+    ledger_url: str
+    shared_url: str
+    lightning: LightningSettings
+
+    @property
+    def wallet(self) -> str:
+        """The ledger's ``meta.wallet``: ``descriptor:<descriptor>`` or ``keys``."""
+        return f"descriptor:{self.descriptor}" if self.descriptor else "keys"
+
+    def config_text(self, ledger_id: str) -> str:
+        return config.render_template(
+            network=self.network, currency=self.currency,
+            wallet_kind="descriptor" if self.descriptor else "keys", descriptor=self.descriptor,
+            backend=self.backend, esplora_urls=self.esplora_urls, rpc_url=self.rpc_url,
+            fixed_rate=self.fixed_rate, ledger_url=self.ledger_url, ledger_id=ledger_id,
+            lightning=self.lightning)
+
+
+# config.toml's keys that init's options fill, to say which option a problem is about
+OPTIONS = {"network": "--network", "currency": "--currency",
+           "wallet.descriptor": "--descriptor/--xpub", "backend.kind": "--backend",
+           "backend.esplora_urls": "--esplora-url", "backend.rpc_url": "--rpc-url",
+           "rates.fixed": "--fixed-rate", "ledger.url": "--ledger-url",
+           "lightning.backend": "--lightning", "lightning.url": "--ln-url"}
+
+
 def init(path: str | os.PathLike[str], *, network: str = "regtest", currency: str = "USD",
          descriptor: str | None = None, xpub: str | None = None, backend: str | None = None,
          esplora_urls: list[str] | None = None, rpc_url: str | None = None,
@@ -43,30 +90,50 @@ def init(path: str | os.PathLike[str], *, network: str = "regtest", currency: st
          lock_timeout: float = store.DEFAULT_LOCK_TIMEOUT, lightning: str | None = None,
          ln_url: str | None = None, ln_macaroon: str | None = None,
          ln_tls_cert: str | None = None) -> InitResult:
-    network = config.check_network(network)
-    currency = currency.strip().upper()
-    if len(currency) != 3 or not currency.isalpha() or not currency.isascii():
-        raise BadValue(f"currency must be a 3-letter code such as USD, got {currency!r}")
-    if descriptor and xpub:
-        raise BadValue("give --descriptor or --xpub, not both")
-    source = descriptor or xpub
-    canonical = ""
-    if source:
-        from cloudlease.bitcoin.wallet import parse_wallet_source
+    """Make a home at ``path``: check every option (BadValue, exit 2, before anything is
+    made), then, under the home's lock, refuse a home already there (unless ``force`` and
+    provably empty), create the ledger (or attach to a shared one) and write config.toml."""
+    path = Path(path).expanduser()
+    choices = choose(network=network, currency=currency, descriptor=descriptor, xpub=xpub,
+                     backend=backend, esplora_urls=esplora_urls, rpc_url=rpc_url,
+                     fixed_rate=fixed_rate, ledger_url=ledger_url, lightning=lightning,
+                     ln_url=ln_url, ln_macaroon=ln_macaroon, ln_tls_cert=ln_tls_cert)
+    check_config(choices, path)
+    home = _make_home(path)
+    now = clock.now()
+    meta = store.new_meta(choices.network, choices.currency, now, wallet=choices.wallet)
+    records = _starter_records(choices.network, now)
+    result = InitResult(home.path, choices.network, "descriptor" if choices.descriptor
+                        else "keys", choices.backend, records[0].name if records else None,
+                        lightning=choices.lightning.backend)
 
-        canonical = parse_wallet_source(source.strip(), network)
-    elif network == "mainnet":
-        raise BadValue("mainnet needs a watch-only wallet: pass --descriptor or --xpub "
-                       "(keys wallets are for regtest and test networks)")
+    def write_config(ledger_id: str) -> None:
+        config.write_new(home.config, choices.config_text(ledger_id))
+
+    with FileLock(home.lock, lock_timeout):
+        if holds_home(home.path):
+            if not force:
+                raise Conflict(f"{home.path} already holds a cloudlease home; pass --force to "
+                               "start it afresh")
+            _prove_empty(home, lock_timeout)
+        if choices.shared_url:
+            return _init_shared(home, choices.shared_url, meta, records, write_config, result,
+                                lock_timeout)
+        result.ledger_id = _create_local(home, meta, records, lock_timeout)
+        write_config(result.ledger_id)
+    return result
+
+
+def choose(*, network: str, currency: str, descriptor: str | None, xpub: str | None,
+           backend: str | None, esplora_urls: list[str] | None, rpc_url: str | None,
+           fixed_rate: str | None, ledger_url: str | None, lightning: str | None,
+           ln_url: str | None, ln_macaroon: str | None, ln_tls_cert: str | None) -> Choices:
+    """``init``'s options as what config.toml will say: the network, the wallet (parsed
+    by the wallet code), defaults for the chain backend and the Lightning node, the rate,
+    a shared ledger. Each is refused with BadValue (exit 2) naming the option."""
+    network = config.check_network(network)
+    canonical = _wallet(network, descriptor, xpub)
     backend = backend or ("devchain" if network == "regtest" else "esplora")
-    if backend not in config.BACKENDS:
-        raise BadValue(f"unknown backend {backend!r} (choose {', '.join(config.BACKENDS)})")
-    if backend == "devchain" and network != "regtest":
-        raise BadValue("the devchain backend is a simulated regtest chain; it refuses "
-                       f"{network}")
-    for url in esplora_urls or []:
-        if not url.startswith(("http://", "https://")) or validate.has_control(url):
-            raise BadValue(f"--esplora-url must be an http(s) URL, got {url!r}")
     ln_settings = _lightning(lightning, ln_url, ln_macaroon, ln_tls_cert, network, backend)
     if fixed_rate:
         from cloudlease.ops.quote import parse_rate
@@ -77,51 +144,63 @@ def init(path: str | os.PathLike[str], *, network: str = "regtest", currency: st
         raise BadValue("a shared ledger needs a watch-only wallet (--descriptor or --xpub): "
                        "address indexes come from the database, and a keys wallet's private "
                        "keys would live on one host only")
-    wallet = f"descriptor:{canonical}" if canonical else "keys"
-    home = Home(Path(path).expanduser())
+    return Choices(network=network, currency=currency.strip().upper(), descriptor=canonical,
+                   backend=backend, esplora_urls=esplora_urls, rpc_url=rpc_url or "",
+                   fixed_rate=fixed_rate or "", ledger_url=ledger_url or "",
+                   shared_url=shared_url, lightning=ln_settings)
+
+
+def check_config(choices: Choices, home: Path) -> None:
+    """Read the config.toml ``init`` would write as every command will read it, before
+    anything is made: every problem at once (BadValue, exit 2), each naming the option
+    that gave the value."""
+    text = choices.config_text("0" * 32)
+    _settings, problems = config.validate(tomllib.loads(text, parse_float=Decimal),
+                                          home=home)
+    if not problems:
+        return
+    lines = [f"{OPTIONS.get(p.key, 'config.toml:' + p.key)}: {p.message}" for p in problems]
+    if len(lines) == 1:
+        raise BadValue(lines[0])
+    raise BadValue(f"{len(lines)} options cannot be used", problems=lines)
+
+
+def _wallet(network: str, descriptor: str | None, xpub: str | None) -> str:
+    """The canonical descriptor of ``--descriptor`` or ``--xpub`` ("" for a keys wallet,
+    which mainnet refuses)."""
+    if descriptor and xpub:
+        raise BadValue("give --descriptor or --xpub, not both")
+    source = descriptor or xpub
+    if source:
+        from cloudlease.bitcoin.wallet import parse_wallet_source
+
+        return parse_wallet_source(source.strip(), network)
+    if network == "mainnet":
+        raise BadValue("mainnet needs a watch-only wallet: pass --descriptor or --xpub "
+                       "(keys wallets are for regtest and test networks)")
+    return ""
+
+
+def _make_home(path: Path) -> Home:
+    home = Home(path)
     try:
         home.path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise LedgerError(f"cannot create {home.path}: {exc.strerror}",
                           code="home_unwritable") from None
-    now = clock.now()
-    meta = store.new_meta(network, currency, now, wallet=wallet)
-    starter = None
-    records = []
-    if network != "mainnet":
-        name, price = STARTER_PLAN
-        records.append(Plan(name=name, created_at=now, price_sats=price))
-        starter = name
+    return home
 
-    def write_config(ledger_id: str) -> None:
-        text = config.render_template(
-            network=network, currency=currency,
-            wallet_kind="descriptor" if canonical else "keys", descriptor=canonical,
-            backend=backend, esplora_urls=esplora_urls, rpc_url=rpc_url or "",
-            fixed_rate=fixed_rate or "", ledger_url=ledger_url or "", ledger_id=ledger_id,
-            lightning=ln_settings)
-        config.parse(tomllib.loads(text, parse_float=Decimal))  # the template must parse
-        config.write_new(home.config, text)
 
-    result = InitResult(home.path, network, "descriptor" if canonical else "keys", backend,
-                        starter, lightning=ln_settings.backend)
-    with FileLock(home.lock, lock_timeout):
-        if home.config.exists() or home.config.is_symlink() or home.has_local_ledger():
-            if not force:
-                raise Conflict(f"{home.path} already holds a cloudlease home; pass --force to "
-                               "start it afresh")
-            _prove_empty(home, lock_timeout)
-        if shared_url:
-            return _init_shared(home, shared_url, meta, records, write_config, result,
-                                lock_timeout)
-        ledger_id = _create_local(home, meta, records, lock_timeout)
-        write_config(ledger_id)
-    result.ledger_id = ledger_id
-    return result
+def _starter_records(network: str, now: datetime) -> list[Plan]:
+    """A starter plan on test networks (the quick start rents without adding one)."""
+    if network == "mainnet":
+        return []
+    name, price = STARTER_PLAN
+    return [Plan(name=name, created_at=now, price_sats=price)]
 
 
 def _lightning(name: str | None, url: str | None, macaroon: str | None, tls_cert: str | None,
-               network: str, backend: str):
+               network: str, backend: str) -> LightningSettings:
     """The ``[lightning]`` settings ``init`` writes: as given, else the simulated node on a
     regtest home with the simulated chain (so the quick start shows both ways to pay),
     else none."""
@@ -146,7 +225,7 @@ def _create_local(home: Home, meta: dict[str, str], records: list, lock_timeout:
         stale.unlink(missing_ok=True)
     db = open_sqlite(tmp, lock_timeout=lock_timeout, create=True)
     try:
-        tools.use_wal(db)
+        db.execute("PRAGMA journal_mode = WAL")
         db.lock_path = home.path / ".ledger-init.lock"
         ledger_id = store.create_schema(db, meta, records, timeout=lock_timeout)
     finally:
@@ -167,7 +246,7 @@ def _init_shared(home: Home, url: str, meta: dict[str, str], records: list, writ
     try:
         if store.has_ledger(db):
             store.check_schema(db)
-            facts = tools.meta_facts(db)
+            facts = dict(db.query("SELECT key, value FROM meta"))
             for key in ("network", "wallet", "currency"):
                 if facts.get(key) != meta[key]:
                     shown = "the wallet" if key == "wallet" else f"{key} {facts.get(key)!r}"
@@ -221,7 +300,8 @@ def _prove_empty(home: Home, lock_timeout: float, *, erase: bool = True) -> None
             try:
                 store.check_schema(db)
                 for table in HISTORY:
-                    if tools.row_count(db, table):
+                    row = db.one(f"SELECT count(*) FROM {table}")
+                    if row and row[0]:
                         raise Conflict(refuse.format(why=f"ledger.db holds {table}"))
             finally:
                 db.close()

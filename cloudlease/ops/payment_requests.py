@@ -183,7 +183,7 @@ def watch_now(ctx: Context, addresses: dict[str | None, datetime]) -> str | None
     once, so a payment made before the next tick is seen in the mempool too. Best effort:
     tick imports them anyway. A request paid over Lightning only has no address (None)."""
     addresses = {a: t for a, t in addresses.items() if a}
-    if ctx.settings.backend != "bitcoind" or not addresses:
+    if ctx.settings.backend.kind != "bitcoind" or not addresses:
         return None
     from cloudlease.bitcoin.backends import make_backend
     from cloudlease.core.errors import BackendError

@@ -25,7 +25,6 @@ gone). On a shared ledger a machine is driven only by the host that made it.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -76,7 +75,7 @@ class Drivers:
         if name not in self._by_name:
             try:
                 self._by_name[name] = make_driver(
-                    dataclasses.replace(self.settings, driver=name), self.home)
+                    self.settings.replace(driver=name), self.home)
             except ValueError:
                 self._by_name[name] = None  # a driver this version does not know
         return self._by_name[name]

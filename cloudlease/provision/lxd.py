@@ -82,7 +82,7 @@ class LxdDriver:
 
     def __init__(self, settings: ProvisionSettings, home: Path) -> None:
         self.settings = settings
-        self.lxd = settings.lxd
+        self.lxd = settings.lxd.placed(home)  # certificate paths from the home
         self.state_dir = settings.state_path(home)
         self.timeout = settings.timeout_seconds
 

@@ -4,7 +4,7 @@ and ``show``, which prints a command's data with the view of that name."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
@@ -55,8 +55,11 @@ def note(message: str) -> None:
     err().print(f"[dim]note:[/] {esc(message)}")
 
 
-def error(message: str) -> None:
+def error(message: str, details: Sequence[str] = ()) -> None:
+    """``error: message``, then each of ``details`` on a line of its own, indented."""
     err().print(f"[bold red]error:[/] {esc(message)}")
+    for line in details:
+        err().print(f"  {esc(line)}")
 
 
 @view("message")

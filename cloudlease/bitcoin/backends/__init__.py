@@ -15,5 +15,5 @@ if TYPE_CHECKING:
 
 def make_backend(settings: Settings, home: Home) -> Backend:
     """The backend config.toml names, ready to use (its module imported now)."""
-    backend: Backend = CHAIN_BACKENDS.load(settings.backend).from_settings(settings, home)
+    backend: Backend = CHAIN_BACKENDS.load(settings.backend.kind).from_settings(settings, home)
     return backend
