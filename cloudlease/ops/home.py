@@ -16,7 +16,7 @@ from cloudlease.core import clock
 from cloudlease.core.errors import BadValue, Conflict, LedgerError
 from cloudlease.files.fsio import FileLock, fsync_dir
 from cloudlease.files.home import Home
-from cloudlease.ledger import store
+from cloudlease.ledger import store, tools
 from cloudlease.model import Plan
 
 STARTER_PLAN = ("standard", 1000)  # name, sat per hour (test networks only)
@@ -225,7 +225,7 @@ def _create_local(home: Home, meta: dict[str, str], records: list, lock_timeout:
         stale.unlink(missing_ok=True)
     db = open_sqlite(tmp, lock_timeout=lock_timeout, create=True)
     try:
-        db.execute("PRAGMA journal_mode = WAL")
+        tools.use_wal(db)
         db.lock_path = home.path / ".ledger-init.lock"
         ledger_id = store.create_schema(db, meta, records, timeout=lock_timeout)
     finally:
@@ -246,7 +246,7 @@ def _init_shared(home: Home, url: str, meta: dict[str, str], records: list, writ
     try:
         if store.has_ledger(db):
             store.check_schema(db)
-            facts = dict(db.query("SELECT key, value FROM meta"))
+            facts = tools.meta_facts(db)
             for key in ("network", "wallet", "currency"):
                 if facts.get(key) != meta[key]:
                     shown = "the wallet" if key == "wallet" else f"{key} {facts.get(key)!r}"
@@ -300,8 +300,7 @@ def _prove_empty(home: Home, lock_timeout: float, *, erase: bool = True) -> None
             try:
                 store.check_schema(db)
                 for table in HISTORY:
-                    row = db.one(f"SELECT count(*) FROM {table}")
-                    if row and row[0]:
+                    if tools.row_count(db, table):
                         raise Conflict(refuse.format(why=f"ledger.db holds {table}"))
             finally:
                 db.close()
