@@ -316,12 +316,20 @@ def test_lock_timeout_names_the_holder_on_postgresql(cli, pg_database, monkeypat
     cli("init", "--xpub", VPUB)
     from cloudlease.ledger.db import PG_LOCK_KEY
 
-    with psycopg.connect(pg_database, application_name="the other host: tick") as con:
+    # another ledger on the same cluster (its own database) holding its own writer lock is
+    # not this ledger's holder: advisory locks, and their holders, are per database
+    other_db = os.environ["CLOUDLEASE_TEST_PG_URL"]
+    with psycopg.connect(other_db, application_name="a ledger next door") as other, \
+            psycopg.connect(pg_database, application_name="the other host: tick") as con:
+        other.execute("BEGIN")
+        other.execute("SELECT pg_advisory_xact_lock(%s)", (PG_LOCK_KEY,))
         con.execute("BEGIN")
         con.execute("SELECT pg_advisory_xact_lock(%s)", (PG_LOCK_KEY,))
         err = cli.json("rent", "--hours", "1", "--lock-timeout", "0.5", code=5)
         assert "the other host: tick" in err["message"] and err["code"] == "locked"
+        assert "next door" not in err["message"]
         con.execute("ROLLBACK")
+        other.execute("ROLLBACK")
     cli.json("rent", "--hours", "1")
 
 

@@ -223,7 +223,8 @@ class Db:
             row = self.conn.execute(
                 "SELECT a.application_name, a.client_addr FROM pg_locks l JOIN "
                 "pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND "
-                "l.granted AND l.objid = %s", (PG_LOCK_KEY,)).fetchone()
+                "l.granted AND l.objid = %s AND l.database = (SELECT oid FROM pg_database "
+                "WHERE datname = current_database())", (PG_LOCK_KEY,)).fetchone()
         except Exception:
             return "another session"
         if not row:
