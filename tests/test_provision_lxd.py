@@ -248,20 +248,20 @@ def test_a_member_that_goes_offline_mid_create_fails_then_recovers(cli, lxd_home
     pay(cli, lease["payment"]["id"])
     lid = lease["id"]
     name = f"cl-{lid.lower()}"
-    tick = subprocess.Popen([sys.executable, "-m", "cloudlease", "tick", "--json", "--home",
-                             str(lxd_home)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while instance(cluster, name) is None and tick.poll() is None:
-            assert time.monotonic() < deadline, "the instance never appeared"
-            time.sleep(0.05)
-        kill_member(cluster, m2)  # the instance exists; its member's daemon dies
-        out, err = tick.communicate(timeout=300)
-    finally:
-        if tick.poll() is None:
-            tick.kill()
-            tick.communicate()
+    # the with block closes the pipes and reaps the tick whatever happens inside
+    with subprocess.Popen([sys.executable, "-m", "cloudlease", "tick", "--json", "--home",
+                           str(lxd_home)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True) as tick:
+        try:
+            deadline = time.monotonic() + 120
+            while instance(cluster, name) is None and tick.poll() is None:
+                assert time.monotonic() < deadline, "the instance never appeared"
+                time.sleep(0.05)
+            kill_member(cluster, m2)  # the instance exists; its member's daemon dies
+            out, err = tick.communicate(timeout=300)
+        finally:
+            if tick.poll() is None:
+                tick.kill()
     assert tick.returncode in (0, 9), err
     shown = cli.json("lease", "show", lid)
     assert shown["status"] == "active" and shown["payment"]["status"] == "settled"
