@@ -40,7 +40,12 @@ def _report_data(report, *, sentences: bool = False) -> dict:
     problems += [f"{t['id']}: {t['from']} → {t['to']}" for t in report.transitions
                  if t["to"] in _BAD_ENDS]
     problems += [f"pool {p['pool']}: {p['reason']}" for p in data["pools"]
-                 if not p["runway_known"] or p["change"] == "throttle"]
+                 if not p["runway_known"]]
+    problems += [f"pool {p['pool']} throttled: {p['reason']}" for p in data["pools"]
+                 if p["change"] == "throttle"]
+    # good news that --quiet still says: a pool back in service
+    data["notices"] = [f"pool {p['pool']} restored: {p['reason']}" for p in data["pools"]
+                       if p["change"] == "restore"]
     problems += [f"{m['lease']}: machine {m['action']} failed: {m['error']} (retried later)"
                  for m in report.machines if m.get("error")]
     data["problems"] = problems
@@ -244,14 +249,15 @@ def watch(
                 last = _report_data(do_check(c, tick=True))
                 failed += last["hooks_failed"]
                 busy = last["transitions"] or last["hooks_delivered"] or last["problems"] \
-                    or last["machines"]
+                    or last["machines"] or last["notices"]
                 if STATE.json_mode and (last["problems"] or not quiet):
                     import json
                     import sys
 
                     sys.stdout.write(json.dumps(views.jsonable(last)) + "\n")
                     sys.stdout.flush()
-                elif not STATE.json_mode and (last["problems"] if quiet else busy):
+                elif not STATE.json_mode and \
+                        ((last["problems"] or last["notices"]) if quiet else busy):
                     render.show("tick_quiet" if quiet else "tick", views.jsonable(last))
             except BackendError as exc:
                 if count is not None and n >= count:

@@ -64,7 +64,8 @@ def _show_data(c, ledger, pool) -> dict:
     data = views.pool(st.pool)
     data.update(funding_sats=st.funding_sats, cost_per_hour_sats=st.cost_per_hour_sats,
                 runway_hours=st.runway_hours, slots_in_use=st.slots_in_use,
-                next_slot_free_at=st.next_free, **pools.month_summary(st.pool, now))
+                next_slot_free_at=st.next_free, running=st.running,
+                **pools.month_summary(st.pool, now))
     data["contributions"] = [views.contribution(x)
                              for x in pools.of_pool(ledger.contributions, pool.name)]
     return data
@@ -127,6 +128,39 @@ def fund(
                                             idempotency_key=idempotency_key)
     return Result({"contribution": views.contribution(contribution),
                    "payment": with_qr(views.request(req)), "created": created}, "fund")
+
+
+@command(app, "start")
+def start(name: Annotated[str, typer.Argument(help="Pool name.")]) -> Result:
+    """Count the pool's running cost from now on, rented or not.
+
+    By default a pool costs only while one of its leases is active; start it when its
+    capacity costs you whether it is rented or not (until 'pool stop').
+
+    Example: cloudlease pool start gpu
+    """
+    from cloudlease.ops import poolrun
+
+    pool, changed = poolrun.start(ctx(), name)
+    said = "started: its running cost counts from now on, rented or not" if changed else \
+        "was already started"
+    return Result({**views.pool(pool), "changed": changed,
+                   "message": f"pool {pool.name} {said}"})
+
+
+@command(app, "stop")
+def stop(name: Annotated[str, typer.Argument(help="Pool name.")]) -> Result:
+    """Count the pool's running cost only while one of its leases is active (the default).
+
+    Example: cloudlease pool stop gpu
+    """
+    from cloudlease.ops import poolrun
+
+    pool, changed = poolrun.stop(ctx(), name)
+    said = "stopped: its running cost counts only while one of its leases is active" \
+        if changed else "was not started; its cost counts only while a lease is active"
+    return Result({**views.pool(pool), "changed": changed,
+                   "message": f"pool {pool.name} {said}"})
 
 
 @command(app, "remove")

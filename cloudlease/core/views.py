@@ -9,7 +9,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from cloudlease.core import bip21
+from cloudlease.core import bip21, running
 from cloudlease.core.money import btc_text, format_decimal, plain
 from cloudlease.model import (
     Contribution,
@@ -202,7 +202,8 @@ def pool(p: Pool) -> dict[str, Any]:
             "suspend_on_throttle": p.suspend_on_throttle, "throttled": p.throttled,
             "low_funds": p.low_funds, "created_at": p.created_at,
             "startup_ended_at": p.startup_ended_at,
-            "phase": "start-up" if p.startup_ended_at is None else "running"}
+            "phase": "start-up" if p.startup_ended_at is None else "running",
+            "started_at": p.started_at, "run_seconds": running.meter(p)}
 
 
 def payout(p: Payout) -> dict[str, Any]:

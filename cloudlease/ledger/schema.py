@@ -24,11 +24,12 @@ Integrity tables:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from cloudlease import model
 from cloudlease.ledger.codec import RecordCodec, codec
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # upgrades from older versions: UPGRADES at the end
 
 
 @dataclass(frozen=True)
@@ -222,5 +223,28 @@ def ddl(dialect: str) -> list[str]:
 
 # -- upgrades: one function per old version, each bringing the schema to the next -------
 # (version 1 is the first SQL schema; the TOML ledger before it is migrated by
-# ledger/migrate.py). An upgrade runs inside the write transaction that records it.
-UPGRADES: dict[int, object] = {}
+# ledger/migrate.py). An upgrade runs inside the write transaction that records it
+# (store.upgrade). A column is only ever appended and nullable, so the hash of every row
+# written before stays what the chain says (codec.row_hash leaves trailing NULLs out).
+def _upgrade_1_to_2(dialect: str) -> list[str]:
+    """Pools get ``run_seconds`` (the running-time meter: cost accrues only while a pool
+    runs) and ``started_at`` (an explicit ``pool start``)."""
+    big = "BIGINT" if dialect == "postgresql" else "INTEGER"
+    return [f"ALTER TABLE pools ADD COLUMN run_seconds {big}",
+            "ALTER TABLE pools ADD COLUMN started_at TEXT"]
+
+
+def _repair_1_to_2(ledger: Any) -> None:
+    """A pool that never had a lease or a contribution accrued cost from its creation
+    under schema 1 (and could throttle itself before its first rental): forget it."""
+    from cloudlease.core import running
+
+    for pool in ledger.pools.all():
+        if pool.run_seconds is None and pool.cost_months and \
+                not ledger.leases.count("pool = ?", (pool.name,)) and \
+                not ledger.contributions.count("pool = ?", (pool.name,)):
+            ledger.pools[pool.name] = running.never_ran(pool)
+
+
+UPGRADES = {1: _upgrade_1_to_2}
+REPAIRS = {1: _repair_1_to_2}  # records put right in the same write, after the DDL

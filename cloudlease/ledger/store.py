@@ -49,9 +49,37 @@ def check_schema(db: Db) -> None:
         raise LedgerError(f"{db.where} has schema version {version}, newer than this "
                           f"cloudlease understands ({schema.SCHEMA_VERSION}); upgrade "
                           "cloudlease", code="schema_too_new")
-    if version < schema.SCHEMA_VERSION:  # pragma: no cover - no older SQL schema yet
+    if version < schema.SCHEMA_VERSION:
+        upgrade(db, version)
+
+
+def upgrade(db: Db, version: int, timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
+    """Bring a ledger of an older schema version up to this one: every step's statements
+    and the new ``schema_version`` in one audited write (a second process that raced here
+    finds the work done under the lock and leaves it)."""
+    from cloudlease.model import Meta
+
+    if version not in schema.UPGRADES:
         raise LedgerError(f"{db.where}: no upgrade from schema version {version}",
                           code="ledger_invalid")
+    if db.read_only:
+        raise LedgerError(f"{db.where} has schema version {version} and must be upgraded to "
+                          f"{schema.SCHEMA_VERSION}, but it is read-only here; run any "
+                          "command that writes (e.g. 'cloudlease tick') where it is writable",
+                          code="ledger_read_only")
+    with transaction(db, f"ledger upgrade: schema {version} -> {schema.SCHEMA_VERSION}",
+                     lock_timeout=timeout) as ledger:
+        row = db.one("SELECT value FROM meta WHERE key = 'schema_version'")
+        now = int(row[0]) if row else version
+        if now >= schema.SCHEMA_VERSION:
+            return
+        for step in range(now, schema.SCHEMA_VERSION):
+            for stmt in schema.UPGRADES[step](db.dialect):  # type: ignore[operator]
+                db.execute(stmt)
+            if step in schema.REPAIRS:
+                schema.REPAIRS[step](ledger)
+        ledger.meta["schema_version"] = Meta(key="schema_version",
+                                             value=str(schema.SCHEMA_VERSION))
 
 
 def has_ledger(db: Db) -> bool:

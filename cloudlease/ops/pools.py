@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from cloudlease.core import clock, lifecycle, poolpolicy, risk, validate
-from cloudlease.core.errors import BackendError, BadValue, Conflict
+from cloudlease.core.errors import BadValue, Conflict
 from cloudlease.core.money import DUST_SATS, Fiat, parse_amount, split
 from cloudlease.ledger.session import Ledger
 from cloudlease.model import (
@@ -19,7 +19,7 @@ from cloudlease.model import (
     Payout,
     Pool,
 )
-from cloudlease.ops import lnrequests, payment_requests
+from cloudlease.ops import lnrequests, payment_requests, poolrun
 from cloudlease.ops.context import Context
 from cloudlease.ops.quote import Quote, lock_rate
 
@@ -115,6 +115,7 @@ class PoolState:
     runway_hours: Decimal | None
     slots_in_use: int
     next_free: datetime | None
+    running: bool = False
 
 
 def slots_in_use(ledger: Ledger, pool: str, now: datetime) -> tuple[int, datetime | None]:
@@ -140,21 +141,16 @@ def slots_in_use(ledger: Ledger, pool: str, now: datetime) -> tuple[int, datetim
 
 def state(ctx: Context, ledger: Ledger, pool: Pool, now: datetime,
           rate: Decimal | None = None) -> PoolState:
-    pool = risk.accrue(pool, now, rate)
+    pool = poolrun.accrue(ledger, pool, now, rate)
     funding = risk.funding_level(pool, of_pool(ledger.contributions, pool.name),
                                  of_pool(ledger.payouts, pool.name))
     cph = risk.cost_per_hour_sats(pool, rate)
     used, free = slots_in_use(ledger, pool.name, now)
-    return PoolState(pool, funding, cph, risk.runway_hours(funding, cph), used, free)
+    return PoolState(pool, funding, cph, risk.runway_hours(funding, cph), used, free,
+                     poolrun.is_running(ledger, pool))
 
 
-def _rate_for(ctx: Context, pool: Pool) -> Decimal | None:
-    if pool.cost_fiat is None:
-        return None
-    try:
-        return lock_rate(ctx.settings)[0]
-    except (BackendError, BadValue):
-        return None
+_rate_for = poolrun.rate_for
 
 
 def check_can_rent(ctx: Context, ledger: Ledger, pool_name: str, now: datetime) -> None:
@@ -308,7 +304,7 @@ def monitor(ctx: Context, ledger: Ledger, now: datetime,
     for pool in ledger.pools.all():
         name = pool.name
         rate = _rate_for(ctx, pool)
-        pool = risk.update_startup(risk.accrue(pool, now, rate), now)
+        pool = risk.update_startup(poolrun.accrue(ledger, pool, now, rate), now)
         funding = risk.funding_level(pool, of_pool(ledger.contributions, name),
                                      of_pool(ledger.payouts, name))
         decision = poolpolicy.decide(pool, funding, risk.cost_per_hour_sats(pool, rate), now)
@@ -378,7 +374,7 @@ def payout(ctx: Context, pool_name: str, period: str, *, dry_run: bool = False
         existing = ledger.payouts.get(f"{pool_name}/{period}")
         if existing:
             return existing, False
-        pool = risk.accrue(pool, now, _rate_for(ctx, pool))
+        pool = poolrun.accrue(ledger, pool, now, _rate_for(ctx, pool))
         return risk.compute_payout(pool, period, of_pool(ledger.contributions, pool.name),
                                    of_pool(ledger.payouts, pool.name), now), False
     with ctx.transaction(f"payout {pool_name} {period}") as ledger:
@@ -386,7 +382,7 @@ def payout(ctx: Context, pool_name: str, period: str, *, dry_run: bool = False
         existing = ledger.payouts.get(f"{pool_name}/{period}")
         if existing:
             return existing, False
-        pool = risk.accrue(pool, now, _rate_for(ctx, pool))
+        pool = poolrun.accrue(ledger, pool, now, _rate_for(ctx, pool))
         ledger.pools[pool.name] = pool
         result = risk.compute_payout(pool, period, of_pool(ledger.contributions, pool.name),
                                      of_pool(ledger.payouts, pool.name), now)
@@ -402,7 +398,8 @@ def risk_table(ctx: Context, pool_name: str | None, as_of: datetime | None
     out = []
     for pool in pools:
         name = pool.name
-        pool = risk.accrue(pool, max(when, pool.accrued_until or when), _rate_for(ctx, pool))
+        pool = poolrun.accrue(ledger, pool, max(when, pool.accrued_until or when),
+                              _rate_for(ctx, pool))
         rows = risk.table(pool, of_pool(ledger.contributions, name),
                           of_pool(ledger.payouts, name), when)
         out.append({"pool": name, "as_of": when,
@@ -412,8 +409,11 @@ def risk_table(ctx: Context, pool_name: str | None, as_of: datetime | None
 
 
 def month_summary(pool: Pool, now: datetime) -> dict[str, Any]:
+    """This month's and last month's revenue and cost; a month before the pool existed
+    is None (there is nothing to show for it)."""
     this = risk.month_key(now)
     last = risk.month_key(now.replace(day=1) - timedelta(days=1))
+    born = risk.month_key(pool.created_at)
     return {key: {"revenue_sats": pool.revenue_months.get(m, 0),
-                  "cost_sats": pool.cost_months.get(m, 0), "month": m}
+                  "cost_sats": pool.cost_months.get(m, 0), "month": m} if m >= born else None
             for key, m in (("current_month", this), ("last_month", last))}

@@ -63,12 +63,14 @@ def _check(c: Console, d: dict, *, stamped: bool = False, quiet: bool = False) -
     quiet prints only the problems (nothing when the pass went well)."""
     stamp = f"{d['at']} " if stamped and d.get("at") else ""
     if quiet:
-        for p in d.get("problems", []):
+        for p in [*d.get("problems", []), *d.get("notices", [])]:
             c.print(f"{stamp}{esc(p)}")
         return
     sim = " [yellow](simulated chain)[/]" if d.get("simulated") else ""
     height = d.get("tip_height")
-    c.print(f"{stamp}checked {len(d['checked'])} payment request(s) on {d['backend'] or '-'}"
+    n = len(d["checked"])
+    c.print(f"{stamp}checked {n} payment request{'' if n == 1 else 's'}"
+            + (f" on {d['backend']}" if d.get("backend") else "")
             + (f" at height {height}" if height is not None else "") + sim
             + (" and the simulated Lightning node" if d.get("lightning") == "devchain" else
                f" and the Lightning node ({d['lightning']})" if d.get("lightning") else ""))
@@ -92,11 +94,17 @@ def _check(c: Console, d: dict, *, stamped: bool = False, quiet: bool = False) -
     for p in d.get("pools", []):
         if not p["runway_known"]:
             c.print(f"{stamp}  [yellow]pool {esc(p['pool'])}[/]: {esc(p['reason'])}")
+        elif p["change"] == "throttle":
+            c.print(f"{stamp}  [red]pool {esc(p['pool'])} throttled[/]: {esc(p['reason'])}")
+        elif p["change"] == "restore":
+            c.print(f"{stamp}  [green]pool {esc(p['pool'])} restored[/]: {esc(p['reason'])}")
     for m in d.get("machines") or []:
         c.print(f"{stamp}  machine {m['lease']}: {m['action']} → {status(m['state'])}"
                 + (f": {esc(m['error'])}" if m.get("error") else ""))
+    changed_pools = [p for p in d.get("pools", []) if p["change"] != "none"]
     if not d["transitions"] and not d["hooks_delivered"] and not d["hooks_failed"] \
-            and not d.get("partial") and not d.get("machines") and not d.get("refunds_due"):
+            and not d.get("partial") and not d.get("machines") and not d.get("refunds_due") \
+            and not changed_pools:
         c.print(f"{stamp}  nothing changed")
     if not stamp:  # pay check: where each request it asked about stands, in words
         for text in d.get("messages", {}).values():
