@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cloudlease.cli.common import STATE, Result, YesOpt, command, confirm, ctx
+from cloudlease.cli.common import STATE, Result, YesOpt, command, confirm, ctx, note
 from cloudlease.core import views
 
 app = typer.Typer(help="Leases: list, show, cancel, extend.", no_args_is_help=True)
@@ -31,6 +31,19 @@ def with_qr(payment: dict[str, Any] | None) -> dict[str, Any] | None:
     from cloudlease.bitcoin.qr import terminal_qr
 
     return {**payment, "qr": terminal_qr(payment["uri"])}
+
+
+def lightning_only_note(payment: dict[str, Any] | None, method: str | None) -> list[str]:
+    """Say so when a request offered both ways became Lightning only: its amount is under
+    the on-chain dust limit."""
+    from cloudlease.core.money import DUST_SATS
+
+    if not payment or (method or "").strip().lower() == "lightning" or \
+            list(payment.get("methods") or []) != ["lightning"] or \
+            payment["amount_sats"] >= DUST_SATS:
+        return []
+    return [f"{payment['id']} asks for {payment['amount_sats']:,} sat, under the on-chain "
+            f"dust limit ({DUST_SATS} sat): it can be paid over Lightning only"]
 
 
 def rent(
@@ -76,13 +89,16 @@ def rent(
         data.pop("payments")
     if wait is None:
         wait = sys.stdin.isatty() and sys.stdout.isatty() and not STATE.json_mode
+    notes = [*rental.warnings, *lightning_only_note(data.get("payment"), method)]
     if wait and rental.request is not None and not rental.dry_run:
         from cloudlease.cli.waiting import wait_for_payment
 
+        for line in notes:
+            note(line)
         return wait_for_payment(c, data, with_qr(data["payment"]))
     if "payment" in data:
         data["payment"] = with_qr(data["payment"])
-    return Result(data, "rental", notes=list(rental.warnings))
+    return Result(data, "rental", notes=notes)
 
 
 @command(app, "list")
@@ -168,6 +184,7 @@ def extend(
     data["created"] = created
     notes = [] if created else [f"{req.id} is the open extension of {lease.id}; showing it "
                                 "again (no second request made)"]
+    notes += lightning_only_note(data["payment"], method)
     return Result(data, "rental", notes=notes)
 
 

@@ -118,7 +118,7 @@ def fund(
 
     Example: cloudlease pool fund gpu --tenant alice --amount '600000 sat'
     """
-    from cloudlease.cli.lease import with_qr
+    from cloudlease.cli.lease import lightning_only_note, with_qr
     from cloudlease.core.errors import BadValue
     from cloudlease.ops import pools
 
@@ -126,8 +126,9 @@ def fund(
         raise BadValue("--amount is required")
     contribution, req, created = pools.fund(ctx(), name, tenant, amount, kind, method=method,
                                             idempotency_key=idempotency_key)
-    return Result({"contribution": views.contribution(contribution),
-                   "payment": with_qr(views.request(req)), "created": created}, "fund")
+    payment = with_qr(views.request(req))
+    return Result({"contribution": views.contribution(contribution), "payment": payment,
+                   "created": created}, "fund", notes=lightning_only_note(payment, method))
 
 
 @command(app, "start")

@@ -70,6 +70,7 @@ def rent(ctx: Context, hours: str | int, *, plan: str | None = None, tenant: str
             ledger.tenant(tenant)
         _check_pool(ctx, ledger, p, invest_sats)
         q = quote(ctx.settings, p, h, rate, extra_sats=invest_sats)
+        payment_requests.payable_by(ctx, q.amount_sats, methods)  # on-chain dust: exit 2
         lease = Lease(id="(dry run)", status=LeaseStatus.AWAITING_PAYMENT, hours=h,
                       plan=p.name, created_at=clock.now(), tenant=tenant,
                       price_sats=q.amount_sats, price_fiat=q.fiat_amount, currency=q.currency)
