@@ -136,7 +136,9 @@ def test_rent_json_shape(cli, home):
 
 def test_rent_human_output_has_qr_and_uri(cli, home):
     out = cli("rent", "--hours", "2").stdout
-    assert "bitcoin:bcrt1" in out and "simulated" in out and "▀" in out
+    assert "bitcoin:bcrt1" in out and "simulated" in out
+    assert "▀" not in out  # not a terminal: no QR code unless asked
+    assert "▀" in cli("rent", "--hours", "2", "--qr").stdout
     assert "\x1b[" not in out  # no ANSI when not a terminal
 
 

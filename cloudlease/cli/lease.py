@@ -19,18 +19,40 @@ MethodOpt = Annotated[str | None, typer.Option(
     metavar="[onchain|lightning|both]")]
 
 
-def with_qr(payment: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Add a terminal QR code to a payment's data, for people only (never in --json), and
-    name the Lightning node of a request that has an invoice."""
-    if payment is not None and payment.get("lightning"):
+def with_qr(payment: dict[str, Any] | None, qr: bool | None = None
+            ) -> dict[str, Any] | None:
+    """A payment's data as shown: whether it can still be paid now (``payable``), the
+    Lightning node of a request that has an invoice, and — for people only, never in
+    --json — a terminal QR code, only for a request that can still be paid, and off a
+    terminal only when asked (``--qr``)."""
+    if payment is None:
+        return payment
+    if payment.get("lightning"):
         from cloudlease.ops.lnrequests import decorate
 
         decorate(ctx().settings, payment)
-    if payment is None or STATE.json_mode:
+    mark_payable(payment)
+    if STATE.json_mode or not payment["payable"] or \
+            not (qr if qr is not None else sys.stdout.isatty()):
         return payment
     from cloudlease.bitcoin.qr import terminal_qr
 
     return {**payment, "qr": terminal_qr(payment["uri"])}
+
+
+def mark_payable(*payments: dict[str, Any] | None) -> None:
+    """Set ``payable`` on each request's data: new and inside its window right now."""
+    from cloudlease.core import clock
+
+    now = clock.now()
+    for p in payments:
+        if p is not None:
+            p["payable"] = views.payable(p, now)
+
+
+QrOpt = Annotated[bool | None, typer.Option(
+    "--qr/--no-qr", help="Print the QR code (default: only at a terminal).",
+    show_default=False)]
 
 
 def lightning_only_note(payment: dict[str, Any] | None, method: str | None) -> list[str]:
@@ -65,6 +87,7 @@ def rent(
         help="Also invest this much in the plan's pool, in the same payment (needs --tenant)."
     , metavar="<amount>")] = None,
     method: MethodOpt = None,
+    qr: QrOpt = None,
 ) -> Result:
     """Rent capacity: price it and make a payment request (address, URI, QR).
 
@@ -95,9 +118,9 @@ def rent(
 
         for line in notes:
             note(line)
-        return wait_for_payment(c, data, with_qr(data["payment"]))
+        return wait_for_payment(c, data, with_qr(data["payment"], qr))
     if "payment" in data:
-        data["payment"] = with_qr(data["payment"])
+        data["payment"] = with_qr(data["payment"], qr)
     return Result(data, "rental", notes=notes)
 
 
@@ -131,8 +154,10 @@ def show(lease_id: Annotated[str, typer.Argument(metavar="ID", help="Lease id, e
 
     c = ctx()
     lease, reqs = leases.show(c, lease_id)
-    return Result({**views.lease(lease, reqs), "machine": views.machine(
-        c.read().machines.get(lease.id))}, "lease")
+    data = {**views.lease(lease, reqs), "machine": views.machine(
+        c.read().machines.get(lease.id))}
+    mark_payable(data["payment"], *data["payments"])
+    return Result(data, "lease")
 
 
 @command(app, "cancel")
@@ -164,6 +189,7 @@ def extend(
     idempotency_key: Annotated[str | None, typer.Option(
         help="The same key returns the same request instead of a second one.")] = None,
     method: MethodOpt = None,
+    qr: QrOpt = None,
 ) -> Result:
     """Ask for payment for more hours; the end moves when it settles.
 
@@ -180,7 +206,7 @@ def extend(
                                     rate=parse_rate(rate) if rate else None, method=method,
                                     idempotency_key=idempotency_key)
     data = views.lease(lease, [req])
-    data["payment"] = with_qr(data["payment"])
+    data["payment"] = with_qr(data["payment"], qr)
     data["created"] = created
     notes = [] if created else [f"{req.id} is the open extension of {lease.id}; showing it "
                                 "again (no second request made)"]

@@ -91,23 +91,34 @@ def show(
     qr_png: Annotated[Path | None, typer.Option(help="Write the QR code as PNG here.")] = None,
     qr_svg: Annotated[Path | None, typer.Option(help="Write the QR code as SVG here.")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing QR file.")] = False,
+    qr: Annotated[bool | None, typer.Option(
+        "--qr/--no-qr", help="Print the QR code (default: only at a terminal).",
+        show_default=False)] = None,
 ) -> Result:
-    """Show a payment request again: URI, amount due, expiry, QR code.
+    """Show a payment request: how to pay it, or what happened to it.
 
-    After a partial payment the URI and the QR code ask for what is still due.
+    While it can be paid: the amount due, the address and invoice, the URI, the deadline
+    and the QR code (after a partial payment they ask for what is still due). Once it is
+    settled, expired, cancelled or invalid: its status, what was paid and when, and the
+    proof (txids, Lightning preimage).
 
     Example: cloudlease pay show P-3 --qr-png p3.png
     """
-    from cloudlease.bitcoin import qr
+    from cloudlease.bitcoin import qr as qrcode
     from cloudlease.cli.lease import with_qr
-    from cloudlease.core.errors import BadValue
+    from cloudlease.core import clock
+    from cloudlease.core.errors import BadValue, Conflict
 
     c = ctx()
     req = c.read().request(request_id)
+    data = views.request(req, clock.now())
     written = []
-    for path, writer in ((qr_png, qr.write_png), (qr_svg, qr.write_svg)):
+    for path, writer in ((qr_png, qrcode.write_png), (qr_svg, qrcode.write_svg)):
         if path is None:
             continue
+        if not data["payable"]:
+            raise Conflict(f"{req.id} can no longer be paid ({req.status.value}); there is "
+                           "no QR code to write", code="not_payable")
         if path.exists() and not force:
             raise BadValue(f"{path} exists; pass --force to overwrite it")
         try:
@@ -115,9 +126,8 @@ def show(
         except OSError as exc:
             raise BadValue(f"cannot write {path}: {exc.strerror}") from None
         written.append(str(path))
-    data = views.request(req)
     data["written"] = written
-    return Result(with_qr(data), "request")
+    return Result(with_qr(data, qr), "request")
 
 
 @command(app, "accept")

@@ -110,6 +110,9 @@ def fund(
         "--method", help="How to pay: onchain, lightning or both (default: both when a "
         "Lightning backend is configured, else onchain).", show_default=False,
         metavar="[onchain|lightning|both]")] = None,
+    qr: Annotated[bool | None, typer.Option(
+        "--qr/--no-qr", help="Print the QR code (default: only at a terminal).",
+        show_default=False)] = None,
 ) -> Result:
     """Ask for an investment or donation: a payment request like a rental's.
 
@@ -126,7 +129,7 @@ def fund(
         raise BadValue("--amount is required")
     contribution, req, created = pools.fund(ctx(), name, tenant, amount, kind, method=method,
                                             idempotency_key=idempotency_key)
-    payment = with_qr(views.request(req))
+    payment = with_qr(views.request(req), qr)
     return Result({"contribution": views.contribution(contribution), "payment": payment,
                    "created": created}, "fund", notes=lightning_only_note(payment, method))
 

@@ -73,4 +73,7 @@ def wait_for_payment(ctx: Any, data: dict[str, Any], payment: dict[str, Any] | N
     lease, reqs = show(ctx, data["id"])
     out = {**views.lease(lease, reqs), "machine": views.machine(
         ctx.read().machines.get(lease.id))}
+    from cloudlease.cli.lease import mark_payable
+
+    mark_payable(out["payment"], *out["payments"])
     return Result(out, "lease", exit_code={"settled": 0, "expired": 8, "invalid": 8}[status])

@@ -3,6 +3,8 @@ code, the wallet, sweeps and refunds."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Console
 
 from cloudlease.render.console import view
@@ -16,6 +18,58 @@ def _request(c: Console, r: dict) -> None:
 
 
 def payment_panel(c: Console, r: dict, *, simulated: bool = False) -> None:
+    """A request that can still be paid: what to pay, where, by when (URI, invoice, QR).
+    Any other: what happened to it, what was paid and when, and the proof."""
+    from rich.panel import Panel
+
+    if not r.get("payable", r["status"] == "new"):
+        title = f"payment request {r['id']}" + (" — simulated" if simulated or (
+            r.get("lightning") or {}).get("simulated") else "")
+        c.print(Panel(receipt(r), title=title, title_align="left", expand=False))
+        return
+    _instructions(c, r, simulated)
+
+
+def receipt(r: dict) -> Any:
+    """What happened to a request that can no longer be paid: its status, what was paid
+    and when, and the proof (txids, Lightning preimage); never an amount to pay."""
+    from rich.text import Text
+
+    t = Text()
+    st, paid, amount = r["status"], r.get("paid_sats") or 0, r["amount_sats"]
+    t.append(st, style=STATUS_STYLE.get(st, ""))
+    if r.get("flags"):
+        t.append(f" [{', '.join(r['flags'])}]")
+    if st == "settled":
+        t.append(f" {when(r.get('settled_at'))}: {paid:,} of {amount:,} sat received")
+    elif st == "processing":
+        t.append(f": {paid:,} of {amount:,} sat paid, waiting for confirmations "
+                 f"({r.get('confirmed_sats') or 0:,} sat confirmed)")
+    elif st == "new":  # its window has passed; the next pass marks it expired
+        t.append(f": its window closed {when(r['expires_at'])}; it can no longer be paid"
+                 + (f" ({paid:,} of {amount:,} sat received)" if paid else ""))
+    else:
+        reason = r.get("closed_reason") or ("not paid in time" if st == "expired" else
+                                            "not confirmed in time")
+        t.append(f" {when(r['expires_at'])}: {reason}; "
+                 + (f"{paid:,} of {amount:,} sat received" if paid else "nothing received"))
+    if r.get("paid_at") and st != "settled":
+        t.append(f"\npaid {when(r['paid_at'])}")
+    for txid in r.get("txids") or []:
+        t.append(f"\non-chain txid {txid}")
+    ln = r.get("lightning") or {}
+    if ln.get("preimage"):
+        t.append(f"\npaid over Lightning {when(ln.get('settled_at'))}, "
+                 f"{ln.get('paid_msat') or 0:,} msat; preimage {ln['preimage']}")
+    if r.get("refund_sats"):
+        t.append(f"\nrefund due: {r['refund_sats']:,} sat (cloudlease pay refund {r['id']})",
+                 style="bold red")
+    if r.get("refunded_sats"):
+        t.append(f"\nrefunded: {r['refunded_sats']:,} sat")
+    return t
+
+
+def _instructions(c: Console, r: dict, simulated: bool) -> None:
     from rich.panel import Panel
     from rich.text import Text
 
