@@ -140,7 +140,8 @@ def test_startup_needs_a_month_in_which_it_ran():
 def test_a_schema_1_ledger_is_upgraded_and_its_self_throttled_pool_freed(cli, isolated,
                                                                          monkeypatch):
     """tests/data/ledger-v1-pools was written by schema 1: pool gpu (no lease, no money)
-    throttled itself one hour after its creation; pool funded holds alice's investment.
+    throttled itself one hour after its creation; pool funded holds the investments of
+    alice, Alice and Zoë Ltd. (names schema 1 allowed).
     The first command upgrades it in one audited write: gpu's idle cost is forgotten and
     its throttle lifted; funded keeps what it booked and carries on by the new rule."""
     import shutil
@@ -154,7 +155,7 @@ def test_a_schema_1_ledger_is_upgraded_and_its_self_throttled_pool_freed(cli, is
     monkeypatch.setenv("CLOUDLEASE_NOW", "2026-01-06T00:00:00Z")
     gpu, funded = sorted(cli.json("pool", "list"), key=lambda p: p["name"] != "gpu")
     assert gpu["throttled"] is False and gpu["funding_sats"] == 0 and gpu["run_seconds"] == 0
-    assert funded["funding_sats"] == 50_000 - 100 and funded["run_seconds"] == 3600
+    assert funded["funding_sats"] == 80_000 - 100 and funded["run_seconds"] == 3600
     db = sqlite3.connect(isolated / "ledger.db")
     try:
         assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() \

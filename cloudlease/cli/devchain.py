@@ -38,6 +38,13 @@ def _tip(chain) -> int:
     return chain.tip_height()
 
 
+def _request_like(target: str) -> bool:
+    """A request id, or an attempt at one (``P-3``, ``P3``, ``p--3``, ``3``: read strictly,
+    so a wrong form is told the right one); never a regtest address (bcrt1, m, n, 2)."""
+    t = target.strip()
+    return t[:1] in ("P", "p") or t.isdigit()
+
+
 @command(app, "pay")
 def pay(
     target: Annotated[str, typer.Argument(metavar="ADDRESS|REQUEST",
@@ -54,7 +61,7 @@ def pay(
 
     c, chain = _chain()
     amount = _sats(sats)
-    if target.upper().startswith("P-") or target.isdigit():
+    if _request_like(target):
         req = c.read().request(target)
         address = req.address
         if address is None:
@@ -93,7 +100,7 @@ def ln_pay(
         raise BadValue(f"this home's Lightning backend is {c.settings.lightning.backend}, not "
                        "the simulated node: pay with a real Lightning wallet")
     invoice = target
-    if target.upper().startswith("P-") or target.isdigit():
+    if _request_like(target):
         req = c.read().request(target)
         if not req.ln_invoice:
             raise BadValue(f"request {req.id} has no Lightning invoice (it was made with "

@@ -1,4 +1,4 @@
-"""``cloudlease pay check|show|accept``, ``tick`` and ``watch``."""
+"""``cloudlease pay check|list|show|accept|refund``, ``tick`` and ``watch``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import typer
 from cloudlease.cli.common import STATE, Result, YesOpt, command, confirm, ctx
 from cloudlease.core import views
 
-app = typer.Typer(help="Payment requests: check, show, accept, refund.", no_args_is_help=True)
+app = typer.Typer(help="Payment requests: check, list, show, accept, refund.",
+                  no_args_is_help=True)
 
 
 def _report_data(report, *, sentences: bool = False) -> dict:
@@ -32,8 +33,8 @@ def _report_data(report, *, sentences: bool = False) -> dict:
             "ln_cancelled": report.ln_cancelled, "notes": report.notes,
             "partial": [{k: v for k, v in p.items() if k != "changed"}
                         for p in report.partial],
-            "messages": {k: request_sentence(r) for k, r in report.requests.items()
-                         if r.status != "settled"} if sentences else {}}
+            "messages": {k: request_sentence(r) for k, r in report.requests.items()}
+            if sentences else {}}
     problems = [f"{h['event']} {h['id']} to {h.get('target', 'hook')} failed: {h['error']} "
                 "(retried later)" for h in report.hooks_failed]
     problems += [partial_line(p) for p in report.partial if p["changed"]]
@@ -62,10 +63,12 @@ QuietOpt = Annotated[bool, typer.Option(
 def check(ids: Annotated[list[str] | None, typer.Argument(
         metavar="[ID]...", help="Requests to check (default: every open one).")] = None
           ) -> Result:
-    """Check payments on the chain and say where each request stands.
+    """Check payments on the chain and say where each request stands, one line each.
 
-    Exit 0 when all are settled, 7 while some are pending, 8 if any expired or became
-    invalid, 6 if the backend failed.
+    Without ids it checks the open requests (new or waiting for confirmations). The exit
+    code is the worst of the requests checked: 8 if any expired or became invalid, else
+    7 if any is not settled yet, else 0 (also when there is none to check); 6 if the
+    backend failed.
 
     Example: cloudlease pay check P-3
     """
@@ -73,16 +76,47 @@ def check(ids: Annotated[list[str] | None, typer.Argument(
     from cloudlease.ops.check import expect_settled
 
     c = ctx()
-    report = do_check(c, ids or None)
+    report = do_check(c, ids or None, open_only=not ids)
     data = _report_data(report, sentences=True)
     data["simulated"] = report.backend == "devchain"
     code = expect_settled(c, ids or [], report) if report.statuses else 0
-    error = None
-    if code:
-        said = " ".join(data["messages"].values())
-        error = (("payment_pending", f"Not settled yet. {said}") if code == 7 else
-                 ("payment_expired", f"Not payable any more. {said}"))
-    return Result(data, "check", exit_code=code, error=error, notes=report.notes)
+    return Result(data, "check", exit_code=code, error=_check_error(code, data),
+                  notes=report.notes)
+
+
+def _check_error(code: int, data: dict) -> tuple[str, str] | None:
+    """The one error line of ``pay check``: the request's sentence, or for several the ids
+    that made the exit code (the lines above say where each stands)."""
+    if not code:
+        return None
+    want = ("expired", "invalid") if code == 8 else ("new", "processing")
+    ids = [rid for rid, st in data["statuses"].items() if st in want]
+    if len(ids) == 1:
+        said = data["messages"].get(ids[0], ids[0])
+    else:
+        said = f"{len(ids)} requests: {', '.join(ids)}"
+    return (("payment_pending", f"Not settled yet. {said}") if code == 7 else
+            ("payment_expired", f"Not payable any more. {said}"))
+
+
+@command(app, "list")
+def list_(
+    status: Annotated[str | None, typer.Option(
+        help="Only requests in this status.",
+        metavar="[new|processing|settled|expired|invalid]")] = None,
+    lease: Annotated[str | None, typer.Option(help="Only this lease's requests (L-<n>).")
+                     ] = None,
+    open_only: Annotated[bool, typer.Option(
+        "--open", help="Only open requests (new or processing).")] = False,
+) -> Result:
+    """List payment requests, oldest first: status, amount, paid, deadline.
+
+    Example: cloudlease pay list --open
+    """
+    from cloudlease.ops.payments import listing
+
+    return Result(listing(ctx(), status=status, lease=lease, open_only=open_only),
+                  "request_list")
 
 
 @command(app, "show")

@@ -371,14 +371,14 @@ class Ledger:
         rid = normalize_id(request_id, "P")
         r = self.requests.get(rid)
         if r is None:
-            raise NotFound(f"no payment request {request_id!r} (see 'cloudlease lease show')")
+            raise NotFound(f"no payment request {rid!r} (see 'cloudlease pay list')")
         return r
 
     def lease(self, lease_id: str) -> Lease:
         lid = normalize_id(lease_id, "L")
         lease = self.leases.get(lid)
         if lease is None:
-            raise NotFound(f"no lease {lease_id!r} (see 'cloudlease lease list')")
+            raise NotFound(f"no lease {lid!r} (see 'cloudlease lease list')")
         return lease
 
     # -- writing ------------------------------------------------------------------------
@@ -401,8 +401,8 @@ class Ledger:
 
 
 def normalize_id(text: str, prefix: str) -> str:
-    """Accept ``L-7``, ``l-7``, ``L7`` or ``7`` for lease 7."""
-    t = text.strip().upper()
-    if t.startswith(prefix):
-        t = t[len(prefix):].lstrip("-")
-    return f"{prefix}-{t}" if t.isdigit() and t.isascii() else text.strip()
+    """``L-7`` (or ``l-7``) for lease 7, and nothing else: ``L--1``, ``L7`` or ``7`` is exit
+    2 naming the accepted form (``validate.record_id``)."""
+    from cloudlease.core.validate import record_id
+
+    return record_id(text, prefix)

@@ -94,7 +94,9 @@ def watched(ledger: Ledger, now: datetime, monitoring: timedelta) -> list[Paymen
 
 
 def check(ctx: Context, ids: list[str] | None = None, *, tick: bool = False,
-          backend: Any = None, ln_node: Any = None) -> PassReport:
+          backend: Any = None, ln_node: Any = None, open_only: bool = False) -> PassReport:
+    """A pass over ``ids``, else (``open_only``: ``pay check`` without ids) the open
+    requests, else (``tick``) every watched one."""
     from cloudlease.bitcoin.backends import make_backend
 
     now = clock.now()
@@ -102,6 +104,8 @@ def check(ctx: Context, ids: list[str] | None = None, *, tick: bool = False,
     ledger = ctx.read()
     if ids:
         wanted = [ledger.request(i) for i in ids]  # NotFound for unknown ids
+    elif open_only:
+        wanted = ledger.requests.where("status IN ('new', 'processing')")
     else:
         wanted = watched(ledger, now, pol.monitoring)
     report = PassReport(at=now)

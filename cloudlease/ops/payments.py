@@ -157,3 +157,33 @@ def _extendable(lease: Lease, h: int) -> Lease:
     if lease.paid_hours + h > validate.MAX_HOURS * 2:
         raise BadValue(f"lease {lease.id} would run longer than two years")
     return lease
+
+
+def listing(ctx: Context, *, status: str | None = None, lease: str | None = None,
+            open_only: bool = False) -> list[dict]:
+    """Payment requests, oldest first, as ``views.request`` shows them (with ``payable``
+    at this moment); filtered by status, lease or open (indexed look-ups)."""
+    from cloudlease.core import views
+    from cloudlease.ledger.session import normalize_id
+
+    clause, params = [], []
+    if status is not None:
+        try:
+            clause.append("status = ?")
+            params.append(RequestStatus(status.strip().lower()).value)
+        except ValueError:
+            raise BadValue(f"--status must be one of "
+                           f"{', '.join(s.value for s in RequestStatus)}, not {status!r}"
+                           ) from None
+    if open_only:
+        clause.append("status IN ('new', 'processing')")
+    ledger = ctx.read()
+    if lease is not None:
+        lid = normalize_id(lease, "L")
+        ledger.lease(lid)  # NotFound for an unknown lease
+        clause.append("lease = ?")
+        params.append(lid)
+    now = clock.now()
+    rows = ledger.requests.where(" AND ".join(clause), params,
+                                 order="CAST(substr(id, 3) AS INTEGER)")
+    return [views.request(r, now) for r in rows]

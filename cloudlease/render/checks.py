@@ -109,5 +109,7 @@ def _check(c: Console, d: dict, *, stamped: bool = False, quiet: bool = False) -
     if not stamp:  # pay check: where each request it asked about stands, in words
         for text in d.get("messages", {}).values():
             c.print(f"  {esc(text)}")
+        if not d["checked"] and not d.get("messages"):
+            c.print("  no open payment requests (cloudlease pay list shows them all)")
 
 

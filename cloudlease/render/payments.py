@@ -160,3 +160,22 @@ def _refund(c: Console, d: dict) -> None:
     c.print(f"txid {t['txid']}")
     if d["refund_due_sats"]:
         c.print(f"still owed back on {r['id']}: {sats(d['refund_due_sats'])}")
+
+
+@view("request_list")
+def _request_list(c: Console, rows: list) -> None:
+    if not rows:
+        c.print("no payment requests")
+        return
+    t = table(None, "request", "status", "for", "amount", "paid", "methods", "when")
+    for r in rows:
+        what = r.get("lease") or r.get("contribution") or r["purpose"]
+        at = (f"pay by {when(r['expires_at'])}" if r.get("payable") else
+              f"settled {when(r['settled_at'])}" if r["status"] == "settled" else
+              f"closed {when(r['expires_at'])}" if r["status"] in ("expired", "invalid")
+              else when(r["expires_at"]))
+        flags = f" [{', '.join(r['flags'])}]" if r["flags"] else ""
+        t.add_row(r["id"], status(r["status"]) + esc(flags), esc(what),
+                  sats(r["amount_sats"]), sats(r["paid_sats"]), "+".join(r["methods"]), at)
+    c.print(t)
+    c.print(f"[dim]{len(rows)} request{'s' if len(rows) != 1 else ''}[/]")
