@@ -73,7 +73,9 @@ def wait_for_payment(ctx: Any, data: dict[str, Any], payment: dict[str, Any] | N
     lease, reqs = show(ctx, data["id"])
     out = {**views.lease(lease, reqs), "machine": views.machine(
         ctx.read().machines.get(lease.id))}
-    from cloudlease.cli.lease import mark_payable
+    from cloudlease.core import clock
 
-    mark_payable(out["payment"], *out["payments"])
+    for p in [out["payment"], *out["payments"]]:  # settled now, or expired: not payable
+        if p is not None:
+            p["payable"] = views.payable(p, clock.now())
     return Result(out, "lease", exit_code={"settled": 0, "expired": 8, "invalid": 8}[status])
