@@ -145,3 +145,19 @@ def broken(text: str, values: Iterable[str]) -> list[str]:
                 found.append(f"{value!r} as {head!r} / {tail!r}")
                 break
     return found
+
+
+def screen(raw: str, cols: int, rows: int) -> list[str]:
+    """What a ``cols`` × ``rows`` terminal shows at the end of ``raw`` (roughly: each
+    line wrapped at ``cols``, a carriage return redrawing its line, ANSI codes dropped):
+    the last ``rows`` rows."""
+    out: list[str] = []
+    for line in ANSI.sub("", raw).replace("\r\n", "\n").split("\n"):
+        line = line.rsplit("\r", 1)[-1]
+        while len(line) > cols:
+            out.append(line[:cols])
+            line = line[cols:]
+        out.append(line)
+    while out and not out[-1].strip():
+        out.pop()
+    return out[-rows:]

@@ -37,7 +37,19 @@ def with_qr(payment: dict[str, Any] | None, qr: bool | None = None
         return payment
     from cloudlease.bitcoin.qr import terminal_qr
 
-    return {**payment, "qr": terminal_qr(payment["uri"])}
+    code, of = terminal_qr(payment["uri"]), "uri"
+    ln = payment.get("lightning")
+    if ln and payment.get("address") and payment["uri"] != ln["uri"] and sys.stdout.isatty():
+        import shutil
+
+        # the unified QR code (address and invoice) when it fits on the screen with the
+        # summary and the live status below it; else the smaller one of the invoice alone
+        if code.count("\n") + SUMMARY_ROWS > shutil.get_terminal_size().lines:
+            code, of = terminal_qr(ln["uri"]), "lightning"
+    return {**payment, "qr": code, "qr_of": of}
+
+
+SUMMARY_ROWS = 9  # the panel under the QR code and rent --wait's status line
 
 
 def mark_payable(*payments: dict[str, Any] | None) -> None:
@@ -127,8 +139,8 @@ def rent(
 @command(app, "list")
 def list_(
     status: Annotated[str | None, typer.Option(
-        help="Only leases in this status.",
-        metavar="[awaiting_payment|active|suspended|ended|expired|cancelled]")] = None,
+        help="Only leases in this status: awaiting_payment, active, suspended, ended, "
+        "expired or cancelled.", metavar="<status>")] = None,
     tenant: Annotated[str | None, typer.Option(help="Only this tenant's leases.")] = None,
     open_only: Annotated[bool, typer.Option(
         "--open", help="Only open leases (awaiting payment, active, suspended).")] = False,

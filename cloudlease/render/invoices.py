@@ -6,7 +6,7 @@ from rich.console import Console
 
 from cloudlease.render.console import view
 from cloudlease.render.markup import esc, sats, when
-from cloudlease.render.tables import table
+from cloudlease.render.tables import footer, table
 
 _INVOICE_STYLE = {"draft": "yellow", "issued": "green", "void": "red"}
 
@@ -69,7 +69,7 @@ def _invoice_list(c: Console, rows: list) -> None:
                   d["period"], sats(d["total_sats"]),
                   _fiat_totals(d["totals"]) if d["totals"].get("fiat_complete", True) else "-")
     c.print(t)
-    c.print(f"[dim]{len(rows)} document{'s' if len(rows) != 1 else ''}[/]")
+    footer(c, f"{len(rows)} document{'s' if len(rows) != 1 else ''}")
 
 
 @view("invoice_void")

@@ -7,7 +7,7 @@ from rich.console import Console
 from cloudlease.render.console import view
 from cloudlease.render.markup import esc, sats, status, when
 from cloudlease.render.payments import payment_panel
-from cloudlease.render.tables import table
+from cloudlease.render.tables import footer, table
 
 
 @view("lease_list")
@@ -21,7 +21,7 @@ def lease_list(c: Console, rows: list) -> None:
                   esc(d.get("tenant") or "(anonymous)"), esc(d["plan"]),
                   sats(d.get("price_sats")), when(d.get("ends_at")))
     c.print(t)
-    c.print(f"[dim]{len(rows)} lease{'s' if len(rows) != 1 else ''}[/]")
+    footer(c, f"{len(rows)} lease{'s' if len(rows) != 1 else ''}")
 
 
 @view("lease")

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from cloudlease.render.console import view
 from cloudlease.render.markup import STATUS_STYLE, esc, sats, status, when
-from cloudlease.render.tables import table
+from cloudlease.render.tables import footer, table
 
 
 @view("request")
@@ -20,12 +20,11 @@ def _request(c: Console, r: dict) -> None:
 def payment_panel(c: Console, r: dict, *, simulated: bool = False) -> None:
     """A request that can still be paid: what to pay, where, by when (URI, invoice, QR).
     Any other: what happened to it, what was paid and when, and the proof."""
-    from rich.panel import Panel
 
     if not r.get("payable", r["status"] == "new"):
-        title = f"payment request {r['id']}" + (" — simulated" if simulated or (
+        title = f"payment request {r['id']}" + (" (simulated)" if simulated or (
             r.get("lightning") or {}).get("simulated") else "")
-        c.print(Panel(receipt(r), title=title, title_align="left", expand=False))
+        boxed(c, title, receipt(r).split("\n"))
         return
     _instructions(c, r, simulated)
 
@@ -60,7 +59,8 @@ def receipt(r: dict) -> Any:
     ln = r.get("lightning") or {}
     if ln.get("preimage"):
         t.append(f"\npaid over Lightning {when(ln.get('settled_at'))}, "
-                 f"{ln.get('paid_msat') or 0:,} msat; preimage {ln['preimage']}")
+                 f"{ln.get('paid_msat') or 0:,} msat")
+        t.append(f"\npreimage {ln['preimage']}")
     if r.get("refund_sats"):
         t.append(f"\nrefund due: {r['refund_sats']:,} sat (cloudlease pay refund {r['id']})",
                  style="bold red")
@@ -70,52 +70,62 @@ def receipt(r: dict) -> Any:
 
 
 def _instructions(c: Console, r: dict, simulated: bool) -> None:
-    from rich.panel import Panel
+    """What to pay, where and by when. The URIs first (one line each, so they copy
+    whole), then the QR code, then the summary — amount, address, deadline — last, right
+    above the live status of ``rent --wait``: on a 100×40 terminal the QR code and the
+    summary are what stays on screen (a short terminal gets the compact QR code of the
+    Lightning invoice alone: cli/lease.py)."""
     from rich.text import Text
 
-    lines = Text()
     due = r.get("due_sats", r["amount_sats"])
-    if r["status"] == "new" and 0 < due < r["amount_sats"]:  # partly paid: ask for the rest
-        lines.append(f"Pay {r['due_btc']} BTC", style="bold")
-        lines.append(f"  ({due:,} sat still due: {r['paid_sats']:,} of "
-                     f"{r['amount_sats']:,} sat paid)\n")
-    else:
-        lines.append(f"Pay {r['amount_btc']} BTC", style="bold")
-        lines.append(f"  ({r['amount_sats']:,} sat")
-        if r.get("fiat_amount") is not None:
-            lines.append(f" ≈ {r['fiat_amount']} {r['currency']} at {r['rate']} "
-                         f"{r['currency']}/BTC, {r['rate_source']}")
-        lines.append(")\n")
-    if r.get("address"):
-        lines.append("to   ")
-        lines.append(r["address"], style="bold cyan")
-        lines.append("\n")
+    partial = r["status"] == "new" and 0 < due < r["amount_sats"]
     ln = r.get("lightning")
-    if ln and not 0 < due < r["amount_sats"]:  # an invoice is for the whole amount
-        lines.append("or   " if r.get("address") else "over ")
-        lines.append("Lightning", style="bold magenta")
-        node = "simulated node" if ln.get("simulated") else ln.get("node") or "node"
-        lines.append(f" ({node}): the invoice below\n")
-    lines.append(f"by   {when(r['expires_at'])}   status ")
-    lines.append(r["status"], style=STATUS_STYLE.get(r["status"], ""))
-    if r.get("flags"):
-        lines.append(f" [{', '.join(r['flags'])}]")
-    if r.get("refund_sats"):
-        lines.append(f"\nrefund due: {r['refund_sats']:,} sat", style="bold red")
-    if ln and ln.get("preimage"):
-        lines.append(f"\npaid over Lightning {when(ln['settled_at'])}, "
-                     f"{ln['paid_msat']:,} msat; preimage {ln['preimage']}")
-    title = f"payment request {r['id']}" + (" — simulated regtest chain" if simulated else "")
-    if ln and ln.get("simulated"):
-        title += " — simulated Lightning node"
-    c.print(Panel(lines, title=title, title_align="left", expand=False))
-    c.print(r["uri"], soft_wrap=True, markup=False)  # one line, so it copies whole
-    if ln and r.get("address") and r["status"] in ("new", "processing") \
-            and not 0 < due < r["amount_sats"]:
+    c.print(r["uri"], soft_wrap=True, markup=False)
+    if ln and r.get("address") and not partial:
         c.print(ln["uri"], soft_wrap=True, markup=False)
     if r.get("qr"):
         c.print(r["qr"], no_wrap=True, crop=False, overflow="ignore", markup=False,
-                highlight=False)
+                highlight=False, end="")
+    lines = []
+    if partial:  # partly paid: ask for the rest
+        lines.append(Text.assemble((f"Pay {r['due_btc']} BTC", "bold"),
+                                   f"  ({due:,} sat still due)"))
+        lines.append(Text(f"     {r['paid_sats']:,} of {r['amount_sats']:,} sat paid so far"))
+    else:
+        lines.append(Text.assemble((f"Pay {r['amount_btc']} BTC", "bold"),
+                                   f"  ({r['amount_sats']:,} sat)"))
+        if r.get("fiat_amount") is not None:
+            lines.append(Text(f"     ≈ {r['fiat_amount']} {r['currency']} at {r['rate']} "
+                              f"{r['currency']}/BTC ({r['rate_source']})"))
+    if r.get("address"):
+        lines.append(Text.assemble("to   ", (r["address"], "bold cyan")))
+    if ln and not partial:  # an invoice is for the whole amount
+        node = "simulated node" if ln.get("simulated") else ln.get("node") or "node"
+        where = ("the QR code" if r.get("qr_of") == "lightning" else "the invoice above")
+        lines.append(Text.assemble("or   " if r.get("address") else "over ",
+                                   ("Lightning", "bold magenta"), f" ({node}): {where}"))
+    lines.append(Text.assemble(f"by   {when(r['expires_at'])}   status ",
+                               (r["status"], STATUS_STYLE.get(r["status"], "")),
+                               f" [{', '.join(r['flags'])}]" if r.get("flags") else ""))
+    if r.get("refund_sats"):
+        lines.append(Text(f"refund due: {r['refund_sats']:,} sat", style="bold red"))
+    sim = simulated or bool(ln and ln.get("simulated"))
+    boxed(c, f"payment request {r['id']}" + (" (simulated)" if sim else ""), lines)
+
+
+def boxed(c: Console, title: str, lines: list) -> None:
+    """Lines in a panel when the widest fits the terminal; else the same lines plain, each
+    on its own (a value is never folded to fit a box)."""
+    from rich.panel import Panel
+    from rich.text import Text
+
+    width = max((line.cell_len for line in lines), default=0) + 4
+    if width <= c.width and len(title) + 6 <= c.width:
+        c.print(Panel(Text("\n").join(lines), title=title, title_align="left", expand=False))
+        return
+    c.print(title, style="bold")
+    for line in lines:
+        c.print(line, soft_wrap=True)
 
 
 @view("wallet")
@@ -178,4 +188,4 @@ def _request_list(c: Console, rows: list) -> None:
         t.add_row(r["id"], status(r["status"]) + esc(flags), esc(what),
                   sats(r["amount_sats"]), sats(r["paid_sats"]), "+".join(r["methods"]), at)
     c.print(t)
-    c.print(f"[dim]{len(rows)} request{'s' if len(rows) != 1 else ''}[/]")
+    footer(c, f"{len(rows)} request{'s' if len(rows) != 1 else ''}")
