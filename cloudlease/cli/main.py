@@ -16,6 +16,7 @@ import typer
 
 from cloudlease import __version__
 from cloudlease.cli.common import STATE, HomeOpt, JsonOpt, LockOpt, RootGroup, harden
+from cloudlease.cli.complete import attach
 from cloudlease.cli.helpfmt import HelpContext, plain_help
 
 # name → (module, what): a Typer sub-app (``app``) or the function that registers the
@@ -59,6 +60,7 @@ class LazyRoot(RootGroup):
                 return None
             harden(command)
             plain_help(command)
+            attach(command)  # completion of values (cli/complete.py)
             self.commands[name] = command
         return self.commands[name]
 

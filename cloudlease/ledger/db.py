@@ -298,6 +298,14 @@ def _usable(conn: sqlite3.Connection, path: Path) -> tuple[sqlite3.Connection | 
         return None, f"its file system is full or read-only ({' '.join(str(exc).split())})"
 
 
+def open_sqlite_read_only(path: Path) -> Db:
+    """The ledger for reading only: no writer lock, no upgrade, nothing written."""
+    try:
+        return Db(_open_read_only(path), "sqlite", str(path), read_only=True)
+    except sqlite3.Error as exc:
+        raise Db(None, "sqlite", str(path)).translate(exc) from None
+
+
 def _open_read_only(path: Path) -> sqlite3.Connection:
     """A home we may not write (a read-only copy, another user's): read it in place. A
     WAL database needs its -shm file to be writable; when it cannot be, ``immutable``

@@ -162,6 +162,15 @@ class Table(Generic[R]):
                              + (f" WHERE {clause}" if clause else ""), tuple(params))
         return int(row[0]) if row else 0
 
+    def keys_like(self, prefix: str, limit: int = 100) -> list[str]:
+        """Keys (names, ids) that start with ``prefix``, in key order, at most ``limit``:
+        one indexed query on the key, no record built (shell completion)."""
+        esc = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        key = self.codec.key
+        return [r[0] for r in self._s.db.query(
+            f"SELECT {key} FROM {self.name} WHERE {key} LIKE ? ESCAPE '\\' "
+            f"ORDER BY {key} LIMIT {int(limit)}", (esc + "%",))]
+
     def rows(self, clause: str = "", params: Iterable[Any] = (), *,
              order: str | None = None) -> Iterator[Row]:
         """Raw rows, not records and not cached: for reports over many rows (read sessions)."""
