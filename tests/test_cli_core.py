@@ -51,14 +51,20 @@ def test_explicit_home_must_exist(cli, tmp_path):
     assert not (tmp_path / "nowhere").exists()
 
 
-def test_default_home_is_created_on_first_use(monkeypatch, tmp_path):
+def test_default_home_is_made_only_by_init_or_the_quick_start(monkeypatch, tmp_path):
+    """A script or cron job (no terminal) never makes the default home: exit 5 naming it.
+    ``init`` makes it (and ``rent`` at a terminal: tests/test_small_items.py)."""
     monkeypatch.delenv("CLOUDLEASE_HOME")
+    default = tmp_path / "user" / "data" / "cloudlease"
+    proc = run_cli("rent", "--hours", "2", "--json", "--no-wait")
+    assert proc.returncode == 5 and str(default) in proc.stderr
+    assert not default.exists()
+    assert run_cli("init").returncode == 0
     proc = run_cli("rent", "--hours", "2", "--json", "--no-wait")
     assert proc.returncode == 0, proc.stderr
-    assert "created a new regtest home" in proc.stderr
     lease = json.loads(proc.stdout)
     assert lease["status"] == "awaiting_payment" and lease["payment"]["amount_sats"] == 2000
-    assert (tmp_path / "user" / "data" / "cloudlease" / "ledger.db").exists()
+    assert (default / "ledger.db").exists()
 
 
 def test_tenants(cli, home):

@@ -73,7 +73,7 @@ def test_piped_tables_are_plain_records(cli, home):
     for _ in range(2):
         cli("rent", "--hours", "2", "--no-wait")
     lines = cli("lease", "list").stdout.splitlines()
-    assert lines[0].split("\t") == ["lease", "status", "hours", "tenant", "plan", "price",
+    assert lines[0].split("\t") == ["lease", "status", "hours", "paid", "tenant", "plan",
                                     "ends"]
     assert [line.split("\t")[0] for line in lines[1:]] == ["L-1", "L-2"]
     assert all(line.count("\t") == 6 for line in lines)

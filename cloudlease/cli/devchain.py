@@ -23,6 +23,14 @@ def _chain():
     return c, Devchain(c.home.devchain)
 
 
+def _own_chain(c) -> list[str]:
+    """On a shared ledger, say that the simulated chain and node are this host's alone."""
+    if not c.ledger_url:
+        return []
+    return ["the simulated chain and Lightning node are this host's own (devchain.json): "
+            "the other hosts on the shared ledger never see this payment; tick here"]
+
+
 def _sats(text: str | None) -> int | None:
     if text is None:
         return None
@@ -75,7 +83,8 @@ def pay(
             raise BadValue("paying an address needs --sats")
     txid = chain.pay(address, amount, rbf=rbf)
     return Result({"txid": txid, "address": address, "sats": amount, "rbf": rbf,
-                   "message": f"[simulated] sent {amount:,} sat to {address} in {txid}"})
+                   "message": f"[simulated] sent {amount:,} sat to {address} in {txid}"},
+                  notes=_own_chain(c))
 
 
 @command(app, "ln-pay")
@@ -111,7 +120,7 @@ def ln_pay(
                    "settled_at": paid.settled_at, "preimage": paid.preimage,
                    "message": f"[simulated] paid {paid.amount_paid_msat:,} msat over Lightning "
                               f"(payment hash {paid.payment_hash[:16]}…, preimage "
-                              f"{paid.preimage})"})
+                              f"{paid.preimage})"}, notes=_own_chain(c))
 
 
 @command(app, "mine")

@@ -112,7 +112,9 @@ def rent(
     from cloudlease.ops import leases
     from cloudlease.ops.quote import parse_rate
 
-    c = ctx()
+    # the quick start: at a terminal, rent makes the default home if there is none yet
+    c = STATE.context(create_default=sys.stdin.isatty() and sys.stdout.isatty()
+                      and not STATE.json_mode)
     rental = leases.rent(c, hours, plan=plan, tenant=tenant, idempotency_key=idempotency_key,
                          dry_run=dry_run, rate=parse_rate(rate) if rate is not None else None,
                          invest=invest, method=method)

@@ -272,9 +272,10 @@ def watch(
 ) -> Result:
     """Run tick in a loop until Ctrl-C; lines start with the UTC time.
 
-    Backend errors are reported and retried. With --json, one JSON line per tick (with
-    --quiet: only ticks with a problem). Exit 9 if a hook or webhook failed during the
-    run.
+    Says when it starts and how often it ticks. Backend errors are reported and retried.
+    With --json, one JSON line per tick (with --quiet: only ticks with a problem). Exit 9
+    if a hook or webhook failed during the run; Ctrl-C stops it with exit 130, as it
+    stops rent --wait.
 
     Example: cloudlease watch --interval 30 --quiet
     """
@@ -286,6 +287,12 @@ def watch(
     c = ctx()
     n = 0
     failed: list[dict] = []
+    stopped = False
+    every = f"{interval:g} s"
+    if not STATE.json_mode:  # say so at once: a quiet watch may print nothing for hours
+        render.note(f"{views.jsonable(clock.now())} watching: a tick every {every}"
+                    + (f", {count} in all" if count is not None else "")
+                    + "; Ctrl-C stops")
     try:
         while count is None or n < count:
             n += 1
@@ -311,9 +318,16 @@ def watch(
             if count is None or n < count:
                 time.sleep(interval)
     except KeyboardInterrupt:
-        pass
+        stopped = True
     code = int(ExitCode.HOOK_FAILED) if failed else 0
     error = _hook_error(failed) if failed else None
+    if stopped:  # as rent --wait: 128 + SIGINT, what shells expect of an interrupted program
+        from cloudlease.cli.waiting import INTERRUPTED
+
+        said = f"stopped after {n} tick{'s' if n != 1 else ''}"
+        if failed:
+            said += f"; {error[1] if error else ''}"
+        return Result(None, "none", exit_code=INTERRUPTED, error=("interrupted", said))
     if STATE.json_mode or quiet:
         return Result(None, "none", exit_code=code, error=error)  # printed as they happened
     return Result({"ticks": n, "message": f"{n} tick{'s' if n != 1 else ''} run"},

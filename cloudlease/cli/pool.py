@@ -113,6 +113,9 @@ def fund(
     qr: Annotated[bool | None, typer.Option(
         "--qr/--no-qr", help="Print the QR code (default: only at a terminal).",
         show_default=False)] = None,
+    no_wait: Annotated[bool, typer.Option(
+        "--no-wait", help="Accepted as rent takes it: pool fund never waits (pay check or "
+        "tick sees the payment).")] = False,
 ) -> Result:
     """Ask for an investment or donation: a payment request like a rental's.
 

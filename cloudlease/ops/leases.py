@@ -225,7 +225,26 @@ def listing(ctx: Context, *, status: str | None = None, tenant: str | None = Non
             raise NotFound(f"no tenant named {tenant!r}")
         clause.append("tenant = ?")
         params.append(tenant)
-    return views.lease_rows(ledger.leases, " AND ".join(clause), params)
+    rows = views.lease_rows(ledger.leases, " AND ".join(clause), params)
+    paid = paid_by_lease(ledger, [r["id"] for r in rows])
+    for r in rows:
+        r["paid_sats"] = paid.get(r["id"], 0)  # every settled payment, extensions too
+    return rows
+
+
+def paid_by_lease(ledger: Ledger, ids: list[str]) -> dict[str, int]:
+    """What settled payments brought each lease (its part of each request: an investment
+    paid with it is the pool's), first payment and extensions together."""
+    out: dict[str, int] = {}
+    for i in range(0, len(ids), 400):
+        chunk = ids[i:i + 400]
+        for lease, sats in ledger.db.query(
+                "SELECT lease, SUM(amount_sats - COALESCE(invest_sats, 0)) FROM payment_requests "
+                "WHERE "
+                f"status = 'settled' AND lease IN ({', '.join('?' * len(chunk))}) "
+                "GROUP BY lease", chunk):
+            out[lease] = int(sats or 0)
+    return out
 
 
 def get(ctx: Context, ledger: Ledger, lease_id: str) -> Lease:

@@ -15,11 +15,13 @@ def lease_list(c: Console, rows: list) -> None:
     if not rows:
         c.print("no leases")
         return
-    t = table(None, "lease", "status", "hours", "tenant", "plan", "price", "ends")
-    for d in rows:
-        t.add_row(d["id"], status(d["status"]), str(d["hours"]),
+    t = table(None, "lease", "status", "hours", "paid", "tenant", "plan", "ends")
+    for d in rows:  # once paid: the hours and sats of every payment, extensions too
+        paid = d.get("paid_sats") or 0
+        t.add_row(d["id"], status(d["status"]), str(d.get("paid_hours") or d["hours"]),
+                  sats(paid) if paid else f"- of {sats(d.get('price_sats'))}",
                   esc(d.get("tenant") or "(anonymous)"), esc(d["plan"]),
-                  sats(d.get("price_sats")), when(d.get("ends_at")))
+                  when(d.get("ends_at")))
     c.print(t)
     footer(c, f"{len(rows)} lease{'s' if len(rows) != 1 else ''}")
 
