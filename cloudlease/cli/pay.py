@@ -281,35 +281,21 @@ def watch(
     """
     from cloudlease import render
     from cloudlease.core import clock
-    from cloudlease.core.errors import BackendError, ExitCode
-    from cloudlease.ops.check import check as do_check
+    from cloudlease.core.errors import BackendError
 
     c = ctx()
     n = 0
     failed: list[dict] = []
     stopped = False
-    every = f"{interval:g} s"
     if not STATE.json_mode:  # say so at once: a quiet watch may print nothing for hours
-        render.note(f"{views.jsonable(clock.now())} watching: a tick every {every}"
+        render.note(f"{views.jsonable(clock.now())} watching: a tick every {interval:g} s"
                     + (f", {count} in all" if count is not None else "")
                     + "; Ctrl-C stops")
     try:
         while count is None or n < count:
             n += 1
             try:
-                last = _report_data(do_check(c, tick=True))
-                failed += last["hooks_failed"]
-                busy = last["transitions"] or last["hooks_delivered"] or last["problems"] \
-                    or last["machines"] or last["notices"]
-                if STATE.json_mode and (last["problems"] or not quiet):
-                    import json
-                    import sys
-
-                    sys.stdout.write(json.dumps(views.jsonable(last)) + "\n")
-                    sys.stdout.flush()
-                elif not STATE.json_mode and \
-                        ((last["problems"] or last["notices"]) if quiet else busy):
-                    render.show("tick_quiet" if quiet else "tick", views.jsonable(last))
+                failed += _watch_tick(c, quiet)
             except BackendError as exc:
                 if count is not None and n >= count:
                     raise
@@ -319,19 +305,44 @@ def watch(
                 time.sleep(interval)
     except KeyboardInterrupt:
         stopped = True
-    code = int(ExitCode.HOOK_FAILED) if failed else 0
+    return _watch_result(n, failed, stopped=stopped, quiet=quiet)
+
+
+def _watch_tick(c, quiet: bool) -> list[dict]:
+    """One of watch's ticks, printed as it happens; the hook deliveries that failed."""
+    from cloudlease import render
+    from cloudlease.ops.check import check as do_check
+
+    last = _report_data(do_check(c, tick=True))
+    busy = last["transitions"] or last["hooks_delivered"] or last["problems"] \
+        or last["machines"] or last["notices"]
+    if STATE.json_mode and (last["problems"] or not quiet):
+        import json
+        import sys
+
+        sys.stdout.write(json.dumps(views.jsonable(last)) + "\n")
+        sys.stdout.flush()
+    elif not STATE.json_mode and ((last["problems"] or last["notices"]) if quiet else busy):
+        render.show("tick_quiet" if quiet else "tick", views.jsonable(last))
+    return last["hooks_failed"]
+
+
+def _watch_result(n: int, failed: list[dict], *, stopped: bool, quiet: bool) -> Result:
+    """watch's outcome: exit 130 when Ctrl-C stopped it (as rent --wait), else 9 when a
+    hook or webhook failed during the run, else 0."""
+    from cloudlease.core.errors import ExitCode
+
     error = _hook_error(failed) if failed else None
-    if stopped:  # as rent --wait: 128 + SIGINT, what shells expect of an interrupted program
+    ticks = f"{n} tick{'s' if n != 1 else ''}"
+    if stopped:  # 128 + SIGINT, what shells expect of an interrupted program
         from cloudlease.cli.waiting import INTERRUPTED
 
-        said = f"stopped after {n} tick{'s' if n != 1 else ''}"
-        if failed:
-            said += f"; {error[1] if error else ''}"
+        said = f"stopped after {ticks}" + (f"; {error[1]}" if error else "")
         return Result(None, "none", exit_code=INTERRUPTED, error=("interrupted", said))
+    code = int(ExitCode.HOOK_FAILED) if failed else 0
     if STATE.json_mode or quiet:
         return Result(None, "none", exit_code=code, error=error)  # printed as they happened
-    return Result({"ticks": n, "message": f"{n} tick{'s' if n != 1 else ''} run"},
-                  exit_code=code, error=error)
+    return Result({"ticks": n, "message": f"{ticks} run"}, exit_code=code, error=error)
 
 
 def register(root: typer.Typer) -> None:

@@ -91,20 +91,13 @@ def _check(c: Console, d: dict, *, stamped: bool = False, quiet: bool = False) -
                 f"{esc(h.get('target', 'hook'))}: {esc(h['error'])} (retried later)")
     for rid in d.get("held", []):
         c.print(f"{stamp}  {rid}: answer older than one already applied; left as it was")
-    for p in d.get("pools", []):
-        if not p["runway_known"]:
-            c.print(f"{stamp}  [yellow]pool {esc(p['pool'])}[/]: {esc(p['reason'])}")
-        elif p["change"] == "throttle":
-            c.print(f"{stamp}  [red]pool {esc(p['pool'])} throttled[/]: {esc(p['reason'])}")
-        elif p["change"] == "restore":
-            c.print(f"{stamp}  [green]pool {esc(p['pool'])} restored[/]: {esc(p['reason'])}")
+    _pools(c, d.get("pools", []), stamp)
     for m in d.get("machines") or []:
         c.print(f"{stamp}  machine {m['lease']}: {m['action']} → {status(m['state'])}"
                 + (f": {esc(m['error'])}" if m.get("error") else ""))
-    changed_pools = [p for p in d.get("pools", []) if p["change"] != "none"]
-    if not d["transitions"] and not d["hooks_delivered"] and not d["hooks_failed"] \
-            and not d.get("partial") and not d.get("machines") and not d.get("refunds_due") \
-            and not changed_pools:
+    if not any(d.get(k) for k in ("transitions", "hooks_delivered", "hooks_failed",
+                                  "partial", "machines", "refunds_due")) \
+            and all(p["change"] == "none" for p in d.get("pools", [])):
         c.print(f"{stamp}  nothing changed")
     if not stamp:  # pay check: where each request it asked about stands, in words
         for text in d.get("messages", {}).values():
@@ -113,3 +106,14 @@ def _check(c: Console, d: dict, *, stamped: bool = False, quiet: bool = False) -
             c.print("  no open payment requests (cloudlease pay list shows them all)")
 
 
+
+
+def _pools(c: Console, pools: list, stamp: str) -> None:
+    """The monitor's news: a runway it cannot know, a pool throttled or restored."""
+    style = {"throttle": ("red", " throttled"), "restore": ("green", " restored")}
+    for p in pools:
+        if not p["runway_known"]:
+            c.print(f"{stamp}  [yellow]pool {esc(p['pool'])}[/]: {esc(p['reason'])}")
+        elif p["change"] in style:
+            colour, word = style[p["change"]]
+            c.print(f"{stamp}  [{colour}]pool {esc(p['pool'])}{word}[/]: {esc(p['reason'])}")
