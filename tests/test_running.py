@@ -143,7 +143,7 @@ def test_a_schema_1_ledger_is_upgraded_and_its_self_throttled_pool_freed(cli, is
     throttled itself one hour after its creation; pool funded holds the investments of
     alice, Alice and Zoë Ltd. (names schema 1 allowed).
     The first command upgrades it in one audited write: gpu's idle cost is forgotten and
-    its throttle lifted; funded keeps what it booked and carries on by the new rule."""
+    its throttle lifted; funded keeps what it booked and keeps running (marked started)."""
     import shutil
     import sqlite3
 
@@ -155,7 +155,9 @@ def test_a_schema_1_ledger_is_upgraded_and_its_self_throttled_pool_freed(cli, is
     monkeypatch.setenv("CLOUDLEASE_NOW", "2026-01-06T00:00:00Z")
     gpu, funded = sorted(cli.json("pool", "list"), key=lambda p: p["name"] != "gpu")
     assert gpu["throttled"] is False and gpu["funding_sats"] == 0 and gpu["run_seconds"] == 0
-    assert funded["funding_sats"] == 80_000 - 100 and funded["run_seconds"] == 3600
+    # funded had money in it: it ran all the time under schema 1, and still does (started)
+    assert funded["started_at"] == "2026-01-05T00:00:00Z" and funded["run_seconds"] == 86_400
+    assert funded["funding_sats"] == 80_000 - 24 * 100 and gpu["started_at"] is None
     db = sqlite3.connect(isolated / "ledger.db")
     try:
         assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() \

@@ -40,7 +40,8 @@ def test_watch_says_it_started_and_ctrl_c_is_130(cli, home):
             {**os.environ, "CLOUDLEASE_HOME": str(home), "NO_COLOR": "1"})
     p.read_until("Ctrl-C stops", timeout=120)
     p.send(b"\x03")
-    assert p.wait(120) == 130
+    code = p.wait(120)
+    assert code == 130, (code, p.text()[-2000:])
     assert "stopped after" in p.text() and "Traceback" not in p.text()
 
 

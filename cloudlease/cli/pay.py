@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -286,13 +286,12 @@ def watch(
     c = ctx()
     n = 0
     failed: list[dict] = []
-    stopped = False
-    if not STATE.json_mode:  # say so at once: a quiet watch may print nothing for hours
-        render.note(f"{views.jsonable(clock.now())} watching: a tick every {interval:g} s"
-                    + (f", {count} in all" if count is not None else "")
-                    + "; Ctrl-C stops")
-    try:
-        while count is None or n < count:
+    with _StopOnCtrlC() as stop:
+        if not STATE.json_mode:  # say so at once: a quiet watch may print nothing for hours
+            render.note(f"{views.jsonable(clock.now())} watching: a tick every "
+                        f"{interval:g} s" + (f", {count} in all" if count is not None else "")
+                        + "; Ctrl-C stops")
+        while (count is None or n < count) and not stop.asked:
             n += 1
             try:
                 failed += _watch_tick(c, quiet)
@@ -302,10 +301,39 @@ def watch(
                 render.note(f"{views.jsonable(clock.now())} backend trouble, retrying in "
                             f"{interval:g}s: {exc}")
             if count is None or n < count:
-                time.sleep(interval)
-    except KeyboardInterrupt:
-        stopped = True
-    return _watch_result(n, failed, stopped=stopped, quiet=quiet)
+                stop.sleep(interval)
+    return _watch_result(n, failed, stopped=stop.asked, quiet=quiet)
+
+
+class _StopOnCtrlC:
+    """Ctrl-C asks watch to stop after the tick it is in (never half-way through a tick
+    or a line of output); a second Ctrl-C interrupts at once."""
+
+    def __init__(self) -> None:
+        self.asked = False
+        self._before: Any = None
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        import signal
+
+        self.asked = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # twice: at once
+
+    def __enter__(self) -> _StopOnCtrlC:
+        import signal
+
+        self._before = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        signal.signal(signal.SIGINT, self._before)
+
+    def sleep(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while not self.asked and (left := end - time.monotonic()) > 0:
+            time.sleep(min(left, 0.1))
 
 
 def _watch_tick(c, quiet: bool) -> list[dict]:

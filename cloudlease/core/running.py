@@ -96,6 +96,19 @@ def never_ran(pool: Pool) -> Pool:
                         throttled=False, throttled_at=None, low_funds=False)
 
 
+def carried_over(pool: Pool, has_history: bool) -> Pool:
+    """A pool from before the meter, as this rule takes it over (once, when the ledger is
+    upgraded or migrated): one with no lease and no contribution never ran (its booked
+    cost and any throttle are forgotten: ``never_ran``); any other ran all the time under
+    the old rule and is marked started at its creation, so its cost keeps counting as it
+    did (``pool stop`` switches it to counting only while rented)."""
+    if pool.run_seconds is not None:
+        return pool
+    if not has_history:
+        return never_ran(pool)
+    return pool.replace(started_at=pool.started_at or pool.created_at)
+
+
 def has_run(pool: Pool) -> bool:
     """Whether the pool has run (and so accrued cost) at all."""
     return meter(pool) > 0

@@ -162,6 +162,7 @@ def record_id(text: str, prefix: str) -> str:
     m = re.fullmatch(r"([A-Za-z])-([1-9][0-9]{0,17})", t)
     if m is None or m.group(1).upper() != prefix:
         shown = _show(text) if isinstance(text, str) else repr(text)
-        raise BadValue(f"{shown} is not a {what} id: use {prefix}-<n>, e.g. {prefix}-7",
-                       code="bad_id")
+        article = "an" if what[0] in "aeiou" else "a"
+        raise BadValue(f"{shown} is not {article} {what} id: use {prefix}-<n>, e.g. "
+                       f"{prefix}-7", code="bad_id")
     return f"{prefix}-{m.group(2)}"

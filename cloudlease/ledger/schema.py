@@ -235,15 +235,17 @@ def _upgrade_1_to_2(dialect: str) -> list[str]:
 
 
 def _repair_1_to_2(ledger: Any) -> None:
-    """A pool that never had a lease or a contribution accrued cost from its creation
-    under schema 1 (and could throttle itself before its first rental): forget it."""
+    """Pools from before the meter (``core/running.carried_over``): one that never had a
+    lease or a contribution forgets the cost schema 1 booked for it from its creation
+    (and the throttle that caused); any other is marked started, so it costs as before."""
     from cloudlease.core import running
 
     for pool in ledger.pools.all():
-        if pool.run_seconds is None and pool.cost_months and \
-                not ledger.leases.count("pool = ?", (pool.name,)) and \
-                not ledger.contributions.count("pool = ?", (pool.name,)):
-            ledger.pools[pool.name] = running.never_ran(pool)
+        history = bool(ledger.leases.count("pool = ?", (pool.name,))
+                       or ledger.contributions.count("pool = ?", (pool.name,)))
+        after = running.carried_over(pool, history)
+        if after != pool:
+            ledger.pools[pool.name] = after
 
 
 UPGRADES = {1: _upgrade_1_to_2}
