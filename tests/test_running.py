@@ -161,10 +161,10 @@ def test_a_schema_1_ledger_is_upgraded_and_its_self_throttled_pool_freed(cli, is
     db = sqlite3.connect(isolated / "ledger.db")
     try:
         assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() \
-            == ("2",)
+            == ("3",)
         commands = [r[0] for r in db.execute("SELECT command FROM audit ORDER BY seq")]
     finally:
         db.close()
-    assert commands[-1] == "ledger upgrade: schema 1 -> 2"
+    assert commands[-1] == "ledger upgrade: schema 1 -> 3"  # plans.target, then the meter
     cli("rent", "--hours", "1", "--plan", "gpu-hour", "--no-wait")  # no longer refused
     cli("verify", "--full")

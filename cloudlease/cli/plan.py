@@ -25,6 +25,8 @@ def add(
         help="Memory limit of each machine, e.g. 256M or 2G (powers of 1024).")] = None,
     pids: Annotated[str | None, typer.Option(
         help="Limit on processes and threads at once in each machine, e.g. 64.")] = None,
+    target: Annotated[str | None, typer.Option(
+        help="Cluster placement of each machine (driver lxd): a member or @group.")] = None,
 ) -> Result:
     """Add a plan.
 
@@ -34,7 +36,26 @@ def add(
     from cloudlease.ops import plans
 
     limits = parse_limits(cpus, memory, pids)
-    return Result(views.plan(plans.add(ctx(), name, price_per_hour, pool, limits)), "plan")
+    return Result(views.plan(plans.add(ctx(), name, price_per_hour, pool, limits, target)),
+                  "plan")
+
+
+@command(app, "edit")
+def edit(
+    name: Annotated[str, typer.Argument(help="The plan.")],
+    target: Annotated[str | None, typer.Option(
+        help="Place new machines (driver lxd) on this member or @group.")] = None,
+    no_target: Annotated[bool, typer.Option(
+        "--no-target", help="Let the cluster (or [provision.lxd] target) place them.")] = False,
+) -> Result:
+    """Change a plan's placement; machines already made stay where they are.
+
+    Example: cloudlease plan edit small --target @fast
+    """
+    from cloudlease.ops import plans
+
+    return Result(views.plan(plans.edit(ctx(), name, target=target, no_target=no_target)),
+                  "plan")
 
 
 @command(app, "list")

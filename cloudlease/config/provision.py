@@ -5,7 +5,7 @@ Checked strictly: an unknown key, a wrong type or an out-of-range value is a
 
 ```toml
 [provision]
-driver = "ssh-account"          # none | command | ssh-account | podman
+driver = "ssh-account"          # none | command | ssh-account | podman | lxd
 # command = "/usr/local/bin/cloudlease-machine"   # driver = "command": run per event
 listen_address = "127.0.0.1"    # where each lease's sshd (or published port) listens
 ssh_host = ""                   # what tenants are told to connect to (default: listen_address)
@@ -29,7 +29,22 @@ container_user = "root"         # the user tenants log in as inside the containe
 authorized_keys_path = "/root/.ssh/authorized_keys"  # where the tenant's keys are mounted
 ulimit_nofile = 1024
 ulimit_nproc = 4096
+check_capacity = false          # rent asks the driver (lxd) whether the plan fits anywhere
+
+[provision.lxd]                 # driver "lxd": a container per lease on an LXD cluster
+url = "/var/lib/lxd/unix.socket"  # LXD's unix socket, or https://host:8443 with the three below
+client_cert = ""                # https: this client's certificate (PEM, mode 0600)
+client_key = ""                 # https: its private key (PEM, mode 0600)
+server_cert = ""                # https: the server's certificate, pinned (its SHA-256)
+project = "default"
+image = "cl-debian"             # an image alias or fingerprint on the cluster
+profiles = ["default"]
+target = ""                     # "" (the cluster places), a member, or @group
+ssh_listen = "127.0.0.1"        # where each lease's proxy device listens (on its member)
+port_min = 22000                # default: provision.port_min / port_max
+port_max = 22999
 ```
+Relative paths are from the folder config.toml is in.
 """
 
 from __future__ import annotations
@@ -44,13 +59,38 @@ from typing import Any
 from cloudlease.core.clock import seconds
 from cloudlease.core.errors import LedgerError
 
-DRIVERS = ("none", "command", "ssh-account", "podman")
+DRIVERS = ("none", "command", "ssh-account", "podman", "lxd")
+LXD_SOCKET = "/var/lib/lxd/unix.socket"  # Debian's lxd (LXD_DIR /var/lib/lxd)
 CGROUP_MODES = ("auto", "v1", "v2")
 _HOST = re.compile(r"^[A-Za-z0-9.:\-\[\]]{1,253}$")
 _NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _CGROUP_PARENT = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 _IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,254}$")
 _NETWORK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_LXD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")  # project, profile, member
+_LXD_IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$")  # alias or fingerprint
+
+
+@dataclass(frozen=True)
+class LxdSettings:
+    """Checked ``[provision.lxd]`` settings (see the module docstring for each key); the
+    paths are absolute (a relative one is taken from config.toml's folder)."""
+
+    url: str = LXD_SOCKET
+    client_cert: str = ""
+    client_key: str = ""
+    server_cert: str = ""
+    project: str = "default"
+    image: str = ""
+    profiles: tuple[str, ...] = ("default",)
+    target: str = ""
+    ssh_listen: str = "127.0.0.1"
+    port_min: int = 22000
+    port_max: int = 22999
+
+    @property
+    def https(self) -> bool:
+        return self.url.startswith("https://")
 
 
 @dataclass(frozen=True)
@@ -79,6 +119,8 @@ class ProvisionSettings:
     authorized_keys_path: str = "/root/.ssh/authorized_keys"
     ulimit_nofile: int = 1024
     ulimit_nproc: int = 4096
+    check_capacity: bool = False
+    lxd: LxdSettings = LxdSettings()
 
     @property
     def public_host(self) -> str:
@@ -95,7 +137,7 @@ _TYPES: dict[str, type] = {
     "tenant_group": str, "cgroup": str, "cgroup_parent": str, "private_tmp": bool,
     "hide_processes": bool, "image": str, "network": str, "runtime": str,
     "container_ssh_port": int, "container_user": str, "authorized_keys_path": str,
-    "ulimit_nofile": int, "ulimit_nproc": int,
+    "ulimit_nofile": int, "ulimit_nproc": int, "check_capacity": bool, "lxd": dict,
 }
 
 
@@ -119,7 +161,8 @@ def parse_section(raw: dict[str, Any] | None, where: str = "config.toml") -> Pro
         if kind is int and type(value) is not int or not isinstance(value, kind):
             raise _bad(where, key, f"must be {_TYPE_NAMES[kind]}")
         values[key] = value
-    s = ProvisionSettings(**{k: v for k, v in values.items() if k != "timeout_seconds"})
+    s = ProvisionSettings(**{k: v for k, v in values.items()
+                             if k not in ("timeout_seconds", "lxd")})
 
     def check(ok: bool, key: str, allowed: str) -> None:
         if not ok:
@@ -168,11 +211,122 @@ def parse_section(raw: dict[str, Any] | None, where: str = "config.toml") -> Pro
     if s.driver == "podman" and not s.image:
         raise _bad(where, "image", 'is empty but provision.driver = "podman"; name the '
                                    "container image")
-    return ProvisionSettings(**{**s.__dict__, "timeout_seconds": seconds(timeout)})
+    lxd = parse_lxd(values.get("lxd"), s, where)
+    if s.driver == "lxd" and not lxd.image:
+        raise _bad(where, "lxd.image", 'is empty but provision.driver = "lxd"; name the '
+                                       "image (an alias or fingerprint on the cluster)")
+    return ProvisionSettings(**{**s.__dict__, "timeout_seconds": seconds(timeout),
+                                "lxd": lxd})
 
 
 _TYPE_NAMES = {str: "a string", int: "a whole number", bool: "true or false",
-               Decimal: "a number of seconds"}
+               Decimal: "a number of seconds", dict: "a table", list: "a list of names"}
+_LXD_TYPES: dict[str, type] = {
+    "url": str, "client_cert": str, "client_key": str, "server_cert": str, "project": str,
+    "image": str, "profiles": list, "target": str, "ssh_listen": str, "port_min": int,
+    "port_max": int,
+}
+
+
+def check_target(text: str) -> str | None:
+    """Why ``text`` is not a placement (a cluster member's name or ``@group``), or None."""
+    name = text[1:] if text.startswith("@") else text
+    if _LXD_NAME.match(name):
+        return None
+    return "must be a cluster member's name or @group (letters, digits, _ . -)"
+
+
+def parse_lxd(raw: Any, section: ProvisionSettings, where: str) -> LxdSettings:
+    """Check ``[provision.lxd]`` (``raw`` is that table, or None); ports default to the
+    section's ``port_min``/``port_max``."""
+    if raw is None:
+        raw = {}
+    values: dict[str, Any] = {"port_min": section.port_min, "port_max": section.port_max}
+    for key, value in raw.items():
+        kind = _LXD_TYPES.get(key)
+        if kind is None:
+            raise _bad(where, f"lxd.{key}",
+                       f"unknown key (allowed: {', '.join(sorted(_LXD_TYPES))})")
+        if kind is int and type(value) is not int or not isinstance(value, kind):
+            raise _bad(where, f"lxd.{key}", f"must be {_TYPE_NAMES[kind]}")
+        values[key] = value
+    profiles = values.pop("profiles", ["default"])
+    if not all(isinstance(p, str) and _LXD_NAME.match(p) for p in profiles):
+        raise _bad(where, "lxd.profiles", f"must be a list of profile names, got {profiles!r}")
+    s = LxdSettings(**values, profiles=tuple(profiles))
+
+    def check(ok: bool, key: str, allowed: str) -> None:
+        if not ok:
+            raise _bad(where, f"lxd.{key}", f"{allowed}, got {getattr(s, key)!r}")
+
+    check(s.https or s.url.startswith("/") and s.url.isprintable() and " " not in s.url
+          and len(s.url) < 108, "url",
+          "must be the path of LXD's unix socket or https://host:port")
+    if s.https:
+        from cloudlease.net import parse_url
+
+        try:
+            url = parse_url(s.url, schemes=("https",))
+            ok = url.username is None and url.password is None and url.path in ("", "/") \
+                and not url.query
+        except ValueError:
+            ok = False
+        check(ok, "url", "must be https://host:port with nothing after it")
+    check(bool(_LXD_NAME.match(s.project)), "project", "must be an LXD project name")
+    check(not s.image or bool(_LXD_IMAGE.match(s.image)), "image",
+          "must be an image alias or fingerprint")
+    check(not s.target or check_target(s.target) is None, "target",
+          "must be empty (the cluster places), a member's name or @group")
+    try:
+        ipaddress.ip_address(s.ssh_listen)
+        listen_ok = True
+    except ValueError:
+        listen_ok = False
+    check(listen_ok, "ssh_listen", "must be an IP address (e.g. 127.0.0.1 or 0.0.0.0)")
+    check(1024 <= s.port_min <= 65535, "port_min", "must be from 1024 to 65535")
+    check(1024 <= s.port_max <= 65535, "port_max", "must be from 1024 to 65535")
+    if s.port_min > s.port_max:
+        raise _bad(where, "lxd.port_min", f"{s.port_min} is more than provision.lxd.port_max "
+                                          f"({s.port_max})")
+    base = Path(where).parent
+    paths = {}
+    for key in ("client_cert", "client_key", "server_cert"):
+        value = getattr(s, key)
+        if value and not s.https:
+            raise _bad(where, f"lxd.{key}", "only applies to an https:// url")
+        if s.https and not value:
+            raise _bad(where, f"lxd.{key}", "is required with an https:// url (the client "
+                                            "certificate, its key, and the server's "
+                                            "certificate to pin)")
+        if value:
+            path = (base / value) if not value.startswith("/") else Path(value)
+            problem = _file_problem(path, secret=key != "server_cert")
+            if problem:
+                raise _bad(where, f"lxd.{key}", problem)
+            paths[key] = str(path)
+    return LxdSettings(**{**s.__dict__, **paths})
+
+
+def _file_problem(path: Path, *, secret: bool) -> str | None:
+    """Why a certificate or key file cannot be used (None when it can)."""
+    import os
+    import stat
+
+    try:
+        st = os.lstat(path)
+        head = path.read_bytes()[:64 * 1024] if stat.S_ISREG(st.st_mode) else b""
+    except FileNotFoundError:
+        return f"{path} does not exist"
+    except OSError as exc:
+        return f"{path} cannot be read: {exc.strerror}"
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISREG(st.st_mode):
+        return f"{path} is not a regular file (a symlink is refused)"
+    if secret and st.st_mode & 0o077:
+        return (f"{path} can be read by others (mode {stat.S_IMODE(st.st_mode):04o}); run "
+                f"`chmod 600 {path}`")
+    if b"-----BEGIN " not in head:
+        return f"{path} is not a PEM file"
+    return None
 
 
 def _bad(where: str, key: str | None, what: str) -> LedgerError:

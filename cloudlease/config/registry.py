@@ -66,4 +66,5 @@ PROVISION_DRIVERS = Registry("provisioning driver", "provision.driver", {
     "command": "cloudlease.provision.command:CommandDriver",
     "ssh-account": "cloudlease.provision.sshaccount:SshAccountDriver",
     "podman": "cloudlease.provision.podman:PodmanDriver",
+    "lxd": "cloudlease.provision.lxd:LxdDriver",
 })

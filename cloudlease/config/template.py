@@ -94,7 +94,8 @@ id = {q(ledger_id)}   # the ledger this home belongs to (checked on every comman
 # What a paid lease becomes, made by tick outside the ledger lock and retried on the next
 # tick when it fails: none | command (your program per lease event, which may print the
 # tenant's ssh details; see examples/provision/) | ssh-account (a Unix account behind a
-# private sshd, as root) | podman (a container from `image`, as root).
+# private sshd, as root) | podman (a container from `image`, as root) | lxd (a container
+# per lease on an LXD cluster: a [provision.lxd] table, see examples/provision/README.md).
 driver = "none"
 command = ""                    # driver "command": the program to run per event
 listen_address = "127.0.0.1"    # an IP of this host where each lease's sshd listens

@@ -32,6 +32,7 @@ WANT = {LeaseStatus.ACTIVE: Want.READY, LeaseStatus.SUSPENDED: Want.SUSPENDED,
         LeaseStatus.ENDED: Want.RELEASED, LeaseStatus.EXPIRED: Want.RELEASED,
         LeaseStatus.CANCELLED: Want.RELEASED}
 OPEN_MACHINE = ("pending", "ready", "failed", "suspended")  # anything not released
+CLUSTER_DRIVERS = ("lxd",)  # their machines live on a cluster every host can reach
 TOWARDS_READY = ("provision", "resume", "extend")
 
 
@@ -51,7 +52,8 @@ def spec_for(lease: Lease, tenant: Tenant | None, plan: Plan | None,
     """What the lease asks for: the tenant's public keys, the plan's limits, its end."""
     ends = lease.ends_at or lease.closed_at or now
     keys = tuple(tenant.ssh_keys) if tenant is not None else ()
-    return MachineSpec(lease.id, lease.tenant, keys, limits_of(plan), ends, lease.plan)
+    return MachineSpec(lease.id, lease.tenant, keys, limits_of(plan), ends, lease.plan,
+                       plan.target if plan is not None else None)
 
 
 def spec_sha(spec: MachineSpec) -> str:
@@ -63,7 +65,7 @@ def spec_sha(spec: MachineSpec) -> str:
 def needs_keys(driver: Any) -> bool:
     """Whether the driver gives a shell that needs the tenant's key (``command``: the
     operator's program decides; ``podman`` without a network gives no ssh)."""
-    if driver.name == "ssh-account":
+    if driver.name in ("ssh-account", "lxd"):
         return True
     if driver.name == "podman":
         return bool(getattr(driver, "publishes", True))
@@ -94,17 +96,23 @@ def to_machine(rec: MachineRecord | None) -> Machine | None:
 
 
 def next_action(rec: MachineRecord | None, lease: Lease, spec: MachineSpec, sha: str, *,
-                host: str, shared: bool) -> str | None:
-    """The driver method to call for this lease now, or None."""
+                host: str, shared: bool, gone: bool = False,
+                driver: str | None = None) -> str | None:
+    """The driver method to call for this lease now, or None. ``gone``: the driver says
+    the ready machine is not there any more (a cluster instance deleted behind its back):
+    it is provisioned again like a machine whose keys changed. ``driver``: this host's
+    configured driver; a cluster driver's machine is any such host's to drive."""
     want = want_for(lease)
     if want is None or rec is None and want is not Want.READY:
         return None  # never made, and not wanted: nothing to do
     if rec is not None:
-        if shared and rec.host and rec.host != host:
+        if shared and rec.host and rec.host != host and not (
+                rec.driver in CLUSTER_DRIVERS and rec.driver == driver):
             return None  # made by another host sharing the ledger: its machine, its job
         if want is Want.READY and rec.blocked and rec.spec_sha == sha:
             return None  # still no key: waits for one instead of failing every tick
-    changed = rec is not None and rec.state is MachineState.READY and rec.spec_sha != sha
+    changed = rec is not None and rec.state is MachineState.READY and (rec.spec_sha != sha
+                                                                       or gone)
     return planned(spec, to_machine(rec), want, changed=changed)
 
 

@@ -84,7 +84,8 @@ def plan(p: Plan) -> dict[str, Any]:
     return {"name": p.name, "price_per_hour_sats": p.price_sats,
             "price_per_hour_fiat": p.price_fiat, "currency": p.currency, "pool": p.pool,
             "created_at": p.created_at,
-            "limits": {"cpus": p.cpus, "memory_bytes": p.memory_bytes, "pids": p.pids}}
+            "limits": {"cpus": p.cpus, "memory_bytes": p.memory_bytes, "pids": p.pids},
+            "target": p.target}
 
 
 def machine(rec: MachineRecord | None) -> dict[str, Any] | None:

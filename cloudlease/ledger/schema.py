@@ -29,7 +29,7 @@ from typing import Any
 from cloudlease import model
 from cloudlease.ledger.codec import RecordCodec, codec
 
-SCHEMA_VERSION = 2  # upgrades from older versions: UPGRADES at the end
+SCHEMA_VERSION = 3  # upgrades from older versions: UPGRADES at the end
 
 
 @dataclass(frozen=True)
@@ -227,6 +227,11 @@ def ddl(dialect: str) -> list[str]:
 # (store.upgrade). A column is only ever appended and nullable, so the hash of every row
 # written before stays what the chain says (codec.row_hash leaves trailing NULLs out).
 def _upgrade_1_to_2(dialect: str) -> list[str]:
+    """Plans get ``target``: where a cluster driver places their machines."""
+    return ["ALTER TABLE plans ADD COLUMN target TEXT"]
+
+
+def _upgrade_2_to_3(dialect: str) -> list[str]:
     """Pools get ``run_seconds`` (the running-time meter: cost accrues only while a pool
     runs) and ``started_at`` (an explicit ``pool start``)."""
     big = "BIGINT" if dialect == "postgresql" else "INTEGER"
@@ -234,10 +239,10 @@ def _upgrade_1_to_2(dialect: str) -> list[str]:
             "ALTER TABLE pools ADD COLUMN started_at TEXT"]
 
 
-def _repair_1_to_2(ledger: Any) -> None:
+def _repair_2_to_3(ledger: Any) -> None:
     """Pools from before the meter (``core/running.carried_over``): one that never had a
-    lease or a contribution forgets the cost schema 1 booked for it from its creation
-    (and the throttle that caused); any other is marked started, so it costs as before."""
+    lease or a contribution forgets the cost it was booked from its creation (and the
+    throttle that caused); any other is marked started, so it costs as before."""
     from cloudlease.core import running
 
     for pool in ledger.pools.all():
@@ -248,5 +253,5 @@ def _repair_1_to_2(ledger: Any) -> None:
             ledger.pools[pool.name] = after
 
 
-UPGRADES = {1: _upgrade_1_to_2}
-REPAIRS = {1: _repair_1_to_2}  # records put right in the same write, after the DDL
+UPGRADES = {1: _upgrade_1_to_2, 2: _upgrade_2_to_3}
+REPAIRS = {2: _repair_2_to_3}  # records put right in the same write, after the DDL

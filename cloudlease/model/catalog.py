@@ -56,6 +56,8 @@ class Plan(Record):
         cpus: a machine's CPU limit as a number of CPUs (``Decimal('0.5')``), or no limit.
         memory_bytes: a machine's memory limit, or no limit.
         pids: a machine's limit on processes and threads at once, or no limit.
+        target: where a cluster driver (lxd) places the plan's machines: a member's name
+            or ``@group``; None lets the cluster (or ``[provision.lxd] target``) decide.
     """
 
     name: str
@@ -67,6 +69,7 @@ class Plan(Record):
     cpus: Decimal | None = None
     memory_bytes: int | None = None
     pids: int | None = None
+    target: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

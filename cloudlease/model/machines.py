@@ -21,7 +21,7 @@ class MachineRecord(Record):
 
     Attributes:
         lease: the lease (the record's key).
-        driver: the driver that made it (``command``, ``ssh-account``, ``podman``).
+        driver: the driver that made it (``command``, ``ssh-account``, ``podman``, ``lxd``).
         state: see ``MachineState``.
         created_at: when it was first recorded (``pending``, before the first driver call).
         updated_at: when it last changed.
@@ -106,6 +106,7 @@ class MachineSpec:
         limits: the plan's limits.
         ends_at: when the lease ends (UTC); a backstop expiry, not the cut-off itself.
         plan: the plan's name.
+        target: the plan's placement on a cluster (a member or ``@group``), if any.
     """
 
     lease_id: str
@@ -114,6 +115,7 @@ class MachineSpec:
     limits: Limits
     ends_at: datetime
     plan: str
+    target: str | None = None
 
     def event(self, action: str) -> dict[str, Any]:
         """The spec as JSON-able facts (public keys only; never a secret)."""
@@ -127,7 +129,7 @@ class Machine:
     """What a lease got, as recorded per lease by the caller.
 
     Attributes:
-        driver: the driver that made it (``command``, ``ssh-account``, ``podman``).
+        driver: the driver that made it (``command``, ``ssh-account``, ``podman``, ``lxd``).
         state: see :class:`State`.
         ssh: ``{"host", "port", "user"}`` to show the tenant, or ``None``.
         error: one line saying why the last call failed (state ``failed``), else ``None``.

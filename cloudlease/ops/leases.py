@@ -63,6 +63,7 @@ def rent(ctx: Context, hours: str | int, *, plan: str | None = None, tenant: str
     key = validate.idempotency_key(idempotency_key) if idempotency_key is not None else None
     invest_sats = _invest_sats(ctx, invest, tenant)
     methods = lnrequests.methods_for(ctx.settings, method)
+    _check_capacity(ctx, plan, key)
     if dry_run:
         ledger = ctx.read()
         p = pick_plan(ledger, plan)
@@ -170,6 +171,21 @@ def _invest_sats(ctx: Context, invest: str | None, tenant: str | None) -> int:
     if value < DUST_SATS:
         raise BadValue(f"--invest {value} sat is below the dust limit ({DUST_SATS} sat)")
     return value
+
+
+def _check_capacity(ctx: Context, plan: str | None, key: str | None) -> None:
+    """``[provision] check_capacity``: ask the driver whether the plan's machine fits
+    anywhere, before any lock is taken (it is network I/O). A repeated idempotency key
+    whose lease exists is not asked again."""
+    provision = ctx.settings.provision
+    if provision is None or not provision.check_capacity:
+        return
+    ledger = ctx.read()
+    if key is not None and _by_key(ctx, ledger, key) is not None:
+        return
+    from cloudlease.ops.provisioning import check_capacity
+
+    check_capacity(ctx, pick_plan(ledger, plan))
 
 
 def _check_pool(ctx: Context, ledger: Ledger, plan: Plan, invest_sats: int) -> None:

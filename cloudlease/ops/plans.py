@@ -15,8 +15,9 @@ if TYPE_CHECKING:
 
 
 def add(ctx: Context, name: str, price_per_hour: str, pool: str | None = None,
-        limits: Limits | None = None) -> Plan:
+        limits: Limits | None = None, target: str | None = None) -> Plan:
     name = validate.name(name, "plan name")
+    target = check_target(target)
     price = parse_amount(price_per_hour, currency=ctx.settings.currency, what="price per hour")
     if isinstance(price, int) and price < DUST_SATS and not ctx.settings.lightning.enabled:
         raise BadValue(f"price per hour {price} sat is below the on-chain dust limit "
@@ -32,7 +33,7 @@ def add(ctx: Context, name: str, price_per_hour: str, pool: str | None = None,
                     price_sats=price if isinstance(price, int) else None,
                     price_fiat=price.amount if isinstance(price, Fiat) else None,
                     currency=price.currency if isinstance(price, Fiat) else None,
-                    pool=pool)
+                    pool=pool, target=target)
         if limits is not None:
             plan = plan.replace(cpus=limits.cpus, memory_bytes=limits.memory_bytes,
                                 pids=limits.pids)
@@ -42,3 +43,31 @@ def add(ctx: Context, name: str, price_per_hour: str, pool: str | None = None,
 
 def listing(ctx: Context) -> list[Plan]:
     return ctx.read().plans.all()
+
+
+def check_target(target: str | None) -> str | None:
+    """``--target``: a cluster member's name or ``@group`` (BadValue otherwise)."""
+    if target is None:
+        return None
+    from cloudlease.config.provision import check_target as problem_of
+
+    problem = problem_of(target)
+    if problem:
+        raise BadValue(f"--target {problem}, got {target!r}")
+    return target
+
+
+def edit(ctx: Context, name: str, *, target: str | None = None,
+         no_target: bool = False) -> Plan:
+    """Change where a plan's machines are placed (``--target`` / ``--no-target``); the
+    machines already made stay where they are."""
+    if target is not None and no_target:
+        raise BadValue("--target and --no-target exclude each other")
+    if target is None and not no_target:
+        raise BadValue("nothing to change: give --target MEMBER|@GROUP or --no-target")
+    target = check_target(target)
+    with ctx.transaction(f"plan edit {name}") as ledger:
+        plan = ledger.plan(name)
+        plan = plan.replace(target=None if no_target else target)
+        ledger.plans[plan.name] = plan
+    return plan

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from cloudlease.core import clock, machines
 from cloudlease.ledger.db import host_name
-from cloudlease.model import Lease, MachineRecord, MachineState
+from cloudlease.model import Lease, MachineRecord, MachineState, Plan
 from cloudlease.ops import deliver
 from cloudlease.provision.base import Machine, MachineSpec, failed, make_driver
 
@@ -88,13 +88,32 @@ def settings_of(ctx: Context) -> ProvisionSettings:
     return ctx.settings.provision or ProvisionSettings()
 
 
+def check_capacity(ctx: Context, plan: Plan) -> None:
+    """Refuse a rent (Conflict, exit 4) whose plan's machine fits on no member of the
+    driver's cluster; exit 6 when the cluster cannot be asked. Drivers without a capacity
+    answer (``fits``) accept every plan."""
+    from cloudlease.core.errors import BackendError, Conflict
+    from cloudlease.provision.runner import StepFailed
+
+    driver = make_driver(settings_of(ctx), ctx.home.path)
+    fits = getattr(driver, "fits", None)
+    if fits is None:
+        return
+    try:
+        reason = fits(machines.limits_of(plan), plan.target)
+    except StepFailed as exc:
+        raise BackendError(f"cannot check whether plan {plan.name} fits: {exc}") from None
+    if reason:
+        raise Conflict(f"plan {plan.name} does not fit: {reason}; nothing was rented")
+
+
 def run(ctx: Context, report: Any, only: set[str] | None = None) -> None:
     """Move machines towards what their leases want; ``only``: just these leases."""
     drivers = Drivers(settings_of(ctx), ctx.home.path)
     host = host_name()
     shared = bool(ctx.ledger_url)
     me = f"{host} pid {os.getpid()}"
-    queue = _due(ctx, drivers, host, shared, only)
+    queue, gone = _due(ctx, drivers, host, shared, only)
     if not queue:
         return
     budget = timedelta(seconds=drivers.settings.timeout_seconds * STEPS) + CLAIM_MARGIN
@@ -114,14 +133,16 @@ def run(ctx: Context, report: Any, only: set[str] | None = None) -> None:
                 done = None
             if lease_id is not None:
                 claim = _claim(ctx, ledger, lease_id, drivers, me=me, host=host,
-                               shared=shared, now=now, until=now + budget, report=report)
+                               shared=shared, now=now, until=now + budget, report=report,
+                               gone=lease_id in gone)
         if claim is not None:
             done = (claim, _call(claim))
 
 
 def _due(ctx: Context, drivers: Drivers, host: str, shared: bool,
-         only: set[str] | None) -> list[str]:
-    """Leases whose machine needs a driver call (a read: no lock, no write when idle)."""
+         only: set[str] | None) -> tuple[list[str], set[str]]:
+    """Leases whose machine needs a driver call (a read: no lock, no write when idle), and
+    those whose ready machine its driver says is gone (asked here, with no lock held)."""
     ledger = ctx.read()
     now = clock.now()
     marks = ", ".join(f"'{s}'" for s in machines.OPEN_MACHINE)
@@ -134,6 +155,8 @@ def _due(ctx: Context, drivers: Drivers, host: str, shared: bool,
         leases.update((x.id, x) for x in fresh if only is None or x.id in only)
     tenants = ledger.tenants.many({x.tenant for x in leases.values() if x.tenant})
     plans = ledger.plans.many({x.plan for x in leases.values()})
+    mine = drivers.default.name if drivers.default is not None else None
+    gone = _gone(drivers, [r for r in recs.values() if r.state is MachineState.READY])
     due = []
     for lease_id, lease in leases.items():
         rec = recs.get(lease_id)
@@ -142,9 +165,23 @@ def _due(ctx: Context, drivers: Drivers, host: str, shared: bool,
         spec = machines.spec_for(lease, tenants.get(lease.tenant or ""), plans.get(lease.plan),
                                  now)
         if machines.next_action(rec, lease, spec, machines.spec_sha(spec), host=host,
-                                shared=shared):
+                                shared=shared, gone=lease_id in gone, driver=mine):
             due.append(lease_id)
-    return due
+    return due, gone
+
+
+def _gone(drivers: Drivers, ready: list[MachineRecord]) -> set[str]:
+    """Ready machines whose driver can tell, in one call, that they are not there (an LXD
+    instance deleted behind cloudlease's back): made again on this pass."""
+    by_driver: dict[str, list[str]] = {}
+    for rec in ready:
+        by_driver.setdefault(rec.driver, []).append(rec.lease)
+    gone: set[str] = set()
+    for name, leases in by_driver.items():
+        driver = drivers.named(name)
+        if driver is not None and hasattr(driver, "missing"):
+            gone |= driver.missing(leases)
+    return gone
 
 
 def _claimed_by_other(rec: MachineRecord, now: datetime, me: str) -> bool:
@@ -163,7 +200,7 @@ def _claimed_by_other(rec: MachineRecord, now: datetime, me: str) -> bool:
 
 def _claim(ctx: Context, ledger: Ledger, lease_id: str, drivers: Drivers, *, me: str,
            host: str, shared: bool, now: datetime, until: datetime,
-           report: Any) -> Claim | None:
+           report: Any, gone: bool = False) -> Claim | None:
     """Re-read the lease and its machine under the lock; claim it when a call is due."""
     lease: Lease | None = ledger.leases.get(lease_id)
     rec = ledger.machines.get(lease_id)
@@ -175,7 +212,9 @@ def _claim(ctx: Context, ledger: Ledger, lease_id: str, drivers: Drivers, *, me:
     tenant = ledger.tenants.get(lease.tenant) if lease.tenant else None
     spec = machines.spec_for(lease, tenant, ledger.plans.get(lease.plan), now)
     sha = machines.spec_sha(spec)
-    action = machines.next_action(rec, lease, spec, sha, host=host, shared=shared)
+    mine = drivers.default.name if drivers.default is not None else None
+    action = machines.next_action(rec, lease, spec, sha, host=host, shared=shared, gone=gone,
+                                  driver=mine)
     if action is None:
         return None
     keys_needed = machines.needs_keys(driver)

@@ -66,7 +66,8 @@ def _tenant_show(c: Console, d: dict) -> None:
 @view("plan")
 def _plan(c: Console, d: dict) -> None:
     c.print(f"plan [bold]{esc(d['name'])}[/] at {_price(d)} per hour"
-            + (f", machines limited to {_limits(d)}" if _limits(d) != "-" else ""))
+            + (f", machines limited to {_limits(d)}" if _limits(d) != "-" else "")
+            + (f", placed on {esc(d['target'])}" if d.get("target") else ""))
 
 
 def _limits(d: dict) -> str:

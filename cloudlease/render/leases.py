@@ -70,9 +70,14 @@ def _machine(c: Console, m: dict | None) -> None:
         c.print(f"  machine [red]failed[/] ({driver}): {esc(m['error'])} [dim]({again})[/]")
         return
     style = {"ready": "green", "suspended": "magenta", "released": "dim"}.get(state, "yellow")
-    c.print(f"  machine [{style}]{state}[/] ({driver})"
+    member = (m.get("details") or {}).get("member")
+    c.print(f"  machine [{style}]{state}[/] ({driver}"
+            + (f" on member {esc(member)}" if member and state != "released" else "") + ")"
             + (f": log in with [bold]{esc(m['login'])}[/]" if state == "ready" and
                m.get("login") else ""))
+    note = (m.get("details") or {}).get("note")
+    if note and state in ("ready", "suspended"):
+        c.print(f"  [yellow]note[/]: {esc(note)}")
     fingerprint = (m.get("details") or {}).get("host_key_fingerprint")
     if fingerprint and state in ("ready", "suspended"):
         c.print(f"  host key {esc(fingerprint)}")
