@@ -38,12 +38,12 @@ class Pty:
         self.buf = b""
         self.status: int | None = None
 
-    def read_until(self, text: str | bytes, timeout: float = 30) -> str:
+    def read_until(self, text: str | bytes, timeout: float = 120) -> str:
         want = text if isinstance(text, str) else text.decode()
         deadline = time.monotonic() + timeout
         while want not in self.text() and want not in self.raw():
             if not self._read(deadline - time.monotonic()):
-                raise AssertionError(f"{want!r} not seen; got {self.text()!r}")
+                raise AssertionError(f"{want!r} not seen; got {self.text()[-3000:]!r}")
         return self.text()
 
     def _read(self, timeout: float) -> bool:
@@ -62,7 +62,7 @@ class Pty:
     def send(self, data: str | bytes) -> None:
         os.write(self.fd, data.encode() if isinstance(data, str) else data)
 
-    def wait(self, timeout: float = 60) -> int:
+    def wait(self, timeout: float = 120) -> int:
         deadline = time.monotonic() + timeout
         while self._read(max(0.01, deadline - time.monotonic())):
             pass
@@ -85,7 +85,7 @@ class Pty:
 
 
 def run_pty(args: list[str], env: dict[str, str], *, cols: int = 80, answer: str | None = None,
-            prompt: str | None = None, timeout: float = 60) -> tuple[int, Pty]:
+            prompt: str | None = None, timeout: float = 120) -> tuple[int, Pty]:
     p = Pty([sys.executable, "-m", "cloudlease", *args], env, cols=cols)
     if prompt is not None:
         p.read_until(prompt, timeout)
@@ -145,3 +145,19 @@ def broken(text: str, values: Iterable[str]) -> list[str]:
                 found.append(f"{value!r} as {head!r} / {tail!r}")
                 break
     return found
+
+
+def screen(raw: str, cols: int, rows: int) -> list[str]:
+    """What a ``cols`` × ``rows`` terminal shows at the end of ``raw`` (roughly: each
+    line wrapped at ``cols``, a carriage return redrawing its line, ANSI codes dropped):
+    the last ``rows`` rows."""
+    out: list[str] = []
+    for line in ANSI.sub("", raw).replace("\r\n", "\n").split("\n"):
+        line = line.rsplit("\r", 1)[-1]
+        while len(line) > cols:
+            out.append(line[:cols])
+            line = line[cols:]
+        out.append(line)
+    while out and not out[-1].strip():
+        out.pop()
+    return out[-rows:]

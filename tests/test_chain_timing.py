@@ -454,6 +454,7 @@ def test_fiat_cost_accrued_by_many_ticks_equals_one(cli, home, clock, tmp_path, 
         monkeypatch.setenv("CLOUDLEASE_HOME", str(path))
         cli("pool", "add", "gpu", "--slots", "1", "--cost-per-hour", "0.37 USD",
             "--consideration", "ownership", "--investor-pct", "10")
+        cli("pool", "start", "gpu")  # it costs all the time, rented or not
 
     other = tmp_path / "other"
     cli("init", "--home", str(other))

@@ -67,14 +67,20 @@ def test_explicit_home_must_exist(cli, tmp_path):
     assert not (tmp_path / "nowhere").exists()
 
 
-def test_default_home_is_created_on_first_use(monkeypatch, tmp_path):
+def test_default_home_is_made_only_by_init_or_the_quick_start(monkeypatch, tmp_path):
+    """A script or cron job (no terminal) never makes the default home: exit 5 naming it.
+    ``init`` makes it (and ``rent`` at a terminal: tests/test_small_items.py)."""
     monkeypatch.delenv("CLOUDLEASE_HOME")
+    default = tmp_path / "user" / "data" / "cloudlease"
+    proc = run_cli("rent", "--hours", "2", "--json", "--no-wait")
+    assert proc.returncode == 5 and str(default) in proc.stderr
+    assert not default.exists()
+    assert run_cli("init").returncode == 0
     proc = run_cli("rent", "--hours", "2", "--json", "--no-wait")
     assert proc.returncode == 0, proc.stderr
-    assert "created a new regtest home" in proc.stderr
     lease = json.loads(proc.stdout)
     assert lease["status"] == "awaiting_payment" and lease["payment"]["amount_sats"] == 2000
-    assert (tmp_path / "user" / "data" / "cloudlease" / "ledger.db").exists()
+    assert (default / "ledger.db").exists()
 
 
 def test_tenants(cli, home):
@@ -106,7 +112,7 @@ def test_tenants(cli, home):
     (["tenant", "remove", "zed"], 3, "no tenant"),
     (["plan", "add", "standard", "--price-per-hour", "1000 sat"], 4, "already exists"),
     (["plan", "add", "p", "--price-per-hour", "lots"], 2, "not an amount"),
-    (["plan", "add", "p", "--price-per-hour", "10 sat"], 2, "dust"),
+    (["plan", "add", "p", "--price-per-hour", "0 sat"], 2, "more than zero"),
     (["plan", "add", "p", "--price-per-hour", "0.40 EUR"], 2, "USD"),
     (["rent", "--hours", "0"], 2, "at least 1"),
     (["rent", "--hours", "-3"], 2, "at least 1"),
@@ -152,7 +158,9 @@ def test_rent_json_shape(cli, home):
 
 def test_rent_human_output_has_qr_and_uri(cli, home):
     out = cli("rent", "--hours", "2").stdout
-    assert "bitcoin:bcrt1" in out and "simulated" in out and "▀" in out
+    assert "bitcoin:bcrt1" in out and "simulated" in out
+    assert "▀" not in out  # not a terminal: no QR code unless asked
+    assert "▀" in cli("rent", "--hours", "2", "--qr").stdout
     assert "\x1b[" not in out  # no ANSI when not a terminal
 
 

@@ -70,7 +70,8 @@ def test_gap_limit_warning(cli):
 
 def test_dust_and_label_refusals(cli, home):
     cli("plan", "add", "cheap", "--price-per-hour", "1 USD")
-    err = cli.json("rent", "--hours", "1", "--plan", "cheap", "--rate", "100000000000", code=2)
+    err = cli.json("rent", "--hours", "1", "--plan", "cheap", "--rate", "100000000000",
+                   "--method", "onchain", code=2)
     assert "dust" in err["message"]
 
 

@@ -300,8 +300,14 @@ def test_concurrent_processes_lose_no_payment(chain: Devchain) -> None:
         subprocess.Popen([sys.executable, "-c", _PAYER, str(chain.path), a, str(per_process)])
         for a in addresses
     ]
-    chain.mine()  # a third writer at the same time
-    assert [p.wait(timeout=60) for p in procs] == [0, 0, 0]
+    try:
+        chain.mine()  # a third writer at the same time
+        assert [p.wait(timeout=300) for p in procs] == [0, 0, 0]
+    finally:
+        for p in procs:  # every child reaped, whatever happened
+            if p.poll() is None:
+                p.kill()
+            p.wait()
     for address in addresses:
         txs = chain.address_txs(address)
         assert sorted(t["vout"][0]["value"] for t in txs) == list(range(1000, 1000 + per_process))

@@ -70,7 +70,7 @@ CHOICES = {
     ("init", "--backend"): "[devchain|esplora|bitcoind]",
     ("rent", "--hours"): "<int>",
     ("lease extend", "--hours"): "<int>",
-    ("lease list", "--status"): "[awaiting_payment|active|suspended|ended|expired|cancelled]",
+    ("lease list", "--status"): "<status>",  # the choices, too long for 60 columns, in its help
     ("pool add", "--consideration"): "[revenue_share|ownership|fixed_return]",
     ("pool fund", "--kind"): "[investment|donation]",
     ("invoice show", "--format"): "[table|json|md|html]",
@@ -94,7 +94,7 @@ def test_options_show_their_type_or_choices(name):
     for (cmd, option), metavar in CHOICES.items():
         if cmd == name:
             line = next(x for x in text.splitlines()
-                        if re.search(rf"^[│|]\s+(\*\s+)?{re.escape(option)}\s", x))
+                        if re.search(rf"^  (-\w, )?{re.escape(option)}\s", x))
             assert metavar in line, line
 
 

@@ -10,7 +10,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -299,9 +298,7 @@ def test_lock_timeout_names_the_holder_on_sqlite(cli, home):
          "    time.sleep(30)\n", str(home)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "holding"
-        started = time.monotonic()
         err = cli.json("rent", "--hours", "1", "--lock-timeout", "0.5", code=5)
-        assert time.monotonic() - started < 5
         assert f"pid {holder.pid}" in err["message"] and err["code"] == "locked"
     finally:
         holder.kill()

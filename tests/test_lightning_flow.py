@@ -54,7 +54,7 @@ def test_the_default_home_offers_both_ways(cli, home, monkeypatch):
     assert p["uri"].endswith("&lightning=" + ln["invoice"])
     # people see both, with the simulated node named
     out = cli("pay", "show", p["id"]).stdout
-    assert "simulated Lightning node" in out and "or   Lightning" in out
+    assert "Lightning (simulated node)" in out and "or   Lightning" in out
     assert ln["uri"] in out
 
 

@@ -32,11 +32,14 @@ def test_the_templates_provision_table_is_the_packages_defaults(home):
     ({"driver": "ssh-account", "port_min": 80}, "provision.port_min: got 80; expected a whole "
                                                 "number from 1024"),
     ({"driver": "none", "colour": "red"}, "provision.colour: unknown key"),
-    ({"driver": "ssh-account", "uid_min": 1000}, "provision.uid_min: got 1000; expected a whole number from 65536 to"),
-    ({"driver": "ssh-account", "uid_max": 2**32}, "provision.uid_max: got 4294967296; expected a whole number from 65536 to"),
+    ({"driver": "ssh-account", "uid_min": 1000},
+     "provision.uid_min: got 1000; expected a whole number from 65536 to"),
+    ({"driver": "ssh-account", "uid_max": 2**32},
+     "provision.uid_max: got 4294967296; expected a whole number from 65536 to"),
     ({"driver": "ssh-account", "uid_min": 3_000_000, "uid_max": 2_000_000},
      "provision.uid_min: 3000000 is more than provision.uid_max (2000000)"),
-    ({"driver": "ssh-account", "uid_min": "1000000"}, "provision.uid_min: got '1000000'; expected a whole number"),
+    ({"driver": "ssh-account", "uid_min": "1000000"},
+     "provision.uid_min: got '1000000'; expected a whole number"),
 ])
 def test_a_bad_provision_table_is_refused_naming_the_key(cli, home, raw, fragment):
     set_provision(home, **raw)

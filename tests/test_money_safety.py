@@ -155,7 +155,8 @@ def test_after_a_partial_payment_everything_asks_for_what_is_due(cli, home, tmp_
     payments = cli.json("lease", "show", lease["id"])["payments"]
     assert payments[0]["due_sats"] == 1500 and "amount=0.000015" in payments[0]["uri"]
     human = cli("pay", "show", rid, "--qr-png", str(tmp_path / "due.png")).stdout
-    assert "Pay 0.000015 BTC" in human and "1,500 sat still due: 500 of 2,000 sat paid" in human
+    assert "Pay 0.000015 BTC" in human and "1,500 sat still due" in human
+    assert "500 of 2,000 sat paid" in human
     decoded = _decode(tmp_path / "due.png")
     assert decoded.startswith("BITCOIN:BCRT1") and "amount=0.000015&" in decoded
     err = cli("pay", "check", rid, code=7).stderr

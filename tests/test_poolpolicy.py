@@ -26,7 +26,7 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 def pool(**kw) -> Pool:
     base = dict(name="gpu", created_at=T0, slots=2, consideration=Consideration.OWNERSHIP,
                 investor_pct=Decimal(10), min_runway_hours=24, target_runway_hours=48,
-                cost_sats=1_000, accrued_until=T0)
+                cost_sats=1_000, accrued_until=T0, run_seconds=3_600)  # it has run an hour
     base.update(kw)
     return Pool(**base)
 
@@ -117,7 +117,9 @@ RATE = Decimal("65432.10")
 
 
 def fiat_pool(cost: str = "0.40") -> Pool:
-    return pool(cost_sats=None, cost_fiat=Decimal(cost), currency="USD")
+    """A pool started explicitly at T0: it runs, and costs, all the time."""
+    return pool(cost_sats=None, cost_fiat=Decimal(cost), currency="USD", run_seconds=0,
+                started_at=T0)
 
 
 def test_fiat_cost_over_30_days_of_5_minute_ticks_does_not_drift():
@@ -144,7 +146,7 @@ def test_any_tick_schedule_accrues_what_one_step_does(gaps, cost):
         p = risk.accrue(p, t, RATE)
     once = risk.accrue(fiat_pool(cost), t, RATE)
     assert p.cost_months == once.cost_months
-    sat = pool(cost_sats=777)
+    sat = pool(cost_sats=777, run_seconds=0, started_at=T0)
     stepped = sat
     t = T0
     for gap in gaps:

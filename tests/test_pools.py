@@ -34,7 +34,8 @@ def settle(cli, request_id):
     (["pool", "fund", "gpu", "--tenant", "zed", "--amount", "1000 sat"], 3, "no tenant"),
     (["pool", "fund", "gpu", "--tenant", "alice", "--amount", "0 sat"], 2, "more than zero"),
     (["pool", "fund", "gpu", "--tenant", "alice", "--amount", "-5 sat"], 2, "not an amount"),
-    (["pool", "fund", "gpu", "--tenant", "alice", "--amount", "100 sat"], 2, "dust"),
+    (["pool", "fund", "gpu", "--tenant", "alice", "--amount", "100 sat", "--method",
+      "onchain"], 2, "dust"),
     (["pool", "fund", "gpu", "--tenant", "alice", "--amount", "1000 sat", "--kind", "gift"],
      2, "investment or donation"),
     (["pool", "add", "x", "--slots", "1", "--cost-per-hour", "1 sat", "--consideration",
@@ -141,6 +142,9 @@ def test_time_driven_scenario(cli, home, tmp_path, monkeypatch):
     cli("pool", "add", "gpu", "--slots", "2", "--cost-per-hour", "1000 sat",
         "--consideration", "revenue_share", "--investor-pct", "20", "--period-months", "3",
         "--min-runway-hours", "24", "--target-runway-hours", "48", "--suspend-on-throttle")
+    started = cli.json("pool", "start", "gpu")  # its cost counts from now, rented or not
+    assert started["changed"] is True and started["started_at"] == "2026-01-01T00:00:00Z"
+    assert cli.json("pool", "start", "gpu")["changed"] is False
     cli("plan", "add", "gpu-hour", "--price-per-hour", "2000 sat", "--pool", "gpu")
     cli("tenant", "add", "alice")
     cli("tenant", "add", "bob")
@@ -160,14 +164,18 @@ def test_time_driven_scenario(cli, home, tmp_path, monkeypatch):
     assert len([c for c in cli.json("pool", "show", "gpu")["contributions"] if c["topup"]]) == 1
 
     at("2026-01-03T12:00:00Z")  # 60 h: the money is gone
-    cli("tick")
+    said = cli("tick", "--quiet").stdout
+    assert "pool gpu throttled: funding ran out (0 sat): new rentals refused" in said
     show = cli.json("pool", "show", "gpu")
     assert show["throttled"] is True and show["funding_sats"] == 0
     err = cli.json("rent", "--hours", "1", "--plan", "gpu-hour", code=4)
     assert "throttled" in err["message"]
 
     at("2026-01-03T13:00:00Z")  # alice tops up: 28,000 − 1,000 = 27,000 → 27 h
-    settle(cli, topups[0]["request"])
+    cli("devchain", "pay", topups[0]["request"])
+    cli("devchain", "mine")
+    said = cli("tick", "--quiet").stdout
+    assert "pool gpu restored: runway back to 27.00 h (above 24 h)" in said
     show = cli.json("pool", "show", "gpu")
     assert show["throttled"] is False and show["funding_sats"] == 27_000
     assert show["low_funds"] is False
@@ -192,3 +200,53 @@ def test_time_driven_scenario(cli, home, tmp_path, monkeypatch):
     assert alice["at_risk_sats"] == 0 and alice["share"] == "1/1"
     cli("verify")
     assert json.loads(cli("risk", "--json").stdout)[0]["totals"]["paid_sats"] == 160_000
+
+
+def test_a_new_pool_funds_itself_from_its_first_rental(cli, home, monkeypatch):
+    """No investor, no explicit start: ticks leave it alone until a lease runs, its first
+    rental is never refused, and it costs only while the lease is active."""
+    monkeypatch.setenv("CLOUDLEASE_NOW", "2026-01-10T00:00:00Z")
+    cli(*POOL)
+    cli("plan", "add", "gpu-hour", "--price-per-hour", "2000 sat", "--pool", "gpu")
+    for when in ("2026-01-10T00:00:00Z", "2026-01-12T00:00:00Z"):
+        monkeypatch.setenv("CLOUDLEASE_NOW", when)
+        tick = cli.json("tick")
+        assert tick["events"] == [] and not tick["problems"]
+    (row,) = cli.json("pool", "list")
+    assert row["funding_sats"] == 0 and row["runway_hours"] == "0.00"
+    assert row["throttled"] is False and row["low_funds"] is False and row["running"] is False
+    assert "idle" in cli("pool", "list").stdout
+    show = cli.json("pool", "show", "gpu")
+    assert show["last_month"] is None  # December: before the pool existed
+    assert "2025-12" not in cli("pool", "show", "gpu").stdout
+    lease = cli.json("rent", "--hours", "3", "--plan", "gpu-hour", "--no-wait")
+    settle(cli, lease["payment"]["id"])
+    monkeypatch.setenv("CLOUDLEASE_NOW", "2026-01-12T02:00:00Z")
+    show = cli.json("pool", "show", "gpu")
+    assert show["running"] is True and show["funding_sats"] == 6_000 - 2_000
+    monkeypatch.setenv("CLOUDLEASE_NOW", "2026-01-20T00:00:00Z")  # long after it ended
+    cli("tick")
+    show = cli.json("pool", "show", "gpu")
+    assert show["running"] is False and show["funding_sats"] == 3_000
+    assert show["throttled"] is False and show["run_seconds"] == 3 * 3600
+    cli("verify")
+
+
+def test_pool_start_and_stop(cli, pooled, monkeypatch):
+    assert cli.json("pool", "stop", "gpu")["changed"] is False
+    cli("pool", "start", "gpu")
+    monkeypatch.setenv("CLOUDLEASE_NOW", "2026-01-01T05:00:00Z")
+    stopped = cli.json("pool", "stop", "gpu")
+    assert stopped["changed"] is True and stopped["started_at"] is None
+    monkeypatch.setenv("CLOUDLEASE_NOW", "2026-01-03T00:00:00Z")
+    show = cli.json("pool", "show", "gpu")
+    assert show["funding_sats"] == -5_000 and show["run_seconds"] == 5 * 3600
+    for args, code in ((["pool", "start", "nope"], 3), (["pool", "stop", "nope"], 3)):
+        before = cli.ledger_snapshot()
+        cli(*args, code=code)
+        assert cli.ledger_snapshot() == before
+
+
+def test_risk_says_no_pools(cli, home):
+    assert "no pools" in cli("risk").stdout
+    assert cli.json("risk") == []

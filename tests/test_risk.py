@@ -135,7 +135,8 @@ def test_payout_for_a_month_not_over_is_refused():
 def test_accrual_is_exact_in_any_steps_and_booked_by_month():
     p = Pool(name="gpu", created_at=JAN + timedelta(days=30, hours=12), slots=1,
              consideration=Consideration.OWNERSHIP, investor_pct=Decimal(10), cost_sats=999,
-             accrued_until=JAN + timedelta(days=30, hours=12))
+             accrued_until=JAN + timedelta(days=30, hours=12),
+             started_at=JAN + timedelta(days=30, hours=12))  # runs all the time
     end = FEB + timedelta(hours=10, minutes=7)
     one = risk.accrue(p, end)
     steps = p

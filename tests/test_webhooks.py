@@ -219,7 +219,7 @@ def test_redeliver(cli, home, rx, monkeypatch):
     rec = Recorder()
     try:
         add_webhook(home, rec.url, secret="another-secret-for-the-recorder")
-        out = cli.json("hooks", "redeliver", "1", "--to", rec.url)
+        out = cli.json("hooks", "redeliver", "E-1", "--to", rec.url)
         assert out["queued"] == [f"E-1/webhook:{rec.url}"] and len(rec.requests) == 1
     finally:
         rec.close()
@@ -241,7 +241,7 @@ def test_webhooks_run_outside_the_ledger_lock(cli, home, tmp_path):
     results = []
 
     def write_meanwhile(event: dict) -> None:  # another writer while the POST is open
-        proc = run_cli("tenant", "add", f"from-{event['id']}", "--lock-timeout", "1",
+        proc = run_cli("tenant", "add", f"from-{event['id'].lower()}", "--lock-timeout", "1",
                        "--json", env={"CLOUDLEASE_HOME": str(home)})
         results.append(proc.returncode)
 
@@ -253,7 +253,7 @@ def test_webhooks_run_outside_the_ledger_lock(cli, home, tmp_path):
     finally:
         rx.close()
     assert results == [0]
-    assert [t["name"] for t in cli.json("tenant", "list")] == ["from-E-1"]
+    assert [t["name"] for t in cli.json("tenant", "list")] == ["from-e-1"]
 
 
 def test_redirects_timeouts_and_dead_ends_fail_cleanly(cli, home):

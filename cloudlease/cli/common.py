@@ -84,8 +84,10 @@ class State:
         if self._ctx is not None:
             self._ctx.close()
 
-    def context(self, *, create_default: bool = True) -> Any:
-        """The Context for this run; only the default home is created on first use."""
+    def context(self, *, create_default: bool = False) -> Any:
+        """The Context for this run. A home that does not exist is exit 5 naming it, and
+        nothing is created — except the default home by the quick start (``rent`` at a
+        terminal passes ``create_default``) and by ``init``."""
         if self._ctx is None:
             from cloudlease.ops.context import Context, default_home
 
@@ -98,7 +100,12 @@ class State:
                                       code="ledger_missing")
             else:
                 ctx = Context.at(default_home(), self.lock_timeout)
-                if not ctx.exists() and create_default:
+                if not ctx.exists() and not create_default:
+                    raise LedgerError(
+                        f"no cloudlease home at {ctx.home.path} (the default home): run "
+                        "'cloudlease init' to make one, or 'cloudlease rent --hours 2' at a "
+                        "terminal for a regtest one; or give --home", code="ledger_missing")
+                if not ctx.exists():
                     from cloudlease.ops.home import init
 
                     init(ctx.home.path, lock_timeout=ctx.lock_timeout)

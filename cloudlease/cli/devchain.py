@@ -14,6 +14,14 @@ app = typer.Typer(help="The simulated regtest chain, for demos, CI and fault dri
                   no_args_is_help=True)
 
 
+def _own_chain(c) -> list[str]:
+    """On a shared ledger, say that the simulated chain and node are this host's alone."""
+    if not c.ledger_url:
+        return []
+    return ["the simulated chain and Lightning node are this host's own (devchain.json): "
+            "the other hosts on the shared ledger never see this payment; tick here"]
+
+
 def _sats(text: str | None) -> int | None:
     if text is None:
         return None
@@ -43,7 +51,8 @@ def pay(
     devchain.ensure(c)
     txid, address, amount = devchain.pay(c, target, _sats(sats), rbf=rbf)
     return Result({"txid": txid, "address": address, "sats": amount, "rbf": rbf,
-                   "message": f"[simulated] sent {amount:,} sat to {address} in {txid}"})
+                   "message": f"[simulated] sent {amount:,} sat to {address} in {txid}"},
+                  notes=_own_chain(c))
 
 
 @command(app, "ln-pay")
@@ -63,12 +72,13 @@ def ln_pay(
     """
     from cloudlease.ops import devchain
 
-    paid = devchain.ln_pay(ctx(), target, msat)
+    c = ctx()
+    paid = devchain.ln_pay(c, target, msat)
     return Result({"payment_hash": paid.payment_hash, "paid_msat": paid.amount_paid_msat,
                    "settled_at": paid.settled_at, "preimage": paid.preimage,
                    "message": f"[simulated] paid {paid.amount_paid_msat:,} msat over Lightning "
                               f"(payment hash {paid.payment_hash[:16]}…, preimage "
-                              f"{paid.preimage})"})
+                              f"{paid.preimage})"}, notes=_own_chain(c))
 
 
 @command(app, "mine")

@@ -78,7 +78,7 @@ def list_(
 
 @command(app, "show")
 def show(
-    ref: Annotated[str, typer.Argument(metavar="ID", help="D-3, 3 or INV-2026-0001.")],
+    ref: Annotated[str, typer.Argument(metavar="ID", help="D-3 or INV-2026-0001.")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, md or html.",
                                      metavar="[table|json|md|html]")
                    ] = "table",

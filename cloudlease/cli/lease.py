@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cloudlease.cli.common import STATE, Result, YesOpt, command, confirm, ctx
+from cloudlease.cli.common import STATE, Result, YesOpt, command, confirm, ctx, note
 from cloudlease.core import views
 
 app = typer.Typer(help="Leases: list, show, cancel, extend.", no_args_is_help=True)
@@ -19,18 +19,65 @@ MethodOpt = Annotated[str | None, typer.Option(
     metavar="[onchain|lightning|both]")]
 
 
-def with_qr(payment: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Add a terminal QR code to a payment's data, for people only (never in --json), and
-    name the Lightning node of a request that has an invoice."""
-    if payment is not None and payment.get("lightning"):
+def with_qr(payment: dict[str, Any] | None, qr: bool | None = None
+            ) -> dict[str, Any] | None:
+    """A payment's data as shown: whether it can still be paid now (``payable``), the
+    Lightning node of a request that has an invoice, and — for people only, never in
+    --json — a terminal QR code, only for a request that can still be paid, and off a
+    terminal only when asked (``--qr``)."""
+    if payment is None:
+        return payment
+    if payment.get("lightning"):
         from cloudlease.ops.lnrequests import decorate
 
         decorate(ctx().settings, payment)
-    if payment is None or STATE.json_mode:
+    mark_payable(payment)
+    if STATE.json_mode or not payment["payable"] or \
+            not (qr if qr is not None else sys.stdout.isatty()):
         return payment
-    from cloudlease.ops import qr
+    from cloudlease.ops import qr as qrcodes
 
-    return {**payment, "qr": qr.terminal(payment["uri"])}
+    code, of = qrcodes.terminal(payment["uri"]), "uri"
+    ln = payment.get("lightning")
+    if ln and payment.get("address") and payment["uri"] != ln["uri"] and sys.stdout.isatty():
+        import shutil
+
+        # the unified QR code (address and invoice) when it fits on the screen with the
+        # summary and the live status below it; else the smaller one of the invoice alone
+        if code.count("\n") + SUMMARY_ROWS > shutil.get_terminal_size().lines:
+            code, of = qrcodes.terminal(ln["uri"]), "lightning"
+    return {**payment, "qr": code, "qr_of": of}
+
+
+SUMMARY_ROWS = 9  # the panel under the QR code and rent --wait's status line
+
+
+def mark_payable(*payments: dict[str, Any] | None) -> None:
+    """Set ``payable`` on each request's data: new and inside its window right now."""
+    from cloudlease.core import clock
+
+    now = clock.now()
+    for p in payments:
+        if p is not None:
+            p["payable"] = views.payable(p, now)
+
+
+QrOpt = Annotated[bool | None, typer.Option(
+    "--qr/--no-qr", help="Print the QR code (default: only at a terminal).",
+    show_default=False)]
+
+
+def lightning_only_note(payment: dict[str, Any] | None, method: str | None) -> list[str]:
+    """Say so when a request offered both ways became Lightning only: its amount is under
+    the on-chain dust limit."""
+    from cloudlease.core.money import DUST_SATS
+
+    if not payment or (method or "").strip().lower() == "lightning" or \
+            list(payment.get("methods") or []) != ["lightning"] or \
+            payment["amount_sats"] >= DUST_SATS:
+        return []
+    return [f"{payment['id']} asks for {payment['amount_sats']:,} sat, under the on-chain "
+            f"dust limit ({DUST_SATS} sat): it can be paid over Lightning only"]
 
 
 def rent(
@@ -52,6 +99,7 @@ def rent(
         help="Also invest this much in the plan's pool, in the same payment (needs --tenant)."
     , metavar="<amount>")] = None,
     method: MethodOpt = None,
+    qr: QrOpt = None,
 ) -> Result:
     """Rent capacity: price it and make a payment request (address, URI, QR).
 
@@ -64,7 +112,9 @@ def rent(
     from cloudlease.ops import leases
     from cloudlease.ops.quote import parse_rate
 
-    c = ctx()
+    # the quick start: at a terminal, rent makes the default home if there is none yet
+    c = STATE.context(create_default=sys.stdin.isatty() and sys.stdout.isatty()
+                      and not STATE.json_mode)
     rental = leases.rent(c, hours, plan=plan, tenant=tenant, idempotency_key=idempotency_key,
                          dry_run=dry_run, rate=parse_rate(rate) if rate is not None else None,
                          invest=invest, method=method)
@@ -76,20 +126,23 @@ def rent(
         data.pop("payments")
     if wait is None:
         wait = sys.stdin.isatty() and sys.stdout.isatty() and not STATE.json_mode
+    notes = [*rental.warnings, *lightning_only_note(data.get("payment"), method)]
     if wait and rental.request is not None and not rental.dry_run:
         from cloudlease.cli.waiting import wait_for_payment
 
-        return wait_for_payment(c, data, with_qr(data["payment"]))
+        for line in notes:
+            note(line)
+        return wait_for_payment(c, data, with_qr(data["payment"], qr))
     if "payment" in data:
-        data["payment"] = with_qr(data["payment"])
-    return Result(data, "rental", notes=list(rental.warnings))
+        data["payment"] = with_qr(data["payment"], qr)
+    return Result(data, "rental", notes=notes)
 
 
 @command(app, "list")
 def list_(
     status: Annotated[str | None, typer.Option(
-        help="Only leases in this status.",
-        metavar="[awaiting_payment|active|suspended|ended|expired|cancelled]")] = None,
+        help="Only leases in this status: awaiting_payment, active, suspended, ended, "
+        "expired or cancelled.", metavar="<status>")] = None,
     tenant: Annotated[str | None, typer.Option(help="Only this tenant's leases.")] = None,
     open_only: Annotated[bool, typer.Option(
         "--open", help="Only open leases (awaiting payment, active, suspended).")] = False,
@@ -145,6 +198,7 @@ def extend(
     idempotency_key: Annotated[str | None, typer.Option(
         help="The same key returns the same request instead of a second one.")] = None,
     method: MethodOpt = None,
+    qr: QrOpt = None,
 ) -> Result:
     """Ask for payment for more hours; the end moves when it settles.
 
@@ -161,10 +215,11 @@ def extend(
                                     rate=parse_rate(rate) if rate else None, method=method,
                                     idempotency_key=idempotency_key)
     data = views.lease(lease, [req])
-    data["payment"] = with_qr(data["payment"])
+    data["payment"] = with_qr(data["payment"], qr)
     data["created"] = created
     notes = [] if created else [f"{req.id} is the open extension of {lease.id}; showing it "
                                 "again (no second request made)"]
+    notes += lightning_only_note(data["payment"], method)
     return Result(data, "rental", notes=notes)
 
 

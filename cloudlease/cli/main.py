@@ -16,6 +16,8 @@ import typer
 
 from cloudlease import __version__
 from cloudlease.cli.common import STATE, HomeOpt, JsonOpt, LockOpt, RootGroup, harden
+from cloudlease.cli.complete import attach
+from cloudlease.cli.helpfmt import HelpContext, plain_help
 
 # name → (module, what): a Typer sub-app (``app``) or the function that registers the
 # module's top-level commands on a Typer
@@ -47,6 +49,8 @@ TOP_LEVEL = {
 class LazyRoot(RootGroup):
     """The root group: commands are imported and built on first use."""
 
+    context_class = HelpContext  # --help wraps between words only (cli/helpfmt.py)
+
     def list_commands(self, ctx: Any) -> list[str]:
         return sorted({*GROUPS, *TOP_LEVEL, *self.commands})
 
@@ -56,6 +60,8 @@ class LazyRoot(RootGroup):
             if command is None:
                 return None
             harden(command)
+            plain_help(command)
+            attach(command)  # completion of values (cli/complete.py)
             self.commands[name] = command
         return self.commands[name]
 
@@ -85,25 +91,11 @@ app = typer.Typer(
     cls=LazyRoot,  # usage errors as one line or the JSON error document, exit 2
     help="Rent out compute by the hour for Bitcoin.",
     no_args_is_help=True,
-    add_completion=True,  # --install-completion / --show-completion (costs ~nothing)
+    add_completion=True,  # --install-completion / --show-completion: the root's only
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # Click's help, whole words (cli/helpfmt.py), not Rich's table
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-
-def _plain_help() -> None:
-    """NO_COLOR at a terminal: Typer's help and usage errors without any ANSI code (Rich
-    alone keeps bold). Only then is Typer's Rich module loaded early."""
-    import os
-    import sys
-
-    if os.environ.get("NO_COLOR") and (sys.stdout.isatty() or sys.stderr.isatty()):
-        import typer.rich_utils
-
-        typer.rich_utils.COLOR_SYSTEM = None
-
-
-_plain_help()
 
 
 def _version(value: bool) -> None:

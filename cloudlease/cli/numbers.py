@@ -29,8 +29,11 @@ class _StrictNumber:
 
     def convert(self, value: Any, param: Any, ctx: Any) -> Any:
         if isinstance(value, str):
+            whole = isinstance(self, click.types.IntParamType)
             try:
-                validate.number_syntax(value, "")
+                validate.number_syntax(value, "", "a whole number" if whole else "a number",
+                                       validate.WHOLE_FORMS if whole else
+                                       validate.NUMBER_FORMS)
             except BadValue as exc:
                 self.fail(exc.message, param, ctx)  # type: ignore[attr-defined]
         result = super().convert(value, param, ctx)  # type: ignore[misc]

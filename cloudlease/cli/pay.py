@@ -1,17 +1,18 @@
-"""``cloudlease pay check|show|accept``, ``tick`` and ``watch``."""
+"""``cloudlease pay check|list|show|accept|refund``, ``tick`` and ``watch``."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from cloudlease.cli.common import STATE, Result, YesOpt, command, confirm, ctx
 from cloudlease.core import views
 
-app = typer.Typer(help="Payment requests: check, show, accept, refund.", no_args_is_help=True)
+app = typer.Typer(help="Payment requests: check, list, show, accept, refund.",
+                  no_args_is_help=True)
 
 
 def _report_data(report, *, sentences: bool = False) -> dict:
@@ -32,15 +33,20 @@ def _report_data(report, *, sentences: bool = False) -> dict:
             "ln_cancelled": report.ln_cancelled, "notes": report.notes,
             "partial": [{k: v for k, v in p.items() if k != "changed"}
                         for p in report.partial],
-            "messages": {k: request_sentence(r) for k, r in report.requests.items()
-                         if r.status != "settled"} if sentences else {}}
+            "messages": {k: request_sentence(r) for k, r in report.requests.items()}
+            if sentences else {}}
     problems = [f"{h['event']} {h['id']} to {h.get('target', 'hook')} failed: {h['error']} "
                 "(retried later)" for h in report.hooks_failed]
     problems += [partial_line(p) for p in report.partial if p["changed"]]
     problems += [f"{t['id']}: {t['from']} → {t['to']}" for t in report.transitions
                  if t["to"] in _BAD_ENDS]
     problems += [f"pool {p['pool']}: {p['reason']}" for p in data["pools"]
-                 if not p["runway_known"] or p["change"] == "throttle"]
+                 if not p["runway_known"]]
+    problems += [f"pool {p['pool']} throttled: {p['reason']}" for p in data["pools"]
+                 if p["change"] == "throttle"]
+    # good news that --quiet still says: a pool back in service
+    data["notices"] = [f"pool {p['pool']} restored: {p['reason']}" for p in data["pools"]
+                       if p["change"] == "restore"]
     problems += [f"{m['lease']}: machine {m['action']} failed: {m['error']} (retried later)"
                  for m in report.machines if m.get("error")]
     data["problems"] = problems
@@ -57,10 +63,12 @@ QuietOpt = Annotated[bool, typer.Option(
 def check(ids: Annotated[list[str] | None, typer.Argument(
         metavar="[ID]...", help="Requests to check (default: every open one).")] = None
           ) -> Result:
-    """Check payments on the chain and say where each request stands.
+    """Check payments on the chain and say where each request stands, one line each.
 
-    Exit 0 when all are settled, 7 while some are pending, 8 if any expired or became
-    invalid, 6 if the backend failed.
+    Without ids it checks the open requests (new or waiting for confirmations). The exit
+    code is the worst of the requests checked: 8 if any expired or became invalid, else
+    7 if any is not settled yet, else 0 (also when there is none to check); 6 if the
+    backend failed.
 
     Example: cloudlease pay check P-3
     """
@@ -68,16 +76,47 @@ def check(ids: Annotated[list[str] | None, typer.Argument(
     from cloudlease.ops.check import expect_settled
 
     c = ctx()
-    report = do_check(c, ids or None)
+    report = do_check(c, ids or None, open_only=not ids)
     data = _report_data(report, sentences=True)
     data["simulated"] = report.backend == "devchain"
     code = expect_settled(c, ids or [], report) if report.statuses else 0
-    error = None
-    if code:
-        said = " ".join(data["messages"].values())
-        error = (("payment_pending", f"Not settled yet. {said}") if code == 7 else
-                 ("payment_expired", f"Not payable any more. {said}"))
-    return Result(data, "check", exit_code=code, error=error, notes=report.notes)
+    return Result(data, "check", exit_code=code, error=_check_error(code, data),
+                  notes=report.notes)
+
+
+def _check_error(code: int, data: dict) -> tuple[str, str] | None:
+    """The one error line of ``pay check``: the request's sentence, or for several the ids
+    that made the exit code (the lines above say where each stands)."""
+    if not code:
+        return None
+    want = ("expired", "invalid") if code == 8 else ("new", "processing")
+    ids = [rid for rid, st in data["statuses"].items() if st in want]
+    if len(ids) == 1:
+        said = data["messages"].get(ids[0], ids[0])
+    else:
+        said = f"{len(ids)} requests: {', '.join(ids)}"
+    return (("payment_pending", f"Not settled yet. {said}") if code == 7 else
+            ("payment_expired", f"Not payable any more. {said}"))
+
+
+@command(app, "list")
+def list_(
+    status: Annotated[str | None, typer.Option(
+        help="Only requests in this status.",
+        metavar="[new|processing|settled|expired|invalid]")] = None,
+    lease: Annotated[str | None, typer.Option(help="Only this lease's requests (L-<n>).")
+                     ] = None,
+    open_only: Annotated[bool, typer.Option(
+        "--open", help="Only open requests (new or processing).")] = False,
+) -> Result:
+    """List payment requests, oldest first: status, amount, paid, deadline.
+
+    Example: cloudlease pay list --open
+    """
+    from cloudlease.ops.payments import listing
+
+    return Result(listing(ctx(), status=status, lease=lease, open_only=open_only),
+                  "request_list")
 
 
 @command(app, "show")
@@ -86,22 +125,34 @@ def show(
     qr_png: Annotated[Path | None, typer.Option(help="Write the QR code as PNG here.")] = None,
     qr_svg: Annotated[Path | None, typer.Option(help="Write the QR code as SVG here.")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing QR file.")] = False,
+    qr: Annotated[bool | None, typer.Option(
+        "--qr/--no-qr", help="Print the QR code (default: only at a terminal).",
+        show_default=False)] = None,
 ) -> Result:
-    """Show a payment request again: URI, amount due, expiry, QR code.
+    """Show a payment request: how to pay it, or what happened to it.
 
-    After a partial payment the URI and the QR code ask for what is still due.
+    While it can be paid: the amount due, the address and invoice, the URI, the deadline
+    and the QR code (after a partial payment they ask for what is still due). Once it is
+    settled, expired, cancelled or invalid: its status, what was paid and when, and the
+    proof (txids, Lightning preimage).
 
     Example: cloudlease pay show P-3 --qr-png p3.png
     """
     from cloudlease.cli.lease import with_qr
-    from cloudlease.core.errors import BadValue
-    from cloudlease.ops import payments, qr
+    from cloudlease.core import clock
+    from cloudlease.core.errors import BadValue, Conflict
+    from cloudlease.ops import payments
+    from cloudlease.ops import qr as qrcode
 
     req = payments.show(ctx(), request_id)
+    data = views.request(req, clock.now())
     written = []
-    for path, writer in ((qr_png, qr.write_png), (qr_svg, qr.write_svg)):
+    for path, writer in ((qr_png, qrcode.write_png), (qr_svg, qrcode.write_svg)):
         if path is None:
             continue
+        if not data["payable"]:
+            raise Conflict(f"{req.id} can no longer be paid ({req.status.value}); there is "
+                           "no QR code to write", code="not_payable")
         if path.exists() and not force:
             raise BadValue(f"{path} exists; pass --force to overwrite it")
         try:
@@ -109,9 +160,8 @@ def show(
         except OSError as exc:
             raise BadValue(f"cannot write {path}: {exc.strerror}") from None
         written.append(str(path))
-    data = views.request(req)
     data["written"] = written
-    return Result(with_qr(data), "request")
+    return Result(with_qr(data, qr), "request")
 
 
 @command(app, "accept")
@@ -222,51 +272,105 @@ def watch(
 ) -> Result:
     """Run tick in a loop until Ctrl-C; lines start with the UTC time.
 
-    Backend errors are reported and retried. With --json, one JSON line per tick (with
-    --quiet: only ticks with a problem). Exit 9 if a hook or webhook failed during the
-    run.
+    Says when it starts and how often it ticks. Backend errors are reported and retried.
+    With --json, one JSON line per tick (with --quiet: only ticks with a problem). Exit 9
+    if a hook or webhook failed during the run; Ctrl-C stops it with exit 130, as it
+    stops rent --wait.
 
     Example: cloudlease watch --interval 30 --quiet
     """
     from cloudlease import render
     from cloudlease.core import clock
-    from cloudlease.core.errors import BackendError, ExitCode
-    from cloudlease.ops.check import check as do_check
+    from cloudlease.core.errors import BackendError
 
     c = ctx()
     n = 0
     failed: list[dict] = []
-    try:
-        while count is None or n < count:
+    with _StopOnCtrlC() as stop:
+        if not STATE.json_mode:  # say so at once: a quiet watch may print nothing for hours
+            render.note(f"{views.jsonable(clock.now())} watching: a tick every "
+                        f"{interval:g} s" + (f", {count} in all" if count is not None else "")
+                        + "; Ctrl-C stops")
+        while (count is None or n < count) and not stop.asked:
             n += 1
             try:
-                last = _report_data(do_check(c, tick=True))
-                failed += last["hooks_failed"]
-                busy = last["transitions"] or last["hooks_delivered"] or last["problems"] \
-                    or last["machines"]
-                if STATE.json_mode and (last["problems"] or not quiet):
-                    import json
-                    import sys
-
-                    sys.stdout.write(json.dumps(views.jsonable(last)) + "\n")
-                    sys.stdout.flush()
-                elif not STATE.json_mode and (last["problems"] if quiet else busy):
-                    render.show("tick_quiet" if quiet else "tick", views.jsonable(last))
+                failed += _watch_tick(c, quiet)
             except BackendError as exc:
                 if count is not None and n >= count:
                     raise
                 render.note(f"{views.jsonable(clock.now())} backend trouble, retrying in "
                             f"{interval:g}s: {exc}")
             if count is None or n < count:
-                time.sleep(interval)
-    except KeyboardInterrupt:
-        pass
-    code = int(ExitCode.HOOK_FAILED) if failed else 0
+                stop.sleep(interval)
+    return _watch_result(n, failed, stopped=stop.asked, quiet=quiet)
+
+
+class _StopOnCtrlC:
+    """Ctrl-C asks watch to stop after the tick it is in (never half-way through a tick
+    or a line of output); a second Ctrl-C interrupts at once."""
+
+    def __init__(self) -> None:
+        self.asked = False
+        self._before: Any = None
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        import signal
+
+        self.asked = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # twice: at once
+
+    def __enter__(self) -> _StopOnCtrlC:
+        import signal
+
+        self._before = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        signal.signal(signal.SIGINT, self._before)
+
+    def sleep(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while not self.asked and (left := end - time.monotonic()) > 0:
+            time.sleep(min(left, 0.1))
+
+
+def _watch_tick(c, quiet: bool) -> list[dict]:
+    """One of watch's ticks, printed as it happens; the hook deliveries that failed."""
+    from cloudlease import render
+    from cloudlease.ops.check import check as do_check
+
+    last = _report_data(do_check(c, tick=True))
+    busy = last["transitions"] or last["hooks_delivered"] or last["problems"] \
+        or last["machines"] or last["notices"]
+    if STATE.json_mode and (last["problems"] or not quiet):
+        import json
+        import sys
+
+        sys.stdout.write(json.dumps(views.jsonable(last)) + "\n")
+        sys.stdout.flush()
+    elif not STATE.json_mode and ((last["problems"] or last["notices"]) if quiet else busy):
+        render.show("tick_quiet" if quiet else "tick", views.jsonable(last))
+    return last["hooks_failed"]
+
+
+def _watch_result(n: int, failed: list[dict], *, stopped: bool, quiet: bool) -> Result:
+    """watch's outcome: exit 130 when Ctrl-C stopped it (as rent --wait), else 9 when a
+    hook or webhook failed during the run, else 0."""
+    from cloudlease.core.errors import ExitCode
+
     error = _hook_error(failed) if failed else None
+    ticks = f"{n} tick{'s' if n != 1 else ''}"
+    if stopped:  # 128 + SIGINT, what shells expect of an interrupted program
+        from cloudlease.cli.waiting import INTERRUPTED
+
+        said = f"stopped after {ticks}" + (f"; {error[1]}" if error else "")
+        return Result(None, "none", exit_code=INTERRUPTED, error=("interrupted", said))
+    code = int(ExitCode.HOOK_FAILED) if failed else 0
     if STATE.json_mode or quiet:
         return Result(None, "none", exit_code=code, error=error)  # printed as they happened
-    return Result({"ticks": n, "message": f"{n} tick{'s' if n != 1 else ''} run"},
-                  exit_code=code, error=error)
+    return Result({"ticks": n, "message": f"{ticks} run"}, exit_code=code, error=error)
 
 
 def register(root: typer.Typer) -> None:

@@ -94,6 +94,12 @@ def fund(
         "--method", help="How to pay: onchain, lightning or both (default: both when a "
         "Lightning backend is configured, else onchain).", show_default=False,
         metavar="[onchain|lightning|both]")] = None,
+    qr: Annotated[bool | None, typer.Option(
+        "--qr/--no-qr", help="Print the QR code (default: only at a terminal).",
+        show_default=False)] = None,
+    no_wait: Annotated[bool, typer.Option(
+        "--no-wait", help="Accepted as rent takes it: pool fund never waits (pay check or "
+        "tick sees the payment).")] = False,
 ) -> Result:
     """Ask for an investment or donation: a payment request like a rental's.
 
@@ -102,7 +108,7 @@ def fund(
 
     Example: cloudlease pool fund gpu --tenant alice --amount '600000 sat'
     """
-    from cloudlease.cli.lease import with_qr
+    from cloudlease.cli.lease import lightning_only_note, with_qr
     from cloudlease.core.errors import BadValue
     from cloudlease.ops import pools
 
@@ -110,8 +116,42 @@ def fund(
         raise BadValue("--amount is required")
     contribution, req, created = pools.fund(ctx(), name, tenant, amount, kind, method=method,
                                             idempotency_key=idempotency_key)
-    return Result({"contribution": views.contribution(contribution),
-                   "payment": with_qr(views.request(req)), "created": created}, "fund")
+    payment = with_qr(views.request(req), qr)
+    return Result({"contribution": views.contribution(contribution), "payment": payment,
+                   "created": created}, "fund", notes=lightning_only_note(payment, method))
+
+
+@command(app, "start")
+def start(name: Annotated[str, typer.Argument(help="Pool name.")]) -> Result:
+    """Count the pool's running cost from now on, rented or not.
+
+    By default a pool costs only while one of its leases is active; start it when its
+    capacity costs you whether it is rented or not (until 'pool stop').
+
+    Example: cloudlease pool start gpu
+    """
+    from cloudlease.ops import poolrun
+
+    pool, changed = poolrun.start(ctx(), name)
+    said = "started: its running cost counts from now on, rented or not" if changed else \
+        "was already started"
+    return Result({**views.pool(pool), "changed": changed,
+                   "message": f"pool {pool.name} {said}"})
+
+
+@command(app, "stop")
+def stop(name: Annotated[str, typer.Argument(help="Pool name.")]) -> Result:
+    """Count the pool's running cost only while one of its leases is active (the default).
+
+    Example: cloudlease pool stop gpu
+    """
+    from cloudlease.ops import poolrun
+
+    pool, changed = poolrun.stop(ctx(), name)
+    said = "stopped: its running cost counts only while one of its leases is active" \
+        if changed else "was not started; its cost counts only while a lease is active"
+    return Result({**views.pool(pool), "changed": changed,
+                   "message": f"pool {pool.name} {said}"})
 
 
 @command(app, "remove")

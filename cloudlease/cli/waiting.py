@@ -24,7 +24,7 @@ INTERRUPTED = 130  # 128 + SIGINT, what shells expect of a program stopped with 
 
 def wait_for_payment(ctx: Any, data: dict[str, Any], payment: dict[str, Any] | None) -> Result:
     from cloudlease import render
-    from cloudlease.core.views import jsonable, request_sentence
+    from cloudlease.core.views import jsonable
     from cloudlease.ops import lnrequests, payments
     from cloudlease.ops.check import check
 
@@ -49,12 +49,9 @@ def wait_for_payment(ctx: Any, data: dict[str, Any], payment: dict[str, Any] | N
                         report = check(ctx, [rid], ln_node=node)
                         status = report.statuses.get(rid, status)
                         now_req = report.requests.get(rid)
-                        said = request_sentence(now_req) if now_req is not None else \
+                        said = status_line(now_req) if now_req is not None else \
                             f"{rid}: {status}"
-                        height = "" if report.tip_height is None else \
-                            f"height {report.tip_height}; "
-                        update(f"{said} ({height}Ctrl-C stops waiting, the request stays "
-                               "open)")
+                        update(f"{said} · Ctrl-C stops waiting")
                 except BackendError as exc:
                     update(f"backend trouble, retrying: {exc}")
                 if status in ("settled", "expired", "invalid"):
@@ -71,3 +68,17 @@ def wait_for_payment(ctx: Any, data: dict[str, Any], payment: dict[str, Any] | N
 
     return Result(details(ctx, data["id"]), "lease",
                   exit_code={"settled": 0, "expired": 8, "invalid": 8}[status])
+
+
+def status_line(r: Any) -> str:
+    """Where a request stands, short enough for one line of a 60-column terminal: the
+    amount still due and the deadline (the full sentence is ``pay check``'s)."""
+    by = f"{r.expires_at:%H:%M} UTC"
+    paid, amount = r.received_sats, r.amount_sats
+    if r.status == "new":
+        if paid:
+            return f"{r.id}: {paid:,} of {amount:,} sat paid, {r.due_sats:,} due by {by}"
+        return f"{r.id}: waiting for {amount:,} sat, due by {by}"
+    if r.status == "processing":
+        return f"{r.id}: paid, {r.confirmed_sats:,} of {amount:,} sat confirmed"
+    return f"{r.id}: {r.status.value}"

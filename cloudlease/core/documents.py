@@ -104,6 +104,9 @@ def notes(doc: Mapping[str, Any]) -> list[str]:
         out.append(f"No total in fiat: {n} line{'s' if n != 1 else ''} had a price in "
                    "bitcoin with no exchange rate locked, so a fiat total would leave "
                    f"{'them' if n != 1 else 'it'} out.")
+    elif t["lines_without_fiat"] and not t["fiat"]:  # all in sats: say why, as promised
+        out.append("No total in fiat: the prices were in bitcoin, with no exchange rate "
+                   "locked for these payments.")
     if t["fiat"]:
         out.append("Fiat amounts use the exchange rate locked when each payment was "
                    "requested, rounded once per line to the currency's smallest unit (half "

@@ -20,7 +20,7 @@ from cloudlease.core.validate import number
 
 SATS_PER_BTC = 100_000_000
 MAX_SATS = 21_000_000 * SATS_PER_BTC
-DUST_SATS = 546  # the largest standard dust threshold (P2PKH); refuse requests below it
+DUST_SATS = 546  # the largest standard dust threshold (P2PKH): on-chain only, see below
 
 _AMOUNT = re.compile(r"[ \t]*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)[ \t]*([A-Za-z]{0,5})[ \t]*")
 _MAX_AMOUNT_CHARS = 60
@@ -184,3 +184,21 @@ def total(amounts: Iterable[int]) -> int:
             raise TypeError(f"sat amounts must be int, got {type(value).__name__}")
         result += value
     return result
+
+
+def methods_for_amount(amount_sats: int, methods: tuple[str, ...], *,
+                       lightning_available: bool = False) -> tuple[str, ...]:
+    """How a request of ``amount_sats`` can be paid. Dust is an on-chain rule (an output
+    under ``DUST_SATS`` could not be spent): Lightning takes any amount of at least 1 sat.
+    Under the limit, ``both`` becomes Lightning only; on-chain alone is refused (exit 2)."""
+    if amount_sats < 1:
+        raise BadValue("an amount must be at least 1 sat")
+    if "onchain" not in methods or amount_sats >= DUST_SATS:
+        return methods
+    if "lightning" in methods:
+        return ("lightning",)
+    how = ("pay it over Lightning (--method lightning), " if lightning_available else
+           "configure a Lightning node ([lightning] in config.toml) to take it, ")
+    raise BadValue(f"{amount_sats:,} sat is below the on-chain dust limit ({DUST_SATS} sat): "
+                   f"an output that small could not be spent; {how}or ask for more",
+                   code="below_dust")

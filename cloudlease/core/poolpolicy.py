@@ -1,11 +1,13 @@
 """Pool policy (pure): the monitor's decisions, and what a request's change means for a pool.
 
 The monitor (docs/design.md, "Risk and reward"): runway under ``min_runway_hours`` → investors
-are asked to top up what restores ``target_runway_hours``; funding level ≤ 0 → the pool
-is throttled (and its active leases suspended if the pool says so); runway back above
-``min_runway_hours`` → restored. Unknown is never good news: when the running cost per
-hour is unknown (a fiat cost and no exchange rate), the runway is unknown and nothing
-changes — the decision says so, so the caller can report it.
+are asked to top up what restores ``target_runway_hours``; funding level ≤ 0 once the pool
+has run (accrued running cost, ``core/running.py``) → the pool is throttled (and its
+active leases suspended if the pool says so); runway back above ``min_runway_hours`` →
+restored. A pool that has never run has spent nothing: it is never throttled, so its
+first rental (which funds it) is never refused. Unknown is never good news: when the
+running cost per hour is unknown (a fiat cost and no exchange rate), the runway is
+unknown and nothing changes — the decision says so, so the caller can report it.
 
 No I/O, no clock reads: the operation loads the pool, its funding and cost, calls
 ``decide``, and carries out the decision (events, suspensions, top-up requests).
@@ -18,7 +20,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from cloudlease.core import risk
+from cloudlease.core import risk, running
 from cloudlease.model import (
     Contribution,
     ContributionStatus,
@@ -68,7 +70,8 @@ def decide(pool: Pool, funding_sats: int, cost_per_hour_sats: int | None,
     """Throttle, restore or warn, from the pool's funding level and running cost. Pure.
 
     ``funding_sats`` must include the cost accrued up to ``now``; ``cost_per_hour_sats``
-    is None when it is unknown — then the pool is left exactly as it is."""
+    is None when it is unknown — then the pool is left exactly as it is. A pool that has
+    not run yet is never throttled (it has spent nothing)."""
     if not cost_per_hour_sats or cost_per_hour_sats < 0:
         state = "throttled" if pool.throttled else "not throttled"
         return PoolDecision(pool, PoolChange.NONE, (), False, False, 0, None, False,
@@ -80,7 +83,7 @@ def decide(pool: Pool, funding_sats: int, cost_per_hour_sats: int | None,
     change = PoolChange.NONE
     suspend = resume = False
     reason = f"runway {runway} h"
-    if funding_sats <= 0 and not pool.throttled:
+    if funding_sats <= 0 and not pool.throttled and running.has_run(pool):
         pool = pool.replace(throttled=True, throttled_at=now)
         change, suspend = PoolChange.THROTTLE, pool.suspend_on_throttle
         events.append("pool_throttled")
@@ -90,7 +93,8 @@ def decide(pool: Pool, funding_sats: int, cost_per_hour_sats: int | None,
         change, resume = PoolChange.RESTORE, True
         events.append("pool_restored")
         reason = f"runway back to {runway} h (above {pool.min_runway_hours} h)"
-    low = runway < pool.min_runway_hours
+    # a pool that has not run spends nothing: not low, whatever its funding
+    low = runway < pool.min_runway_hours and running.has_run(pool)
     if low and not pool.low_funds:
         events.append("pool_low_funds")
     pool = pool.replace(low_funds=low)

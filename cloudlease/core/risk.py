@@ -3,9 +3,11 @@
 The model (docs/design.md, "Risk and reward"):
 
 - Funding level = settled contributions + revenue − accrued running cost − payouts.
-  Runway = funding level / cost per hour.
+  Runway = funding level / cost per hour. Running cost accrues only while the pool runs
+  (``core/running.py``).
 - Start-up lasts from the pool's creation to the end of the first calendar month (UTC)
-  whose revenue covers its cost. Investments settled in start-up weigh ``startup_weight``.
+  in which it ran and whose revenue covered its cost. Investments settled in start-up
+  weigh ``startup_weight``.
 - Stake = weighted investments; risk share = stake / total stake (exact fractions).
 - A month's payout: the pool's consideration gives the amount for investors, which is
   split by *time-weighted* stake over that month — an investment counts from the moment
@@ -20,11 +22,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
+from decimal import ROUND_FLOOR, Decimal
 from fractions import Fraction
 
+from cloudlease.core import running
 from cloudlease.core.errors import BadValue, Conflict
-from cloudlease.core.money import fiat_to_sats, plain, split
+from cloudlease.core.money import plain, split
 from cloudlease.model import (
     Consideration,
     Contribution,
@@ -62,82 +65,9 @@ def add_months(when: datetime, months: int) -> datetime:
     return datetime(when.year + m // 12, m % 12 + 1, 1, tzinfo=UTC)
 
 
-# -- running cost -----------------------------------------------------------------------
-# Accrual is computed from totals, so how often it runs never changes the result:
-# - a sat cost: cost since creation at ``t`` is ``cost_sats × seconds // 3600``; a step
-#   books total(end) − total(start).
-# - a fiat cost: the pool keeps ``cost_fiat_booked``, the fiat value of what it booked so
-#   far (each step's sats at that step's rate). A step books the fiat spent since creation
-#   and not yet booked, converted at the step's rate with ``money.fiat_to_sats`` (the one
-#   conversion: rounded up, so cost is never understated), and adds that booking's exact
-#   fiat value. At a constant rate the total is exactly fiat_to_sats(cost since creation)
-#   whatever the tick schedule; the sub-sat part carries over instead of being lost.
-#   Arithmetic is in fiat × seconds so the only division is the final one.
-def _sat_cost_until(pool: Pool, t: datetime) -> int:
-    seconds = int((t - pool.created_at).total_seconds())
-    return pool.cost_sats * seconds // 3600  # type: ignore[operator]
-
-
-def _fiat_seconds(pool: Pool, t: datetime) -> Decimal:
-    """Fiat spent from creation to ``t``, times 3600 (exact)."""
-    with localcontext() as c:
-        c.prec = 60
-        return pool.cost_fiat * int((t - pool.created_at).total_seconds())  # type: ignore[operator]
-
-
-def _booked_start(pool: Pool, start: datetime) -> Decimal:
-    """``cost_fiat_booked`` of a pool accrued before it was kept: the fiat spent up to
-    ``start``, rounded up at 1e-12 (never books a spurious sat)."""
-    if pool.cost_fiat_booked is not None:
-        return pool.cost_fiat_booked
-    with localcontext() as c:
-        c.prec = 60
-        return (_fiat_seconds(pool, start) / 3600).quantize(Decimal("1e-12"),
-                                                            rounding=ROUND_CEILING)
-
-
-def _fiat_step(pool: Pool, booked: Decimal, until: datetime, rate: Decimal
-               ) -> tuple[int, Decimal]:
-    """Sats for the fiat cost spent by ``until`` and not yet booked, and the new booked
-    fiat value."""
-    with localcontext() as c:
-        c.prec = 60
-        unbooked = _fiat_seconds(pool, until) - booked * 3600  # fiat × seconds
-        if unbooked <= 0:
-            return 0, booked
-        sats = fiat_to_sats(unbooked, rate * 3600)
-        return sats, booked + (Decimal(sats) * rate).scaleb(-8)
-
-
-def accrue(pool: Pool, now: datetime, rate: Decimal | None = None) -> Pool:
-    """Accrue running cost up to ``now``, booked to the calendar month it was spent in."""
-    start = pool.accrued_until or pool.created_at
-    if now <= start:
-        return pool
-    if pool.cost_sats is None and (rate is None or pool.cost_fiat is None):
-        return pool  # a fiat cost with no rate right now: catch up next time
-    months = dict(pool.cost_months)
-    booked = _booked_start(pool, start) if pool.cost_sats is None else None
-    cursor = start
-    while cursor < now:
-        edge = min(next_month(datetime(cursor.year, cursor.month, 1, tzinfo=UTC)), now)
-        key = month_key(cursor)
-        if booked is None:
-            sats = _sat_cost_until(pool, edge) - _sat_cost_until(pool, cursor)
-        else:
-            sats, booked = _fiat_step(pool, booked, edge, rate)  # type: ignore[arg-type]
-        months[key] = months.get(key, 0) + sats
-        cursor = edge
-    return pool.replace(cost_months=months, accrued_until=now, cost_fiat_booked=booked)
-
-
-def cost_per_hour_sats(pool: Pool, rate: Decimal | None) -> int | None:
-    """The running cost of an hour in sats; None when a fiat cost has no rate (unknown)."""
-    if pool.cost_sats is not None:
-        return pool.cost_sats
-    if pool.cost_fiat is None or rate is None:
-        return None
-    return fiat_to_sats(pool.cost_fiat, rate)
+# -- running cost: core/running.py (a pool costs only while it runs) ----------------------
+accrue = running.accrue
+cost_per_hour_sats = running.cost_per_hour_sats
 
 
 # -- funding and start-up -----------------------------------------------------------------
@@ -163,13 +93,15 @@ def runway_hours(funding: int, cost_per_hour: int | None) -> Decimal | None:
 
 
 def update_startup(pool: Pool, now: datetime) -> Pool:
-    """End start-up after the first complete month whose revenue covered its cost."""
+    """End start-up after the first complete month in which the pool ran (accrued cost)
+    and whose revenue covered that cost. A month it stood idle proves nothing."""
     if pool.startup_ended_at is not None:
         return pool
     month = datetime(pool.created_at.year, pool.created_at.month, 1, tzinfo=UTC)
     while next_month(month) <= now:
         key = month_key(month)
-        if pool.revenue_months.get(key, 0) >= pool.cost_months.get(key, 0) and \
+        cost = pool.cost_months.get(key, 0)
+        if cost > 0 and pool.revenue_months.get(key, 0) >= cost and \
                 (pool.accrued_until or pool.created_at) >= next_month(month):
             return pool.replace(startup_ended_at=next_month(month))
         month = next_month(month)

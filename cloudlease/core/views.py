@@ -10,7 +10,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from cloudlease.core import bip21
+from cloudlease.core import bip21, running
 from cloudlease.core.money import btc_text, format_decimal, plain
 from cloudlease.model import (
     Contribution,
@@ -113,7 +113,7 @@ def payable_uri(r: PaymentRequest) -> str:
     return bip21.encode(r.address, due, label=r.label, message=r.message)
 
 
-def request(r: PaymentRequest) -> dict[str, Any]:
+def request(r: PaymentRequest, now: datetime | None = None) -> dict[str, Any]:
     due = r.due_sats
     return {
         "id": r.id, "purpose": r.purpose, "lease": r.lease, "status": r.status,
@@ -131,7 +131,19 @@ def request(r: PaymentRequest) -> dict[str, Any]:
         "paid_at": r.paid_at, "refund_sats": r.refund_sats or 0,
         "methods": list(r.methods), "lightning": lightning(r),
         "refunded_sats": r.refunded_sats,
+        # can it still be paid? (new, and, with ``now``, inside its window; see payable)
+        "payable": r.status == "new" and (now is None or now < r.expires_at),
     }
+
+
+def payable(d: dict[str, Any], now: datetime) -> bool:
+    """Whether a request (``request()``'s shape) can still be paid at ``now``: new and
+    inside its window. Only such a request is shown with payment instructions (amount to
+    pay, address, invoice, URI, QR code, deadline); any other shows what happened."""
+    expires = d["expires_at"]
+    if isinstance(expires, str):
+        expires = datetime.fromisoformat(expires.replace("Z", "+00:00"))
+    return d["status"] == "new" and now < expires
 
 
 def lightning(r: PaymentRequest) -> dict[str, Any] | None:
@@ -203,7 +215,8 @@ def pool(p: Pool) -> dict[str, Any]:
             "suspend_on_throttle": p.suspend_on_throttle, "throttled": p.throttled,
             "low_funds": p.low_funds, "created_at": p.created_at,
             "startup_ended_at": p.startup_ended_at,
-            "phase": "start-up" if p.startup_ended_at is None else "running"}
+            "phase": "start-up" if p.startup_ended_at is None else "running",
+            "started_at": p.started_at, "run_seconds": running.meter(p)}
 
 
 def payout(p: Payout) -> dict[str, Any]:

@@ -71,6 +71,7 @@ class Db:
         self.dialect = dialect
         self.where = where
         self.read_only = read_only
+        self.read_only_reason = "it is read-only here" if read_only else ""
         self.lock_path = lock_path
         self.in_write = False
         self.reopen = reopen  # () -> a new Db on the same ledger (another connection)
@@ -162,8 +163,8 @@ class Db:
         from contextlib import nullcontext
 
         if self.read_only:
-            raise LedgerError(f"{self.where} is read-only: cloudlease cannot write to it",
-                              code="ledger_read_only")
+            raise LedgerError(f"cannot write {self.where}: {self.read_only_reason} (it can "
+                              "still be read; nothing was changed)", code="ledger_read_only")
         if self.dialect == "sqlite":
             from cloudlease.files.fsio import FileLock
 
@@ -259,21 +260,51 @@ def open_sqlite(path: Path, *, lock_timeout: float, create: bool = False) -> Db:
     writable = os.access(path.parent, os.W_OK) and (not path.exists()
                                                     or os.access(path, os.W_OK))
     ms = max(0, int(lock_timeout * 1000))
+    why = "" if writable else "it is read-only here"
     try:
+        conn = None
         if writable:
             conn = sqlite3.connect(where, isolation_level=None, timeout=lock_timeout,
                                    check_same_thread=False)
-        else:
+            if path.exists() and not create:
+                conn, why = _usable(conn, path)  # a full disk: read it all the same
+        if conn is None:
             conn = _open_read_only(path)
-        db = Db(conn, "sqlite", where, read_only=not writable,
+        db = Db(conn, "sqlite", where, read_only=bool(why),
                 lock_path=path.with_name("ledger.lock"),
                 reopen=lambda: open_sqlite(path, lock_timeout=lock_timeout))
-        if writable:
+        db.read_only_reason = why
+        if not why:
             conn.execute(f"PRAGMA busy_timeout = {ms}")
             conn.execute("PRAGMA synchronous = FULL")
         return db
     except sqlite3.Error as exc:
         raise Db(None, "sqlite", where).translate(exc) from None
+
+
+def _usable(conn: sqlite3.Connection, path: Path) -> tuple[sqlite3.Connection | None, str]:
+    """The writable connection if it can read; else (None, why). Opening a WAL database
+    writes its -wal and -shm files: on a full disk (or a file system that went read-only
+    under us) that fails, and reading must still work (``lease list``, ``verify``,
+    ``export``), so the ledger is then opened read-only and a write says why."""
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn, ""
+    except sqlite3.OperationalError as exc:
+        low = str(exc).lower()
+        if not any(w in low for w in ("disk i/o", "disk is full", "readonly", "read-only",
+                                      "unable to open")):
+            raise
+        conn.close()
+        return None, f"its file system is full or read-only ({' '.join(str(exc).split())})"
+
+
+def open_sqlite_read_only(path: Path) -> Db:
+    """The ledger for reading only: no writer lock, no upgrade, nothing written."""
+    try:
+        return Db(_open_read_only(path), "sqlite", str(path), read_only=True)
+    except sqlite3.Error as exc:
+        raise Db(None, "sqlite", str(path)).translate(exc) from None
 
 
 def _open_read_only(path: Path) -> sqlite3.Connection:
@@ -287,6 +318,12 @@ def _open_read_only(path: Path) -> sqlite3.Connection:
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         return conn
     except sqlite3.Error:
+        wal = path.with_name(path.name + "-wal")
+        if wal.exists() and wal.stat().st_size:  # committed pages not in the file yet
+            raise LedgerError(f"{path} cannot be read here: its write-ahead log holds "
+                              "changes that only a writable open can apply (free some disk "
+                              "space, or run a command where it is writable)",
+                              code="ledger_read_only") from None
         return sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None,
                                check_same_thread=False)
 

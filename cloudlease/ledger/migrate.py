@@ -159,7 +159,10 @@ def _records(ctx: Context, report: Any, *, trust: bool = False
     records: list[Any] = []
     records += old.tenants.values()
     records += old.plans.values()
-    records += old.pools.values()
+    from cloudlease.core.running import carried_over
+
+    used = {x.pool for x in (*leases.values(), *old.contributions.values()) if x.pool}
+    records += [carried_over(p, p.name in used) for p in old.pools.values()]
     records += leases.values()
     records += requests.values()
     records += old.contributions.values()

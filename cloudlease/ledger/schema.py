@@ -24,11 +24,12 @@ Integrity tables:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from cloudlease import model
 from cloudlease.ledger.codec import RecordCodec, codec
 
-SCHEMA_VERSION = 2  # upgrades from older versions: UPGRADES at the end
+SCHEMA_VERSION = 3  # upgrades from older versions: UPGRADES at the end
 
 
 @dataclass(frozen=True)
@@ -230,4 +231,27 @@ def _upgrade_1_to_2(dialect: str) -> list[str]:
     return ["ALTER TABLE plans ADD COLUMN target TEXT"]
 
 
-UPGRADES = {1: _upgrade_1_to_2}
+def _upgrade_2_to_3(dialect: str) -> list[str]:
+    """Pools get ``run_seconds`` (the running-time meter: cost accrues only while a pool
+    runs) and ``started_at`` (an explicit ``pool start``)."""
+    big = "BIGINT" if dialect == "postgresql" else "INTEGER"
+    return [f"ALTER TABLE pools ADD COLUMN run_seconds {big}",
+            "ALTER TABLE pools ADD COLUMN started_at TEXT"]
+
+
+def _repair_2_to_3(ledger: Any) -> None:
+    """Pools from before the meter (``core/running.carried_over``): one that never had a
+    lease or a contribution forgets the cost it was booked from its creation (and the
+    throttle that caused); any other is marked started, so it costs as before."""
+    from cloudlease.core import running
+
+    for pool in ledger.pools.all():
+        history = bool(ledger.leases.count("pool = ?", (pool.name,))
+                       or ledger.contributions.count("pool = ?", (pool.name,)))
+        after = running.carried_over(pool, history)
+        if after != pool:
+            ledger.pools[pool.name] = after
+
+
+UPGRADES = {1: _upgrade_1_to_2, 2: _upgrade_2_to_3}
+REPAIRS = {2: _repair_2_to_3}  # records put right in the same write, after the DDL

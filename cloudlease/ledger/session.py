@@ -163,6 +163,15 @@ class Table(Generic[R]):
                              + (f" WHERE {clause}" if clause else ""), tuple(params))
         return int(row[0]) if row else 0
 
+    def keys_like(self, prefix: str, limit: int = 100) -> list[str]:
+        """Keys (names, ids) that start with ``prefix``, in key order, at most ``limit``:
+        one indexed query on the key, no record built (shell completion)."""
+        esc = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        key = self.codec.key
+        return [r[0] for r in self._s.db.query(
+            f"SELECT {key} FROM {self.name} WHERE {key} LIKE ? ESCAPE '\\' "
+            f"ORDER BY {key} LIMIT {int(limit)}", (esc + "%",))]
+
     def rows(self, clause: str = "", params: Iterable[Any] = (), *,
              order: str | None = None) -> Iterator[Row]:
         """Raw rows, not records and not cached: for reports over many rows (read sessions)."""
@@ -378,14 +387,14 @@ class Ledger:
         rid = normalize_id(request_id, "P")
         r = self.requests.get(rid)
         if r is None:
-            raise NotFound(f"no payment request {request_id!r} (see 'cloudlease lease show')")
+            raise NotFound(f"no payment request {rid!r} (see 'cloudlease pay list')")
         return r
 
     def lease(self, lease_id: str) -> Lease:
         lid = normalize_id(lease_id, "L")
         lease = self.leases.get(lid)
         if lease is None:
-            raise NotFound(f"no lease {lease_id!r} (see 'cloudlease lease list')")
+            raise NotFound(f"no lease {lid!r} (see 'cloudlease lease list')")
         return lease
 
     # -- writing ------------------------------------------------------------------------
@@ -408,8 +417,8 @@ class Ledger:
 
 
 def normalize_id(text: str, prefix: str) -> str:
-    """Accept ``L-7``, ``l-7``, ``L7`` or ``7`` for lease 7."""
-    t = text.strip().upper()
-    if t.startswith(prefix):
-        t = t[len(prefix):].lstrip("-")
-    return f"{prefix}-{t}" if t.isdigit() and t.isascii() else text.strip()
+    """``L-7`` (or ``l-7``) for lease 7, and nothing else: ``L--1``, ``L7`` or ``7`` is exit
+    2 naming the accepted form (``validate.record_id``)."""
+    from cloudlease.core.validate import record_id
+
+    return record_id(text, prefix)

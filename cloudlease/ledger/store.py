@@ -76,6 +76,8 @@ def upgrade(db: Db, version: int, timeout: float = DEFAULT_LOCK_TIMEOUT) -> None
         for step in range(now, schema.SCHEMA_VERSION):
             for stmt in schema.UPGRADES[step](db.dialect):  # type: ignore[operator]
                 db.execute(stmt)
+            if step in schema.REPAIRS:
+                schema.REPAIRS[step](ledger)
         ledger.meta["schema_version"] = Meta(key="schema_version",
                                              value=str(schema.SCHEMA_VERSION))
 

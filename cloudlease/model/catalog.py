@@ -101,6 +101,12 @@ class Pool(Record):
         cost_fiat_booked: a fiat cost only: the fiat value of the cost booked so far (each
             step's sats at that step's rate), so the next step books the fiat still
             unbooked and accrual never drifts with the tick frequency.
+        run_seconds: whole seconds the pool has run (and so cost money) up to
+            ``accrued_until``; None on a pool from before it was kept (it then ran from its
+            creation to ``accrued_until``). See ``core/running.py``.
+        started_at: an explicit start (``pool start``): the pool runs, and costs, from then
+            even with no active lease, until ``pool stop``. None: it runs only while one
+            of its leases is active.
     """
 
     name: str
@@ -125,3 +131,5 @@ class Pool(Record):
     cost_months: dict[str, int] = dataclasses.field(default_factory=dict)
     revenue_months: dict[str, int] = dataclasses.field(default_factory=dict)
     cost_fiat_booked: Decimal | None = None
+    run_seconds: int | None = None
+    started_at: datetime | None = None

@@ -109,15 +109,16 @@ class _Answers:
 
 
 def check(ctx: Context, ids: list[str] | None = None, *, tick: bool = False,
-          backend: Any = None, ln_node: Any = None) -> PassReport:
-    """One pass over the requests ``ids`` (``pay check``) or every watched one (``tick``,
-    which also ends leases, runs the pool monitor and drives machines): ask the chain and
-    the node, apply their answers in one write, then (outside the lock) cancel invoices
-    no longer needed, drive machines and deliver hooks and webhooks."""
+          backend: Any = None, ln_node: Any = None, open_only: bool = False) -> PassReport:
+    """One pass over the requests ``ids`` (``pay check``), else (``open_only``: ``pay
+    check`` without ids) the open requests, else (``tick``, which also ends leases, runs
+    the pool monitor and drives machines) every watched one: ask the chain and the node,
+    apply their answers in one write, then (outside the lock) cancel invoices no longer
+    needed, drive machines and deliver hooks and webhooks."""
     now = clock.now()
     pol = policy(ctx)
     report = PassReport(at=now)
-    wanted, ln_ask, left = _select(ctx, ids, now, pol, report)
+    wanted, ln_ask, left = _select(ctx, ids, now, pol, report, open_only=open_only)
     own = None
     try:
         answers = _ask_chain(ctx, wanted, now, backend, report)
@@ -149,13 +150,15 @@ def tick(ctx: Context, **kw: Any) -> PassReport:
 
 
 def _select(ctx: Context, ids: list[str] | None, now: datetime, pol: lifecycle.Policy,
-            report: PassReport
+            report: PassReport, *, open_only: bool = False
             ) -> tuple[list[PaymentRequest], list[PaymentRequest], dict[str, str]]:
     """The requests this pass is about, those whose invoice the node is asked about, and
     (id → status) the open ones with an invoice no node here can check: left as they are."""
     ledger = ctx.read()
     if ids:
         wanted = [ledger.request(i) for i in ids]  # NotFound for unknown ids
+    elif open_only:
+        wanted = ledger.requests.open()
     else:
         wanted = watched(ledger, now, pol.monitoring)
     ln_ask = lnrequests.to_ask(wanted, now, explicit=bool(ids))

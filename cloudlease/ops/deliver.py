@@ -5,7 +5,8 @@ A pass (``run_pending``) claims due deliveries in one short transaction (``claim
 = now + the hook timeout + a margin, ``claimed_by`` = host and pid), runs them with no
 lock held, then records each outcome in a second transaction. A concurrent pass skips
 claimed deliveries, so two overlapping ticks never run one event twice; a runner that
-dies mid-hook leaves a claim that expires, and the next pass retries it (at least once).
+dies mid-hook leaves a claim that the next pass on the same host takes over at once (the
+claimer's pid is gone), and that any other host retries when it expires (at least once).
 A failed hook is retried on the next pass, a failed webhook after a backoff (30 s,
 doubling, at most an hour); both give up after ``MAX_ATTEMPTS``.
 """
@@ -164,7 +165,8 @@ def redeliver(ctx: Context, event_id: str, target: str | None = None) -> list[st
         ids = []
         for t in live:
             d = existing.get(t)
-            if d is not None and d.claimed_until is not None and d.claimed_until > now:
+            if d is not None and d.claimed_until is not None and d.claimed_until > now \
+                    and not holder_dead(d.claimed_by):
                 raise Conflict(f"{d.id} is being delivered right now by {d.claimed_by}; "
                                "try again in a moment")
             if d is None:
@@ -175,6 +177,30 @@ def redeliver(ctx: Context, event_id: str, target: str | None = None) -> list[st
                                                 claimed_by=None)
             ids.append(d.id)
     return ids
+
+
+def holder_dead(claimed_by: str | None) -> bool:
+    """Whether a claim (``<host> pid <n>``) was made by a process of this host that is no
+    longer running: its deliveries are taken over at once, as machines are
+    (ops/provisioning.py), not when the claim expires."""
+    host, _, pid = (claimed_by or "").partition(" pid ")
+    if host != host_name() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
+def orphaned(ledger: Any, now: Any, event: str | None, limit: int) -> list:
+    """Due deliveries still claimed by a runner of this host that died mid-delivery."""
+    if limit <= 0:
+        return []
+    held = ledger.deliveries.claimed_and_due(now, event=event)
+    return [d for d in held if holder_dead(d.claimed_by)][:limit]
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -188,6 +214,7 @@ def run_pending(ctx: Context, report: Any, *, event: str | None = None) -> None:
     me = f"{host_name()} pid {os.getpid()}"
     with ctx.transaction("hooks claim") as ledger:
         due = ledger.deliveries.due(now, event=event, limit=BATCH)
+        due += orphaned(ledger, now, event, BATCH - len(due))
         if not due:
             return
         events = ledger.events.many(d.event for d in due)

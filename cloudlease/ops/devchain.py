@@ -35,7 +35,10 @@ def chain(ctx: Context) -> Devchain:
 
 
 def _is_request(target: str) -> bool:
-    return target.upper().startswith("P-") or target.isdigit()
+    """A request id, or an attempt at one (``P-3``, ``P3``, ``p--3``, ``3``: read strictly,
+    so a wrong form is told the right one); never a regtest address (bcrt1, m, n, 2)."""
+    t = target.strip()
+    return t[:1] in ("P", "p") or t.isdigit()
 
 
 def pay(ctx: Context, target: str, sats: int | None = None, *, rbf: bool = False

@@ -97,11 +97,18 @@ def read_history(ledger: Ledger, window: Window, tenant: Any = ALL,
 
 # -- invoices -------------------------------------------------------------------------
 def find(ledger: Ledger, ref: str) -> Invoice:
-    """An invoice by draft id (``D-3``, ``3``) or number (``INV-2026-0001``)."""
+    """An invoice by draft id (``D-3``) or number (``INV-2026-0001``, ``CST-…``, ``STM-…``,
+    a credit note ``…-CN``); anything else is exit 2 naming the two forms."""
+    import re
+
     text = ref.strip()
-    inv = ledger.invoices.get(normalize_id(text, "D"))
-    if inv is None:
+    if text[:2].upper() == "D-":
+        inv = ledger.invoices.get(normalize_id(text, "D"))
+    elif re.fullmatch(r"[A-Za-z]{2,5}-[0-9]{4}-[0-9]{1,9}(-[Cc][Nn])?", text):
         inv = ledger.invoices.by_number(text.upper())
+    else:
+        raise BadValue(f"{ref!r} is not an invoice id: use a draft id D-<n> (e.g. D-3) or "
+                       "a number (e.g. INV-2026-0001)", code="bad_id")
     if inv is None:
         raise NotFound(f"no invoice {ref!r} (see 'cloudlease invoice list')")
     return inv

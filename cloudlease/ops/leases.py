@@ -76,6 +76,7 @@ def rent(ctx: Context, hours: str | int, *, plan: str | None = None, tenant: str
             ledger.tenant(tenant)
         _check_pool(ctx, ledger, p, invest_sats)
         q = quote(ctx.settings, p, h, rate, extra_sats=invest_sats)
+        payment_requests.payable_by(ctx, q.amount_sats, methods)  # on-chain dust: exit 2
         lease = Lease(id="(dry run)", status=LeaseStatus.AWAITING_PAYMENT, hours=h,
                       plan=p.name, created_at=clock.now(), tenant=tenant,
                       price_sats=q.amount_sats, price_fiat=q.fiat_amount, currency=q.currency)
@@ -243,8 +244,13 @@ def listing(ctx: Context, *, status: str | None = None, tenant: str | None = Non
                            f"{', '.join(s.value for s in LeaseStatus)})") from None
     if tenant is not None and tenant not in ledger.tenants:
         raise NotFound(f"no tenant named {tenant!r}")
-    rows = ledger.leases.listing(status=status, open_only=open_only, tenant=tenant)
-    return views.lease_rows(ledger.leases.codec.names, rows)
+    rows = views.lease_rows(ledger.leases.codec.names,
+                            ledger.leases.listing(status=status, open_only=open_only,
+                                                  tenant=tenant))
+    paid = ledger.requests.paid_by_lease([r["id"] for r in rows])
+    for r in rows:
+        r["paid_sats"] = paid.get(r["id"], 0)  # every settled payment, extensions too
+    return rows
 
 
 def get(ctx: Context, ledger: Ledger, lease_id: str) -> Lease:
@@ -260,12 +266,18 @@ def show(ctx: Context, lease_id: str) -> tuple[Lease, list[PaymentRequest]]:
 
 def details(ctx: Context, lease_id: str) -> dict:
     """A lease as ``lease show --json`` gives it (``core.views.lease``): with its payment
-    requests, and its ``machine`` (None when none was made)."""
-    from cloudlease.core import views
+    requests (each saying whether it is ``payable`` now), and its ``machine`` (None when
+    none was made)."""
+    from cloudlease.core import clock, views
 
     lease, requests = show(ctx, lease_id)
-    return {**views.lease(lease, requests),
+    data = {**views.lease(lease, requests),
             "machine": views.machine(ctx.read().machines.get(lease.id))}
+    now = clock.now()
+    for p in [data["payment"], *data["payments"]]:  # whether each can still be paid now
+        if p is not None:
+            p["payable"] = views.payable(p, now)
+    return data
 
 
 def check_cancellable(ledger: Ledger, lease_id: str) -> Lease:

@@ -89,6 +89,9 @@ def prepare(ctx: Context, methods: Sequence[str], amount_sats: int, description:
     None when the request is not to be paid over Lightning."""
     if "lightning" not in methods:
         return None
+    from cloudlease.ops.payment_requests import payable_by
+
+    methods = payable_by(ctx, amount_sats, tuple(methods))  # Lightning only under dust
     if "onchain" in methods:
         from cloudlease.ops.payment_requests import address_preflight
 

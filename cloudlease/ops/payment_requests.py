@@ -119,6 +119,7 @@ def create(ctx: Context, ledger: Ledger, *, purpose: str, quote: Quote, lease: s
     ``methods`` holds ``onchain``."""
     from cloudlease.bitcoin.bip21 import make_uri
 
+    methods = payable_by(ctx, quote.amount_sats, tuple(methods))
     now = created_at or clock.now()
     address: str | None = None
     kind: str | None = None
@@ -163,6 +164,15 @@ def create(ctx: Context, ledger: Ledger, *, purpose: str, quote: Quote, lease: s
     )
     ledger.requests[request.id] = request
     return request
+
+
+def payable_by(ctx: Context, amount_sats: int, methods: tuple[str, ...]) -> tuple[str, ...]:
+    """The methods a request of this amount is made with: Lightning only under the
+    on-chain dust limit (exit 2 when only on-chain was possible)."""
+    from cloudlease.core.money import methods_for_amount
+
+    return methods_for_amount(amount_sats, methods,
+                              lightning_available=ctx.settings.lightning.enabled)
 
 
 def gap_warning(ctx: Context, ledger: Ledger, *, exact: bool = False) -> str | None:

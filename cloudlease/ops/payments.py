@@ -165,3 +165,28 @@ def _extendable(lease: Lease, h: int) -> Lease:
     if lease.paid_hours + h > validate.MAX_HOURS * 2:
         raise BadValue(f"lease {lease.id} would run longer than two years")
     return lease
+
+
+def listing(ctx: Context, *, status: str | None = None, lease: str | None = None,
+            open_only: bool = False) -> list[dict]:
+    """Payment requests, oldest first, as ``views.request`` shows them (with ``payable``
+    at this moment); filtered by status, lease or open (indexed look-ups)."""
+    from cloudlease.core import views
+    from cloudlease.ledger.session import normalize_id
+
+    wanted = None
+    if status is not None:
+        try:
+            wanted = RequestStatus(status.strip().lower()).value
+        except ValueError:
+            raise BadValue(f"--status must be one of "
+                           f"{', '.join(s.value for s in RequestStatus)}, not {status!r}"
+                           ) from None
+    ledger = ctx.read()
+    lid = None
+    if lease is not None:
+        lid = normalize_id(lease, "L")
+        ledger.lease(lid)  # NotFound for an unknown lease
+    now = clock.now()
+    rows = ledger.requests.listing(status=wanted, lease=lid, open_only=open_only)
+    return [views.request(r, now) for r in rows]

@@ -19,9 +19,11 @@ def add(ctx: Context, name: str, price_per_hour: str, pool: str | None = None,
     name = validate.name(name, "plan name")
     target = check_target(target)
     price = parse_amount(price_per_hour, currency=ctx.settings.currency, what="price per hour")
-    if isinstance(price, int) and price < DUST_SATS:
-        raise BadValue(f"price per hour {price} sat is below the dust limit ({DUST_SATS} sat); "
-                       "a payment that small could not be spent")
+    if isinstance(price, int) and price < DUST_SATS and not ctx.settings.lightning.enabled:
+        raise BadValue(f"price per hour {price} sat is below the on-chain dust limit "
+                       f"({DUST_SATS} sat): a payment that small could not be spent on-chain; "
+                       "with a Lightning node ([lightning] in config.toml) a plan may cost "
+                       "less, since Lightning has no dust limit")
     with ctx.transaction(f"plan add {name}") as ledger:
         if name in ledger.plans:
             raise Conflict(f"plan {name!r} already exists")

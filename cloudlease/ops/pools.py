@@ -18,7 +18,7 @@ from cloudlease.model import (
     Payout,
     Pool,
 )
-from cloudlease.ops import lnrequests, payment_requests
+from cloudlease.ops import lnrequests, payment_requests, poolrun
 from cloudlease.ops.context import Context
 from cloudlease.ops.poolstate import (  # noqa: F401 - ops.pools.state & co. stay where they were
     PoolState,
@@ -185,9 +185,7 @@ def _fund_quote(ctx: Context, value: Any) -> Quote:
                   source)
     else:
         q = Quote(value)
-    if q.amount_sats < DUST_SATS:
-        raise BadValue(f"{q.amount_sats} sat is below the dust limit ({DUST_SATS} sat)")
-    return q
+    return q  # dust: checked against how it is paid (payment_requests.payable_by)
 
 
 def new_contribution(ctx: Context, ledger: Ledger, pool: Pool, tenant: str,
@@ -247,7 +245,7 @@ def monitor(ctx: Context, ledger: Ledger, now: datetime,
     for pool in ledger.pools.all():
         name = pool.name
         rate = rate_for(ctx, pool)
-        pool = risk.update_startup(risk.accrue(pool, now, rate), now)
+        pool = risk.update_startup(poolrun.accrue(ledger, pool, now, rate), now)
         funding = risk.funding_level(pool, ledger.contributions.of_pool(name),
                                      ledger.payouts.of_pool(name))
         decision = poolpolicy.decide(pool, funding, risk.cost_per_hour_sats(pool, rate), now)
@@ -325,7 +323,8 @@ def _shown(ctx: Context, ledger: Ledger, pool: Pool) -> dict[str, Any]:
     data = views.pool(st.pool)
     data.update(funding_sats=st.funding_sats, cost_per_hour_sats=st.cost_per_hour_sats,
                 runway_hours=st.runway_hours, slots_in_use=st.slots_in_use,
-                next_slot_free_at=st.next_free, **month_summary(st.pool, now))
+                next_slot_free_at=st.next_free, running=st.running,
+                **month_summary(st.pool, now))
     data["contributions"] = [views.contribution(x)
                              for x in ledger.contributions.of_pool(pool.name)]
     return data
@@ -343,7 +342,7 @@ def payout(ctx: Context, pool_name: str, period: str, *, dry_run: bool = False
         existing = ledger.payouts.get(f"{pool_name}/{period}")
         if existing:
             return existing, False
-        pool = risk.accrue(pool, now, rate_for(ctx, pool))
+        pool = poolrun.accrue(ledger, pool, now, rate_for(ctx, pool))
         return risk.compute_payout(pool, period, ledger.contributions.of_pool(pool.name),
                                    ledger.payouts.of_pool(pool.name), now), False
     with ctx.transaction(f"payout {pool_name} {period}") as ledger:
@@ -351,7 +350,7 @@ def payout(ctx: Context, pool_name: str, period: str, *, dry_run: bool = False
         existing = ledger.payouts.get(f"{pool_name}/{period}")
         if existing:
             return existing, False
-        pool = risk.accrue(pool, now, rate_for(ctx, pool))
+        pool = poolrun.accrue(ledger, pool, now, rate_for(ctx, pool))
         ledger.pools[pool.name] = pool
         result = risk.compute_payout(pool, period, ledger.contributions.of_pool(pool.name),
                                      ledger.payouts.of_pool(pool.name), now)
@@ -367,7 +366,8 @@ def risk_table(ctx: Context, pool_name: str | None, as_of: datetime | None
     out = []
     for pool in pools:
         name = pool.name
-        pool = risk.accrue(pool, max(when, pool.accrued_until or when), rate_for(ctx, pool))
+        pool = poolrun.accrue(ledger, pool, max(when, pool.accrued_until or when),
+                              rate_for(ctx, pool))
         rows = risk.table(pool, ledger.contributions.of_pool(name),
                           ledger.payouts.of_pool(name), when)
         out.append({"pool": name, "as_of": when,

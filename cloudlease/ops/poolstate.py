@@ -12,12 +12,11 @@ from decimal import Decimal
 from typing import Any
 
 from cloudlease.core import risk
-from cloudlease.core.errors import BackendError, BadValue, Conflict
+from cloudlease.core.errors import Conflict
 from cloudlease.ledger.session import Ledger
 from cloudlease.model import LeaseStatus, Pool
-from cloudlease.ops import payment_requests
+from cloudlease.ops import payment_requests, poolrun
 from cloudlease.ops.context import Context
-from cloudlease.ops.quote import lock_rate
 
 
 @dataclass
@@ -28,6 +27,7 @@ class PoolState:
     runway_hours: Decimal | None
     slots_in_use: int
     next_free: datetime | None
+    running: bool = False
 
 
 def slots_in_use(ledger: Ledger, pool: str, now: datetime) -> tuple[int, datetime | None]:
@@ -52,23 +52,16 @@ def slots_in_use(ledger: Ledger, pool: str, now: datetime) -> tuple[int, datetim
 
 def state(ctx: Context, ledger: Ledger, pool: Pool, now: datetime,
           rate: Decimal | None = None) -> PoolState:
-    pool = risk.accrue(pool, now, rate)
+    pool = poolrun.accrue(ledger, pool, now, rate)
     funding = risk.funding_level(pool, ledger.contributions.of_pool(pool.name),
                                  ledger.payouts.of_pool(pool.name))
     cph = risk.cost_per_hour_sats(pool, rate)
     used, free = slots_in_use(ledger, pool.name, now)
-    return PoolState(pool, funding, cph, risk.runway_hours(funding, cph), used, free)
+    return PoolState(pool, funding, cph, risk.runway_hours(funding, cph), used, free,
+                     poolrun.is_running(ledger, pool))
 
 
-def rate_for(ctx: Context, pool: Pool) -> Decimal | None:
-    """The rate a fiat-priced pool's cost is converted at now (None: priced in sats, or no
-    rate to be had: the pool's runway is then unknown, never a guess)."""
-    if pool.cost_fiat is None:
-        return None
-    try:
-        return lock_rate(ctx.settings)[0]
-    except (BackendError, BadValue):
-        return None
+rate_for = poolrun.rate_for
 
 
 def check_can_rent(ctx: Context, ledger: Ledger, pool_name: str, now: datetime) -> None:
@@ -83,8 +76,11 @@ def check_can_rent(ctx: Context, ledger: Ledger, pool_name: str, now: datetime) 
 
 
 def month_summary(pool: Pool, now: datetime) -> dict[str, Any]:
+    """This month's and last month's revenue and cost; a month before the pool existed
+    is None (there is nothing to show for it)."""
     this = risk.month_key(now)
     last = risk.month_key(now.replace(day=1) - timedelta(days=1))
+    born = risk.month_key(pool.created_at)
     return {key: {"revenue_sats": pool.revenue_months.get(m, 0),
-                  "cost_sats": pool.cost_months.get(m, 0), "month": m}
+                  "cost_sats": pool.cost_months.get(m, 0), "month": m} if m >= born else None
             for key, m in (("current_month", this), ("last_month", last))}

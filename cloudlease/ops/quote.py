@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from cloudlease.config import Settings
 from cloudlease.core.errors import BackendError, BadValue
-from cloudlease.core.money import DUST_SATS, MAX_SATS, fiat_to_sats, format_decimal
+from cloudlease.core.money import MAX_SATS, fiat_to_sats, format_decimal
 from cloudlease.core.money import parse_rate as parse_rate  # the one rate parser, re-exported
 from cloudlease.model import Plan
 
@@ -62,9 +62,7 @@ def quote(settings: Settings, plan: Plan, hours: int, rate: Decimal | None = Non
         fiat = plan.price_fiat * hours
         locked, source = lock_rate(settings, rate)
         q = Quote(fiat_to_sats(fiat, locked) + extra_sats, fiat, plan.currency, locked, source)
-    if q.amount_sats < DUST_SATS:
-        raise BadValue(f"{q.amount_sats} sat is below the dust limit ({DUST_SATS} sat); "
-                       "rent more hours or raise the plan's price")
+    # dust is checked against how the request is paid (money.methods_for_amount)
     if q.amount_sats > MAX_SATS:
         raise BadValue("that price is more than 21 million BTC")
     return q

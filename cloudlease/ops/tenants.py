@@ -18,7 +18,7 @@ def add(ctx: Context, name: str, email: str | None = None,
         **billing: Any) -> Tenant:
     """Add a tenant; ``billing``: ``billing_name``, ``address``, ``country``, ``vat_id``
     (see ``billing_details``)."""
-    name = validate.name(name, "tenant name")
+    name = validate.tenant_name(name)
     email = validate.email(email) if email else None
     if refund_address:
         from cloudlease.bitcoin.address import validate_address

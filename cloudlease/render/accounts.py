@@ -17,6 +17,16 @@ def _init(c: Console, d: dict) -> None:
             + (" [yellow](simulated chain)[/]" if d["backend"] == "devchain" else "")
             + (f", Lightning {d['lightning']}" if d.get("lightning", "none") != "none" else "")
             + (" [yellow](simulated node)[/]" if d.get("lightning") == "devchain" else ""))
+    if d.get("attached"):
+        c.print(f"  [green]attached[/] to the shared ledger {d.get('ledger_id')} (PostgreSQL), "
+                "made by another host: its tenants, plans and leases are this host's too")
+    elif d.get("ledger") == "postgresql":
+        c.print(f"  made the shared ledger {d.get('ledger_id')} (PostgreSQL): other hosts "
+                "attach with the same init")
+    if d.get("ledger") == "postgresql" and d["backend"] == "devchain":
+        c.print("  [yellow]note:[/] the simulated chain (devchain.json) is this host's own: "
+                "other hosts on the shared ledger never see its payments (give every host "
+                "one real chain backend to share)")
     if d.get("starter_plan"):
         c.print(f"  starter plan [bold]{esc(d['starter_plan'])}[/]; try: cloudlease rent "
                 "--hours 2")

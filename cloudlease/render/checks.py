@@ -65,7 +65,7 @@ def _check(c: Console, d: dict, *, stamped: bool = False, quiet: bool = False) -
     quiet prints only the problems (nothing when the pass went well)."""
     stamp = f"{d['at']} " if stamped and d.get("at") else ""
     if quiet:
-        for p in d.get("problems", []):
+        for p in [*d.get("problems", []), *d.get("notices", [])]:
             c.print(f"{stamp}{esc(p)}")
         return
     c.print(stamp + _headline(d))
@@ -76,13 +76,17 @@ def _check(c: Console, d: dict, *, stamped: bool = False, quiet: bool = False) -
     if not stamp:  # pay check: where each request it asked about stands, in words
         for text in d.get("messages", {}).values():
             c.print(f"  {esc(text)}")
+        if not d["checked"] and not d.get("messages"):
+            c.print("  no open payment requests (cloudlease pay list shows them all)")
 
 
 def _headline(d: dict) -> str:
     """What was checked, on which backend and height, and the Lightning node."""
     sim = " [yellow](simulated chain)[/]" if d.get("simulated") else ""
     height = d.get("tip_height")
-    return (f"checked {len(d['checked'])} payment request(s) on {d['backend'] or '-'}"
+    n = len(d["checked"])
+    return (f"checked {n} payment request{'' if n == 1 else 's'}"
+            + (f" on {d['backend']}" if d.get("backend") else "")
             + (f" at height {height}" if height is not None else "") + sim
             + (" and the simulated Lightning node" if d.get("lightning") == "devchain" else
                f" and the Lightning node ({d['lightning']})" if d.get("lightning") else ""))
@@ -104,9 +108,7 @@ def _changes(d: dict) -> Iterator[str]:
     yield from _hook_lines(d)
     for rid in d.get("held", []):
         yield f"{rid}: answer older than one already applied; left as it was"
-    for p in d.get("pools", []):
-        if not p["runway_known"]:
-            yield f"[yellow]pool {esc(p['pool'])}[/]: {esc(p['reason'])}"
+    yield from _pool_lines(d.get("pools", []))
     for m in d.get("machines") or []:
         yield (f"machine {m['lease']}: {m['action']} → {status(m['state'])}"
                + (f": {esc(m['error'])}" if m.get("error") else ""))
@@ -120,6 +122,18 @@ def _hook_lines(d: dict) -> Iterator[str]:
                f"{esc(h.get('target', 'hook'))}: {esc(h['error'])} (retried later)")
 
 
+def _pool_lines(pools: list) -> Iterator[str]:
+    """The monitor's news: a runway it cannot know, a pool throttled or restored."""
+    style = {"throttle": ("red", " throttled"), "restore": ("green", " restored")}
+    for p in pools:
+        if not p["runway_known"]:
+            yield f"[yellow]pool {esc(p['pool'])}[/]: {esc(p['reason'])}"
+        elif p["change"] in style:
+            colour, word = style[p["change"]]
+            yield f"[{colour}]pool {esc(p['pool'])}{word}[/]: {esc(p['reason'])}"
+
+
 def _nothing_changed(d: dict) -> bool:
     return not d["transitions"] and not d["hooks_delivered"] and not d["hooks_failed"] \
-        and not d.get("partial") and not d.get("machines") and not d.get("refunds_due")
+        and not d.get("partial") and not d.get("machines") and not d.get("refunds_due") \
+        and all(p["change"] == "none" for p in d.get("pools", []))

@@ -6,7 +6,7 @@ from rich.console import Console
 
 from cloudlease.render.console import view
 from cloudlease.render.markup import esc, sats, when
-from cloudlease.render.tables import table
+from cloudlease.render.tables import footer, table
 
 _INVOICE_STYLE = {"draft": "yellow", "issued": "green", "void": "red"}
 
@@ -22,8 +22,10 @@ def _fiat_totals(t: dict) -> str:
 @view("invoice")
 def _invoice(c: Console, d: dict) -> None:
     who = esc(d.get("tenant") or "anonymous sales")
+    draft = d["status"] == "draft"  # the title says so already ("Draft invoice D-1")
     c.print(f"[bold]{esc(d['title'])}[/]" + (f" ({d['id']})" if d.get("number") else "")
-            + f" {_invoice_status(d['status'])}: {who}, {d['period']}")
+            + ("" if draft else f" {_invoice_status(d['status'])}") + f": {who}, "
+            f"{d['period']}")
     if d.get("credit_note_for"):
         c.print(f"  cancels {d['credit_note_for']}")
     if d.get("issued_at"):
@@ -51,10 +53,12 @@ def _invoice(c: Console, d: dict) -> None:
                 f"{tax['tax_sats']:,} sat{fiat}")
     if d.get("tax", {}).get("note"):
         c.print(f"  [dim]{esc(d['tax']['note'])}[/]")
+    missing = tot["lines_without_fiat"]
+    why = (f"{missing} line(s) without a locked rate" if tot["fiat"] else
+           "priced in bitcoin, with no exchange rate locked for these payments")
     c.print(f"  [bold]total {tot['sats']:,} sat[/] ({tot['btc']} BTC)"
             + (f"; {_fiat_totals(tot)}" if tot["fiat"] and tot["fiat_complete"] else "")
-            + (f" [dim](no fiat total: {tot['lines_without_fiat']} line(s) without a "
-               "locked rate)[/]" if tot["lines_without_fiat"] and tot["fiat"] else ""))
+            + (f" [dim](no fiat total: {why})[/]" if missing else ""))
 
 
 @view("invoice_list")
@@ -69,7 +73,7 @@ def _invoice_list(c: Console, rows: list) -> None:
                   d["period"], sats(d["total_sats"]),
                   _fiat_totals(d["totals"]) if d["totals"].get("fiat_complete", True) else "-")
     c.print(t)
-    c.print(f"[dim]{len(rows)} document{'s' if len(rows) != 1 else ''}[/]")
+    footer(c, f"{len(rows)} document{'s' if len(rows) != 1 else ''}")
 
 
 @view("invoice_void")

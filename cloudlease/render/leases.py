@@ -7,7 +7,7 @@ from rich.console import Console
 from cloudlease.render.console import view
 from cloudlease.render.markup import esc, sats, status, when
 from cloudlease.render.payments import payment_panel
-from cloudlease.render.tables import table
+from cloudlease.render.tables import footer, table
 
 
 @view("lease_list")
@@ -15,13 +15,15 @@ def lease_list(c: Console, rows: list) -> None:
     if not rows:
         c.print("no leases")
         return
-    t = table(None, "lease", "status", "hours", "tenant", "plan", "price", "ends")
-    for d in rows:
-        t.add_row(d["id"], status(d["status"]), str(d["hours"]),
+    t = table(None, "lease", "status", "hours", "paid", "tenant", "plan", "ends")
+    for d in rows:  # once paid: the hours and sats of every payment, extensions too
+        paid = d.get("paid_sats") or 0
+        t.add_row(d["id"], status(d["status"]), str(d.get("paid_hours") or d["hours"]),
+                  sats(paid) if paid else f"- of {sats(d.get('price_sats'))}",
                   esc(d.get("tenant") or "(anonymous)"), esc(d["plan"]),
-                  sats(d.get("price_sats")), when(d.get("ends_at")))
+                  when(d.get("ends_at")))
     c.print(t)
-    c.print(f"[dim]{len(rows)} lease{'s' if len(rows) != 1 else ''}[/]")
+    footer(c, f"{len(rows)} lease{'s' if len(rows) != 1 else ''}")
 
 
 @view("lease")
@@ -32,14 +34,30 @@ def _lease(c: Console, d: dict) -> None:
         c.print(f"  runs {when(d['starts_at'])} → {when(d['ends_at'])} "
                 f"({d['paid_hours']} h paid)")
     for r in d.get("payments") or []:
-        c.print(f"  payment {r['id']} {status(r['status'])}"
-                + (esc(f" [{', '.join(r['flags'])}]") if r["flags"] else "")
-                + f": {r['amount_btc']} BTC ({sats(r['amount_sats'])}) to "
-                + (r["address"] or "a Lightning invoice")
-                + (f", {r['paid_sats']:,} sat paid, {r['due_sats']:,} due"
-                   if r["paid_sats"] and r["status"] == "new" else
-                   f", seen {sats(r['paid_sats'])}" if r["paid_sats"] else ""))
+        _payment_line(c, r)
     _machine(c, d.get("machine"))
+
+
+def _payment_line(c: Console, r: dict) -> None:
+    """One of a lease's payment requests: what to pay and by when while it can still be
+    paid; otherwise what happened to it and the proof."""
+    if r.get("payable", r["status"] == "new"):
+        flags = esc(f" [{', '.join(r['flags'])}]") if r["flags"] else ""
+        where = r["address"] or "a Lightning invoice"
+        if r["address"] and r.get("lightning"):
+            where += " or its Lightning invoice"
+        due = (f"{r['due_sats']:,} sat still due ({r['paid_sats']:,} of "
+               f"{r['amount_sats']:,} paid)" if r["paid_sats"] else
+               f"{r['amount_btc']} BTC ({sats(r['amount_sats'])})")
+        c.print(f"  payment {r['id']} {status(r['status'])}{flags}: pay {due} to {where} "
+                f"by {when(r['expires_at'])} [dim](cloudlease pay show {r['id']})[/]")
+        return
+    from rich.text import Text
+
+    from cloudlease.render.payments import receipt
+
+    for n, line in enumerate(receipt(r).split("\n")):
+        c.print(Text(f"  payment {r['id']} " if n == 0 else "    ").append_text(line))
 
 
 def _machine(c: Console, m: dict | None) -> None:

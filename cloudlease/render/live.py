@@ -13,9 +13,14 @@ class _Live:
         if self.plain:
             self._line(text)
             return
+        from rich.console import Console
         from rich.status import Status
 
-        self.status = Status(text, console=err())
+        # a console that wraps between words: the status line is never cut at the edge
+        # (stderr's own console leaves long lines to the terminal, which a live display
+        # cannot redraw)
+        console = Console(stderr=True, highlight=False, soft_wrap=False)
+        self.status = Status(text, console=console)
 
     def _line(self, text: str) -> None:
         if text != self.last:  # plain lines: one per change, never cursor movements

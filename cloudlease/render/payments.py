@@ -3,11 +3,13 @@ code, the wallet, sweeps and refunds."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Console
 
 from cloudlease.render.console import view
 from cloudlease.render.markup import STATUS_STYLE, esc, sats, status, when
-from cloudlease.render.tables import table
+from cloudlease.render.tables import footer, table
 
 
 @view("request")
@@ -16,52 +18,114 @@ def _request(c: Console, r: dict) -> None:
 
 
 def payment_panel(c: Console, r: dict, *, simulated: bool = False) -> None:
-    from rich.panel import Panel
+    """A request that can still be paid: what to pay, where, by when (URI, invoice, QR).
+    Any other: what happened to it, what was paid and when, and the proof."""
+
+    if not r.get("payable", r["status"] == "new"):
+        title = f"payment request {r['id']}" + (" (simulated)" if simulated or (
+            r.get("lightning") or {}).get("simulated") else "")
+        boxed(c, title, receipt(r).split("\n"))
+        return
+    _instructions(c, r, simulated)
+
+
+def receipt(r: dict) -> Any:
+    """What happened to a request that can no longer be paid: its status, what was paid
+    and when, and the proof (txids, Lightning preimage); never an amount to pay."""
     from rich.text import Text
 
-    lines = Text()
-    due = r.get("due_sats", r["amount_sats"])
-    if r["status"] == "new" and 0 < due < r["amount_sats"]:  # partly paid: ask for the rest
-        lines.append(f"Pay {r['due_btc']} BTC", style="bold")
-        lines.append(f"  ({due:,} sat still due: {r['paid_sats']:,} of "
-                     f"{r['amount_sats']:,} sat paid)\n")
-    else:
-        lines.append(f"Pay {r['amount_btc']} BTC", style="bold")
-        lines.append(f"  ({r['amount_sats']:,} sat")
-        if r.get("fiat_amount") is not None:
-            lines.append(f" ≈ {r['fiat_amount']} {r['currency']} at {r['rate']} "
-                         f"{r['currency']}/BTC, {r['rate_source']}")
-        lines.append(")\n")
-    if r.get("address"):
-        lines.append("to   ")
-        lines.append(r["address"], style="bold cyan")
-        lines.append("\n")
-    ln = r.get("lightning")
-    if ln and not 0 < due < r["amount_sats"]:  # an invoice is for the whole amount
-        lines.append("or   " if r.get("address") else "over ")
-        lines.append("Lightning", style="bold magenta")
-        node = "simulated node" if ln.get("simulated") else ln.get("node") or "node"
-        lines.append(f" ({node}): the invoice below\n")
-    lines.append(f"by   {when(r['expires_at'])}   status ")
-    lines.append(r["status"], style=STATUS_STYLE.get(r["status"], ""))
+    t = Text()
+    st, paid, amount = r["status"], r.get("paid_sats") or 0, r["amount_sats"]
+    t.append(st, style=STATUS_STYLE.get(st, ""))
     if r.get("flags"):
-        lines.append(f" [{', '.join(r['flags'])}]")
+        t.append(f" [{', '.join(r['flags'])}]")
+    if st == "settled":
+        t.append(f" {when(r.get('settled_at'))}: {paid:,} of {amount:,} sat received")
+    elif st == "processing":
+        t.append(f": {paid:,} of {amount:,} sat paid, waiting for confirmations "
+                 f"({r.get('confirmed_sats') or 0:,} sat confirmed)")
+    elif st == "new":  # its window has passed; the next pass marks it expired
+        t.append(f": its window closed {when(r['expires_at'])}; it can no longer be paid"
+                 + (f" ({paid:,} of {amount:,} sat received)" if paid else ""))
+    else:
+        reason = r.get("closed_reason") or ("not paid in time" if st == "expired" else
+                                            "not confirmed in time")
+        t.append(f" {when(r['expires_at'])}: {reason}; "
+                 + (f"{paid:,} of {amount:,} sat received" if paid else "nothing received"))
+    if r.get("paid_at") and st != "settled":
+        t.append(f"\npaid {when(r['paid_at'])}")
+    for txid in r.get("txids") or []:
+        t.append(f"\non-chain txid {txid}")
+    ln = r.get("lightning") or {}
+    if ln.get("preimage"):
+        t.append(f"\npaid over Lightning {when(ln.get('settled_at'))}, "
+                 f"{ln.get('paid_msat') or 0:,} msat")
+        t.append(f"\npreimage {ln['preimage']}")
     if r.get("refund_sats"):
-        lines.append(f"\nrefund due: {r['refund_sats']:,} sat", style="bold red")
-    if ln and ln.get("preimage"):
-        lines.append(f"\npaid over Lightning {when(ln['settled_at'])}, "
-                     f"{ln['paid_msat']:,} msat; preimage {ln['preimage']}")
-    title = f"payment request {r['id']}" + (" — simulated regtest chain" if simulated else "")
-    if ln and ln.get("simulated"):
-        title += " — simulated Lightning node"
-    c.print(Panel(lines, title=title, title_align="left", expand=False))
-    c.print(r["uri"], soft_wrap=True, markup=False)  # one line, so it copies whole
-    if ln and r.get("address") and r["status"] in ("new", "processing") \
-            and not 0 < due < r["amount_sats"]:
+        t.append(f"\nrefund due: {r['refund_sats']:,} sat (cloudlease pay refund {r['id']})",
+                 style="bold red")
+    if r.get("refunded_sats"):
+        t.append(f"\nrefunded: {r['refunded_sats']:,} sat")
+    return t
+
+
+def _instructions(c: Console, r: dict, simulated: bool) -> None:
+    """What to pay, where and by when. The URIs first (one line each, so they copy
+    whole), then the QR code, then the summary — amount, address, deadline — last, right
+    above the live status of ``rent --wait``: on a 100×40 terminal the QR code and the
+    summary are what stays on screen (a short terminal gets the compact QR code of the
+    Lightning invoice alone: cli/lease.py)."""
+    from rich.text import Text
+
+    due = r.get("due_sats", r["amount_sats"])
+    partial = r["status"] == "new" and 0 < due < r["amount_sats"]
+    ln = r.get("lightning")
+    c.print(r["uri"], soft_wrap=True, markup=False)
+    if ln and r.get("address") and not partial:
         c.print(ln["uri"], soft_wrap=True, markup=False)
     if r.get("qr"):
         c.print(r["qr"], no_wrap=True, crop=False, overflow="ignore", markup=False,
-                highlight=False)
+                highlight=False, end="")
+    lines = []
+    if partial:  # partly paid: ask for the rest
+        lines.append(Text.assemble((f"Pay {r['due_btc']} BTC", "bold"),
+                                   f"  ({due:,} sat still due)"))
+        lines.append(Text(f"     {r['paid_sats']:,} of {r['amount_sats']:,} sat paid so far"))
+    else:
+        lines.append(Text.assemble((f"Pay {r['amount_btc']} BTC", "bold"),
+                                   f"  ({r['amount_sats']:,} sat)"))
+        if r.get("fiat_amount") is not None:
+            lines.append(Text(f"     ≈ {r['fiat_amount']} {r['currency']} at {r['rate']} "
+                              f"{r['currency']}/BTC ({r['rate_source']})"))
+    if r.get("address"):
+        lines.append(Text.assemble("to   ", (r["address"], "bold cyan")))
+    if ln and not partial:  # an invoice is for the whole amount
+        node = "simulated node" if ln.get("simulated") else ln.get("node") or "node"
+        where = ("the QR code" if r.get("qr_of") == "lightning" else "the invoice above")
+        lines.append(Text.assemble("or   " if r.get("address") else "over ",
+                                   ("Lightning", "bold magenta"), f" ({node}): {where}"))
+    lines.append(Text.assemble(f"by   {when(r['expires_at'])}   status ",
+                               (r["status"], STATUS_STYLE.get(r["status"], "")),
+                               f" [{', '.join(r['flags'])}]" if r.get("flags") else ""))
+    if r.get("refund_sats"):
+        lines.append(Text(f"refund due: {r['refund_sats']:,} sat", style="bold red"))
+    sim = simulated or bool(ln and ln.get("simulated"))
+    boxed(c, f"payment request {r['id']}" + (" (simulated)" if sim else ""), lines)
+
+
+def boxed(c: Console, title: str, lines: list) -> None:
+    """Lines in a panel when the widest fits the terminal; else the same lines plain, each
+    on its own (a value is never folded to fit a box)."""
+    from rich.panel import Panel
+    from rich.text import Text
+
+    width = max((line.cell_len for line in lines), default=0) + 4
+    if width <= c.width and len(title) + 6 <= c.width:
+        c.print(Panel(Text("\n").join(lines), title=title, title_align="left", expand=False))
+        return
+    c.print(title, style="bold")
+    for line in lines:
+        c.print(line, soft_wrap=True)
 
 
 @view("wallet")
@@ -106,3 +170,22 @@ def _refund(c: Console, d: dict) -> None:
     c.print(f"txid {t['txid']}")
     if d["refund_due_sats"]:
         c.print(f"still owed back on {r['id']}: {sats(d['refund_due_sats'])}")
+
+
+@view("request_list")
+def _request_list(c: Console, rows: list) -> None:
+    if not rows:
+        c.print("no payment requests")
+        return
+    t = table(None, "request", "status", "for", "amount", "paid", "methods", "when")
+    for r in rows:
+        what = r.get("lease") or r.get("contribution") or r["purpose"]
+        at = (f"pay by {when(r['expires_at'])}" if r.get("payable") else
+              f"settled {when(r['settled_at'])}" if r["status"] == "settled" else
+              f"closed {when(r['expires_at'])}" if r["status"] in ("expired", "invalid")
+              else when(r["expires_at"]))
+        flags = f" [{', '.join(r['flags'])}]" if r["flags"] else ""
+        t.add_row(r["id"], status(r["status"]) + esc(flags), esc(what),
+                  sats(r["amount_sats"]), sats(r["paid_sats"]), "+".join(r["methods"]), at)
+    c.print(t)
+    footer(c, f"{len(rows)} request{'s' if len(rows) != 1 else ''}")

@@ -32,7 +32,8 @@ def _pool_list(c: Console, rows: list) -> None:
     t = table(None, "pool", "phase", "slots", "funding", "runway", "state")
     for d in rows:
         state = "[red]throttled[/]" if d["throttled"] else (
-            "[yellow]low funds[/]" if d["low_funds"] else "[green]ok[/]")
+            "[yellow]low funds[/]" if d["low_funds"] else
+            "[green]running[/]" if d.get("running") else "idle")
         t.add_row(esc(d["name"]), d["phase"], f"{d['slots_in_use']}/{d['slots']}",
                   sats(d["funding_sats"]), _runway(d), state)
     c.print(t)
@@ -46,10 +47,18 @@ def _pool_show(c: Console, d: dict) -> None:
     c.print(f"  slots {d['slots_in_use']}/{d['slots']} in use"
             + (f", next frees up {when(d['next_slot_free_at'])}"
                if d.get("next_slot_free_at") else ""))
+    if d.get("started_at"):
+        c.print(f"  started {when(d['started_at'])}: its cost counts, rented or not "
+                "(pool stop: only while a lease is active)")
+    else:
+        c.print(f"  {'running' if d.get('running') else 'idle'}: its cost counts only while "
+                "a lease is active (pool start: always)")
     if d.get("startup_ended_at"):
         c.print(f"  start-up ended {when(d['startup_ended_at'])}")
     for key in ("current_month", "last_month"):
         m = d[key]
+        if m is None:  # before the pool existed
+            continue
         c.print(f"  {m['month']}: revenue {sats(m['revenue_sats'])}, cost "
                 f"{sats(m['cost_sats'])}")
     if d["contributions"]:
@@ -72,6 +81,8 @@ def _fund(c: Console, d: dict) -> None:
 def _risk(c: Console, pools: list) -> None:
     from rich.bar import Bar
 
+    if not pools:
+        c.print("no pools: cloudlease pool add NAME --slots N --cost-per-hour AMOUNT ...")
     for p in pools:
         c.print(f"[bold]{esc(p['pool'])}[/]: {esc(p['terms'])} (as of {when(p['as_of'])})")
         if not p["tenants"]:

@@ -1,5 +1,6 @@
-"""Tables that never break a value: side by side when they fit the width, else one block
-of ``column  value`` lines per row."""
+"""Tables that never break a value: at a terminal, side by side when they fit the width,
+else one block of ``column  value`` lines per row; to a pipe or a file, a header line and
+one tab-separated line per record."""
 
 from __future__ import annotations
 
@@ -17,7 +18,10 @@ class _FitTable(Table):
     ``column  value`` lines instead."""
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        if self.__rich_measure__(console, options).minimum <= options.max_width:
+        if not console.is_terminal:  # a pipe or a file: plain lines for cut, awk, grep
+            yield from _tsv(self.columns, self.row_count)
+            return
+        if self.__rich_measure__(console, options).maximum <= options.max_width:
             yield from super().__rich_console__(console, options)
             return
         yield from _records(self.columns, self.row_count)
@@ -41,8 +45,40 @@ def _records(columns: Iterable[Any], rows: int) -> RenderResult:
             yield Text("")
 
 
+def _plain(cell: Any) -> str:
+    text = Text.from_markup(cell) if isinstance(cell, str) else cell
+    return " ".join(str(getattr(text, "plain", text)).split())  # no tab or newline inside
+
+
+def _tsv(columns: Iterable[Any], rows: int) -> RenderResult:
+    """A header line, then one line per record, values separated by a tab (no box, no
+    padding, no colour); unnamed decoration columns (a bar) are left out."""
+    from rich.segment import Segment
+
+    cols = [col for col in columns if str(col.header)]
+    cells = [list(col.cells) for col in cols]
+    # segments, not Text: Text would expand the tabs into spaces
+    yield Segment("\t".join(str(col.header) for col in cols))
+    yield Segment.line()
+    for i in range(rows):
+        yield Segment("\t".join(_plain(cells[n][i]) for n in range(len(cols))))
+        yield Segment.line()
+
+
+def footer(c: Console, text: str) -> None:
+    """A line under a table for people (``3 leases``): only at a terminal, so that a pipe
+    gets the header and the records alone."""
+    if c.is_terminal:
+        c.print(f"[dim]{text}[/]")
+
+
 def table(title: str | None, *columns: str) -> Table:
-    t = _FitTable(title=title, title_justify="left", header_style="bold")
+    """A table of records: a bold header over a rule and columns two spaces apart (no side
+    borders: the width goes to the values, so more of them fit side by side)."""
+    from rich import box
+
+    t = _FitTable(title=title, title_justify="left", header_style="bold",
+                  box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
     for col in columns:
         t.add_column(col, no_wrap=True)
     return t

@@ -32,6 +32,17 @@ class Deliveries(Named):
             params += (event,)
         return self.where(clause, params, order=_OLDEST_FIRST, limit=limit)
 
+    def claimed_and_due(self, now: datetime, *, event: str | None = None) -> list[Delivery]:
+        """Pending deliveries whose next attempt is due but that a runner still claims
+        (the caller takes over those whose runner died), oldest first."""
+        clause = ("status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
+                  "AND claimed_until >= ?")
+        params: tuple[str, ...] = (now.isoformat(), now.isoformat())
+        if event is not None:
+            clause += " AND event = ?"
+            params += (event,)
+        return self.where(clause, params, order=_OLDEST_FIRST)
+
     def failing(self) -> list[Delivery]:
         """Deliveries whose last attempt failed: given up, or waiting to be retried."""
         return self.where("status = 'failed' OR (status = 'pending' AND attempts > 0)",

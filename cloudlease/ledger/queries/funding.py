@@ -56,6 +56,17 @@ class Invoices(Tenanted):
         found = self.where("number = ?", (number,))
         return found[0] if found else None
 
+    def numbers_like(self, prefix: str, limit: int) -> list[str]:
+        """Issued numbers that start with ``prefix``, in order (shell completion): a range
+        on the number's index, [prefix, the next prefix)."""
+        if not prefix:
+            found = self.where("number IS NOT NULL", order="number", limit=limit)
+        else:
+            upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+            found = self.where("number >= ? AND number < ?", (prefix, upper), order="number",
+                               limit=limit)
+        return [i.number for i in found if i.number]
+
     def number_taken(self, number: str) -> bool:
         return bool(self.count("number = ?", (number,)))
 

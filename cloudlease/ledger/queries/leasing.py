@@ -58,6 +58,16 @@ class Leases(Tenanted):
         """A pool's leases in one status."""
         return self.where("pool = ? AND status = ?", (pool, str(status)))
 
+    def ran_in_pool_since(self, pool: str, since: datetime) -> list[Lease]:
+        """A pool's leases that hold it running now (active, suspended) or ended after
+        ``since``: what its running cost is accrued from."""
+        return self.where("pool = ? AND (status IN ('active', 'suspended') OR "
+                          "(status = 'ended' AND closed_at > ?))", (pool, since.isoformat()))
+
+    def active_in_pool(self, pool: str) -> int:
+        """How many of a pool's leases are active now."""
+        return self.count("pool = ? AND status = 'active'", (pool,))
+
     def active_without_machine(self) -> list[Lease]:
         """Active leases no machine record was made for yet, oldest first."""
         return self.where("status = 'active' AND id NOT IN (SELECT lease FROM machines)",

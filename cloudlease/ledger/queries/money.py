@@ -30,6 +30,39 @@ class Requests(Tenanted):
             "OR (status IN ('expired', 'invalid') AND expires_at > ?)",
             (settled_since.isoformat(), closed_since.isoformat()))
 
+    def listing(self, *, status: str | None = None, lease: str | None = None,
+                open_only: bool = False) -> list[PaymentRequest]:
+        """Requests oldest first, filtered by status, lease, or open (new, processing)."""
+        clause: list[str] = []
+        params: list[str] = []
+        if status is not None:
+            clause.append("status = ?")
+            params.append(status)
+        if open_only:
+            clause.append("status IN ('new', 'processing')")
+        if lease is not None:
+            clause.append("lease = ?")
+            params.append(lease)
+        return self.where(" AND ".join(clause), params, order=BY_NUMBER)
+
+    def open(self) -> list[PaymentRequest]:
+        """Every open request (new or processing): what ``pay check`` without ids checks."""
+        return self.where("status IN ('new', 'processing')")
+
+    def paid_by_lease(self, leases: Iterable[str]) -> dict[str, int]:
+        """What settled payments brought each lease (its part of each request: an
+        investment paid with it is the pool's), first payment and extensions together."""
+        ids = list(leases)
+        out: dict[str, int] = {}
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i:i + _CHUNK]
+            for lease, sats in self._s.db.query(
+                    "SELECT lease, SUM(amount_sats - COALESCE(invest_sats, 0)) FROM "
+                    f"payment_requests WHERE status = 'settled' AND lease IN "
+                    f"({', '.join('?' * len(chunk))}) GROUP BY lease", chunk):
+                out[lease] = int(sats or 0)
+        return out
+
     def open_lightning(self) -> list[PaymentRequest]:
         """Open requests (new, processing) that carry a Lightning invoice: what the serve
         loop asks the node about between chain passes."""
