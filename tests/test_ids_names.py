@@ -93,6 +93,8 @@ def test_tenants_made_before_the_rule_keep_working(cli, isolated, monkeypatch, t
     they load, show, rent, invest and appear in books that hledger and beancount accept,
     each under its own account."""
     shutil.copytree(REPO / "tests/data/ledger-v1-pools", isolated)
+    for f in isolated.iterdir():  # as the old release wrote them (git keeps no modes)
+        f.chmod(0o600)
     monkeypatch.setenv("CLOUDLEASE_NOW", "2026-01-06T00:00:00Z")
     names = {t["name"] for t in cli.json("tenant", "list")}
     assert names == {"alice", "Alice", "Zoë Ltd."}

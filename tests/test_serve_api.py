@@ -182,6 +182,7 @@ def test_throttled_pool_is_409(cli, home, monkeypatch):
     cli("pool", "add", "gpu", "--slots", "5", "--cost-per-hour", "1000 sat",
         "--consideration", "revenue_share", "--investor-pct", "10", "--period-months", "6")
     cli("plan", "add", "gpu-hour", "--price-per-hour", "2000 sat", "--pool", "gpu")
+    cli("pool", "start", "gpu")  # it runs (and costs) from now on, rented or not
     monkeypatch.setenv("CLOUDLEASE_NOW", "2030-01-01T00:00:00Z")
     cli("tick")  # no funding, a running cost: throttled
     with TestClient(build(home, tick=False)) as c:

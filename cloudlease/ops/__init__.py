@@ -27,12 +27,13 @@ into the JSON shapes ``--json`` prints. By concern:
 - ``check``: ``check(ctx, ["P-3"])`` asks the chain and the Lightning node about requests
   and applies what they say (``pay check``); ``tick(ctx)`` is cron's whole pass.
 - ``tenants``, ``plans``, ``pools`` (``show``, ``listing``, ``fund``, ``payout``,
-  ``risk_table``), ``invoicing`` (``create``, ``issue``, ``void``, ``document``),
+  ``risk_table``; ``poolrun``: ``start``/``stop`` a pool's running cost), ``invoicing`` (``create``, ``issue``, ``void``, ``document``),
   ``books.export``.
 - ``wallet`` (``show``, ``sweep``), ``verify.verify``, ``ledgertools`` (``dump``,
   ``backup``, ``resolve``, ``migrate``, ``schema_ddl``), ``deliver`` (``listing``,
   ``redeliver``, ``run_pending``), ``qr`` (terminal, PNG, SVG of a payment URI),
-  ``devchain`` (the simulated regtest chain and Lightning node).
+  ``devchain`` (the simulated regtest chain and Lightning node), ``completion`` (values
+  for shell completion, read without the lock).
 - For ``cloudlease serve``: ``storefront`` (plans on offer, rent and extend by capability
   token), ``leasepage`` (what a lease's page shows: checkout, access, receipts),
   ``tokens`` (capability tokens, stored hashed), ``serving`` (the tick loop's passes).
@@ -85,10 +86,11 @@ if TYPE_CHECKING:
     from cloudlease.ops.context import Context
 
 # the operations, one module per concern (imported when first named: ``ops.leases``)
-MODULES = ("books", "check", "context", "deliver", "devchain", "home", "invoicing", "leasepage",
-           "leases", "ledgertools", "lnrequests", "payment_requests", "payments", "plans",
-           "pools", "poolstate", "provisioning", "qr", "quote", "refunds", "serving",
-           "sshkeys", "storefront", "tenants", "tokens", "transfers", "verify", "wallet")
+MODULES = ("books", "check", "completion", "context", "deliver", "devchain", "home",
+           "invoicing", "leasepage", "leases", "ledgertools", "lnrequests", "payment_requests",
+           "payments", "plans", "poolrun", "pools", "poolstate", "provisioning", "qr", "quote",
+           "refunds", "serving", "sshkeys", "storefront", "tenants", "tokens", "transfers",
+           "verify", "wallet")
 
 __all__ = ["MODULES", "open", *MODULES]
 
