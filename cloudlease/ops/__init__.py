@@ -27,8 +27,8 @@ into the JSON shapes ``--json`` prints. By concern:
 - ``check``: ``check(ctx, ["P-3"])`` asks the chain and the Lightning node about requests
   and applies what they say (``pay check``); ``tick(ctx)`` is cron's whole pass.
 - ``tenants``, ``plans``, ``pools`` (``show``, ``listing``, ``fund``, ``payout``,
-  ``risk_table``; ``poolrun``: ``start``/``stop`` a pool's running cost), ``invoicing`` (``create``, ``issue``, ``void``, ``document``),
-  ``books.export``.
+  ``risk_table``; ``poolrun``: ``start``/``stop`` a pool's running cost), ``invoicing``
+  (``create``, ``issue``, ``void``, ``document``), ``books.export``.
 - ``wallet`` (``show``, ``sweep``), ``verify.verify``, ``ledgertools`` (``dump``,
   ``backup``, ``resolve``, ``migrate``, ``schema_ddl``), ``deliver`` (``listing``,
   ``redeliver``, ``run_pending``), ``qr`` (terminal, PNG, SVG of a payment URI),
