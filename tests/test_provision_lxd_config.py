@@ -135,8 +135,10 @@ def test_a_schema_1_ledger_is_upgraded_once_and_verifies(cli, isolated: Path):
         version = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     finally:
         con.close()
-    assert version == ("2",)
-    assert commands.count("ledger upgrade: schema 1 -> 2") == 1
+    from cloudlease.ledger.schema import SCHEMA_VERSION
+
+    assert version == (str(SCHEMA_VERSION),)
+    assert commands.count(f"ledger upgrade: schema 1 -> {SCHEMA_VERSION}") == 1
 
 
 def test_limits_in_lxd_terms():

@@ -77,6 +77,9 @@ class Settings:
     monitoring_hours: int = 24
     confirmations: int = 1
     zero_conf_max_sats: int = 0
+    underpaid: str = "wait"  # [payment] pay as you go: wait | prorate
+    late: str = "accept"  # accept | prorate
+    overpaid: str = "refund"  # refund | prorate
     rate_source: str = "fixed"
     fixed_rate: Decimal | None = None
     rate_timeout: float = 5.0  # seconds (time, never money)
@@ -103,6 +106,9 @@ class Settings:
     provision: ProvisionSettings | None = None  # [provision]; None: driver "none"
     webhooks: tuple[Webhook, ...] = ()
     serve: ServeSettings = field(default_factory=ServeSettings)  # [serve]: cloudlease serve
+    renewal_before_minutes: int = 15  # [renewal]: NWC auto-renewal
+    renewal_timeout: Decimal = Decimal(30)
+    renewal_loopback: bool = False  # ws:// relays on this machine (tests, demos)
 
     @property
     def lightning(self) -> LightningSettings:
@@ -282,6 +288,7 @@ def parse(raw: dict[str, Any], where: str = "config.toml") -> Settings:
     top, op, pay, rates, wallet = (r.get(t) for t in ("", "operator", "payment", "rates",
                                                        "wallet"))
     backend, hooks, tax, ledger = (r.get(t) for t in ("backend", "hooks", "tax", "ledger"))
+    renewal = r.get("renewal")
     ln = r.get("lightning")
     tax_rates = _tax_rates(r, tax["rates"])
     webhooks = tuple(_webhook(r, item, i) for i, item in
@@ -314,6 +321,9 @@ def parse(raw: dict[str, Any], where: str = "config.toml") -> Settings:
         monitoring_hours=pay["monitoring_hours"],
         confirmations=pay["confirmations"],
         zero_conf_max_sats=pay["zero_conf_max_sats"],
+        underpaid=pay["underpaid"],
+        late=pay["late"],
+        overpaid=pay["overpaid"],
         rate_source=rates["source"],
         fixed_rate=rates["fixed"] if rates["fixed"] != "" else None,
         rate_timeout=seconds(rates["timeout_seconds"]),
@@ -340,6 +350,9 @@ def parse(raw: dict[str, Any], where: str = "config.toml") -> Settings:
         provision=_provision(raw, where),
         webhooks=webhooks,
         serve=ServeSettings(**r.get("serve")),
+        renewal_before_minutes=renewal["before_minutes"],
+        renewal_timeout=renewal["timeout_seconds"],
+        renewal_loopback=renewal["allow_loopback_relay"],
     )
 
 

@@ -28,7 +28,7 @@ NETWORKS = ("mainnet", "testnet", "testnet4", "signet", "regtest")
 BACKENDS = ("devchain", "esplora", "bitcoind")
 HOOK_EVENTS = ("lease_active", "lease_ended", "lease_expired", "payment_processing",
                "pool_low_funds", "pool_throttled", "pool_restored", "provision_ready",
-               "provision_failed", "payment_refund_due")
+               "provision_failed", "payment_refund_due", "renewal_failed")
 RATE_SOURCES = ("fixed", "live")
 WALLET_KINDS = ("keys", "descriptor")
 LIGHTNING_BACKENDS = ("none", "devchain", "electrum", "lnd")
@@ -351,6 +351,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "monitoring_hours": Key(whole(1, 90 * 24), 24),
         "confirmations": Key(whole(0, 100), 1),
         "zero_conf_max_sats": Key(whole(0, MAX_SATS), 0),
+        # pay as you go (core/prorate.py): what money that does not fit the request buys
+        "underpaid": Key(choice("wait", "prorate"), "wait"),
+        "late": Key(choice("accept", "prorate"), "accept"),
+        "overpaid": Key(choice("refund", "prorate"), "refund"),
     },
     "rates": {
         "source": Key(choice(*RATE_SOURCES), "fixed"),
@@ -401,6 +405,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "max_open_unpaid": Key(whole(1, 1_000_000), 200),
         "max_open_unpaid_per_client": Key(whole(1, 10_000), 5),
         "chain_poll_seconds": Key(seconds(), Decimal(10)),
+    },
+    # auto-renewal through the tenant's wallet (Nostr Wallet Connect, ops/renewals.py)
+    "renewal": {
+        "before_minutes": Key(whole(1, 7 * 24 * 60), 15),
+        "timeout_seconds": Key(seconds(), Decimal(30)),
+        "allow_loopback_relay": Key(boolean(), False),
     },
     # [provision] is checked by cloudlease/config/provision.py (parse_section): every key
     # its drivers read, with their defaults; config.parse hands the table over whole.

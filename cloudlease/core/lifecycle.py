@@ -339,26 +339,25 @@ def apply_request(lease: Lease, before: PaymentRequest, after: PaymentRequest,
         lease = lease.replace(status=LeaseStatus.AWAITING_PAYMENT, closed_at=None,
                               note=f"payment {after.id} was first seen in time")
     first_settlement = after.status == RequestStatus.SETTLED and before.settled_at is None
-    if first_settlement and after.hours:
-        paid_hours = lease.paid_hours + after.hours
+    if first_settlement and after.bought_minutes:
+        # minutes: a pro-rated payment buys them (core/prorate.py); whole hours otherwise
+        minutes = lease.minutes + after.bought_minutes
+        paid = {"paid_minutes": minutes, "paid_hours": minutes // 60}
         if lease.status == LeaseStatus.AWAITING_PAYMENT:
-            lease = lease.replace(status=LeaseStatus.ACTIVE, starts_at=now,
-                                  paid_hours=paid_hours,
-                                  ends_at=now + timedelta(hours=paid_hours))
+            lease = lease.replace(status=LeaseStatus.ACTIVE, starts_at=now, **paid,
+                                  ends_at=now + timedelta(minutes=minutes))
             events.append(Event("lease_active", lease.id, {}))
         elif lease.status in (LeaseStatus.ACTIVE, LeaseStatus.SUSPENDED) and \
                 lease.starts_at is not None:
-            lease = lease.replace(paid_hours=paid_hours,
-                                  ends_at=lease.starts_at + timedelta(hours=paid_hours))
+            lease = lease.replace(**paid, ends_at=lease.starts_at + timedelta(minutes=minutes))
         elif lease.status == LeaseStatus.ENDED and lease.starts_at is not None and \
                 lease.ends_at is not None and can_reopen:
             # paid after its end: it runs again from now for the hours bought; like a
             # suspension, the time it was off is not counted (starts_at moves with it)
             gap = max(timedelta(0), now - lease.ends_at)
             starts = lease.starts_at + gap
-            lease = lease.replace(status=LeaseStatus.ACTIVE, closed_at=None,
-                                  paid_hours=paid_hours, starts_at=starts,
-                                  ends_at=starts + timedelta(hours=paid_hours),
+            lease = lease.replace(status=LeaseStatus.ACTIVE, closed_at=None, **paid,
+                                  starts_at=starts, ends_at=starts + timedelta(minutes=minutes),
                                   note=f"reopened: {after.id} settled after the lease ended")
             events.append(Event("lease_active", lease.id, {"reopened": True}))
         else:

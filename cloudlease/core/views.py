@@ -129,7 +129,9 @@ def request(r: PaymentRequest) -> dict[str, Any]:
         "contribution": r.contribution, "first_seen_at": r.first_seen_at,
         "paid_at": r.paid_at, "refund_sats": r.refund_sats or 0,
         "methods": list(r.methods), "lightning": lightning(r),
-        "refunded_sats": r.refunded_sats,
+        "refunded_sats": r.refunded_sats, "minutes": r.bought_minutes if r.minutes is not
+        None or r.hours else None, "credit_used_sats": r.credit_used_sats or 0,
+        "credit_kept_sats": r.credit_kept_sats or 0, "via": r.via,
     }
 
 
@@ -146,7 +148,8 @@ def lightning(r: PaymentRequest) -> dict[str, Any] | None:
 def lease(lease_: Lease, requests: list[PaymentRequest] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": lease_.id, "status": lease_.status, "hours": lease_.hours,
-        "paid_hours": lease_.paid_hours, "tenant": lease_.tenant, "plan": lease_.plan,
+        "paid_hours": lease_.paid_hours, "paid_minutes": lease_.minutes,
+        "credit_sats": lease_.credit_sats or 0, "tenant": lease_.tenant, "plan": lease_.plan,
         "price_sats": lease_.price_sats, "price_fiat": lease_.price_fiat,
         "currency": lease_.currency, "created_at": lease_.created_at,
         "starts_at": lease_.starts_at, "ends_at": lease_.ends_at,
@@ -159,9 +162,9 @@ def lease(lease_: Lease, requests: list[PaymentRequest] | None = None) -> dict[s
     return out
 
 
-_LEASE_KEYS = ("id", "status", "hours", "paid_hours", "tenant", "plan", "price_sats",
-               "price_fiat", "currency", "created_at", "starts_at", "ends_at", "closed_at",
-               "idempotency_key", "requests", "pool", "note")
+_LEASE_KEYS = ("id", "status", "hours", "paid_hours", "paid_minutes", "tenant", "plan",
+               "price_sats", "price_fiat", "currency", "created_at", "starts_at", "ends_at",
+               "closed_at", "idempotency_key", "requests", "pool", "note")
 _LEASE_TIMES = frozenset({"created_at", "starts_at", "ends_at", "closed_at"})
 
 
@@ -181,6 +184,8 @@ def lease_rows(table: Any, clause: str = "", params: Any = ()) -> list[dict[str,
                 value = value.replace("+00:00", "Z")
             item[key] = value
         item["requests"] = json.loads(item["requests"]) if item["requests"] else []
+        if item["paid_minutes"] is None:  # written before minutes existed
+            item["paid_minutes"] = item["paid_hours"] * 60
         out.append(item)
     return out
 

@@ -101,24 +101,27 @@ def invariants(ledger: Ledger, report: VerifyReport, full: bool = False) -> list
          f"{leases}", "lease {} refers to unknown plan {!r}"),
         (f"SELECT l.id FROM leases l WHERE NOT EXISTS (SELECT 1 FROM payment_requests r "
          f"WHERE r.lease = l.id){leases}", "lease {} has no payment request"),
-        (f"SELECT l.id, l.status, l.paid_hours FROM leases l WHERE l.status IN ('active', "
-         f"'ended') AND (l.paid_hours < l.hours OR l.paid_hours > (SELECT COALESCE(SUM("
-         f"r.hours), 0) FROM payment_requests r WHERE r.lease = l.id AND r.status = "
-         f"'settled')){leases}",
-         "lease {} is {} without settled payments covering its {} hours"),
+        (f"SELECT l.id, l.status, {_MINUTES} FROM leases l WHERE l.status IN ('active', "
+         f"'ended') AND ({_MINUTES} <= 0 OR {_MINUTES} > (SELECT COALESCE(SUM("
+         f"COALESCE(r.minutes, r.hours * 60)), 0) FROM payment_requests r WHERE r.lease = "
+         f"l.id AND r.status = 'settled')){leases}",
+         "lease {} is {} without settled payments covering its {} minutes"),
     ]
     for sql, text in checks:
         for row in db.query(sql + " LIMIT 20"):
             problems.append(text.format(*row))
-    rows = db.query("SELECT l.id, l.status, l.starts_at, l.ends_at, l.paid_hours FROM leases l "
+    rows = db.query(f"SELECT l.id, l.status, l.starts_at, l.ends_at, {_MINUTES} FROM leases l "
                     f"WHERE l.status IN ('active', 'suspended', 'ended'){leases}")
-    for lid, status, starts, ends, hours in rows:
+    for lid, status, starts, ends, minutes in rows:
         if starts is None or ends is None:
             problems.append(f"lease {lid} is {status} without start/end")
         elif datetime.fromisoformat(ends) != datetime.fromisoformat(starts) + \
-                timedelta(hours=hours):
-            problems.append(f"lease {lid} ends_at does not match its paid hours")
+                timedelta(minutes=minutes):
+            problems.append(f"lease {lid} ends_at does not match its paid minutes")
     return problems[:50]
+
+
+_MINUTES = "COALESCE(l.paid_minutes, l.paid_hours * 60)"  # leases before schema 3: hours
 
 
 def keystore_problems(ctx: Context, ledger: Ledger) -> list[str]:

@@ -46,7 +46,10 @@ PAYMENT = obj({
     "seen_at": TIMEN, "settled_at": TIMEN, "closed_reason": STRN, "tenant": STRN,
     "pool": STRN, "invest_sats": INTN, "contribution": STRN, "first_seen_at": TIMEN,
     "paid_at": TIMEN, "refund_sats": INTN, "methods": STRS,
-    "lightning": ref("Lightning", null=True), "refunded_sats": INTN},
+    "lightning": ref("Lightning", null=True), "refunded_sats": INTN,
+    "minutes": _t(INTEGER, null=True, description="minutes it buys (bought, once settled)"),
+    "credit_used_sats": INTN, "credit_kept_sats": INTN,
+    "via": _t(S, null=True, enum=["lnurl", "l402", "nwc", None])},
     ("id", "status", "amount_sats", "due_sats", "paid_sats", "uri", "expires_at", "methods"))
 MACHINE = obj({
     "driver": STRN, "state": STRN,
@@ -57,7 +60,7 @@ MACHINE = obj({
 LEASE = obj({
     "id": STR, "status": _t(S, enum=["awaiting_payment", "active", "suspended", "ended",
                                      "expired", "cancelled"]),
-    "hours": INT, "paid_hours": INT, "tenant": STRN, "plan": STR, "price_sats": INTN,
+    "hours": INT, "paid_hours": INT, "paid_minutes": INT, "credit_sats": INTN, "tenant": STRN, "plan": STR, "price_sats": INTN,
     "price_fiat": DEC, "currency": STRN, "created_at": TIME, "starts_at": TIMEN,
     "ends_at": TIMEN, "closed_at": TIMEN,
     "idempotency_key": _t("null", description="never shown here"), "requests": STRS,
