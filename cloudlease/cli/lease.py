@@ -115,8 +115,9 @@ def show(lease_id: Annotated[str, typer.Argument(metavar="ID", help="Lease id, e
 
     c = ctx()
     lease, reqs = leases.show(c, lease_id)
-    return Result({**views.lease(lease, reqs), "machine": views.machine(
-        c.read().machines.get(lease.id))}, "lease")
+    ledger = c.read()
+    return Result({**views.lease(lease, reqs), "credit_sats": leases.payer_credit(ledger, lease),
+                   "machine": views.machine(ledger.machines.get(lease.id))}, "lease")
 
 
 @command(app, "cancel")

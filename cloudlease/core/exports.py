@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cloudlease.core import books
+from cloudlease.core import books, prorate
 from cloudlease.core.books import (  # noqa: F401 - re-exported
     BITCOIN,
     COMMODITY,
@@ -141,7 +141,7 @@ def _payment(req: PaymentRequest, lease: Lease | None, contribs: list[Contributi
         invest = 0 if contribs else min(req.invest_sats, rest)
         if invest:
             postings.append((investor(tenant, "principal"), -invest))
-        postings.append((LEASES, -(rest - invest)))
+        postings += prorate.income_postings(req, rest - invest)
     elif req.purpose == "donate":
         postings.append((DONATIONS, -rest))
     else:  # invest, topup
@@ -151,7 +151,7 @@ def _payment(req: PaymentRequest, lease: Lease | None, contribs: list[Contributi
     if req.purpose in LEASE_PURPOSES:
         plan = lease.plan if lease else "?"
         more = "more " if req.purpose == "extend" else ""
-        text = f"lease {req.lease}: {req.hours or 0} {more}h of {plan}"
+        text = f"lease {req.lease}: {prorate.duration(req.bought_minutes)} {more}of {plan}"
     else:
         what = {"invest": "investment in", "donate": "donation to",
                 "topup": "top-up investment in"}.get(req.purpose, f"{req.purpose} for")

@@ -15,7 +15,8 @@ waiting, needing ``pay accept`` or going back as a refund:
 :func:`buy` is the one rule, for all three: ``sats`` (and the payer's ``credit``, used
 first) buy ``floor(pool × 60 / price per hour)`` minutes at ``ceil(minutes × price / 60)``
 sats; the rest, always less than one minute's price, becomes the payer's credit. Fewer
-than ``min_minutes`` buys nothing (the money is owed back as before). Every sat is
+than ``min_minutes`` buys nothing (the money is owed back as before; with ``min_minutes``
+0, a surplus too small for a minute is all credit). Every sat is
 accounted for: ``sats + credit = cost + credit_after + refund``.
 """
 
@@ -95,8 +96,8 @@ def buy(sats: int, credit: int, price_per_hour: int, min_minutes: int = 1,
         raise ValueError("sats, credit and minutes are never negative; the price is positive")
     pool = sats + credit
     minutes = min(minutes_for(pool, price_per_hour), max_minutes)
-    if minutes < max(min_minutes, 1):
-        return Purchase(0, 0, 0, credit, sats)
+    if minutes < min_minutes or (minutes == 0 and min_minutes > 0):
+        return Purchase(0, 0, 0, credit, sats)  # (min_minutes 0: all of it may be credit)
     spent = cost(minutes, price_per_hour)
     left = pool - spent
     refund = 0
@@ -129,10 +130,11 @@ def requote_reason(req: PaymentRequest, terms: Terms) -> str | None:
     closed by its window with money on it, nothing went back, nothing was flagged
     unhonoured: underpaid when the window closed (``terms.underpaid``), paid after it
     (``terms.late``), or short *and* late (both)."""
-    from cloudlease.core.lifecycle import PAID_LATE, UNDERPAID
+    from cloudlease.core.lifecycle import PAID_LATE, UNDERPAID, WINDOW_REASONS
 
     received = req.received_sats
     if req.status != RequestStatus.EXPIRED or received <= 0 or req.refunded_sats or \
+            req.closed_reason not in WINDOW_REASONS or \
             RequestFlag.UNHONOURED in req.flags or RequestFlag.ACCEPTED in req.flags:
         return None
     late = RequestFlag.LATE in req.flags or req.closed_reason == PAID_LATE
@@ -178,25 +180,25 @@ def settle(req: PaymentRequest, *, credit: int, price: int | None, min_minutes: 
     if price is None or price <= 0:
         return req, credit
     whole = RequestFlag.PRORATED in req.flags or not req.hours
-    if whole:
-        got = buy(req.amount_sats, credit, price, min_minutes, room_minutes)
-        if not got.minutes:
-            return req, credit
-        return _bought(req, 0, req.amount_sats, got), got.credit_after
+    if whole:  # (its fewest minutes were checked when it was re-quoted or asked for)
+        got = buy(req.amount_sats, credit, price, 1, room_minutes)
+        if not got.minutes:  # never the hours it first asked for: no time at all
+            return req.replace(minutes=0), credit
+        return _bought(req, 0, req.amount_sats - got.refund_sats, got), got.credit_after
     base = req.hours * 60
     surplus = max(0, req.received_sats - req.amount_sats)
     extra = surplus if surplus and terms.overpaid == PRORATE else 0
     if not extra and not credit:
         return req, credit
-    got = buy(extra, credit, price, 1, max(0, room_minutes - base))
-    if not got.minutes:
-        return req, credit
+    got = buy(extra, credit, price, 0, max(0, room_minutes - base))
+    if not got.minutes and not extra:
+        return req, credit  # the credit alone buys no minute: it stays as it is
     return _bought(req, base, req.amount_sats + extra - got.refund_sats, got), \
         got.credit_after
 
 
 def _bought(req: PaymentRequest, base: int, amount: int, got: Purchase) -> PaymentRequest:
-    add = (RequestFlag.PRORATED,) if got.minutes else ()
+    add = (RequestFlag.PRORATED,)
     drop = (RequestFlag.OVERPAID, RequestFlag.PARTIAL) if amount >= req.received_sats else ()
     return req.replace(amount_sats=amount, minutes=base + got.minutes,
                        credit_used_sats=got.credit_used or None,
@@ -208,6 +210,22 @@ def income_sats(req: PaymentRequest) -> int:
     """What a settled request's time earned: its amount, plus the credit it used, less
     what it left as credit (``liabilities:customer-credit``)."""
     return req.amount_sats + (req.credit_used_sats or 0) - (req.credit_kept_sats or 0)
+
+
+CREDIT = ("liabilities", "customer-credit")
+
+
+def income_postings(req: PaymentRequest, sats: int) -> list[tuple[tuple[str, ...], int]]:
+    """The postings of a lease payment's ``sats`` (its amount less any investment): the
+    time's price to ``income:leases``; the credit it used out of
+    ``liabilities:customer-credit`` and the credit it left into it."""
+    used, kept = req.credit_used_sats or 0, req.credit_kept_sats or 0
+    out: list[tuple[tuple[str, ...], int]] = [(("income", "leases"), -(sats + used - kept))]
+    if used:
+        out.append((CREDIT, used))
+    if kept:
+        out.append((CREDIT, -kept))
+    return out
 
 
 def what_bought(req: PaymentRequest) -> str:

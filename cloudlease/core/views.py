@@ -63,7 +63,7 @@ def tenant(t: Tenant) -> dict[str, Any]:
     return {"name": t.name, "email": t.email, "refund_address": t.refund_address,
             "created_at": t.created_at, "ssh_keys": ssh_keys(t.ssh_keys),
             "billing_name": t.billing_name, "address": list(t.address),
-            "country": t.country, "vat_id": t.vat_id}
+            "country": t.country, "vat_id": t.vat_id, "credit_sats": t.credit_sats or 0}
 
 
 def ssh_keys(keys: tuple[str, ...]) -> list[dict[str, str]]:

@@ -23,7 +23,7 @@ from cloudlease.core import lnsettle as settle
 from cloudlease.ledger.session import Ledger, normalize_id
 from cloudlease.model import LeaseStatus, Payment, PaymentRequest, PaymentStatus, RequestStatus
 from cloudlease.model.chain import Received
-from cloudlease.ops import deliver, lnrequests, pools
+from cloudlease.ops import deliver, lnrequests, pools, prorating
 from cloudlease.ops.context import Context
 
 RECHECK_SETTLED = timedelta(hours=6)  # keep watching settled payments this long for reorgs
@@ -105,6 +105,8 @@ def check(ctx: Context, ids: list[str] | None = None, *, tick: bool = False,
     else:
         wanted = watched(ledger, now, pol.monitoring)
     report = PassReport(at=now)
+    pro = prorating.prepare(ctx, wanted, now)  # a rate for late fiat payments: before the lock
+    report.notes += pro.notes
     received: dict[str, list[Received]] = {}
     obs: lifecycle.Observation | None = None
     ln_ask = lnrequests.to_ask(wanted, now, explicit=bool(ids))
@@ -157,7 +159,7 @@ def check(ctx: Context, ids: list[str] | None = None, *, tick: bool = False,
                     continue
                 status = ln.get(r.ln_payment_hash) if r.ln_payment_hash else None
                 _apply(ledger, fresh[r.id], received.get(r.address, []) if r.address else [],
-                       obs if r.address else 0, now, pol, report, events, status)
+                       obs if r.address else 0, now, pol, report, events, status, pro)
                 after = ledger.requests[r.id]
                 if status is not None and status.state == "open" and \
                         after.status == RequestStatus.SETTLED and not after.ln_paid_msat:
@@ -245,7 +247,8 @@ def _record_payments(ledger: Ledger, requests: dict[str, PaymentRequest],
 
 def _apply(ledger: Ledger, before: PaymentRequest, outputs: list[Received],
            obs: lifecycle.Observation | int, now: datetime, pol: lifecycle.Policy,
-           report: PassReport, events: list[lifecycle.Event], ln: Any = None) -> None:
+           report: PassReport, events: list[lifecycle.Event], ln: Any = None,
+           pro: prorating.Pass | None = None) -> None:
     """``obs`` is the chain observation, or 0 for a request paid over Lightning only (no
     address: the chain was not asked about it); ``ln`` its invoice's status this pass."""
     start, payment = settle.record(before, ln, now)
@@ -259,11 +262,17 @@ def _apply(ledger: Ledger, before: PaymentRequest, outputs: list[Received],
             report.held.append(before.id)  # an answer older than one already applied
         after, evs = lifecycle.evaluate(start, outputs, obs, now, pol)
     events += evs
+    lease = ledger.leases.get(after.lease) if after.lease else None
+    credit = None
+    if pro is not None and lease is not None and prorating.worth(pro, before, after):
+        reopen = lease.status != LeaseStatus.EXPIRED or pools.can_reopen(ledger, lease, now)
+        after, lease = prorating.requote(ledger, pro, lease, before, after, now, reopen)
+        after, credit = prorating.settle(ledger, pro, lease, before, after)
     if after == before or _only_the_look(before, after):
         # nothing but the look itself: not worth a write per open request per pass (a
         # look that matters — one that expires the request — changes it and is recorded)
         return
-    lease = ledger.leases.get(after.lease) if after.lease else None
+    old_lease = ledger.leases.get(after.lease) if after.lease else None
     new_lease = lease
     if lease is not None:  # the lease first: it may flag the request (unhonoured)
         reopen = lease.status not in (LeaseStatus.ENDED, LeaseStatus.EXPIRED) or \
@@ -271,6 +280,8 @@ def _apply(ledger: Ledger, before: PaymentRequest, outputs: list[Received],
         new_lease, after, evs = lifecycle.apply_request(lease, before, after, now,
                                                         can_reopen=reopen)
         events += evs
+        if credit is not None and new_lease is not None:
+            new_lease = prorating.keep_credit(ledger, new_lease, credit)
     ledger.requests[after.id] = after
     if settle.newly_refund_due(before, after):
         report.refunds.append({"id": after.id, "sats": after.refund_sats or 0})
@@ -280,11 +291,11 @@ def _apply(ledger: Ledger, before: PaymentRequest, outputs: list[Received],
         report.transitions.append({"id": after.id, "from": before.status.value,
                                    "to": after.status.value})
         pools.on_request_change(ledger, before, after, now)
-    if lease is not None and new_lease is not None and new_lease != lease:
-        ledger.leases[lease.id] = new_lease
-        report.leases_changed.add(lease.id)
-        if new_lease.status != lease.status:
-            report.transitions.append({"id": lease.id, "from": lease.status.value,
+    if old_lease is not None and new_lease is not None and new_lease != old_lease:
+        ledger.leases[old_lease.id] = new_lease
+        report.leases_changed.add(old_lease.id)
+        if new_lease.status != old_lease.status:
+            report.transitions.append({"id": old_lease.id, "from": old_lease.status.value,
                                        "to": new_lease.status.value})
 
 

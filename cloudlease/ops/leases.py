@@ -265,6 +265,14 @@ def show(ctx: Context, lease_id: str) -> tuple[Lease, list[PaymentRequest]]:
     return lease, [found[r] for r in lease.requests if r in found]
 
 
+def payer_credit(ledger: Ledger, lease: Lease) -> int:
+    """The credit the lease's payer holds (the tenant's; an anonymous lease's own): the
+    sub-minute rests of pro-rated payments, used first by the next one."""
+    from cloudlease.ops.prorating import credit_of
+
+    return credit_of(ledger, lease)
+
+
 def check_cancellable(ledger: Ledger, lease_id: str) -> Lease:
     """The lease, if it can be cancelled: awaiting payment, with no payment in flight."""
     lease = ledger.lease(lease_id)

@@ -60,7 +60,8 @@ MACHINE = obj({
 LEASE = obj({
     "id": STR, "status": _t(S, enum=["awaiting_payment", "active", "suspended", "ended",
                                      "expired", "cancelled"]),
-    "hours": INT, "paid_hours": INT, "paid_minutes": INT, "credit_sats": INTN, "tenant": STRN, "plan": STR, "price_sats": INTN,
+    "hours": INT, "paid_hours": INT, "paid_minutes": INT, "credit_sats": INTN,
+    "tenant": STRN, "plan": STR, "price_sats": INTN,
     "price_fiat": DEC, "currency": STRN, "created_at": TIME, "starts_at": TIMEN,
     "ends_at": TIMEN, "closed_at": TIMEN,
     "idempotency_key": _t("null", description="never shown here"), "requests": STRS,
