@@ -185,6 +185,13 @@ def check(ctx: Context, ids: list[str] | None = None, *, tick: bool = False,
     finally:
         if own is not None:
             own.close()
+    if tick:  # NWC auto-renewal: after the commit, outside the lock (ops/renewals.py)
+        from cloudlease.ops import renewals
+
+        def settle(rid: str) -> str | None:
+            return check(ctx, [rid]).statuses.get(rid)
+
+        report.notes += renewals.describe(renewals.run(ctx, settle))
     if tick or report.leases_changed:  # machines: after the commit, outside the lock
         from cloudlease.ops import provisioning
 

@@ -31,7 +31,10 @@ def _state(ctx: Context, ledger: Ledger, lease: Lease) -> dict[str, Any]:
     data["idempotency_key"] = None
     for p in data["payments"]:
         lnrequests.decorate(ctx.settings, p)
-    payment = data["payments"][-1] if data["payments"] else None
+    # the payment to show: the last one, but not a payer's LNURL top-up that is not paid
+    shown = [p for p in data["payments"] if p.get("via") != "lnurl" or p["status"] in (
+        "processing", "settled")]
+    payment = shown[-1] if shown else None
     data["payment"] = payment
     machine = views.machine(ledger.machines.get(lease.id))
     data["machine"] = machine

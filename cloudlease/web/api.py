@@ -105,7 +105,7 @@ def _rent(ctx: Context, **kwargs: Any) -> tuple[storefront.WebRental, dict[str, 
 
 def _replay(ctx: Context, key: str) -> bool:
     """Whether this key already made a lease (a retry is never capped)."""
-    token = tokens.derived(ctx.read().ledger_id, "rent", key)
+    token = tokens.derived(storefront.token_key(ctx), "rent", key)
     try:
         storefront.find(ctx, token)
     except CloudleaseError:
