@@ -214,6 +214,16 @@ def find(ctx: Context, token: str, ledger: Ledger | None = None) -> Lease:
     return found[0]
 
 
+def whole_hours(value: Any) -> int:
+    """Hours as the API takes them (a whole number from 1 to a year)."""
+    return validate.hours(_text(value, "hours"))
+
+
+def ssh_key_lines(value: Any) -> tuple[str, ...]:
+    """An SSH public key as the API takes it (checked; none for an empty value)."""
+    return _ssh_keys(value)
+
+
 def _text(value: Any, what: str) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise BadValue(f"{what} must be a string or a whole number", code="bad_value")

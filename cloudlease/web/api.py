@@ -24,6 +24,9 @@ from cloudlease.web.hub import KEEPALIVE, encode
 from cloudlease.web.runtime import Runtime
 
 METHODS = ("onchain", "lightning", "both")
+RENT_FIELDS = {"plan": (str,), "hours": (int,), "method": (str,), "ssh_key": (str,),
+               "email": (str,)}
+EXTEND_FIELDS = {"hours": (int,), "method": (str,)}
 
 
 def runtime(request: Request) -> Runtime:
@@ -116,8 +119,7 @@ def _replay(ctx: Context, key: str) -> bool:
 async def create_lease(request: Request) -> Response:
     rt = runtime(request)
     key = idempotency_key(request)
-    data = await body_object(request, {"plan": (str,), "hours": (int,), "method": (str,),
-                                       "ssh_key": (str,), "email": (str,)}, ("plan", "hours"))
+    data = await body_object(request, RENT_FIELDS, ("plan", "hours"))
     client = request.scope["state"]["client"]
     async with rt.client_lock(client):
         if key is None or not await call(request, _replay, key):
@@ -149,7 +151,7 @@ async def extend(request: Request) -> Response:
     rt = runtime(request)
     token = request.path_params["token"]
     key = idempotency_key(request)
-    data = await body_object(request, {"hours": (int,), "method": (str,)}, ("hours",))
+    data = await body_object(request, EXTEND_FIELDS, ("hours",))
     await call(request, leasepage.lease_id, token)  # 404 first, for any unknown token
     client = request.scope["state"]["client"]
     async with rt.client_lock(client):
