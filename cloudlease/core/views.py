@@ -85,7 +85,7 @@ def plan(p: Plan) -> dict[str, Any]:
             "price_per_hour_fiat": p.price_fiat, "currency": p.currency, "pool": p.pool,
             "created_at": p.created_at,
             "limits": {"cpus": p.cpus, "memory_bytes": p.memory_bytes, "pids": p.pids},
-            "target": p.target}
+            "target": p.target, "min_minutes": p.min_minutes, "l402": bool(p.l402)}
 
 
 def machine(rec: MachineRecord | None) -> dict[str, Any] | None:

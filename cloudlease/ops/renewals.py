@@ -134,8 +134,8 @@ def revoke(ctx: Context, token: str) -> dict[str, Any] | None:
     lease_id = find(ctx, token).id
     with ctx.transaction(f"renewal revoke {lease_id}") as ledger:
         rec = ledger.renewals.get(lease_id)
-        if rec is None:
-            raise Conflict("this lease has no wallet connected", code="no_renewal")
+        if rec is None or rec.status != RenewalStatus.ACTIVE:
+            raise Conflict("this lease has no wallet renewing it", code="no_renewal")
         rec = rec.replace(status=RenewalStatus.REVOKED, secret_box=None,
                           reason="revoked by the tenant", updated_at=clock.now())
         ledger.renewals[lease_id] = rec
