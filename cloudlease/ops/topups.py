@@ -90,13 +90,18 @@ def encode_lnurl(url: str) -> str:
 
 
 def decode_lnurl(text: str) -> str:
-    from embit.bech32 import bech32_decode, convertbits
+    """The URL of a bech32 ``LNURL1…`` (LUD-01: bech32 without its 90-character limit)."""
+    from embit.bech32 import CHARSET, Encoding, bech32_verify_checksum, convertbits
 
-    hrp, data, _ = bech32_decode(text.lower())
-    if hrp != "lnurl" or data is None:
+    low = text.strip().lower()
+    hrp, _, rest = low.rpartition("1")
+    data = [CHARSET.find(c) for c in rest]
+    if hrp != "lnurl" or len(data) < 7 or -1 in data or \
+            bech32_verify_checksum(hrp, data) != Encoding.BECH32:
         raise BadValue("not an LNURL")
-    raw = convertbits(data, 5, 8, False)
-    assert raw is not None
+    raw = convertbits(data[:-6], 5, 8, False)
+    if raw is None:
+        raise BadValue("not an LNURL")
     return bytes(raw).decode("utf-8")
 
 
