@@ -269,12 +269,7 @@ def _apply(ledger: Ledger, before: PaymentRequest, outputs: list[Received],
             report.held.append(before.id)  # an answer older than one already applied
         after, evs = lifecycle.evaluate(start, outputs, obs, now, pol)
     events += evs
-    lease = ledger.leases.get(after.lease) if after.lease else None
-    credit = None
-    if pro is not None and lease is not None and prorating.worth(pro, before, after):
-        reopen = lease.status != LeaseStatus.EXPIRED or pools.can_reopen(ledger, lease, now)
-        after, lease = prorating.requote(ledger, pro, lease, before, after, now, reopen)
-        after, credit = prorating.settle(ledger, pro, lease, before, after)
+    after, lease, credit = _prorate(ledger, pro, before, after, now)
     if after == before or _only_the_look(before, after):
         # nothing but the look itself: not worth a write per open request per pass (a
         # look that matters — one that expires the request — changes it and is recorded)
@@ -287,8 +282,7 @@ def _apply(ledger: Ledger, before: PaymentRequest, outputs: list[Received],
         new_lease, after, evs = lifecycle.apply_request(lease, before, after, now,
                                                         can_reopen=reopen)
         events += evs
-        if credit is not None and new_lease is not None:
-            new_lease = prorating.keep_credit(ledger, new_lease, credit)
+        new_lease = prorating.keep_credit(ledger, new_lease, credit)
     ledger.requests[after.id] = after
     if settle.newly_refund_due(before, after):
         report.refunds.append({"id": after.id, "sats": after.refund_sats or 0})
@@ -304,6 +298,19 @@ def _apply(ledger: Ledger, before: PaymentRequest, outputs: list[Received],
         if new_lease.status != old_lease.status:
             report.transitions.append({"id": old_lease.id, "from": old_lease.status.value,
                                        "to": new_lease.status.value})
+
+
+def _prorate(ledger: Ledger, pro: prorating.Pass | None, before: PaymentRequest,
+             after: PaymentRequest, now: datetime) -> tuple[PaymentRequest, Any, int | None]:
+    """Pay as you go (ops/prorating.py): the request re-quoted or with the minutes it buys
+    fixed, its lease (an expired rental brought back), and the payer's new credit."""
+    lease = ledger.leases.get(after.lease) if after.lease else None
+    if pro is None or lease is None or not prorating.worth(pro, before, after):
+        return after, lease, None
+    reopen = lease.status != LeaseStatus.EXPIRED or pools.can_reopen(ledger, lease, now)
+    after, lease = prorating.requote(ledger, pro, lease, before, after, now, reopen)
+    after, credit = prorating.settle(ledger, pro, lease, before, after)
+    return after, lease, credit
 
 
 _LOOK = frozenset({"observed_height", "observed_hash", "observed_at"})

@@ -159,9 +159,10 @@ def settle(ledger: Ledger, p: Pass, lease: Lease | None, before: PaymentRequest,
     return new, left
 
 
-def keep_credit(ledger: Ledger, lease: Lease, credit: int | None) -> Lease:
-    """Write the payer's new credit: on the tenant, or on the (anonymous) lease returned."""
-    if credit is None:
+def keep_credit(ledger: Ledger, lease: Lease | None, credit: int | None) -> Lease | None:
+    """Write the payer's new credit: on the tenant, or on the (anonymous) lease returned
+    (``credit`` None: nothing changes)."""
+    if credit is None or lease is None:
         return lease
     if lease.tenant:
         tenant = ledger.tenants.get(lease.tenant)
