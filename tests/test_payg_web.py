@@ -282,3 +282,33 @@ def test_bad_wallet_connections_store_nothing(cli, client, uri, says):
         error(client.put(path, json={"uri": nwc(), "max_per_renewal_sats": per,
                                      "max_total_sats": total}), 422)
     assert cli.ledger_snapshot() == before
+
+
+def test_hosts_that_share_the_serve_key_verify_each_others_macaroons(cli, client, home,
+                                                                       tmp_path):
+    """Several hosts on one ledger: a macaroon minted on one verifies on another that has
+    a copy of serve.key, and not on one with a key of its own."""
+    import shutil
+
+    from cloudlease.ops import l402, secrets
+    from cloudlease.ops.context import Context
+
+    mac, inv = challenge(client.post("/api/v1/leases", json={"plan": "standard", "hours": 1},
+                                     headers=L402))
+    preimage = ln_pay(cli, inv)
+    header = f"L402 {mac}:{preimage}"
+    wanted = {"purpose": "rent", "plan": "standard", "hours": "1", "ssh_key": "none"}
+    other = tmp_path / "host-b"
+    shutil.copytree(home, other)
+    (other / "serve.key").unlink()
+    secrets.forget()
+    b = Context.at(other)
+    try:
+        with pytest.raises(l402.Refused, match="does not verify"):
+            l402._verify(b, l402.parse(header), wanted)  # a key of its own
+        shutil.copy2(home / "serve.key", other / "serve.key")
+        secrets.forget()
+        l402._verify(b, l402.parse(header), wanted)  # the copy: verifies
+    finally:
+        b.close()
+        secrets.forget()
