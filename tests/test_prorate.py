@@ -219,4 +219,4 @@ def test_overpaid_surplus_and_credit_used_next_time(cli, home, monkeypatch):
     draft = cli.json("invoice", "create", "--tenant", "alice", "--period", "2026-03")
     lines = [ln["description"] for ln in draft["lines"]]
     assert "Rental: 1 hour 31 minutes of standard" in lines[0]
-    assert "Extension: 1 hour 1 minute of standard" in lines[1]
+    assert "Extension: 1 more hour 1 minute of standard" in lines[1]

@@ -116,15 +116,6 @@ def payment_refs(req: PaymentRequest | None) -> list[dict[str, str]]:
     return refs
 
 
-def _hours(n: int, more: bool = False, minutes: int = 0) -> str:
-    """``2 hours``, ``1 hour 23 minutes``, ``45 more minutes``: what was bought."""
-    if minutes:
-        h, m = divmod(minutes, 60)
-        text = f"{h} hour{'s' if h != 1 else ''} " if h else ""
-        return f"{text}{m} {'more ' if more and not h else ''}minute{'s' if m != 1 else ''}"
-    return f"{n} {'more ' if more else ''}hour{'s' if n != 1 else ''}"
-
-
 CONSIDERATION_WORDS = {"revenue_share": "revenue share", "ownership": "ownership share",
                        "fixed_return": "fixed return"}
 
@@ -132,14 +123,14 @@ CONSIDERATION_WORDS = {"revenue_share": "revenue share", "ownership": "ownership
 def lease_line(req: PaymentRequest, lease: Lease | None, covers: tuple[datetime, datetime] | None,
                tz: ZoneInfo) -> dict[str, Any]:
     assert req.settled_at is not None
-    from cloudlease.core.prorate import income_sats
+    from cloudlease.core.prorate import income_sats, words
 
     sats = income_sats(req) - req.invest_sats  # the time's price: credit used in, kept out
     minutes = req.bought_minutes
-    hours, odd = divmod(minutes, 60)
+    hours = minutes // 60
     plan = lease.plan if lease else "compute"
     kind = "extension" if req.purpose == "extend" else "lease"
-    bought = _hours(hours, kind == "extension", minutes if odd else 0)
+    bought = words(minutes, more=kind == "extension")
     description = (f"Extension: {bought} of {plan}" if kind == "extension"
                    else f"Rental: {bought} of {plan}")
     line: dict[str, Any] = {
@@ -248,13 +239,13 @@ def sales_lines(lines: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         if "fiat" in line and line.get("currency") == g["currency"]:
             g["fiat"] += Decimal(line["fiat"])
             g["with_fiat"] += 1
+    from cloudlease.core.prorate import words
+
     out = []
     for (_, plan), g in sorted(groups.items()):
         n, ext = g["payments"], g["extensions"]
-        hours, odd = divmod(g["minutes"], 60)
-        g["hours"] = hours
-        g["description"] = (f"{n} payment{'s' if n != 1 else ''} for "
-                            f"{_hours(hours, minutes=g['minutes'] if odd else 0)} "
+        g["hours"] = g["minutes"] // 60
+        g["description"] = (f"{n} payment{'s' if n != 1 else ''} for {words(g['minutes'])} "
                             f"of {plan}"
                             + (f" ({ext} extension{'s' if ext != 1 else ''})" if ext else ""))
         if g.pop("with_fiat") == n and g["currency"]:

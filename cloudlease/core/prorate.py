@@ -233,6 +233,16 @@ def what_bought(req: PaymentRequest) -> str:
     return duration(req.bought_minutes)
 
 
+def words(minutes: int, more: bool = False) -> str:
+    """``2 hours``, ``1 hour 23 minutes``, ``45 more minutes``: time bought, for documents."""
+    h, m = divmod(max(0, minutes), 60)
+    hours = f"{h} {'more ' if more else ''}hour{'s' if h != 1 else ''}"
+    if not m:
+        return hours
+    mins = f"{m} {'more ' if more and not h else ''}minute{'s' if m != 1 else ''}"
+    return f"{hours} {mins}" if h else mins
+
+
 def duration(minutes: int) -> str:
     h, m = divmod(max(0, minutes), 60)
     if h and m:
