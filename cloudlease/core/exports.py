@@ -151,7 +151,9 @@ def _payment(req: PaymentRequest, lease: Lease | None, contribs: list[Contributi
     if req.purpose in LEASE_PURPOSES:
         plan = lease.plan if lease else "?"
         more = "more " if req.purpose == "extend" else ""
-        text = f"lease {req.lease}: {prorate.duration(req.bought_minutes)} {more}of {plan}"
+        hours, odd = divmod(req.bought_minutes, 60)
+        text = (f"lease {req.lease}: {prorate.duration(req.bought_minutes)} {more}of {plan}"
+                if odd else f"lease {req.lease}: {hours} {more}h of {plan}")
     else:
         what = {"invest": "investment in", "donate": "donation to",
                 "topup": "top-up investment in"}.get(req.purpose, f"{req.purpose} for")

@@ -162,9 +162,9 @@ def lease(lease_: Lease, requests: list[PaymentRequest] | None = None) -> dict[s
     return out
 
 
-_LEASE_KEYS = ("id", "status", "hours", "paid_hours", "paid_minutes", "tenant", "plan",
-               "price_sats", "price_fiat", "currency", "created_at", "starts_at", "ends_at",
-               "closed_at", "idempotency_key", "requests", "pool", "note")
+_LEASE_KEYS = ("id", "status", "hours", "paid_hours", "tenant", "plan", "price_sats",
+               "price_fiat", "currency", "created_at", "starts_at", "ends_at", "closed_at",
+               "idempotency_key", "requests", "pool", "note")
 _LEASE_TIMES = frozenset({"created_at", "starts_at", "ends_at", "closed_at"})
 
 
@@ -184,8 +184,6 @@ def lease_rows(table: Any, clause: str = "", params: Any = ()) -> list[dict[str,
                 value = value.replace("+00:00", "Z")
             item[key] = value
         item["requests"] = json.loads(item["requests"]) if item["requests"] else []
-        if item["paid_minutes"] is None:  # written before minutes existed
-            item["paid_minutes"] = item["paid_hours"] * 60
         out.append(item)
     return out
 
