@@ -73,9 +73,13 @@ def idempotency_key(request: Request) -> str | None:
         raise from_domain(exc) from None
 
 
+def base_url(request: Request) -> str:
+    """Where tenants reach this server: ``[serve] public_url``, else the request's host."""
+    return runtime(request).serve.public_url.rstrip("/") or str(request.base_url).rstrip("/")
+
+
 def lease_url(request: Request, token: str) -> str:
-    base = runtime(request).serve.public_url.rstrip("/") or str(request.base_url).rstrip("/")
-    return f"{base}/l/{token}"
+    return f"{base_url(request)}/l/{token}"
 
 
 async def call(request: Request, fn: Any, *args: Any, **kwargs: Any) -> Any:

@@ -19,7 +19,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from cloudlease.core.errors import CloudleaseError
 from cloudlease.ops import leasepage, storefront
 from cloudlease.web import view
-from cloudlease.web.api import call, runtime
+from cloudlease.web.api import base_url, call, runtime
 from cloudlease.web.errors import HttpError, from_domain
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -108,8 +108,6 @@ def _form_key(key: str | None) -> str | None:
 async def lease(request: Request, *, status: int = 200, error: str | None = None) -> Response:
     token = request.path_params["token"]
     rt = runtime(request)
-    from cloudlease.web.payg import base_url
-
     page, state = await call(request, _lease_page, token, base_url(request))
     return render(request, "lease.html", status, token=token, page=page, error=error,
                   idem=_fresh_key(), lightning=rt.settings.lightning.enabled,

@@ -16,12 +16,8 @@ from starlette.responses import RedirectResponse, Response
 
 from cloudlease.core.errors import CloudleaseError
 from cloudlease.ops import renewals, topups
-from cloudlease.web.api import as_json, body_object, call, runtime
+from cloudlease.web.api import as_json, base_url, body_object, call, runtime
 from cloudlease.web.errors import HttpError, from_domain
-
-
-def base_url(request: Request) -> str:
-    return runtime(request).serve.public_url.rstrip("/") or str(request.base_url).rstrip("/")
 
 
 def site(request: Request) -> str:
