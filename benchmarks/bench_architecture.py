@@ -16,8 +16,9 @@ import sys
 from pathlib import Path
 
 # a string literal holding SQL: a statement, or a clause handed to a query helper
-SQL = re.compile(r"""["'][^"'\n]*(\b(SELECT|INSERT|UPDATE|DELETE|CREATE|PRAGMA|WHERE|ORDER BY"""
-                 r"""|IS NULL|IS NOT NULL|NOT IN|LIMIT|CAST)\b| IN \(|[=<>] \?)""")
+SQL = re.compile(r"""["'][^"'\n]*(\b(SELECT|PRAGMA|WHERE|ORDER BY|IS NULL|IS NOT NULL|NOT IN"""
+                 r"""|LIMIT|CAST|INSERT INTO|DELETE FROM|CREATE (TABLE|INDEX|TRIGGER))\b"""
+                 r"""|\bUPDATE \w+ SET\b| IN \(|[=<>] \?)""")
 
 
 def modules(root: Path) -> dict[str, Path]:

@@ -136,7 +136,7 @@ class LndServer:
 
     # -- what LND does --------------------------------------------------------------------
     def add_invoice(self, value_msat: int, memo: str, expiry: int,
-                    created: int | None = None) -> dict[str, Any]:
+                    created: int | None = None, description_hash: str = "") -> dict[str, Any]:
         preimage = secrets.token_bytes(32)
         r_hash = hashlib.sha256(preimage).digest()
         created = int(time.time()) if created is None else created
@@ -148,14 +148,17 @@ class LndServer:
             else r_hash.hex()
         request = encode_invoice(self.node_key, amount, description, hashed,
                                  secrets.token_bytes(32).hex(), created, bolt11_expiry,
-                                 currency=currency)
+                                 currency=currency,
+                                 description_hash=description_hash or None)
         with self.lock:
             self.add_index += 1
             inv = {
                 "memo": memo, "r_preimage": b64(preimage), "r_hash": b64(r_hash),
                 "value": str(value_msat // 1000), "value_msat": str(value_msat),
                 "settled": False, "creation_date": str(created), "settle_date": "0",
-                "payment_request": request, "description_hash": "", "expiry": str(expiry),
+                "payment_request": request,
+                "description_hash": b64(bytes.fromhex(description_hash)) if description_hash
+                else "", "expiry": str(expiry),
                 "fallback_addr": "", "cltv_expiry": "80", "route_hints": [], "private": True,
                 "add_index": str(self.add_index), "settle_index": "0", "amt_paid": "0",
                 "amt_paid_sat": "0", "amt_paid_msat": "0", "state": "OPEN", "htlcs": [],
@@ -209,8 +212,10 @@ class LndServer:
             return self._send(h, 400, {"code": 3, "message": "invalid JSON", "details": []})
         if method == "POST" and parts.path == "/v1/invoices":
             value_msat = int(body.get("value_msat") or 0) or int(body.get("value") or 0) * 1000
+            dh = base64.b64decode(body["description_hash"]).hex() \
+                if body.get("description_hash") else ""
             inv = self.add_invoice(value_msat, body.get("memo", ""),
-                                   int(body.get("expiry") or 86400))
+                                   int(body.get("expiry") or 86400), description_hash=dh)
             return self._send(h, 200, {"r_hash": inv["r_hash"],
                                        "payment_request": inv["payment_request"],
                                        "add_index": inv["add_index"],

@@ -87,7 +87,7 @@ def test_tenants(cli, home):
     t = cli.json("tenant", "add", "alice", "--email", "a@example.com")
     assert t == {"name": "alice", "email": "a@example.com", "refund_address": None,
                  "created_at": t["created_at"], "ssh_keys": [], "billing_name": None,
-                 "address": [], "country": None, "vat_id": None}
+                 "address": [], "country": None, "vat_id": None, "credit_sats": 0}
     cli("tenant", "add", "bob")
     assert [x["name"] for x in cli.json("tenant", "list")] == ["alice", "bob"]
     cli("rent", "--hours", "1", "--tenant", "alice")

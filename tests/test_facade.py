@@ -124,6 +124,8 @@ PLANS: dict[str, tuple[Callable[[Any], Any], str | None]] = {
     "requests.count_of_tenant": (lambda s: s.requests.count_of_tenant("alice"),
                                  "payment_requests_tenant"),
     "requests.open": (lambda s: s.requests.open(), "payment_requests_status"),
+    "requests.by_payment_hash": (lambda s: s.requests.by_payment_hash("ab"),
+                                 "payment_requests_ln_payment_hash"),
     "requests.listing(lease)": (lambda s: s.requests.listing(lease="L-1"),
                                 "payment_requests_lease"),
     "requests.paid_by_lease": (lambda s: s.requests.paid_by_lease(["L-1"]),

@@ -147,6 +147,7 @@ def test_a_schema_1_ledger_is_upgraded_and_its_self_throttled_pool_freed(cli, is
     import shutil
     import sqlite3
 
+    from cloudlease.ledger.schema import SCHEMA_VERSION
     from tests.conftest import REPO
 
     shutil.copytree(REPO / "tests/data/ledger-v1-pools", isolated)
@@ -161,10 +162,11 @@ def test_a_schema_1_ledger_is_upgraded_and_its_self_throttled_pool_freed(cli, is
     db = sqlite3.connect(isolated / "ledger.db")
     try:
         assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() \
-            == ("3",)
+            == (str(SCHEMA_VERSION),)
         commands = [r[0] for r in db.execute("SELECT command FROM audit ORDER BY seq")]
     finally:
         db.close()
-    assert commands[-1] == "ledger upgrade: schema 1 -> 3"  # plans.target, then the meter
+    # every step in one audited write: plans.target, the meter, pay as you go
+    assert commands[-1] == f"ledger upgrade: schema 1 -> {SCHEMA_VERSION}"
     cli("rent", "--hours", "1", "--plan", "gpu-hour", "--no-wait")  # no longer refused
     cli("verify", "--full")

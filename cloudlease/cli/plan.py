@@ -27,6 +27,10 @@ def add(
         help="Limit on processes and threads at once in each machine, e.g. 64.")] = None,
     target: Annotated[str | None, typer.Option(
         help="Cluster placement of each machine (driver lxd): a member or @group.")] = None,
+    min_minutes: Annotated[int | None, typer.Option(
+        help="The fewest minutes a pro-rated first payment buys (default 60).")] = None,
+    l402: Annotated[bool, typer.Option(
+        "--l402", help="serve's API answers rentals of this plan with L402 (402).")] = False,
 ) -> Result:
     """Add a plan.
 
@@ -36,8 +40,8 @@ def add(
     from cloudlease.ops import plans
 
     limits = parse_limits(cpus, memory, pids)
-    return Result(views.plan(plans.add(ctx(), name, price_per_hour, pool, limits, target)),
-                  "plan")
+    return Result(views.plan(plans.add(ctx(), name, price_per_hour, pool, limits, target,
+                                       min_minutes, l402)), "plan")
 
 
 @command(app, "edit")
@@ -47,15 +51,20 @@ def edit(
         help="Place new machines (driver lxd) on this member or @group.")] = None,
     no_target: Annotated[bool, typer.Option(
         "--no-target", help="Let the cluster (or [provision.lxd] target) place them.")] = False,
+    min_minutes: Annotated[int | None, typer.Option(
+        help="The fewest minutes a pro-rated first payment buys.")] = None,
+    l402: Annotated[bool | None, typer.Option(
+        "--l402/--no-l402", help="Whether serve's API answers rentals with L402.")] = None,
 ) -> Result:
-    """Change a plan's placement; machines already made stay where they are.
+    """Change a plan's placement (machines already made stay where they are), its
+    fewest pro-rated minutes, or whether it asks for L402.
 
     Example: cloudlease plan edit small --target @fast
     """
     from cloudlease.ops import plans
 
-    return Result(views.plan(plans.edit(ctx(), name, target=target, no_target=no_target)),
-                  "plan")
+    return Result(views.plan(plans.edit(ctx(), name, target=target, no_target=no_target,
+                                        min_minutes=min_minutes, l402=l402)), "plan")
 
 
 @command(app, "list")

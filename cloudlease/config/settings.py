@@ -55,7 +55,7 @@ NETWORKS = ("mainnet", "testnet", "testnet4", "signet", "regtest")
 BACKENDS = CHAIN_BACKENDS.names()
 HOOK_EVENTS = ("lease_active", "lease_ended", "lease_expired", "payment_processing",
                "pool_low_funds", "pool_throttled", "pool_restored", "provision_ready",
-               "provision_failed", "payment_refund_due")
+               "provision_failed", "payment_refund_due", "renewal_failed")
 RATE_SOURCES = ("fixed", "live")
 WALLET_KINDS = ("keys", "descriptor")
 
@@ -83,6 +83,26 @@ class PaymentSettings(Section):
     confirmations: int = setting(whole(0, 100), 1, "0 high, 1 medium, 2 low-medium, 6 low")
     zero_conf_max_sats: int = setting(whole(0, MAX_SATS), 0, "accept unconfirmed payments up "
                                       "to this (never RBF-signalling ones)")
+    # pay as you go (core/prorate.py): what money that does not fit the request buys
+    underpaid: str = setting(choice("wait", "prorate"), "wait",
+                             "wait (a short request expires, money owed back) | prorate")
+    late: str = setting(choice("accept", "prorate"), "accept",
+                        "accept (you decide: pay accept) | prorate")
+    overpaid: str = setting(choice("refund", "prorate"), "refund",
+                            "refund (the surplus is owed back) | prorate")
+
+
+class RenewalSettings(Section):
+    """``[renewal]``: auto-renewal through the tenant's own wallet (Nostr Wallet Connect,
+    ``ops/renewals.py``), by tick and serve."""
+
+    before_minutes: int = setting(whole(1, 7 * 24 * 60), 15,
+                                  "ask the wallet to pay the next period this long before the end")
+    timeout_seconds: Decimal = setting(seconds(), Decimal(30),
+                                       "the wallet's answer must come within this")
+    allow_loopback_relay: bool = setting(boolean(), False,
+                                         "ws:// relays on this machine (demos, tests); else "
+                                         "wss:// only")
 
 
 class RatesSettings(Section):
@@ -211,6 +231,7 @@ class Settings(Section):
     lightning: LightningSettings = table(LightningSettings)
     provision: ProvisionSettings = table(ProvisionSettings)
     serve: ServeSettings = table(ServeSettings)
+    renewal: RenewalSettings = table(RenewalSettings)
     webhooks: tuple[Webhook, ...] = array(Webhook)
 
     # the flat names older code reads: aliases of the keys above, not keys of their own
@@ -225,6 +246,12 @@ class Settings(Section):
     monitoring_hours = alias("payment.monitoring_hours")
     confirmations = alias("payment.confirmations")
     zero_conf_max_sats = alias("payment.zero_conf_max_sats")
+    underpaid = alias("payment.underpaid")
+    late = alias("payment.late")
+    overpaid = alias("payment.overpaid")
+    renewal_before_minutes = alias("renewal.before_minutes")
+    renewal_timeout = alias("renewal.timeout_seconds")
+    renewal_loopback = alias("renewal.allow_loopback_relay")
     rate_source = alias("rates.source")
     fixed_rate = alias("rates.fixed")
     rate_timeout = alias("rates.timeout_seconds", as_float)

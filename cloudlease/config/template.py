@@ -49,6 +49,11 @@ expiry_minutes = 15         # payment window; the exchange rate is locked for th
 monitoring_hours = 24       # a seen payment must confirm within this, or the request is invalid
 confirmations = 1           # speed policy: 0 high, 1 medium, 2 low-medium, 6 low
 zero_conf_max_sats = 0      # accept unconfirmed payments up to this (never RBF-signalling ones)
+# Pay as you go: "prorate" lets money that does not fit a request buy time, to the minute,
+# at the price when it settles (the rest under a minute is the tenant's credit)
+underpaid = "wait"          # wait (a short request expires, money owed back) | prorate
+late = "accept"             # accept (you decide: pay accept) | prorate
+overpaid = "refund"         # refund (the surplus is owed back) | prorate
 
 [rates]
 source = {q(rate_source)}          # fixed | live (live asks BitPay, then blockchain.info)
@@ -72,8 +77,8 @@ timeout_seconds = 10
 timeout_seconds = 10
 # Commands run on events, with the event as JSON on stdin. Events: lease_active,
 # lease_ended, lease_expired, payment_processing, pool_low_funds, pool_throttled,
-# pool_restored, provision_ready, provision_failed, payment_refund_due. Machines come
-# from [provision] below; hooks only hear about them. For example:
+# pool_restored, provision_ready, provision_failed, payment_refund_due, renewal_failed.
+# Machines come from [provision] below; hooks only hear about them. For example:
 # provision_failed = "/usr/local/bin/page-the-operator"
 # provision_ready = "/usr/local/bin/mail-login-details"
 
@@ -102,6 +107,12 @@ rate_limit_per_minute = 120     # requests per client a minute; more is 429
 max_open_unpaid = 200           # unpaid requests open at once (each holds an address)
 max_open_unpaid_per_client = 5
 chain_poll_seconds = 10         # Lightning is asked every 0.25 s while an invoice is open
+
+[renewal]
+# Auto-renewal through the tenant's own wallet (Nostr Wallet Connect), by tick and serve
+before_minutes = 15             # ask the wallet to pay the next period this long before the end
+timeout_seconds = 30            # the wallet's answer must come within this
+allow_loopback_relay = false    # ws:// relays on this machine (demos, tests); else wss:// only
 
 [provision]
 # What a paid lease becomes, made by tick outside the ledger lock and retried on the next

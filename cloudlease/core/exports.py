@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cloudlease.core import books
+from cloudlease.core import books, prorate
 from cloudlease.core.books import (  # noqa: F401 - re-exported
     BITCOIN,
     COMMODITY,
@@ -189,7 +189,7 @@ def _credits(req: PaymentRequest, tenant: str | None, contribs: list[Contributio
         invest = 0 if contribs else min(req.invest_sats, rest)
         if invest:
             postings.append((investor(tenant, "principal"), -invest))
-        postings.append((LEASES, -(rest - invest)))
+        postings += prorate.income_postings(req, rest - invest)
     elif req.purpose == "donate":
         postings.append((DONATIONS, -rest))
     else:  # invest, topup
@@ -201,7 +201,10 @@ def _payment_text(req: PaymentRequest, lease: Lease | None) -> str:
     if req.purpose in LEASE_PURPOSES:
         plan = lease.plan if lease else "?"
         more = "more " if req.purpose == "extend" else ""
-        return f"lease {req.lease}: {req.hours or 0} {more}h of {plan}"
+        hours, odd = divmod(req.bought_minutes, 60)
+        if odd:
+            return f"lease {req.lease}: {prorate.duration(req.bought_minutes)} {more}of {plan}"
+        return f"lease {req.lease}: {hours} {more}h of {plan}"
     what = {"invest": "investment in", "donate": "donation to",
             "topup": "top-up investment in"}.get(req.purpose, f"{req.purpose} for")
     return f"{what} pool {req.pool or '?'}"

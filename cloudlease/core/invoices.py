@@ -94,15 +94,16 @@ def _fiat_fields(sats: int, req: PaymentRequest | None, price: Decimal | None = 
 # -- lines ----------------------------------------------------------------------------
 def coverage(lease: Lease, settled: Iterable[tuple[datetime, str, int]]
              ) -> dict[str, tuple[datetime, datetime]]:
-    """The hours each settled payment of a lease covers: the lease runs from its start for
-    its paid hours, consumed in settlement order (first payment, then extensions)."""
+    """The time each settled payment of a lease covers: the lease runs from its start for
+    its paid minutes, consumed in settlement order (first payment, then extensions).
+    ``settled``: (settled_at, request id, minutes it bought)."""
     out: dict[str, tuple[datetime, datetime]] = {}
     if lease.starts_at is None:
         return out
     at = lease.starts_at
-    for _, rid, hours in sorted(settled):
-        out[rid] = (at, at + timedelta(hours=hours))
-        at += timedelta(hours=hours)
+    for _, rid, minutes in sorted(settled):  # minutes bought (ops: bought_minutes)
+        out[rid] = (at, at + timedelta(minutes=minutes))
+        at += timedelta(minutes=minutes)
     return out
 
 
@@ -117,10 +118,6 @@ def payment_refs(req: PaymentRequest | None) -> list[dict[str, str]]:
     return refs
 
 
-def _hours(n: int, more: bool = False) -> str:
-    return f"{n} {'more ' if more else ''}hour{'s' if n != 1 else ''}"
-
-
 CONSIDERATION_WORDS = {"revenue_share": "revenue share", "ownership": "ownership share",
                        "fixed_return": "fixed return"}
 
@@ -128,18 +125,25 @@ CONSIDERATION_WORDS = {"revenue_share": "revenue share", "ownership": "ownership
 def lease_line(req: PaymentRequest, lease: Lease | None, covers: tuple[datetime, datetime] | None,
                tz: ZoneInfo) -> dict[str, Any]:
     assert req.settled_at is not None
-    sats = req.amount_sats - req.invest_sats
-    hours = req.hours or 0
+    from cloudlease.core.prorate import income_sats, words
+
+    sats = income_sats(req) - req.invest_sats  # the time's price: credit used in, kept out
+    minutes = req.bought_minutes
+    hours = minutes // 60
     plan = lease.plan if lease else "compute"
     kind = "extension" if req.purpose == "extend" else "lease"
-    description = (f"Extension: {_hours(hours, more=True)} of {plan}" if kind == "extension"
-                   else f"Rental: {_hours(hours)} of {plan}")
+    bought = words(minutes, more=kind == "extension")
+    description = (f"Extension: {bought} of {plan}" if kind == "extension"
+                   else f"Rental: {bought} of {plan}")
     line: dict[str, Any] = {
         "kind": kind, "ref": req.id, "date": local_day(req.settled_at, tz),
         "description": description,
         "sats": sats, "lease": req.lease or "", "plan": plan, "hours": hours,
-        "settled_at": iso(req.settled_at),
+        "minutes": minutes, "settled_at": iso(req.settled_at),
     }
+    if req.credit_used_sats or req.credit_kept_sats:
+        line["credit_used_sats"] = req.credit_used_sats or 0
+        line["credit_kept_sats"] = req.credit_kept_sats or 0
     if covers is not None:
         line["starts_at"], line["ends_at"] = iso(covers[0]), iso(covers[1])
     line.update(_fiat_fields(sats, req, req.fiat_amount))
@@ -255,19 +259,22 @@ def sales_lines(lines: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     for line in lines:
         g = groups.setdefault((line["date"], line["plan"]), {
             "kind": "sales", "ref": f"{line['date']} {line['plan']}", "date": line["date"],
-            "plan": line["plan"], "sats": 0, "hours": 0, "payments": 0, "extensions": 0,
+            "plan": line["plan"], "sats": 0, "minutes": 0, "payments": 0, "extensions": 0,
             "fiat": Decimal(0), "currency": line.get("currency"), "with_fiat": 0})
         g["sats"] += int(line["sats"])
-        g["hours"] += int(line.get("hours", 0))
+        g["minutes"] += int(line.get("minutes", int(line.get("hours", 0)) * 60))
         g["payments"] += 1
         g["extensions"] += line["kind"] == "extension"
         if "fiat" in line and line.get("currency") == g["currency"]:
             g["fiat"] += Decimal(line["fiat"])
             g["with_fiat"] += 1
+    from cloudlease.core.prorate import words
+
     out = []
     for (_, plan), g in sorted(groups.items()):
         n, ext = g["payments"], g["extensions"]
-        g["description"] = (f"{n} payment{'s' if n != 1 else ''} for {_hours(g['hours'])} "
+        g["hours"] = g["minutes"] // 60
+        g["description"] = (f"{n} payment{'s' if n != 1 else ''} for {words(g['minutes'])} "
                             f"of {plan}"
                             + (f" ({ext} extension{'s' if ext != 1 else ''})" if ext else ""))
         if g.pop("with_fiat") == n and g["currency"]:

@@ -289,8 +289,9 @@ def apply_request(lease: Lease, before: PaymentRequest, after: PaymentRequest,
         # its payment was on time after all (a look after expiry had missed it)
         lease = lease.replace(status=LeaseStatus.AWAITING_PAYMENT, closed_at=None,
                               note=f"payment {after.id} was first seen in time")
-    if after.status == RequestStatus.SETTLED and before.settled_at is None and after.hours:
-        return _add_hours(lease, after, now, can_reopen)
+    if after.status == RequestStatus.SETTLED and before.settled_at is None and \
+            after.bought_minutes:
+        return _add_time(lease, after, now, can_reopen)
     return _follow(lease, before, after, now)
 
 
@@ -304,29 +305,30 @@ def _paid_in_time_after_all(lease: Lease, before: PaymentRequest, after: Payment
         Flag.ACCEPTED not in after.flags
 
 
-def _add_hours(lease: Lease, after: PaymentRequest, now: datetime, can_reopen: bool
-               ) -> tuple[Lease, PaymentRequest, list[Event]]:
-    """A first settlement buys its hours: a lease awaiting payment starts now, a running
-    (or suspended) one ends later, an ended one runs again when its pool has room; any
-    other lease cannot take them and the request is unhonoured."""
-    paid_hours = lease.paid_hours + (after.hours or 0)
+def _add_time(lease: Lease, after: PaymentRequest, now: datetime, can_reopen: bool
+              ) -> tuple[Lease, PaymentRequest, list[Event]]:
+    """A first settlement buys its time (whole hours, or the minutes a pro-rated payment
+    bought, ``core/prorate.py``): a lease awaiting payment starts now, a running (or
+    suspended) one ends later, an ended one runs again when its pool has room; any other
+    lease cannot take them and the request is unhonoured."""
+    minutes = lease.minutes + after.bought_minutes
+    paid = {"paid_minutes": minutes, "paid_hours": minutes // 60}
     if lease.status == LeaseStatus.AWAITING_PAYMENT:
-        lease = lease.replace(status=LeaseStatus.ACTIVE, starts_at=now, paid_hours=paid_hours,
-                              ends_at=now + timedelta(hours=paid_hours))
+        lease = lease.replace(status=LeaseStatus.ACTIVE, starts_at=now, **paid,
+                              ends_at=now + timedelta(minutes=minutes))
         return lease, after, [Event("lease_active", lease.id, {})]
     if lease.status in (LeaseStatus.ACTIVE, LeaseStatus.SUSPENDED) and \
             lease.starts_at is not None:
-        return lease.replace(paid_hours=paid_hours,
-                             ends_at=lease.starts_at + timedelta(hours=paid_hours)), after, []
+        return lease.replace(**paid, ends_at=lease.starts_at + timedelta(minutes=minutes)), \
+            after, []
     if lease.status == LeaseStatus.ENDED and lease.starts_at is not None and \
             lease.ends_at is not None and can_reopen:
-        # paid after its end: it runs again from now for the hours bought; like a
+        # paid after its end: it runs again from now for the time bought; like a
         # suspension, the time it was off is not counted (starts_at moves with it)
         gap = max(timedelta(0), now - lease.ends_at)
         starts = lease.starts_at + gap
-        lease = lease.replace(status=LeaseStatus.ACTIVE, closed_at=None,
-                              paid_hours=paid_hours, starts_at=starts,
-                              ends_at=starts + timedelta(hours=paid_hours),
+        lease = lease.replace(status=LeaseStatus.ACTIVE, closed_at=None, **paid,
+                              starts_at=starts, ends_at=starts + timedelta(minutes=minutes),
                               note=f"reopened: {after.id} settled after the lease ended")
         return lease, after, [Event("lease_active", lease.id, {"reopened": True})]
     return lease, _unhonoured(after, f"lease {lease.id} is {lease.status.value}"

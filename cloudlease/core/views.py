@@ -64,7 +64,7 @@ def tenant(t: Tenant) -> dict[str, Any]:
     return {"name": t.name, "email": t.email, "refund_address": t.refund_address,
             "created_at": t.created_at, "ssh_keys": ssh_keys(t.ssh_keys),
             "billing_name": t.billing_name, "address": list(t.address),
-            "country": t.country, "vat_id": t.vat_id}
+            "country": t.country, "vat_id": t.vat_id, "credit_sats": t.credit_sats or 0}
 
 
 def ssh_keys(keys: tuple[str, ...]) -> list[dict[str, str]]:
@@ -86,7 +86,7 @@ def plan(p: Plan) -> dict[str, Any]:
             "price_per_hour_fiat": p.price_fiat, "currency": p.currency, "pool": p.pool,
             "created_at": p.created_at,
             "limits": {"cpus": p.cpus, "memory_bytes": p.memory_bytes, "pids": p.pids},
-            "target": p.target}
+            "target": p.target, "min_minutes": p.min_minutes, "l402": bool(p.l402)}
 
 
 def machine(rec: MachineRecord | None) -> dict[str, Any] | None:
@@ -130,7 +130,9 @@ def request(r: PaymentRequest, now: datetime | None = None) -> dict[str, Any]:
         "contribution": r.contribution, "first_seen_at": r.first_seen_at,
         "paid_at": r.paid_at, "refund_sats": r.refund_sats or 0,
         "methods": list(r.methods), "lightning": lightning(r),
-        "refunded_sats": r.refunded_sats,
+        "refunded_sats": r.refunded_sats, "minutes": r.bought_minutes if r.minutes is not
+        None or r.hours else None, "credit_used_sats": r.credit_used_sats or 0,
+        "credit_kept_sats": r.credit_kept_sats or 0, "via": r.via,
         # can it still be paid? (new, and, with ``now``, inside its window; see payable)
         "payable": r.status == "new" and (now is None or now < r.expires_at),
     }
@@ -159,7 +161,8 @@ def lightning(r: PaymentRequest) -> dict[str, Any] | None:
 def lease(lease_: Lease, requests: list[PaymentRequest] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": lease_.id, "status": lease_.status, "hours": lease_.hours,
-        "paid_hours": lease_.paid_hours, "tenant": lease_.tenant, "plan": lease_.plan,
+        "paid_hours": lease_.paid_hours, "paid_minutes": lease_.minutes,
+        "credit_sats": lease_.credit_sats or 0, "tenant": lease_.tenant, "plan": lease_.plan,
         "price_sats": lease_.price_sats, "price_fiat": lease_.price_fiat,
         "currency": lease_.currency, "created_at": lease_.created_at,
         "starts_at": lease_.starts_at, "ends_at": lease_.ends_at,

@@ -29,7 +29,7 @@ from typing import Any
 from cloudlease import model
 from cloudlease.ledger.codec import RecordCodec, codec
 
-SCHEMA_VERSION = 3  # upgrades from older versions: UPGRADES at the end
+SCHEMA_VERSION = 4  # upgrades from older versions: UPGRADES at the end
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,7 @@ SPECS: tuple[Spec, ...] = (
     _spec(model.MachineRecord, "machines", "lease", ("state", False)),
     _spec(model.Transfer, "transfers", "id",
           ("request", False), ("txid", False), ("status", False), ("created_at", False)),
+    _spec(model.Renewal, "renewals", "lease", ("status", False)),
 )
 BY_NAME = {s.name: s for s in SPECS}
 BY_CLASS = {s.cls: s for s in SPECS}
@@ -88,7 +89,7 @@ NOUNS = {"meta": "ledger fact", "counters": "counter", "tenants": "tenant", "pla
          "payments": "payment", "contributions": "contribution", "payouts": "payout",
          "invoices": "invoice", "events": "event", "deliveries": "delivery",
          "machines": "machine of lease",
-         "transfers": "transfer",
+         "transfers": "transfer", "renewals": "renewal of lease",
          "audit": "audit entry", "audit_rows": "audit entry"}
 
 
@@ -253,5 +254,24 @@ def _repair_2_to_3(ledger: Any) -> None:
             ledger.pools[pool.name] = after
 
 
-UPGRADES = {1: _upgrade_1_to_2, 2: _upgrade_2_to_3}
+def _upgrade_3_to_4(dialect: str) -> list[str]:
+    """Pay as you go (issue 18): minutes and credit on leases, tenants and requests, a
+    plan's ``min_minutes`` and ``l402``, and the ``renewals`` table (NWC auto-renewal)
+    with its change-log triggers."""
+    added = {"leases": ("paid_minutes INTEGER", "credit_sats INTEGER"),
+             "tenants": ("credit_sats INTEGER",),
+             "plans": ("min_minutes INTEGER", "l402 INTEGER"),
+             "payment_requests": ("minutes INTEGER", "credit_used_sats INTEGER",
+                                  "credit_kept_sats INTEGER", "comment TEXT", "via TEXT")}
+    out = [f"ALTER TABLE {t} ADD COLUMN {c}" for t, cols in added.items() for c in cols]
+    spec = BY_NAME["renewals"]
+    out += table_ddl(spec, dialect)
+    out += [s for s in (pg_triggers()[1:] if dialect == "postgresql" else sqlite_triggers())
+            if " ON renewals " in s]
+    return out
+
+
+# Numbered steps: version N upgrades to N + 1, each self-contained (it appends nullable
+# columns or adds a table), so branches that each add one renumber the later one.
+UPGRADES = {1: _upgrade_1_to_2, 2: _upgrade_2_to_3, 3: _upgrade_3_to_4}
 REPAIRS = {2: _repair_2_to_3}  # records put right in the same write, after the DDL

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
         Payout,
         Plan,
         Pool,
+        Renewal,
         Tenant,
         Transfer,
     )
@@ -291,6 +292,7 @@ class Ledger:
         self.deliveries: Table[Delivery] = self._table("deliveries")
         self.machines: Table[MachineRecord] = self._table("machines")
         self.transfers: Table[Transfer] = self._table("transfers")
+        self.renewals: Table[Renewal] = self._table("renewals")
         facts = {m.key: m.value for m in self.meta.all()}
         missing = [k for k in ("network", "currency", "created_at", "ledger_id") if k not in facts]
         if missing:

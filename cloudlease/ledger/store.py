@@ -67,8 +67,10 @@ def upgrade(db: Db, version: int, timeout: float = DEFAULT_LOCK_TIMEOUT) -> None
                           f"{schema.SCHEMA_VERSION}, but it is read-only here; run any "
                           "command that writes (e.g. 'cloudlease tick') where it is writable",
                           code="ledger_read_only")
+    # tables an upgrade creates have no change-log triggers yet: it makes them
+    coming = frozenset(s.name for s in schema.SPECS) - table_names(db)
     with transaction(db, f"ledger upgrade: schema {version} -> {schema.SCHEMA_VERSION}",
-                     lock_timeout=timeout) as ledger:
+                     lock_timeout=timeout, creating=coming) as ledger:
         row = db.one("SELECT value FROM meta WHERE key = 'schema_version'")
         now = int(row[0]) if row else version
         if now >= schema.SCHEMA_VERSION:
@@ -157,8 +159,9 @@ def insert_records(db: Db, records: list[Any], action: str = "init") -> None:
 
 
 # -- the write transaction ----------------------------------------------------------------
-def preflight(db: Db) -> None:
-    """Refuse to write on a ledger changed behind the tool's back since its last write."""
+def preflight(db: Db, creating: frozenset[str] = frozenset()) -> None:
+    """Refuse to write on a ledger changed behind the tool's back since its last write
+    (``creating``: tables an upgrade is about to make, whose triggers cannot exist yet)."""
     touched = audit.touched(db)
     if touched:
         tbl, key, op = touched[0]
@@ -168,7 +171,8 @@ def preflight(db: Db) -> None:
             "ledger refuses to write until that is resolved ('cloudlease verify' lists every "
             "problem; 'cloudlease ledger resolve' after a revert or a decision)",
             code="tampered")
-    missing = schema.expected_triggers(db.dialect) - trigger_names(db)
+    missing = {t for t in schema.expected_triggers(db.dialect) - trigger_names(db)
+               if not any(t.startswith(f"cl_touch_{new}") for new in creating)}
     if missing:
         raise LedgerError(f"the ledger's change-log trigger {sorted(missing)[0]} was removed "
                           "outside cloudlease; the ledger refuses to write", code="tampered")
@@ -183,9 +187,10 @@ def preflight(db: Db) -> None:
 
 @contextmanager
 def transaction(db: Db, action: str | None = None, *,
-                lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[Ledger]:
+                lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+                creating: frozenset[str] = frozenset()) -> Iterator[Ledger]:
     with db.write(lock_timeout):
-        preflight(db)
+        preflight(db, creating)
         ledger = Ledger(db, writable=True)
         yield ledger
         changes = ledger.changes()

@@ -103,6 +103,9 @@ _OPEN_LEASES = " AND l.status IN ('awaiting_payment', 'active', 'suspended')"
 _OPEN_REQUESTS = " AND status IN ('new', 'processing')"
 
 
+_MINUTES = "COALESCE(l.paid_minutes, l.paid_hours * 60)"  # leases before schema 4: hours
+
+
 def invariant_problems(db: Db, *, full: bool = False) -> list[str]:
     """The ledger's rules, checked in the database (no record is built): over open leases
     and requests, or over all history with ``full``. At most 20 problems per rule."""
@@ -117,28 +120,28 @@ def invariant_problems(db: Db, *, full: bool = False) -> list[str]:
          f"{leases}", "lease {} refers to unknown plan {!r}"),
         (f"SELECT l.id FROM leases l WHERE NOT EXISTS (SELECT 1 FROM payment_requests r "
          f"WHERE r.lease = l.id){leases}", "lease {} has no payment request"),
-        (f"SELECT l.id, l.status, l.paid_hours FROM leases l WHERE l.status IN ('active', "
-         f"'ended') AND (l.paid_hours < l.hours OR l.paid_hours > (SELECT COALESCE(SUM("
-         f"r.hours), 0) FROM payment_requests r WHERE r.lease = l.id AND r.status = "
-         f"'settled')){leases}",
-         "lease {} is {} without settled payments covering its {} hours"),
+        (f"SELECT l.id, l.status, {_MINUTES} FROM leases l WHERE l.status IN ('active', "
+         f"'ended') AND ({_MINUTES} <= 0 OR {_MINUTES} > (SELECT COALESCE(SUM("
+         f"COALESCE(r.minutes, r.hours * 60)), 0) FROM payment_requests r WHERE r.lease = "
+         f"l.id AND r.status = 'settled')){leases}",
+         "lease {} is {} without settled payments covering its {} minutes"),
     ]
     problems: list[str] = []
     for sql, text in checks:
         for row in db.query(sql + " LIMIT 20"):
             problems.append(text.format(*row))
     problems += _lease_times(db.query(
-        "SELECT l.id, l.status, l.starts_at, l.ends_at, l.paid_hours FROM leases l "
+        f"SELECT l.id, l.status, l.starts_at, l.ends_at, {_MINUTES} FROM leases l "
         f"WHERE l.status IN ('active', 'suspended', 'ended'){leases}"))
     return problems
 
 
 def _lease_times(rows: list[tuple]) -> list[str]:
     problems = []
-    for lid, status, starts, ends, hours in rows:
+    for lid, status, starts, ends, minutes in rows:
         if starts is None or ends is None:
             problems.append(f"lease {lid} is {status} without start/end")
         elif datetime.fromisoformat(ends) != datetime.fromisoformat(starts) + \
-                timedelta(hours=hours):
-            problems.append(f"lease {lid} ends_at does not match its paid hours")
+                timedelta(minutes=minutes):
+            problems.append(f"lease {lid} ends_at does not match its paid minutes")
     return problems

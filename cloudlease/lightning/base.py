@@ -9,7 +9,11 @@ Contract for every backend (each is tested against it):
 
 - ``create_invoice`` returns an invoice only after it was decoded locally and checked
   (``bolt11check.check_invoice``): network prefix, amount, payment hash, expiry, description.
-  Anything else is ``BackendError`` (exit 6) and nothing is returned.
+  Anything else is ``BackendError`` (exit 6) and nothing is returned. With
+  ``description_hash`` (LNURL-pay: the SHA-256 of the metadata served) the invoice commits
+  to that hash (``h``) instead of carrying the description, where the node can: the
+  simulated node and LND do; Electrum (4.8) cannot (its RPC takes a memo only), so it
+  carries ``description`` and says so (``supports_description_hash``).
 - ``statuses`` asks the node with one list call per pass (a backend may need one more call
   in a pass where something settled, or a look-up for a hash missing from the list; never
   one call per watched invoice). It returns a status for every invoice passed in, keyed by
@@ -22,6 +26,7 @@ Contract for every backend (each is tested against it):
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,13 +48,16 @@ class LightningNode(Protocol):
     Attributes:
         name: the backend name (``devchain``, ``electrum``, ``lnd``).
         simulated: True for the devchain's simulated node (label it in every output).
+        supports_description_hash: whether its invoices can commit to a description hash.
     """
 
     name: str
     simulated: bool
+    supports_description_hash: bool
 
     def create_invoice(self, amount_msat: int, description: str,
-                       expiry_seconds: int) -> LnInvoice: ...
+                       expiry_seconds: int, *,
+                       description_hash: str | None = None) -> LnInvoice: ...
 
     def statuses(self, invoices: Sequence[LnInvoice]) -> dict[str, LnStatus]: ...
 
@@ -65,8 +73,12 @@ MAX_EXPIRY_SECONDS = 31 * 24 * 3600
 MAX_AMOUNT_MSAT = 21_000_000 * 100_000_000 * 1000
 
 
-def check_request(amount_msat: object, description: object, expiry_seconds: object) -> None:
+def check_request(amount_msat: object, description: object, expiry_seconds: object,
+                  description_hash: object = None) -> None:
     """Refuse (BadValue, exit 2) what no node should be asked for."""
+    if description_hash is not None and (not isinstance(description_hash, str) or
+                                         not re.fullmatch(r"[0-9a-f]{64}", description_hash)):
+        raise BadValue("a description hash is 64 lowercase hex digits (SHA-256)")
     if type(amount_msat) is not int or not 1 <= amount_msat <= MAX_AMOUNT_MSAT:
         raise BadValue(f"Lightning amount must be a whole number of msat from 1 to "
                        f"{MAX_AMOUNT_MSAT}: {amount_msat!r}")

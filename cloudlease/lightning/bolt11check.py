@@ -54,6 +54,7 @@ class Decoded:
         created_at: the invoice timestamp (UTC).
         expiry_seconds: the ``x`` field (3600 when absent, per BOLT11).
         payee: the signing node's public key (33 bytes, hex), verified or recovered.
+        description_hash: the ``h`` field (64 hex digits), or None.
     """
 
     bolt11: str
@@ -64,6 +65,7 @@ class Decoded:
     created_at: datetime
     expiry_seconds: int
     payee: str
+    description_hash: str | None = None
 
     @property
     def expires_at(self) -> datetime:
@@ -142,6 +144,7 @@ def decode(bolt11: object, *, source: str) -> Decoded:
         inv = lib.decode(text)
         payment_hash = inv.payment_hash
         description = inv.description
+        description_hash = inv.description_hash
         expiry = int(inv.expiry)
         payee = inv.payee
         date = int(inv.date)
@@ -160,19 +163,22 @@ def decode(bolt11: object, *, source: str) -> Decoded:
                            f"expiry", code="ln_bad_invoice")
     return Decoded(bolt11=text, currency=currency, amount_msat=amount_msat,
                    payment_hash=payment_hash, description=description,
-                   created_at=utc_from_unix(date), expiry_seconds=expiry, payee=payee)
+                   created_at=utc_from_unix(date), expiry_seconds=expiry, payee=payee,
+                   description_hash=description_hash)
 
 
 def check_invoice(bolt11: object, *, network: str, amount_msat: int, description: str,
                   source: str, payment_hash: str | None = None,
                   min_expires_at: datetime | None = None,
-                  payee: str | None = None) -> LnInvoice:
+                  payee: str | None = None,
+                  description_hash: str | None = None) -> LnInvoice:
     """Decode ``bolt11`` and check it is the invoice we asked for; return what we store.
 
     Checks: the network prefix is ``network``'s; the amount is exactly ``amount_msat``;
     the payment hash is ``payment_hash`` (when the node reported one); the invoice does
     not expire before ``min_expires_at`` (the request's window); the description is
-    exactly ``description``; the signer is ``payee`` (when known). Any mismatch is
+    exactly ``description`` (or, with ``description_hash``, the invoice commits to that
+    hash: LNURL-pay's metadata); the signer is ``payee`` (when known). Any mismatch is
     BackendError (exit 6) and nothing is returned.
     """
     d = decode(bolt11, source=source)
@@ -196,7 +202,12 @@ def check_invoice(bolt11: object, *, network: str, amount_msat: int, description
             f"{source} returned an invoice that expires at {d.expires_at:%Y-%m-%d %H:%M:%S}Z, "
             f"before the request's window ends ({min_expires_at:%Y-%m-%d %H:%M:%S}Z)",
             code="ln_short_expiry")
-    if d.description != description:
+    if description_hash is not None:
+        if d.description_hash != description_hash.lower():
+            raise BackendError(f"{source} returned an invoice that does not commit to the "
+                               f"description hash {description_hash[:16]}… we asked for",
+                               code="ln_wrong_description")
+    elif d.description != description:
         raise BackendError(f"{source} returned an invoice whose description "
                            f"{_shown(d.description)} is not ours ({_shown(description)})",
                            code="ln_wrong_description")

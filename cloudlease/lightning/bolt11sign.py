@@ -70,16 +70,21 @@ def _checksum(hrp: str, data: list[int]) -> list[int]:
 
 def encode_invoice(key_hex: str, amount_msat: int, description: str, payment_hash: str,
                    payment_secret: str, created: int, expiry: int,
-                   currency: str = "bcrt", min_final_cltv: int = 18) -> str:
+                   currency: str = "bcrt", min_final_cltv: int = 18,
+                   description_hash: str | None = None) -> str:
     """A BOLT11 invoice signed with the private key ``key_hex`` (``currency`` is the
-    prefix after ``ln``: ``bc``, ``tb``, ``tbs`` or ``bcrt``)."""
+    prefix after ``ln``: ``bc``, ``tb``, ``tbs`` or ``bcrt``). With ``description_hash``
+    (64 hex digits) the invoice commits to it (``h``) instead of carrying ``description``."""
     from coincurve import PrivateKey
 
     hrp = "ln" + currency + amount_text(amount_msat)
     data = _u5_int(created, 7)
     data += _field("p", _u5_bytes(bytes.fromhex(payment_hash)))
     data += _field("s", _u5_bytes(bytes.fromhex(payment_secret)))
-    data += _field("d", _u5_bytes(description.encode()))
+    if description_hash is not None:
+        data += _field("h", _u5_bytes(bytes.fromhex(description_hash)))
+    else:
+        data += _field("d", _u5_bytes(description.encode()))
     data += _field("x", _u5_int(expiry))
     data += _field("c", _u5_int(min_final_cltv))
     data += _field("9", _u5_int(FEATURES))

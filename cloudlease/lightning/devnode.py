@@ -68,6 +68,7 @@ class DevNode:
 
     name = "devchain"
     simulated = True
+    supports_description_hash = True
     network = "regtest"
 
     @classmethod
@@ -146,9 +147,11 @@ class DevNode:
         return PrivateKey(bytes.fromhex(state["node_key"])).public_key.format().hex()
 
     def create_invoice(self, amount_msat: int, description: str,
-                       expiry_seconds: int) -> LnInvoice:
-        """A new signed ``lnbcrt`` invoice, checked like any node's before it is returned."""
-        check_request(amount_msat, description, expiry_seconds)
+                       expiry_seconds: int, *,
+                       description_hash: str | None = None) -> LnInvoice:
+        """A new signed ``lnbcrt`` invoice, checked like any node's before it is returned
+        (committing to ``description_hash`` instead of carrying ``description`` when given)."""
+        check_request(amount_msat, description, expiry_seconds, description_hash)
         from coincurve import PrivateKey
 
         from cloudlease.lightning.bolt11check import check_invoice
@@ -165,7 +168,8 @@ class DevNode:
         with self._change() as state:
             key = state["node_key"]
             bolt11 = encode_invoice(key, amount_msat, description, payment_hash,
-                                    secrets.token_bytes(32).hex(), created, expiry_seconds)
+                                    secrets.token_bytes(32).hex(), created, expiry_seconds,
+                                    description_hash=description_hash)
             state["invoices"][payment_hash] = {
                 "bolt11": bolt11, "amount_msat": amount_msat, "description": description,
                 "created": created, "expiry": expiry_seconds, "preimage": preimage.hex(),
@@ -175,7 +179,8 @@ class DevNode:
         return check_invoice(bolt11, network="regtest", amount_msat=amount_msat,
                              description=description, source=SOURCE,
                              payment_hash=payment_hash, payee=payee,
-                             min_expires_at=utc_from_unix(created + expiry_seconds))
+                             min_expires_at=utc_from_unix(created + expiry_seconds),
+                             description_hash=description_hash)
 
     def statuses(self, invoices: Sequence[LnInvoice]) -> dict[str, LnStatus]:
         """One read of the state file for the whole pass."""

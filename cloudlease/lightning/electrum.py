@@ -74,6 +74,12 @@ class ElectrumNode:
 
     name = "electrum"
     simulated = False
+    # Electrum 4.8's add_request (and add_hold_invoice) take a memo only, and its
+    # lnworker.get_bolt11_invoice always writes the ``d`` field: an invoice cannot commit
+    # to a description hash. LNURL-pay invoices then carry the metadata's text as ``d``
+    # (wallets no longer check the hash: LUD-06 since lnurl/luds#234; Electrum's own
+    # LNURL client never did).
+    supports_description_hash = False
 
     @classmethod
     def from_settings(cls, settings: LightningSettings, home: Path, network: str
@@ -153,8 +159,11 @@ class ElectrumNode:
     # -- the node -------------------------------------------------------------------------
 
     def create_invoice(self, amount_msat: int, description: str,
-                       expiry_seconds: int) -> LnInvoice:
-        check_request(amount_msat, description, expiry_seconds)
+                       expiry_seconds: int, *,
+                       description_hash: str | None = None) -> LnInvoice:
+        """An invoice carrying ``description`` (``description_hash`` cannot be honoured
+        here, see ``supports_description_hash``; the caller decides with that flag)."""
+        check_request(amount_msat, description, expiry_seconds, description_hash)
         if amount_msat % 1000:
             raise BadValue(f"Electrum invoices are whole sats; {amount_msat} msat is not")
         from cloudlease.core.money import btc_text

@@ -77,6 +77,7 @@ class LndNode:
 
     name = "lnd"
     simulated = False
+    supports_description_hash = True
 
     @classmethod
     def from_settings(cls, settings: LightningSettings, home: Path, network: str) -> LndNode:
@@ -154,20 +155,24 @@ class LndNode:
     # -- the node -------------------------------------------------------------------------
 
     def create_invoice(self, amount_msat: int, description: str,
-                       expiry_seconds: int) -> LnInvoice:
-        check_request(amount_msat, description, expiry_seconds)
+                       expiry_seconds: int, *,
+                       description_hash: str | None = None) -> LnInvoice:
+        check_request(amount_msat, description, expiry_seconds, description_hash)
         from cloudlease.lightning.bolt11check import check_invoice
 
         asked_at = clock.now()
-        doc = self._call("POST", "/v1/invoices", {
-            "value_msat": str(amount_msat), "memo": description,
-            "expiry": str(expiry_seconds), "private": True}, what="AddInvoice")
+        body = {"value_msat": str(amount_msat), "memo": description,
+                "expiry": str(expiry_seconds), "private": True}
+        if description_hash is not None:  # AddInvoice's description_hash (bytes: base64)
+            body["description_hash"] = base64.b64encode(bytes.fromhex(description_hash)
+                                                        ).decode("ascii")
+        doc = self._call("POST", "/v1/invoices", body, what="AddInvoice")
         payment_hash = _b64hex(doc.get("r_hash"), self.shown, "r_hash")
         return check_invoice(doc.get("payment_request"), network=self.network,
                              amount_msat=amount_msat, description=description,
                              source=self.shown, payment_hash=payment_hash,
                              min_expires_at=asked_at + timedelta(seconds=expiry_seconds)
-                             - CLOCK_SKEW)
+                             - CLOCK_SKEW, description_hash=description_hash)
 
     def statuses(self, invoices: Sequence[LnInvoice]) -> dict[str, LnStatus]:
         if not invoices:

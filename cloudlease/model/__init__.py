@@ -14,6 +14,7 @@ import Lease`` is how the rest of cloudlease imports them:
 - ``events``: ``Event``, ``Delivery``.
 - ``machines``: ``MachineRecord``.
 - ``meta``: ``Meta``, ``Counter``, ``record_number``.
+- ``renewals``: ``Renewal`` (NWC auto-renewal) and ``RenewalStatus``.
 """
 
 from cloudlease.model.catalog import Plan, Pool, Tenant
@@ -25,6 +26,7 @@ from cloudlease.model.machines import MachineRecord
 from cloudlease.model.meta import Counter, Meta, record_number
 from cloudlease.model.payments import Payment, PaymentRequest, Transfer
 from cloudlease.model.record import Record
+from cloudlease.model.renewals import Renewal, RenewalStatus
 from cloudlease.model.statuses import (
     CLOSED_LEASE,
     OPEN_LEASE,
@@ -49,5 +51,5 @@ __all__ = [
     "ContributionStatus", "Contribution", "Payout", "InvoiceStatus", "InvoiceKind", "Invoice",
     "Meta", "Counter", "PaymentStatus", "Payment", "Event", "DeliveryStatus", "Delivery",
     "MachineState", "MachineRecord", "TransferKind", "TransferStatus", "Transfer",
-    "record_number",
+    "record_number", "Renewal", "RenewalStatus",
 ]

@@ -28,6 +28,8 @@ class Tenant(Record):
         country: ISO 3166 alpha-2 code of the billing address (decides the VAT rate).
         vat_id: the customer's VAT id (normalised: upper case, no spaces or dots); a
             business customer in another country than the operator's is reverse-charged.
+        credit_sats: sats held for the tenant: sub-minute remainders of pro-rated
+            payments (``liabilities:customer-credit``), used first by their next payment.
     """
 
     name: str
@@ -40,6 +42,7 @@ class Tenant(Record):
     address: tuple[str, ...] = ()
     country: str | None = None
     vat_id: str | None = None
+    credit_sats: int | None = None  # schema 3 (pay as you go)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -58,6 +61,10 @@ class Plan(Record):
         pids: a machine's limit on processes and threads at once, or no limit.
         target: where a cluster driver (lxd) places the plan's machines: a member's name
             or ``@group``; None lets the cluster (or ``[provision.lxd] target``) decide.
+        min_minutes: the fewest minutes a pro-rated first payment may buy (None: 60);
+            an extension buys at least one minute.
+        l402: ``serve``'s API answers a rental of this plan with an L402 challenge
+            (``402 Payment Required``), whatever the client's ``Accept-Payment`` says.
     """
 
     name: str
@@ -70,6 +77,9 @@ class Plan(Record):
     memory_bytes: int | None = None
     pids: int | None = None
     target: str | None = None
+    # schema 3 (pay as you go): appended, nullable
+    min_minutes: int | None = None
+    l402: bool | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

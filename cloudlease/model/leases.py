@@ -33,6 +33,10 @@ class Lease(Record):
         note: free text kept with the lease (e.g. why it was cancelled).
         pool: the pool its plan drew on when it was rented.
         suspended_at: when it was suspended (throttled pool or reorg), to give the time back.
+        paid_minutes: minutes covered by settled payments (pro-rated payments buy minutes);
+            None on a lease written before minutes existed: ``paid_hours`` × 60.
+        credit_sats: an anonymous lease's credit (sub-minute remainders of pro-rated
+            payments, used first by its next payment); a named tenant's is the tenant's.
     """
 
     id: str
@@ -53,6 +57,14 @@ class Lease(Record):
     note: str | None = None
     pool: str | None = None
     suspended_at: datetime | None = None
+    # schema 3 (pay as you go): appended, nullable
+    paid_minutes: int | None = None
+    credit_sats: int | None = None
+
+    @property
+    def minutes(self) -> int:
+        """Minutes paid for so far (``ends_at`` = ``starts_at`` + these)."""
+        return self.paid_minutes if self.paid_minutes is not None else self.paid_hours * 60
 
     @property
     def is_open(self) -> bool:

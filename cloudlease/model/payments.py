@@ -70,6 +70,16 @@ class PaymentRequest(Record):
             for an expired, cancelled, invalid or unhonoured request); None when none.
             What may still go back is this less ``refunded_sats``.
         refunded_sats: sats sent back to the payer so far (``pay refund``; see ``Transfer``).
+        minutes: the minutes it bought, once settled (None: ``hours`` × 60, as asked). A
+            pro-rated payment (``[payment] underpaid|late|overpaid = "prorate"``, LNURL
+            top-ups, credit) buys minutes at the price in force when it settles.
+        credit_used_sats: the payer's credit (``Tenant.credit_sats`` or, anonymous,
+            ``Lease.credit_sats``) this settlement used up.
+        credit_kept_sats: what of this settlement (credit included) was less than a
+            minute and went back to the payer's credit.
+        comment: the payer's LNURL comment (LUD-12), as sent.
+        via: how it was asked for, when not by the operator or the checkout: ``lnurl``
+            (a top-up), ``l402`` (a script's challenge) or ``nwc`` (auto-renewal).
     """
 
     id: str
@@ -117,6 +127,17 @@ class PaymentRequest(Record):
     paid_at: datetime | None = None
     refund_sats: int | None = None
     refunded_sats: int = 0
+    # schema 3 (pay as you go): appended, nullable
+    minutes: int | None = None
+    credit_used_sats: int | None = None
+    credit_kept_sats: int | None = None
+    comment: str | None = None
+    via: str | None = None
+
+    @property
+    def bought_minutes(self) -> int:
+        """What it buys (or bought): ``minutes`` once fixed, else ``hours`` × 60."""
+        return self.minutes if self.minutes is not None else (self.hours or 0) * 60
 
     @property
     def references(self) -> tuple[str, ...]:

@@ -36,6 +36,8 @@ class RequestFlag(StrEnum):
     REORGED = "reorged"  # a reorg took confirmations away after it had settled
     REFUND_DUE = "refund_due"  # money arrived that no promise is kept for (refund_sats)
     UNHONOURED = "unhonoured"  # settled, but what it paid for cannot be delivered
+    PRORATED = "prorated"  # what arrived bought minutes at the price when it settled
+    REDEEMED = "redeemed"  # its L402 credential was answered once (never again)
 
 
 class PaymentStatus(StrEnum):

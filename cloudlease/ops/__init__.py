@@ -37,6 +37,9 @@ into the JSON shapes ``--json`` prints. By concern:
 - For ``cloudlease serve``: ``storefront`` (plans on offer, rent and extend by capability
   token), ``leasepage`` (what a lease's page shows: checkout, access, receipts),
   ``tokens`` (capability tokens, stored hashed), ``serving`` (the tick loop's passes).
+- Pay as you go: ``prorating`` (what money that does not fit a request buys), ``topups``
+  (LNURL-pay), ``l402`` (pay-per-request for scripts and agents), ``renewals`` (NWC
+  auto-renewal), ``secrets`` (the serve key their secrets derive from).
 
 Reads and writes
 ----------------
@@ -87,9 +90,10 @@ if TYPE_CHECKING:
 
 # the operations, one module per concern (imported when first named: ``ops.leases``)
 MODULES = ("books", "check", "completion", "context", "deliver", "devchain", "home",
-           "invoicing", "leasepage", "leases", "ledgertools", "lnrequests", "payment_requests",
-           "payments", "plans", "poolrun", "pools", "poolstate", "provisioning", "qr", "quote",
-           "refunds", "serving", "sshkeys", "storefront", "tenants", "tokens", "transfers",
+           "invoicing", "l402", "leasepage", "leases", "ledgertools", "lnrequests",
+           "payment_requests", "payments", "plans", "poolrun", "pools", "poolstate",
+           "prorating", "provisioning", "qr", "quote", "refunds", "renewals", "secrets",
+           "serving", "sshkeys", "storefront", "tenants", "tokens", "topups", "transfers",
            "verify", "wallet")
 
 __all__ = ["MODULES", "open", *MODULES]

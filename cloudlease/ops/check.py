@@ -23,7 +23,7 @@ from cloudlease.core import lnsettle as settle
 from cloudlease.ledger.session import Ledger, normalize_id
 from cloudlease.model import LeaseStatus, Payment, PaymentRequest, PaymentStatus, RequestStatus
 from cloudlease.model.chain import Received
-from cloudlease.ops import deliver, lnrequests, pools
+from cloudlease.ops import deliver, lnrequests, pools, prorating
 from cloudlease.ops.context import Context
 
 RECHECK_SETTLED = timedelta(hours=6)  # keep watching settled payments this long for reorgs
@@ -119,6 +119,8 @@ def check(ctx: Context, ids: list[str] | None = None, *, tick: bool = False,
     pol = policy(ctx)
     report = PassReport(at=now)
     wanted, ln_ask, left = _select(ctx, ids, now, pol, report, open_only=open_only)
+    pro = prorating.prepare(ctx, wanted, now)  # a rate for late fiat payments: before the lock
+    report.notes += pro.notes
     own = None
     try:
         answers = _ask_chain(ctx, wanted, now, backend, report)
@@ -128,12 +130,15 @@ def check(ctx: Context, ids: list[str] | None = None, *, tick: bool = False,
             answers.ln = lnrequests.statuses(answers.node, ln_ask)
         report.tip_height = answers.obs.height if answers.obs is not None else None
         report.checked = [r.id for r in wanted]
-        cancel = _write(ctx, wanted, answers, now, pol, report, tick=tick, left=left)
+        cancel = _write(ctx, wanted, answers, now, pol, report, tick=tick, left=left,
+                        pro=pro)
         if cancel and answers.node is not None:
             report.ln_cancelled = lnrequests.cancel_unneeded(answers.node, cancel)
     finally:
         if own is not None:
             own.close()
+    if tick:  # NWC auto-renewal: after the commit, outside the lock (ops/renewals.py)
+        _renew(ctx, report)
     if tick or report.leases_changed:  # machines: after the commit, outside the lock
         from cloudlease.ops import provisioning
 
@@ -141,6 +146,17 @@ def check(ctx: Context, ids: list[str] | None = None, *, tick: bool = False,
     if tick or report.events:
         deliver.run_pending(ctx, report)
     return report
+
+
+def _renew(ctx: Context, report: PassReport) -> None:
+    """Ask the wallets of leases about to end to pay their next period (NWC), each
+    settled invoice checked at once like ``pay check`` would."""
+    from cloudlease.ops import renewals
+
+    def check_one(rid: str) -> str | None:
+        return check(ctx, [rid]).statuses.get(rid)
+
+    report.notes += renewals.describe(renewals.run(ctx, check_one))
 
 
 def tick(ctx: Context, **kw: Any) -> PassReport:
@@ -203,7 +219,7 @@ def _ask_chain(ctx: Context, wanted: list[PaymentRequest], now: datetime, backen
 
 def _write(ctx: Context, wanted: list[PaymentRequest], answers: _Answers, now: datetime,
            pol: lifecycle.Policy, report: PassReport, *, tick: bool,
-           left: dict[str, str]) -> list[PaymentRequest]:
+           left: dict[str, str], pro: prorating.Pass | None = None) -> list[PaymentRequest]:
     """Apply the answers to freshly loaded records in one write transaction (and, for a
     tick, end leases and run the pool monitor); queue the events. Returns the requests
     settled on-chain whose invoice is no longer needed."""
@@ -214,7 +230,7 @@ def _write(ctx: Context, wanted: list[PaymentRequest], answers: _Answers, now: d
         if answers.obs is not None:
             _record_payments(ledger, {k: v for k, v in fresh.items() if v.address},
                              answers.received, answers.obs, now)
-        cancel = _apply_each(ledger, wanted, fresh, answers, now, pol, report, events)
+        cancel = _apply_each(ledger, wanted, fresh, answers, now, pol, report, events, pro)
         if tick:
             _end_leases(ledger, now, report, events)
             events += pools.monitor(ctx, ledger, now, report.pools)
@@ -225,7 +241,8 @@ def _write(ctx: Context, wanted: list[PaymentRequest], answers: _Answers, now: d
 
 def _apply_each(ledger: Ledger, wanted: list[PaymentRequest], fresh: dict[str, PaymentRequest],
                 answers: _Answers, now: datetime, pol: lifecycle.Policy, report: PassReport,
-                events: list[lifecycle.Event]) -> list[PaymentRequest]:
+                events: list[lifecycle.Event], pro: prorating.Pass | None = None
+                ) -> list[PaymentRequest]:
     """``_apply`` the answers to each loaded request; returns those settled on-chain while
     their invoice is still open (not needed any more)."""
     cancel: list[PaymentRequest] = []
@@ -235,7 +252,7 @@ def _apply_each(ledger: Ledger, wanted: list[PaymentRequest], fresh: dict[str, P
         status = answers.ln.get(r.ln_payment_hash) if r.ln_payment_hash else None
         outputs = answers.received.get(r.address, []) if r.address else []
         _apply(ledger, fresh[r.id], outputs, answers.obs if r.address else 0, now, pol,
-               report, events, status)
+               report, events, status, pro)
         after = ledger.requests[r.id]
         if status is not None and status.state == "open" and \
                 after.status == RequestStatus.SETTLED and not after.ln_paid_msat:
@@ -309,7 +326,8 @@ def _record_payments(ledger: Ledger, requests: dict[str, PaymentRequest],
 
 def _apply(ledger: Ledger, before: PaymentRequest, outputs: list[Received],
            obs: lifecycle.Observation | int, now: datetime, pol: lifecycle.Policy,
-           report: PassReport, events: list[lifecycle.Event], ln: Any = None) -> None:
+           report: PassReport, events: list[lifecycle.Event], ln: Any = None,
+           pro: prorating.Pass | None = None) -> None:
     """``obs`` is the chain observation, or 0 for a request paid over Lightning only (no
     address: the chain was not asked about it); ``ln`` its invoice's status this pass."""
     start, payment = settle.record(before, ln, now)
@@ -323,11 +341,12 @@ def _apply(ledger: Ledger, before: PaymentRequest, outputs: list[Received],
             report.held.append(before.id)  # an answer older than one already applied
         after, evs = lifecycle.evaluate(start, outputs, obs, now, pol)
     events += evs
+    after, lease, credit = _prorate(ledger, pro, before, after, now)
     if after == before or _only_the_look(before, after):
         # nothing but the look itself: not worth a write per open request per pass (a
         # look that matters — one that expires the request — changes it and is recorded)
         return
-    lease = ledger.leases.get(after.lease) if after.lease else None
+    old_lease = ledger.leases.get(after.lease) if after.lease else None
     new_lease = lease
     if lease is not None:  # the lease first: it may flag the request (unhonoured)
         reopen = lease.status not in (LeaseStatus.ENDED, LeaseStatus.EXPIRED) or \
@@ -335,6 +354,7 @@ def _apply(ledger: Ledger, before: PaymentRequest, outputs: list[Received],
         new_lease, after, evs = lifecycle.apply_request(lease, before, after, now,
                                                         can_reopen=reopen)
         events += evs
+        new_lease = prorating.keep_credit(ledger, new_lease, credit)
     ledger.requests[after.id] = after
     if settle.newly_refund_due(before, after):
         report.refunds.append({"id": after.id, "sats": after.refund_sats or 0})
@@ -344,12 +364,25 @@ def _apply(ledger: Ledger, before: PaymentRequest, outputs: list[Received],
         report.transitions.append({"id": after.id, "from": before.status.value,
                                    "to": after.status.value})
         pools.on_request_change(ledger, before, after, now)
-    if lease is not None and new_lease is not None and new_lease != lease:
-        ledger.leases[lease.id] = new_lease
-        report.leases_changed.add(lease.id)
-        if new_lease.status != lease.status:
-            report.transitions.append({"id": lease.id, "from": lease.status.value,
+    if old_lease is not None and new_lease is not None and new_lease != old_lease:
+        ledger.leases[old_lease.id] = new_lease
+        report.leases_changed.add(old_lease.id)
+        if new_lease.status != old_lease.status:
+            report.transitions.append({"id": old_lease.id, "from": old_lease.status.value,
                                        "to": new_lease.status.value})
+
+
+def _prorate(ledger: Ledger, pro: prorating.Pass | None, before: PaymentRequest,
+             after: PaymentRequest, now: datetime) -> tuple[PaymentRequest, Any, int | None]:
+    """Pay as you go (ops/prorating.py): the request re-quoted or with the minutes it buys
+    fixed, its lease (an expired rental brought back), and the payer's new credit."""
+    lease = ledger.leases.get(after.lease) if after.lease else None
+    if pro is None or lease is None or not prorating.worth(pro, before, after):
+        return after, lease, None
+    reopen = lease.status != LeaseStatus.EXPIRED or pools.can_reopen(ledger, lease, now)
+    after, lease = prorating.requote(ledger, pro, lease, before, after, now, reopen)
+    after, credit = prorating.settle(ledger, pro, lease, before, after)
+    return after, lease, credit
 
 
 _LOOK = frozenset({"observed_height", "observed_hash", "observed_at"})

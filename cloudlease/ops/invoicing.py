@@ -83,7 +83,7 @@ def read_history(ledger: Ledger, window: Window, tenant: Any = ALL,
     for req in [*found, *others.values()]:
         if req.lease and req.status == "settled" and req.settled_at is not None:
             hist.settled.setdefault(req.lease, []).append(
-                (req.settled_at, req.id, req.hours or 0))
+                (req.settled_at, req.id, req.bought_minutes))
     if tenant is None:
         return hist
     hist.contributions = ledger.contributions.settled(

@@ -31,7 +31,10 @@ def _state(ctx: Context, ledger: Ledger, lease: Lease) -> dict[str, Any]:
     data["idempotency_key"] = None
     for p in data["payments"]:
         lnrequests.decorate(ctx.settings, p)
-    payment = data["payments"][-1] if data["payments"] else None
+    # the payment to show: the last one, but not a payer's LNURL top-up that is not paid
+    shown = [p for p in data["payments"] if p.get("via") != "lnurl" or p["status"] in (
+        "processing", "settled")]
+    payment = shown[-1] if shown else None
     data["payment"] = payment
     machine = views.machine(ledger.machines.get(lease.id))
     data["machine"] = machine
@@ -88,10 +91,33 @@ def _receipt(ledger: Ledger, lease: Lease, req: PaymentRequest) -> dict[str, Any
                      "at": p.settled_at or p.chain_seen_at or p.first_seen_at})
     methods = sorted({p["method"] for p in paid})
     return {"request": req.id, "purpose": req.purpose, "plan": lease.plan,
-            "hours": req.hours, "amount_sats": req.amount_sats,
+            "hours": req.hours, "minutes": req.bought_minutes, "via": req.via,
+            "amount_sats": req.amount_sats,
             "paid_sats": req.received_sats, "fiat_amount": req.fiat_amount,
             "currency": req.currency, "rate": req.rate, "settled_at": req.settled_at,
             "method": "+".join(methods) or None, "payments": paid}
+
+
+def payg(ctx: Context, token: str, state: dict[str, Any], base: str) -> dict[str, Any]:
+    """Pay as you go on the lease page: the LNURL-pay top-up link of a running lease (when
+    a Lightning node takes payments here), the wallet connected for auto-renewal (never its
+    secret), and the payer's credit."""
+    from cloudlease.ops import renewals, topups
+
+    lease_id, status = state["lease"]["id"], state["lease"]["status"]
+    ledger = ctx.read()
+    lease = ledger.lease(lease_id)
+    out: dict[str, Any] = {"topup": None, "renewal": renewals.view(
+        ledger.renewals.get(lease_id)), "credit_sats": credit_of(ledger, lease)}
+    if status in ("active", "suspended") and ctx.settings.lightning.enabled:
+        out["topup"] = topups.links(ctx, lease_id, base)
+    return out
+
+
+def credit_of(ledger: Ledger, lease: Lease) -> int:
+    from cloudlease.ops.prorating import credit_of as credit
+
+    return credit(ledger, lease)
 
 
 @functools.lru_cache(maxsize=2048)

@@ -266,18 +266,27 @@ def show(ctx: Context, lease_id: str) -> tuple[Lease, list[PaymentRequest]]:
 
 def details(ctx: Context, lease_id: str) -> dict:
     """A lease as ``lease show --json`` gives it (``core.views.lease``): with its payment
-    requests (each saying whether it is ``payable`` now), and its ``machine`` (None when
-    none was made)."""
+    requests (each saying whether it is ``payable`` now), the credit its payer holds
+    (``credit_sats``), and its ``machine`` (None when none was made)."""
     from cloudlease.core import clock, views
 
     lease, requests = show(ctx, lease_id)
-    data = {**views.lease(lease, requests),
-            "machine": views.machine(ctx.read().machines.get(lease.id))}
+    ledger = ctx.read()
+    data = {**views.lease(lease, requests), "credit_sats": payer_credit(ledger, lease),
+            "machine": views.machine(ledger.machines.get(lease.id))}
     now = clock.now()
     for p in [data["payment"], *data["payments"]]:  # whether each can still be paid now
         if p is not None:
             p["payable"] = views.payable(p, now)
     return data
+
+
+def payer_credit(ledger: Ledger, lease: Lease) -> int:
+    """The credit the lease's payer holds (the tenant's; an anonymous lease's own): the
+    sub-minute rests of pro-rated payments, used first by the next one."""
+    from cloudlease.ops.prorating import credit_of
+
+    return credit_of(ledger, lease)
 
 
 def check_cancellable(ledger: Ledger, lease_id: str) -> Lease:

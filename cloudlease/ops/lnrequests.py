@@ -84,9 +84,11 @@ class Prepared:
 
 
 def prepare(ctx: Context, methods: Sequence[str], amount_sats: int, description: str,
-            window: timedelta) -> Prepared | None:
+            window: timedelta, *, description_hash: str | None = None) -> Prepared | None:
     """Ask the node for the invoice of a request to be written (outside the ledger lock).
-    None when the request is not to be paid over Lightning."""
+    None when the request is not to be paid over Lightning. ``description_hash``: the
+    invoice commits to it instead of carrying ``description``, where the node can (LNURL-pay;
+    a node that cannot, Electrum, carries ``description``)."""
     if "lightning" not in methods:
         return None
     from cloudlease.ops.payment_requests import payable_by
@@ -99,7 +101,9 @@ def prepare(ctx: Context, methods: Sequence[str], amount_sats: int, description:
     n = node(ctx)
     try:
         asked = clock.now()
-        inv = n.create_invoice(amount_sats * 1000, description, int(window.total_seconds()))
+        hashed = description_hash if getattr(n, "supports_description_hash", False) else None
+        inv = n.create_invoice(amount_sats * 1000, description, int(window.total_seconds()),
+                               **({"description_hash": hashed} if hashed else {}))
         if inv.expires_at > asked + window + WINDOW_SLACK:
             _cancel_quietly(n, inv)
             raise BackendError(

@@ -70,15 +70,16 @@ def accept(ctx: Context, request_id: str, *, requote: bool = False,
 
 
 def extend(ctx: Context, lease_id: str, hours: str | int, *, rate: Decimal | None = None,
-           method: str | None = None, idempotency_key: str | None = None
-           ) -> tuple[Lease, PaymentRequest, bool]:
+           method: str | None = None, idempotency_key: str | None = None,
+           via: str | None = None) -> tuple[Lease, PaymentRequest, bool]:
     """A new payment request for more hours; ``ends_at`` moves when it settles. Returns
     (lease, request, created).
 
     Never two unpaid requests on one lease: while one is open and unpaid (``new``), asking
     for the same hours again returns it (created False), and asking for other hours is
     exit 4 naming it. The same idempotency key returns the request it made, at any age;
-    the same key with another lease or other hours is exit 4.
+    the same key with another lease or other hours is exit 4. ``via``: who asked for it,
+    when not the operator or the tenant (``l402``, ``nwc``).
     """
     h = validate.hours(hours)
     key = validate.idempotency_key(idempotency_key) if idempotency_key is not None else None
@@ -118,6 +119,9 @@ def extend(ctx: Context, lease_id: str, hours: str | int, *, rate: Decimal | Non
                     invoice=prepared.invoice if prepared else None,
                     created_at=prepared.asked_at if prepared else None,
                     idempotency_key=key)
+                if via is not None:
+                    req = req.replace(via=via)
+                    ledger.requests[req.id] = req
                 lease = lease.replace(requests=(*lease.requests, req.id))
                 ledger.leases[lease.id] = lease
     except BaseException:
@@ -144,7 +148,7 @@ def _existing(ledger: Ledger, lease: Lease, h: int, key: str | None
                             LeaseStatus.AWAITING_PAYMENT):
         return None  # _extendable says why
     unpaid = [r for r in ledger.requests.many(lease.requests).values()
-              if r.status == RequestStatus.NEW]
+              if r.status == RequestStatus.NEW and r.via != "lnurl"]  # (a payer's top-up)
     if not unpaid:
         return None
     open_ = unpaid[-1]
@@ -162,7 +166,7 @@ def _extendable(lease: Lease, h: int) -> Lease:
                             LeaseStatus.AWAITING_PAYMENT):
         raise Conflict(f"lease {lease.id} is {lease.status.value}; only an open lease can "
                        "be extended (rent again instead)")
-    if lease.paid_hours + h > validate.MAX_HOURS * 2:
+    if lease.minutes + h * 60 > validate.MAX_HOURS * 2 * 60:
         raise BadValue(f"lease {lease.id} would run longer than two years")
     return lease
 

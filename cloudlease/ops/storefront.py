@@ -126,6 +126,13 @@ def _estimate(plan: Plan, rate: Decimal | None, currency: str) -> dict[str, Any]
             "sats_per_hour": fiat_to_sats(plan.price_fiat, rate)}
 
 
+def token_key(ctx: Context) -> bytes:
+    """The key tokens are derived with (from the home's serve key)."""
+    from cloudlease.ops.secrets import derive
+
+    return derive(ctx.home.path, "token")
+
+
 def lightning_enabled(ctx: Context) -> bool:
     return ctx.settings.lightning.enabled
 
@@ -148,7 +155,7 @@ def rent(ctx: Context, *, plan: Any, hours: Any, method: Any = None, ssh_key: An
     mail = _email(email)
     ledger = ctx.read()
     offered(ctx, ledger, _text(plan, "plan"))
-    token = tokens.derived(ledger.ledger_id, "rent", key) if key else tokens.new()
+    token = tokens.derived(token_key(ctx), "rent", key) if key else tokens.new()
     new_tenant = None
     if keys or mail:
         name = tokens.tenant_name(token)
@@ -179,7 +186,7 @@ def requote(ctx: Context, token: str) -> WebRental:
     elif first is not None and "onchain" in first.methods:
         method = "onchain"
     offered(ctx, ledger, lease.plan)
-    new = tokens.derived(ledger.ledger_id, "requote", token)
+    new = tokens.derived(token_key(ctx), "requote", token)
     rental = leases.rent(ctx, lease.hours, plan=lease.plan, tenant=lease.tenant,
                          idempotency_key=tokens.lease_key(new), method=method)
     return WebRental(new, rental.lease, rental.request, rental.created)
@@ -205,6 +212,16 @@ def find(ctx: Context, token: str, ledger: Ledger | None = None) -> Lease:
     if found is None:
         raise tokens.not_found()
     return found
+
+
+def whole_hours(value: Any) -> int:
+    """Hours as the API takes them (a whole number from 1 to a year)."""
+    return validate.hours(_text(value, "hours"))
+
+
+def ssh_key_lines(value: Any) -> tuple[str, ...]:
+    """An SSH public key as the API takes it (checked; none for an empty value)."""
+    return _ssh_keys(value)
 
 
 def _text(value: Any, what: str) -> str:

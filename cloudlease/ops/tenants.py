@@ -136,6 +136,10 @@ def removal_blockers(ledger: Ledger, name: str) -> list[str]:
         reasons.append("a stake of " + ", ".join(f"{sats:,} sat in pool {pool}" for pool, sats
                                                   in sorted(by_pool.items()))
                        + " (investors stay on the books while their investment does)")
+    credit = ledger.tenant(name).credit_sats
+    if credit:
+        reasons.append(f"a credit of {credit:,} sat (what their pro-rated payments left "
+                       "under a minute; it pays towards their next payment)")
     leases = ledger.leases.of_tenant(name)
     open_ = [lease.id for lease in leases if lease.is_open]
     if open_:

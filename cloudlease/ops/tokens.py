@@ -8,7 +8,10 @@ the same transaction (no table of its own, nothing to migrate).
 
 A retried request must find the same lease *and* show the same URL again, yet the token
 is not stored. So when the client gives an ``Idempotency-Key``, the token is derived from
-it (HMAC-SHA256 keyed with the ledger's id): the same key gives the same token, hence the
+it (HMAC-SHA256 keyed with a key from the home's serve key, ``ops/secrets.py``: a server
+secret; before, the ledger's id, which is no secret, keyed it — tokens handed out then
+still open their leases, only a retry of such a key now makes a new lease): the same key
+gives the same token, hence the
 same stored hash, hence the same lease; ``rent``'s own idempotency rules then apply (the
 same key with other hours or another plan is exit 4). Without a key the token is random.
 A key is therefore as secret as the URL it stands for: the README says to make it random
@@ -57,10 +60,11 @@ def client_key(text: str | None) -> str | None:
     return text
 
 
-def derived(ledger_id: str, purpose: str, key: str) -> str:
+def derived(secret: bytes, purpose: str, key: str) -> str:
     """The token a client's idempotency key stands for (``purpose``: ``rent``,
-    ``requote``), on this ledger."""
-    mac = hmac.new(ledger_id.encode(), f"cloudlease serve {purpose}\0{key}".encode(),
+    ``requote``, ``l402``), under the server's ``secret`` (``secrets.derive(home,
+    "token")``)."""
+    mac = hmac.new(secret, f"cloudlease serve {purpose}\0{key}".encode(),
                    hashlib.sha256).digest()
     return _b64(mac[:TOKEN_BYTES])
 

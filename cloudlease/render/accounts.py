@@ -39,6 +39,8 @@ def _tenant(c: Console, d: dict) -> None:
             + (f", refunds to {esc(d['refund_address'])}" if d.get("refund_address") else ""))
     for k in d.get("ssh_keys") or []:
         c.print(f"  ssh key {k['type']} {k['fingerprint']}")
+    if d.get("credit_sats"):
+        c.print(f"  credit {d['credit_sats']:,} sat (used first by their next payment)")
     billing = [d.get("billing_name"), *d.get("address", ()), d.get("country"),
                f"VAT id {d['vat_id']}" if d.get("vat_id") else None]
     if any(billing):

@@ -31,8 +31,11 @@ def _lease(c: Console, d: dict) -> None:
     c.print(f"lease [bold]{d['id']}[/] {status(d['status'])}: {d['hours']} h of "
             f"{esc(d['plan'])}" + (f" for {esc(d['tenant'])}" if d.get("tenant") else ""))
     if d.get("starts_at"):
-        c.print(f"  runs {when(d['starts_at'])} → {when(d['ends_at'])} "
-                f"({d['paid_hours']} h paid)")
+        minutes = d.get("paid_minutes", d["paid_hours"] * 60)
+        paid = f"{minutes // 60} h" + (f" {minutes % 60} min" if minutes % 60 else "")
+        c.print(f"  runs {when(d['starts_at'])} → {when(d['ends_at'])} ({paid} paid)")
+    if d.get("credit_sats"):
+        c.print(f"  credit {sats(d['credit_sats'])} (used first by the next payment)")
     for r in d.get("payments") or []:
         _payment_line(c, r)
     _machine(c, d.get("machine"))

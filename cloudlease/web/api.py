@@ -24,6 +24,9 @@ from cloudlease.web.hub import KEEPALIVE, encode
 from cloudlease.web.runtime import Runtime
 
 METHODS = ("onchain", "lightning", "both")
+RENT_FIELDS = {"plan": (str,), "hours": (int,), "method": (str,), "ssh_key": (str,),
+               "email": (str,)}
+EXTEND_FIELDS = {"hours": (int,), "method": (str,)}
 
 
 def runtime(request: Request) -> Runtime:
@@ -70,9 +73,13 @@ def idempotency_key(request: Request) -> str | None:
         raise from_domain(exc) from None
 
 
+def base_url(request: Request) -> str:
+    """Where tenants reach this server: ``[serve] public_url``, else the request's host."""
+    return runtime(request).serve.public_url.rstrip("/") or str(request.base_url).rstrip("/")
+
+
 def lease_url(request: Request, token: str) -> str:
-    base = runtime(request).serve.public_url.rstrip("/") or str(request.base_url).rstrip("/")
-    return f"{base}/l/{token}"
+    return f"{base_url(request)}/l/{token}"
 
 
 async def call(request: Request, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -105,7 +112,7 @@ def _rent(ctx: Context, **kwargs: Any) -> tuple[storefront.WebRental, dict[str, 
 
 def _replay(ctx: Context, key: str) -> bool:
     """Whether this key already made a lease (a retry is never capped)."""
-    token = tokens.derived(ctx.read().ledger_id, "rent", key)
+    token = tokens.derived(storefront.token_key(ctx), "rent", key)
     try:
         storefront.find(ctx, token)
     except CloudleaseError:
@@ -116,8 +123,7 @@ def _replay(ctx: Context, key: str) -> bool:
 async def create_lease(request: Request) -> Response:
     rt = runtime(request)
     key = idempotency_key(request)
-    data = await body_object(request, {"plan": (str,), "hours": (int,), "method": (str,),
-                                       "ssh_key": (str,), "email": (str,)}, ("plan", "hours"))
+    data = await body_object(request, RENT_FIELDS, ("plan", "hours"))
     client = request.scope["state"]["client"]
     async with rt.client_lock(client):
         if key is None or not await call(request, _replay, key):
@@ -149,7 +155,7 @@ async def extend(request: Request) -> Response:
     rt = runtime(request)
     token = request.path_params["token"]
     key = idempotency_key(request)
-    data = await body_object(request, {"hours": (int,), "method": (str,)}, ("hours",))
+    data = await body_object(request, EXTEND_FIELDS, ("hours",))
     await call(request, leasepage.lease_id, token)  # 404 first, for any unknown token
     client = request.scope["state"]["client"]
     async with rt.client_lock(client):

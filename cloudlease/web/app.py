@@ -18,7 +18,7 @@ from starlette.staticfiles import StaticFiles
 
 from cloudlease.core.errors import CloudleaseError
 from cloudlease.ops.context import Context
-from cloudlease.web import api, pages
+from cloudlease.web import api, l402, pages, payg
 from cloudlease.web.errors import HttpError, from_domain
 from cloudlease.web.guard import Guard, wants_html
 from cloudlease.web.hub import Hub
@@ -66,11 +66,15 @@ def routes() -> list[Any]:
         Route("/healthz", api.healthz, methods=["GET"]),
         Route("/api/v1/openapi.json", api.openapi, methods=["GET"]),
         Route("/api/v1/plans", api.plans, methods=["GET"]),
-        Route("/api/v1/leases", api.create_lease, methods=["POST"]),
+        Route("/api/v1/leases", l402.create_lease, methods=["POST"]),
         Route("/api/v1/leases/{token}", api.lease, methods=["GET"]),
-        Route("/api/v1/leases/{token}/extend", api.extend, methods=["POST"]),
+        Route("/api/v1/leases/{token}/extend", l402.extend_lease, methods=["POST"]),
         Route("/api/v1/leases/{token}/receipts", api.receipts, methods=["GET"]),
         Route("/api/v1/leases/{token}/events", api.events, methods=["GET"]),
+        Route("/api/v1/leases/{token}/renewal", payg.renewal, methods=["GET", "PUT", "DELETE"]),
+        Route("/l/{token}/renewal", payg.renewal_form, methods=["POST"]),
+        Route("/lnurlp/{pid}", payg.lnurlp, methods=["GET"]),
+        Route("/lnurlp/{pid}/callback", payg.lnurlp_callback, methods=["GET"]),
         Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
     ]
 

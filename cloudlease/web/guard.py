@@ -52,7 +52,7 @@ HEADERS = [
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
 ]
 UNCOUNTED = ("/static/", "/healthz")
-_TOKEN_PATH = re.compile(r"^(/l/|/api/v1/leases/)[^/]+")
+_TOKEN_PATH = re.compile(r"^(/l/|/api/v1/leases/|/lnurlp/)[^/]+")
 log = logging.getLogger("cloudlease.web.access")
 
 

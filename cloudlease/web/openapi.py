@@ -46,7 +46,10 @@ PAYMENT = obj({
     "seen_at": TIMEN, "settled_at": TIMEN, "closed_reason": STRN, "tenant": STRN,
     "pool": STRN, "invest_sats": INTN, "contribution": STRN, "first_seen_at": TIMEN,
     "paid_at": TIMEN, "refund_sats": INTN, "methods": STRS,
-    "lightning": ref("Lightning", null=True), "refunded_sats": INTN},
+    "lightning": ref("Lightning", null=True), "refunded_sats": INTN,
+    "minutes": _t(INTEGER, null=True, description="minutes it buys (bought, once settled)"),
+    "credit_used_sats": INTN, "credit_kept_sats": INTN,
+    "via": _t(S, null=True, enum=["lnurl", "l402", "nwc", None])},
     ("id", "status", "amount_sats", "due_sats", "paid_sats", "uri", "expires_at", "methods"))
 MACHINE = obj({
     "driver": STRN, "state": STRN,
@@ -57,7 +60,8 @@ MACHINE = obj({
 LEASE = obj({
     "id": STR, "status": _t(S, enum=["awaiting_payment", "active", "suspended", "ended",
                                      "expired", "cancelled"]),
-    "hours": INT, "paid_hours": INT, "tenant": STRN, "plan": STR, "price_sats": INTN,
+    "hours": INT, "paid_hours": INT, "paid_minutes": INT, "credit_sats": INTN,
+    "tenant": STRN, "plan": STR, "price_sats": INTN,
     "price_fiat": DEC, "currency": STRN, "created_at": TIME, "starts_at": TIMEN,
     "ends_at": TIMEN, "closed_at": TIMEN,
     "idempotency_key": _t("null", description="never shown here"), "requests": STRS,
@@ -74,7 +78,8 @@ PLAN = obj({
                          "throttled": _t(B)}),
     "available": _t(B)}, ("name", "available"))
 RECEIPT = obj({
-    "request": STR, "purpose": STR, "plan": STR, "hours": INTN, "amount_sats": INT,
+    "request": STR, "purpose": STR, "plan": STR, "hours": INTN, "minutes": INTN,
+    "via": STRN, "amount_sats": INT,
     "paid_sats": INT, "fiat_amount": DEC, "currency": STRN, "rate": DEC,
     "settled_at": TIMEN, "method": STRN,
     "payments": {"type": "array", "items": obj({
@@ -100,6 +105,36 @@ EXTEND_BODY = obj({"hours": _t(INTEGER, minimum=1, maximum=8784),
 RENTAL = obj({"token": _t(S, description="the capability token; only its hash is kept"),
               "url": STR, "lease": ref("Lease"), "payment": ref("PaymentRequest", null=True)},
              ("token", "url", "lease", "payment"))
+
+RENEWAL = obj({
+    "status": _t(S, enum=["active", "revoked", "failed", "exhausted"]),
+    "wallet_pubkey": STR, "relay": STR, "max_per_renewal_sats": INT, "max_total_sats": INT,
+    "spent_sats": INT, "renewals": INT, "request": STRN, "reason": STRN,
+    "created_at": TIME, "updated_at": TIMEN}, ("status", "wallet_pubkey", "relay"))
+RENEWAL_STATE = obj({"renewal": ref("Renewal", null=True)}, ("renewal",))
+RENEWAL_BODY = obj({
+    "uri": _t(S, maxLength=2048, description="nostr+walletconnect://<wallet pubkey>?relay="
+              "wss://...&secret=<hex>: kept encrypted, never shown again"),
+    "max_per_renewal_sats": _t(INTEGER, minimum=1, maximum=2_100_000_000_000_000),
+    "max_total_sats": _t(INTEGER, minimum=1, maximum=2_100_000_000_000_000)},
+    ("uri", "max_per_renewal_sats", "max_total_sats"), additionalProperties=False)
+CHALLENGE = obj({"error": obj({"code": STR, "message": STR}, ("code", "message")),
+                 "macaroon": _t(S, description="base64 macaroon (V2)"),
+                 "invoice": _t(S, description="the BOLT11 invoice to pay")},
+                ("error", "macaroon", "invoice"))
+L402_HEADERS = (
+    {"name": "Accept-Payment", "in": "header", "required": False,
+     "description": "L402: answer 402 with a macaroon and an invoice (also when the plan "
+     "asks for L402)", "schema": STR},
+    {"name": "Authorization", "in": "header", "required": False,
+     "description": "L402 <base64 macaroon>:<hex preimage>, after paying", "schema": STR})
+L402_ANSWERS = {
+    "402": {"description": "pay the invoice, then repeat with Authorization (WWW-"
+            "Authenticate: L402 macaroon=\"…\", invoice=\"…\")", **{
+                "content": {"application/json": {"schema": ref("Challenge")}}}},
+    "401": {"description": "the L402 credential does not open this request (replayed, "
+            "tampered, expired, a wrong preimage, another lease, plan, hours or key): a "
+            "fresh challenge", "content": {"application/json": {"schema": ref("Challenge")}}}}
 
 ERRORS = {
     "400": "the body is not JSON", "404": "no such lease (malformed and unknown tokens alike)",
@@ -162,8 +197,10 @@ def document(server: str, plans: list[str] | None = None) -> dict[str, Any]:
             "/api/v1/leases": {"post": _op(
                 "Rent: a lease and its payment request",
                 {"201": {"description": "the lease (also for a retry with the same "
-                         "Idempotency-Key)", **_json(ref("Rental")), "links": LINKS}},
-                errors=posts, body=ref("RentBody"), params=(IDEMPOTENCY,), op_id="rent")},
+                         "Idempotency-Key)", **_json(ref("Rental")), "links": LINKS},
+                 **L402_ANSWERS},
+                errors=posts, body=ref("RentBody"), params=(IDEMPOTENCY, *L402_HEADERS),
+                op_id="rent")},
             "/api/v1/leases/{token}": {"get": _op(
                 "The lease, its payment and its machine",
                 {"200": {"description": "the lease", **_json(ref("LeaseState"))}},
@@ -172,9 +209,22 @@ def document(server: str, plans: list[str] | None = None) -> dict[str, Any]:
                 "More hours: a new payment request (or the open one for the same hours)",
                 {"201": {"description": "a new payment request", **_json(ref("LeaseState"))},
                  "200": {"description": "the open request for the same hours, again",
-                         **_json(ref("LeaseState"))}},
-                errors=posts, body=ref("ExtendBody"), params=(TOKEN, IDEMPOTENCY),
-                op_id="extendLease")},
+                         **_json(ref("LeaseState"))}, **L402_ANSWERS},
+                errors=posts, body=ref("ExtendBody"),
+                params=(TOKEN, IDEMPOTENCY, *L402_HEADERS), op_id="extendLease")},
+            "/api/v1/leases/{token}/renewal": {
+                "get": _op("The wallet connected for auto-renewal (never its secret)",
+                           {"200": {"description": "the renewal, or null",
+                                    **_json(ref("RenewalState"))}},
+                           errors=common, params=(TOKEN,), op_id="getRenewal"),
+                "put": _op("Connect a wallet (NWC) to renew the lease within a budget",
+                           {"201": {"description": "connected", **_json(ref("RenewalState"))}},
+                           errors=("400", "404", "409", "413", "422", "429", "503"),
+                           body=ref("RenewalBody"), params=(TOKEN,), op_id="connectRenewal"),
+                "delete": _op("Stop renewing; the secret is erased",
+                              {"200": {"description": "revoked", **_json(ref("RenewalState"))}},
+                              errors=("404", "409", "429", "503"), params=(TOKEN,),
+                              op_id="revokeRenewal")},
             "/api/v1/leases/{token}/receipts": {"get": _op(
                 "One receipt per settled payment",
                 {"200": {"description": "receipts", **_json(obj(
@@ -201,5 +251,7 @@ def document(server: str, plans: list[str] | None = None) -> dict[str, Any]:
             "Error": ERROR, "Plan": PLAN, "Lease": LEASE, "PaymentRequest": PAYMENT,
             "Lightning": LIGHTNING, "Machine": MACHINE, "Receipt": RECEIPT,
             "LeaseState": STATE, "RentBody": rent_body, "ExtendBody": EXTEND_BODY,
-            "Rental": RENTAL, "Health": HEALTH}},
+            "Rental": RENTAL, "Health": HEALTH, "Renewal": RENEWAL,
+            "RenewalState": RENEWAL_STATE, "RenewalBody": RENEWAL_BODY,
+            "Challenge": CHALLENGE}},
     }

@@ -19,7 +19,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from cloudlease.core.errors import CloudleaseError
 from cloudlease.ops import leasepage, storefront
 from cloudlease.web import view
-from cloudlease.web.api import call, runtime
+from cloudlease.web.api import base_url, call, runtime
 from cloudlease.web.errors import HttpError, from_domain
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -34,7 +34,7 @@ def env() -> Any:
         _env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
                                   autoescape=True, trim_blocks=True, lstrip_blocks=True)
         _env.filters.update(sats=view.sats, when=view.when, fiat=view.fiat,
-                            duration=view.duration)
+                            duration=view.duration, minutes=view.minutes)
     return _env
 
 
@@ -108,19 +108,22 @@ def _form_key(key: str | None) -> str | None:
 async def lease(request: Request, *, status: int = 200, error: str | None = None) -> Response:
     token = request.path_params["token"]
     rt = runtime(request)
-    page, state = await call(request, _lease_page, token)
+    page, state = await call(request, _lease_page, token, base_url(request))
     return render(request, "lease.html", status, token=token, page=page, error=error,
                   idem=_fresh_key(), lightning=rt.settings.lightning.enabled,
                   events=f"/api/v1/leases/{token}/events", signature=view.signature(state))
 
 
-def _lease_page(ctx: Any, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def _lease_page(ctx: Any, token: str, base: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """Everything the lease page shows, on one worker thread: one ledger read, and the
-    QR code (made once per URI)."""
+    QR codes (made once per URI)."""
     state, receipts = leasepage.page(ctx, token)
     page = view.lease_page(state, receipts, driver=storefront.provisioning(ctx), now=_now())
     if page["checkout"] is not None:
         page["checkout"]["qr"] = leasepage.qr_svg(page["checkout"]["uri"])
+    page.update(leasepage.payg(ctx, token, state, base))
+    if page.get("topup"):
+        page["topup"]["qr"] = leasepage.qr_svg("lightning:" + page["topup"]["lnurl"])
     return page, state
 
 

@@ -56,6 +56,13 @@ def duration(seconds: float) -> str:
     return f"{m:02d}:{s:02d}"
 
 
+def minutes(value: Any) -> str:
+    """``2 h``, ``1 h 23 min``, ``45 min``: time bought."""
+    from cloudlease.core.prorate import duration as text
+
+    return text(int(value or 0))
+
+
 def _parse(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
 

@@ -45,6 +45,11 @@ class Requests(Tenanted):
             params.append(lease)
         return self.where(" AND ".join(clause), params, order=BY_NUMBER)
 
+    def by_payment_hash(self, payment_hash: str) -> PaymentRequest | None:
+        """The request whose Lightning invoice has this payment hash, or None."""
+        found = self.where("ln_payment_hash = ?", (payment_hash,))
+        return found[0] if found else None
+
     def open(self) -> list[PaymentRequest]:
         """Every open request (new or processing): what ``pay check`` without ids checks."""
         return self.where("status IN ('new', 'processing')")
